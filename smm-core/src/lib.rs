@@ -1,0 +1,7 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod sim;
+
+pub use error::Error;

@@ -1,0 +1,711 @@
+//! The deterministic Monte Carlo engine.
+//!
+//! Iterations are grouped in blocks of [`BLOCK_SIZE`]. Block `k` draws from
+//! its own ChaCha stream, keyed by the seed with stream number `k`, so a block
+//! gives the same numbers on any thread. Blocks are folded into the result in
+//! index order; moments use exact accumulators and histograms integer counts,
+//! so neither the thread count nor the shard layout changes a single bit of
+//! the report. Early termination is checked only at block boundaries, in
+//! index order.
+
+use std::sync::{Arc, Mutex};
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::SimulationError;
+use super::input::SimulationRequest;
+use super::model::{MODEL_ID, MODEL_METRICS, Plan};
+use super::report::{
+    ConfidenceInterval, ConvergenceMetrics, MetricSummary, NodeSummary, Percentiles,
+    Reproducibility, SimulationReport, WorkflowSummary,
+};
+use super::stats::{
+    BOUNDED_RELATIVE_ERROR, Histogram, Moments, PERCENTILES, block_sums, convergence,
+    exact_percentiles, z_for_level,
+};
+use super::workflow::{NodeCounters, Scratch};
+
+/// Iterations per block (one ChaCha stream each).
+pub const BLOCK_SIZE: u64 = 256;
+/// Blocks computed in parallel before they are folded in order.
+const WAVE_BLOCKS: u64 = 128;
+/// Readiness values kept for the final convergence check.
+const TAIL: usize = 100;
+
+/// The PRNG used for every block.
+type BlockRng = ChaCha8Rng;
+/// How the PRNG is named in reports.
+pub const RNG_ALGORITHM: &str =
+    "ChaCha12Rng (rand_chacha); key = seed_from_u64(seed), stream = block index";
+/// Version of smm-core.
+pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Version of rand_chacha the engine is built with (checked against Cargo.lock by a test).
+pub const RAND_CHACHA_VERSION: &str = "0.10.0";
+/// Version of rand_distr the engine is built with (checked against Cargo.lock by a test).
+pub const RAND_DISTR_VERSION: &str = "0.6.0";
+
+/// How a run executes. None of these change a result.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Worker threads; `None` uses every available core, `Some(1)` runs on
+    /// the calling thread. `Some(0)` is an error.
+    pub threads: Option<usize>,
+    /// Keep every per-iteration value and return it in [`RunOutput::samples`]
+    /// (exact percentile mode only).
+    pub keep_samples: bool,
+}
+
+/// Per-iteration values, in iteration order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Samples {
+    /// readinessScore per iteration.
+    pub readiness_score: Vec<f64>,
+    /// policyPassPct per iteration.
+    pub policy_pass_pct: Vec<f64>,
+    /// citationCoverage per iteration.
+    pub citation_coverage: Vec<f64>,
+    /// duplicationRisk per iteration.
+    pub duplication_risk: Vec<f64>,
+    /// costEstimate per iteration.
+    pub cost_estimate_usd: Vec<f64>,
+    /// technicalReadiness per iteration.
+    pub technical_readiness: Vec<f64>,
+    /// Workflow makespan per iteration, when there is a workflow.
+    pub makespan_ms: Option<Vec<f64>>,
+}
+
+/// A report and, when asked for, the samples behind it.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// The report.
+    pub report: SimulationReport,
+    /// Per-iteration values (see [`RunOptions::keep_samples`]).
+    pub samples: Option<Samples>,
+}
+
+/// The result of simulating iterations `[start, end)` of a run: merge the
+/// partials of all shards with [`merge_partials`] to get exactly the report
+/// of a single run. Serializable, so shards can run on other machines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartialResult {
+    request: SimulationRequest,
+    start: u64,
+    end: u64,
+    run_end: u64,
+    terminated_early: bool,
+    moments: Vec<Moments>,
+    samples: Option<Vec<Vec<f64>>>,
+    histograms: Option<Vec<Histogram>>,
+    successes: u64,
+    node_counters: Vec<NodeCounters>,
+    tail: Vec<f64>,
+}
+
+impl PartialResult {
+    /// First iteration of the shard.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+    /// One past the last iteration the shard was asked for.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+    /// Iterations actually run (fewer than `end - start` after early termination).
+    pub fn iterations_run(&self) -> u64 {
+        self.run_end - self.start
+    }
+    /// True when the readiness series converged inside this shard and early
+    /// termination stopped it (later shards are then ignored by the merge).
+    pub fn terminated_early(&self) -> bool {
+        self.terminated_early
+    }
+    /// The request this shard belongs to.
+    pub fn request(&self) -> &SimulationRequest {
+        &self.request
+    }
+    /// Serialize (JSON) for shipping to another process.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+    /// Parse a partial serialized with [`PartialResult::to_json`].
+    pub fn from_json(text: &str) -> Result<Self, SimulationError> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut de).map_err(super::input::path_error)
+    }
+}
+
+/// Simulate and return the report.
+pub fn simulate(
+    req: &SimulationRequest,
+    opts: &RunOptions,
+) -> Result<SimulationReport, SimulationError> {
+    run(req, opts).map(|o| o.report)
+}
+
+/// Simulate a JSON request (the shape of `simulationInput`) and return the
+/// report as compact JSON.
+pub fn simulate_json(request_json: &str, opts: &RunOptions) -> Result<String, SimulationError> {
+    let req = SimulationRequest::from_json(request_json)?;
+    simulate(&req, opts).map(|r| r.to_json())
+}
+
+/// Simulate and return the report with, when asked for, the samples.
+pub fn run(req: &SimulationRequest, opts: &RunOptions) -> Result<RunOutput, SimulationError> {
+    let plan = Plan::compile(req)?;
+    check_options(&plan, opts)?;
+    let threads = resolve_threads(opts.threads)?;
+    let partial = run_range(&plan, req, 0, plan.config.iterations, threads)?;
+    finish(&plan, partial, opts.keep_samples, threads)
+}
+
+/// Simulate iterations `[start, end)` of the run `req` describes.
+///
+/// `start` must be a multiple of [`BLOCK_SIZE`]; `end` a multiple of it or
+/// the run's `iterations`.
+pub fn simulate_shard(
+    req: &SimulationRequest,
+    start: u64,
+    end: u64,
+    opts: &RunOptions,
+) -> Result<PartialResult, SimulationError> {
+    let plan = Plan::compile(req)?;
+    let n = plan.config.iterations;
+    let bad = |reason: &str| SimulationError::InvalidShard {
+        start,
+        end,
+        iterations: n,
+        reason: reason.to_string(),
+    };
+    if start >= end {
+        return Err(bad("the range is empty"));
+    }
+    if end > n {
+        return Err(bad("the range ends after the run's last iteration"));
+    }
+    if !start.is_multiple_of(BLOCK_SIZE) || (!end.is_multiple_of(BLOCK_SIZE) && end != n) {
+        return Err(bad(&format!(
+            "shard bounds must be multiples of the block size {BLOCK_SIZE} (or the run's end)"
+        )));
+    }
+    let threads = resolve_threads(opts.threads)?;
+    run_range(&plan, req, start, end, threads)
+}
+
+/// Merge the partials of every shard of one run (in any order) into its
+/// report. The result is bit-identical to a single [`run`] of the request.
+pub fn merge_partials(
+    parts: Vec<PartialResult>,
+    opts: &RunOptions,
+) -> Result<RunOutput, SimulationError> {
+    let mut parts = parts;
+    parts.sort_by_key(|p| p.start);
+    let mut iter = parts.into_iter();
+    let Some(mut acc) = iter.next() else {
+        return Err(SimulationError::Merge {
+            reason: "no partial results".into(),
+        });
+    };
+    let plan = Plan::compile(&acc.request)?;
+    check_options(&plan, opts)?;
+    if acc.start != 0 {
+        return Err(SimulationError::Merge {
+            reason: format!("the first shard starts at iteration {}, not 0", acc.start),
+        });
+    }
+    for next in iter {
+        if next.request != acc.request {
+            return Err(SimulationError::Merge {
+                reason: format!(
+                    "the shard starting at {} belongs to a different request",
+                    next.start
+                ),
+            });
+        }
+        if acc.terminated_early {
+            continue;
+        }
+        if next.start != acc.end {
+            return Err(SimulationError::Merge {
+                reason: if next.start < acc.end {
+                    format!("shards overlap at iteration {}", next.start)
+                } else {
+                    format!("iterations {}..{} are missing", acc.end, next.start)
+                },
+            });
+        }
+        append(&mut acc, next);
+    }
+    if !acc.terminated_early && acc.end != plan.config.iterations {
+        return Err(SimulationError::Merge {
+            reason: format!(
+                "iterations {}..{} are missing",
+                acc.end, plan.config.iterations
+            ),
+        });
+    }
+    let threads = resolve_threads(opts.threads)?;
+    finish(&plan, acc, opts.keep_samples, threads)
+}
+
+fn check_options(plan: &Plan, opts: &RunOptions) -> Result<(), SimulationError> {
+    if opts.keep_samples && !plan.exact {
+        return Err(SimulationError::Parse {
+            pointer: "/simulationConfig/percentileMode".into(),
+            message: "samples can only be kept in exact percentile mode".into(),
+        });
+    }
+    Ok(())
+}
+
+fn append(acc: &mut PartialResult, next: PartialResult) {
+    for (a, b) in acc.moments.iter_mut().zip(&next.moments) {
+        a.merge(b);
+    }
+    if let (Some(a), Some(b)) = (&mut acc.samples, next.samples) {
+        for (x, y) in a.iter_mut().zip(b) {
+            x.extend(y);
+        }
+    }
+    if let (Some(a), Some(b)) = (&mut acc.histograms, &next.histograms) {
+        for (x, y) in a.iter_mut().zip(b) {
+            x.merge(y);
+        }
+    }
+    acc.successes += next.successes;
+    for (a, b) in acc.node_counters.iter_mut().zip(&next.node_counters) {
+        a.add(b);
+    }
+    acc.tail.extend(next.tail);
+    let cut = acc.tail.len().saturating_sub(TAIL);
+    acc.tail.drain(..cut);
+    acc.end = next.end;
+    acc.run_end = next.run_end;
+    acc.terminated_early = next.terminated_early;
+}
+
+/// What a block reports besides its samples.
+struct BlockSummary {
+    len: usize,
+    /// Per metric: sum and sum of squares of (x - center), min, max.
+    sums: Vec<[f64; 4]>,
+    successes: u64,
+    counters: Vec<NodeCounters>,
+    /// The block ends at a boundary where the readiness series has converged.
+    converged_here: bool,
+    /// The block's last (up to) 100 readiness values.
+    tail: Vec<f64>,
+}
+
+/// Simulate block `block` of the run, writing metric `m` of iteration `j`
+/// into `out[m][j]`.
+fn run_block(plan: &Plan, centers: &[f64], block: u64, out: &mut [&mut [f64]]) -> BlockSummary {
+    let n = plan.config.iterations;
+    let first = block * BLOCK_SIZE;
+    let len = (n - first).min(BLOCK_SIZE) as usize;
+    let mut rng = BlockRng::seed_from_u64(plan.config.random_seed);
+    rng.set_stream(block);
+    let mut counters = vec![NodeCounters::default(); plan.workflow.as_ref().map_or(0, |w| w.len())];
+    let mut scratch = Scratch::default();
+    let mut successes = 0u64;
+    let mut values = [0.0; MODEL_METRICS];
+    for j in 0..len {
+        plan.iterate(first + j as u64, &mut rng, &mut values);
+        for (column, v) in out.iter_mut().zip(values) {
+            if let Some(slot) = column.get_mut(j) {
+                *slot = v;
+            }
+        }
+        if let Some(w) = &plan.workflow {
+            let (ok, makespan) = w.run(&mut rng, &mut scratch, &mut counters);
+            successes += u64::from(ok);
+            if let Some(slot) = out.get_mut(MODEL_METRICS).and_then(|c| c.get_mut(j)) {
+                *slot = makespan;
+            }
+        }
+    }
+    let sums = out
+        .iter()
+        .zip(centers)
+        .map(|(column, c)| block_sums(column.get(..len).unwrap_or(&[]), *c))
+        .collect();
+    let readiness = out.first().and_then(|c| c.get(..len)).unwrap_or(&[]);
+    let converged_here = plan.config.enable_early_termination
+        && len as u64 == BLOCK_SIZE
+        && first + BLOCK_SIZE < n
+        && convergence(readiness, plan.config.convergence_threshold).0;
+    BlockSummary {
+        len,
+        sums,
+        successes,
+        counters,
+        converged_here,
+        tail: readiness
+            .get(len.saturating_sub(TAIL)..)
+            .unwrap_or(&[])
+            .to_vec(),
+    }
+}
+
+fn run_range(
+    plan: &Plan,
+    req: &SimulationRequest,
+    start: u64,
+    end: u64,
+    threads: usize,
+) -> Result<PartialResult, SimulationError> {
+    let metrics = plan.metric_count();
+    let centers = plan.centers();
+    let len = (end - start) as usize;
+    let first_block = start / BLOCK_SIZE;
+    let last_block = end.div_ceil(BLOCK_SIZE);
+    let mut acc = PartialResult {
+        request: req.clone(),
+        start,
+        end,
+        run_end: start,
+        terminated_early: false,
+        moments: centers.iter().map(|c| Moments::new(*c)).collect(),
+        samples: None,
+        histograms: (!plan.exact).then(|| vec![Histogram::default(); metrics]),
+        successes: 0,
+        node_counters: vec![NodeCounters::default(); plan.workflow.as_ref().map_or(0, |w| w.len())],
+        tail: Vec::with_capacity(TAIL),
+    };
+    let pool = if threads > 1 {
+        Some(pool(threads)?)
+    } else {
+        None
+    };
+    let pool = pool.as_deref();
+
+    // Exact mode: blocks write straight into the final columns (zeroed lazily
+    // by the allocator, so their pages are first touched by the workers).
+    // Bounded mode: each wave writes into a reusable buffer, and the accepted
+    // blocks are then counted into the histograms.
+    let wave_blocks = WAVE_BLOCKS.min(last_block - first_block) as usize;
+    let mut columns: Vec<Vec<f64>> = if plan.exact {
+        (0..metrics).map(|_| vec![0.0; len]).collect()
+    } else {
+        (0..metrics)
+            .map(|_| vec![0.0; wave_blocks * BLOCK_SIZE as usize])
+            .collect()
+    };
+    let mut b = first_block;
+    let mut written = 0usize; // iterations folded so far (exact mode offset)
+    while b < last_block {
+        let wave_end = (b + WAVE_BLOCKS).min(last_block);
+        let offset = if plan.exact { written } else { 0 };
+        let per_block = split_columns(&mut columns, offset, (wave_end - b) as usize);
+        let summaries = on_pool(pool, || {
+            let work = |(k, mut cols): (usize, Vec<&mut [f64]>)| {
+                run_block(plan, &centers, b + k as u64, &mut cols)
+            };
+            match pool {
+                Some(_) => per_block.into_par_iter().enumerate().map(work).collect(),
+                None => per_block
+                    .into_iter()
+                    .enumerate()
+                    .map(work)
+                    .collect::<Vec<_>>(),
+            }
+        });
+        // Fold in block order; stop at the first converged boundary.
+        let mut accepted = 0usize;
+        let mut stop = false;
+        for s in &summaries {
+            fold_summary(&mut acc, s);
+            accepted += s.len;
+            if s.converged_here {
+                stop = true;
+                break;
+            }
+        }
+        if let Some(hists) = &mut acc.histograms {
+            count_into_histograms(hists, &columns, accepted, pool);
+        }
+        written += accepted;
+        if stop {
+            acc.terminated_early = true;
+            break;
+        }
+        b = wave_end;
+    }
+    if plan.exact {
+        for c in columns.iter_mut() {
+            c.truncate(written);
+            c.shrink_to_fit();
+        }
+        acc.samples = Some(columns);
+    }
+    Ok(acc)
+}
+
+/// Cut `count` consecutive blocks, starting at iteration `offset` of each
+/// column, into per-block groups of column slices.
+fn split_columns(columns: &mut [Vec<f64>], offset: usize, count: usize) -> Vec<Vec<&mut [f64]>> {
+    let mut per_block: Vec<Vec<&mut [f64]>> = (0..count).map(|_| Vec::new()).collect();
+    for column in columns.iter_mut() {
+        let tail = column.get_mut(offset..).unwrap_or(&mut []);
+        for (group, chunk) in per_block
+            .iter_mut()
+            .zip(tail.chunks_mut(BLOCK_SIZE as usize))
+        {
+            group.push(chunk);
+        }
+    }
+    per_block
+}
+
+fn count_into_histograms(
+    hists: &mut [Histogram],
+    columns: &[Vec<f64>],
+    accepted: usize,
+    pool: Option<&rayon::ThreadPool>,
+) {
+    let count = |(h, c): (&mut Histogram, &Vec<f64>)| {
+        c.get(..accepted)
+            .unwrap_or(&[])
+            .iter()
+            .for_each(|x| h.add(*x));
+    };
+    on_pool(pool, || match pool {
+        Some(_) => hists.par_iter_mut().zip(columns).for_each(count),
+        None => hists.iter_mut().zip(columns).for_each(count),
+    });
+}
+
+/// Run `f` inside the pool when there is one, else on this thread.
+fn on_pool<T: Send>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> T + Send) -> T {
+    match pool {
+        Some(p) => p.install(f),
+        None => f(),
+    }
+}
+
+fn fold_summary(acc: &mut PartialResult, s: &BlockSummary) {
+    for (m, sums) in acc.moments.iter_mut().zip(&s.sums) {
+        m.add_sums(s.len as u64, sums);
+    }
+    acc.successes += s.successes;
+    for (a, b) in acc.node_counters.iter_mut().zip(&s.counters) {
+        a.add(b);
+    }
+    acc.tail.extend_from_slice(&s.tail);
+    let cut = acc.tail.len().saturating_sub(TAIL);
+    acc.tail.drain(..cut);
+    acc.run_end += s.len as u64;
+}
+
+fn finish(
+    plan: &Plan,
+    mut acc: PartialResult,
+    keep_samples: bool,
+    threads: usize,
+) -> Result<RunOutput, SimulationError> {
+    let n = acc.run_end;
+    let level = plan.config.confidence_level;
+    let z = z_for_level(level);
+    let percentiles: Vec<Vec<f64>> = match (&acc.samples, &acc.histograms) {
+        (Some(samples), _) => {
+            let select =
+                |(s, m): (&Vec<f64>, &Moments)| exact_percentiles(s, &PERCENTILES, m.min, m.max);
+            if threads > 1 {
+                pool(threads)?
+                    .install(|| samples.par_iter().zip(&acc.moments).map(select).collect())
+            } else {
+                samples.iter().zip(&acc.moments).map(select).collect()
+            }
+        }
+        (None, Some(hists)) => hists
+            .iter()
+            .zip(&acc.moments)
+            .map(|(h, m)| h.percentiles(&PERCENTILES, m.min, m.max))
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    let summaries: Vec<MetricSummary> = acc
+        .moments
+        .iter()
+        .zip(&percentiles)
+        .map(|(m, p)| summary(m, p, z, level))
+        .collect();
+    let mut it = summaries.into_iter();
+    let mut next = || it.next().ok_or_else(|| internal("missing metric summary"));
+    let readiness_score = next()?;
+    let policy_pass_pct = next()?;
+    let citation_coverage = next()?;
+    let duplication_risk = next()?;
+    let cost_estimate_usd = next()?;
+    let technical_readiness = next()?;
+    let workflow = match &plan.workflow {
+        None => None,
+        Some(w) => {
+            let makespan_ms = next()?;
+            let counters = w.counters_in_input_order(&acc.node_counters);
+            Some(WorkflowSummary {
+                successes: acc.successes,
+                success_rate: acc.successes as f64 / n as f64,
+                makespan_ms,
+                nodes: w
+                    .ids
+                    .iter()
+                    .zip(counters)
+                    .map(|(id, c)| NodeSummary {
+                        id: id.clone(),
+                        failures: c.failures,
+                        failure_rate: c.failures as f64 / n as f64,
+                        retries: c.retries,
+                        skipped: c.skipped,
+                    })
+                    .collect(),
+            })
+        }
+    };
+    let (converged, last, prev) = convergence(&acc.tail, plan.config.convergence_threshold);
+    let report = SimulationReport {
+        model_id: MODEL_ID.into(),
+        workspace_id: plan.workspace_id.clone(),
+        risk_profile: plan.risk.as_str().into(),
+        readiness_score,
+        policy_pass_pct,
+        citation_coverage,
+        duplication_risk,
+        cost_estimate_usd,
+        technical_readiness,
+        workflow,
+        convergence_metrics: ConvergenceMetrics {
+            converged,
+            required_iterations: n,
+            stability_threshold: plan.config.convergence_threshold,
+            terminated_early: acc.terminated_early,
+            last_window_mean: last,
+            previous_window_mean: prev,
+        },
+        reproducibility: Reproducibility {
+            seed: plan.config.random_seed,
+            iterations_requested: plan.config.iterations,
+            iterations_run: n,
+            rng_algorithm: RNG_ALGORITHM.into(),
+            block_size: BLOCK_SIZE,
+            model_id: MODEL_ID.into(),
+            engine_version: ENGINE_VERSION.into(),
+            rand_chacha_version: RAND_CHACHA_VERSION.into(),
+            rand_distr_version: RAND_DISTR_VERSION.into(),
+            confidence_level: level,
+            percentile_mode: if plan.exact { "exact" } else { "bounded" }.into(),
+            percentile_relative_error: if plan.exact {
+                0.0
+            } else {
+                BOUNDED_RELATIVE_ERROR
+            },
+        },
+    };
+    let kept = if keep_samples {
+        acc.samples.take()
+    } else {
+        None
+    };
+    let samples = kept.map(|mut v| {
+        let makespan_ms = if v.len() > MODEL_METRICS {
+            v.pop()
+        } else {
+            None
+        };
+        let mut it = v.into_iter();
+        let mut take = || it.next().unwrap_or_default();
+        Samples {
+            readiness_score: take(),
+            policy_pass_pct: take(),
+            citation_coverage: take(),
+            duplication_risk: take(),
+            cost_estimate_usd: take(),
+            technical_readiness: take(),
+            makespan_ms,
+        }
+    });
+    Ok(RunOutput { report, samples })
+}
+
+fn summary(m: &Moments, p: &[f64], z: f64, level: f64) -> MetricSummary {
+    let mean = m.mean();
+    let std = m.std();
+    let half = if m.n > 0 {
+        z * std / (m.n as f64).sqrt()
+    } else {
+        0.0
+    };
+    let at = |i: usize| p.get(i).copied().unwrap_or(mean);
+    MetricSummary {
+        mean,
+        std,
+        min: m.min,
+        max: m.max,
+        percentiles: Percentiles {
+            p5: at(0),
+            p25: at(1),
+            p50: at(2),
+            p75: at(3),
+            p95: at(4),
+        },
+        confidence: ConfidenceInterval {
+            lower: mean - half,
+            upper: mean + half,
+            level,
+        },
+    }
+}
+
+fn internal(what: &str) -> SimulationError {
+    SimulationError::Merge {
+        reason: format!("internal: {what}"),
+    }
+}
+
+fn resolve_threads(threads: Option<usize>) -> Result<usize, SimulationError> {
+    match threads {
+        Some(0) => Err(SimulationError::ThreadPool {
+            reason: "threads must be at least 1".into(),
+        }),
+        Some(t) => Ok(t),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+/// Worker pools by thread count, for this process.
+///
+/// A private pool, not rayon's global one: after `fork` (Python's
+/// multiprocessing default on Linux) the child has the pool's bookkeeping but
+/// none of its threads, and would deadlock. Pools are keyed by process id and
+/// rebuilt in a forked child; the parent's pools are leaked in the child, not
+/// dropped, since their threads do not exist there.
+type PoolCache = Vec<(u32, usize, Arc<rayon::ThreadPool>)>;
+static POOLS: Mutex<PoolCache> = Mutex::new(Vec::new());
+
+fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, SimulationError> {
+    let pid = std::process::id();
+    let mut cache = POOLS.lock().map_err(|_| SimulationError::ThreadPool {
+        reason: "pool cache poisoned".into(),
+    })?;
+    if cache.iter().any(|(p, _, _)| *p != pid) {
+        for entry in cache.drain(..) {
+            std::mem::forget(entry);
+        }
+    }
+    if let Some((_, _, p)) = cache.iter().find(|(_, t, _)| *t == threads) {
+        return Ok(Arc::clone(p));
+    }
+    let p = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("smm-sim-{i}"))
+        .build()
+        .map_err(|e| SimulationError::ThreadPool {
+            reason: e.to_string(),
+        })?;
+    let p = Arc::new(p);
+    cache.push((pid, threads, Arc::clone(&p)));
+    Ok(p)
+}

@@ -1,0 +1,328 @@
+//! Model `smm-readiness-v1`: validation of the inputs into a compiled plan and
+//! the per-iteration draws, in the order `shared/design/simulation-model.md`
+//! states them.
+
+use rand::RngExt;
+use rand_distr::StandardNormal;
+
+use super::SimulationError;
+use super::input::{
+    MAX_EXACT_ITERATIONS, MAX_ITERATIONS, MAX_RETRIES, SimulationConfig, SimulationRequest,
+};
+use super::workflow::CompiledWorkflow;
+
+/// Id of the model this engine implements.
+pub const MODEL_ID: &str = "smm-readiness-v1";
+
+/// Risk profile of a workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RiskProfile {
+    /// low
+    Low,
+    /// medium
+    Medium,
+    /// high
+    High,
+    /// enterprise
+    Enterprise,
+}
+
+impl RiskProfile {
+    /// Parse the contract's spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "low" => Some(RiskProfile::Low),
+            "medium" => Some(RiskProfile::Medium),
+            "high" => Some(RiskProfile::High),
+            "enterprise" => Some(RiskProfile::Enterprise),
+            _ => None,
+        }
+    }
+    /// The contract's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskProfile::Low => "low",
+            RiskProfile::Medium => "medium",
+            RiskProfile::High => "high",
+            RiskProfile::Enterprise => "enterprise",
+        }
+    }
+    fn base_volatility(self) -> f64 {
+        match self {
+            RiskProfile::Low => 0.05,
+            RiskProfile::Medium => 0.10,
+            RiskProfile::High => 0.20,
+            RiskProfile::Enterprise => 0.03,
+        }
+    }
+    fn risk_multiplier(self) -> f64 {
+        match self {
+            RiskProfile::Low => 0.98,
+            RiskProfile::Medium => 0.95,
+            RiskProfile::High => 0.90,
+            RiskProfile::Enterprise => 0.99,
+        }
+    }
+}
+
+/// Per-platform rate limit of the model (drawn, not used by v1 outputs).
+fn rate_limit(channel: &str) -> f64 {
+    match channel {
+        "linkedin" => 5.0,
+        "x" => 300.0,
+        "instagram" => 10.0,
+        "facebook" => 25.0,
+        "youtube" => 5.0,
+        "tiktok" => 10.0,
+        _ => 10.0,
+    }
+}
+
+/// Number of model outputs per iteration (readiness first).
+pub(crate) const MODEL_METRICS: usize = 6;
+
+/// The validated, compiled form of a request: everything the hot loop needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub risk: RiskProfile,
+    base_vol: f64,
+    risk_mult: f64,
+    rate_limits: Vec<f64>,
+    cost_base: f64,
+    hard_cap: f64,
+    node_factor: f64,
+    /// seasonalFactor for i mod 365 (periodic, so this equals the formula and
+    /// keeps full precision at large i; computed with the portable `libm`).
+    seasonal: Vec<f64>,
+    pub workflow: Option<CompiledWorkflow>,
+    pub config: SimulationConfig,
+    pub exact: bool,
+    pub workspace_id: Option<String>,
+}
+
+fn check_money(pointer: &str, v: f64) -> Result<f64, SimulationError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(SimulationError::InvalidMoney {
+            pointer: pointer.to_string(),
+            value: v,
+        })
+    }
+}
+
+impl Plan {
+    pub(crate) fn compile(req: &SimulationRequest) -> Result<Plan, SimulationError> {
+        let ctx = &req.workspace_context;
+        let risk = match &ctx.risk_profile {
+            None => RiskProfile::Medium,
+            Some(s) => {
+                RiskProfile::parse(s).ok_or_else(|| SimulationError::UnknownRiskProfile {
+                    pointer: "/workspaceContext/riskProfile".into(),
+                    value: s.clone(),
+                })?
+            }
+        };
+        if ctx.primary_channels.is_empty() {
+            return Err(SimulationError::EmptyChannels {
+                pointer: "/workspaceContext/primaryChannels".into(),
+            });
+        }
+        for (i, c) in ctx.primary_channels.iter().enumerate() {
+            if c.is_empty() {
+                return Err(SimulationError::EmptyChannelName {
+                    pointer: format!("/workspaceContext/primaryChannels/{i}"),
+                });
+            }
+        }
+        let b = &ctx.budget;
+        let hard_cap = check_money("/workspaceContext/budget/hardCap", b.hard_cap)?;
+        if hard_cap <= 0.0 {
+            return Err(SimulationError::NonPositiveHardCap {
+                pointer: "/workspaceContext/budget/hardCap".into(),
+                value: hard_cap,
+            });
+        }
+        if let Some(w) = b.weekly_cap {
+            check_money("/workspaceContext/budget/weeklyCap", w)?;
+        }
+        let bd = &b.breakdown;
+        let p = "/workspaceContext/budget/breakdown";
+        let paid = check_money(&format!("{p}/paidAds"), bd.paid_ads)?;
+        let llm = check_money(&format!("{p}/llmModelSpend"), bd.llm_model_spend)?;
+        let rend = check_money(&format!("{p}/rendering"), bd.rendering)?;
+        let third = check_money(&format!("{p}/thirdPartyServices"), bd.third_party_services)?;
+        let cost_base = paid + llm + rend + third;
+        if !cost_base.is_finite() {
+            return Err(SimulationError::InvalidMoney {
+                pointer: p.into(),
+                value: cost_base,
+            });
+        }
+
+        let cfg = &req.config;
+        let exact = cfg.exact_percentiles();
+        let max = if exact {
+            MAX_EXACT_ITERATIONS
+        } else {
+            MAX_ITERATIONS
+        };
+        if cfg.iterations == 0 || cfg.iterations > max {
+            return Err(SimulationError::IterationsOutOfRange {
+                pointer: "/simulationConfig/iterations".into(),
+                value: cfg.iterations,
+                max,
+            });
+        }
+        let cl = cfg.confidence_level;
+        if !(cl > 0.0 && cl < 1.0) {
+            return Err(SimulationError::ConfidenceLevelOutOfRange {
+                pointer: "/simulationConfig/confidenceLevel".into(),
+                value: cl,
+            });
+        }
+        let th = cfg.convergence_threshold;
+        if !(th.is_finite() && th >= 0.0) {
+            return Err(SimulationError::InvalidThreshold {
+                pointer: "/simulationConfig/convergenceThreshold".into(),
+                value: th,
+            });
+        }
+
+        let workflow = match &req.workflow {
+            None => None,
+            Some(w) => Some(CompiledWorkflow::compile(w, "/workflowJson", MAX_RETRIES)?),
+        };
+        let node_count = workflow.as_ref().map_or(0, |w| w.len());
+        // 1 - 0.1 * min(1, nodeCount / 10)
+        let node_factor = 1.0 - (node_count as f64 / 10.0).min(1.0) * 0.1;
+
+        let seasonal = (0..365)
+            .map(|k| 0.8 + 0.4 * libm::sin(2.0 * std::f64::consts::PI * f64::from(k) / 365.0))
+            .collect();
+
+        Ok(Plan {
+            risk,
+            base_vol: risk.base_volatility(),
+            risk_mult: risk.risk_multiplier(),
+            rate_limits: ctx.primary_channels.iter().map(|c| rate_limit(c)).collect(),
+            cost_base,
+            hard_cap,
+            node_factor,
+            seasonal,
+            workflow,
+            config: cfg.clone(),
+            exact,
+            workspace_id: req
+                .workspace_id
+                .clone()
+                .or_else(|| ctx.workspace_id.clone()),
+        })
+    }
+
+    /// Number of metrics recorded per iteration (model outputs, plus makespan
+    /// when there is a workflow).
+    pub(crate) fn metric_count(&self) -> usize {
+        MODEL_METRICS + usize::from(self.workflow.is_some())
+    }
+
+    /// Reference points used to centre the running sums (see `stats`): the
+    /// middle of each output's clamp range, the cost base, the workflow's
+    /// nominal critical path.
+    pub(crate) fn centers(&self) -> Vec<f64> {
+        let mut c = vec![0.5, 0.75, 0.85, 0.2, self.cost_base, 0.8];
+        if let Some(w) = &self.workflow {
+            c.push(w.nominal_makespan());
+        }
+        c
+    }
+
+    /// One iteration of the model. `i` is the global 0-based iteration index.
+    /// Writes readiness, policyPassPct, citationCoverage, duplicationRisk,
+    /// costEstimate, technicalReadiness into `out`.
+    #[inline]
+    pub(crate) fn iterate<R: rand::Rng + ?Sized>(
+        &self,
+        i: u64,
+        rng: &mut R,
+        out: &mut [f64; MODEL_METRICS],
+    ) {
+        let n = |rng: &mut R| -> f64 { rng.sample(StandardNormal) };
+        let u = |rng: &mut R| -> f64 { rng.random::<f64>() };
+
+        let vol = (self.base_vol + 0.1 * n(rng)).max(0.0);
+        let comp = (0.5 + 0.2 * n(rng)).max(0.0);
+        let seasonal = self
+            .seasonal
+            .get((i % 365) as usize)
+            .copied()
+            .unwrap_or(1.0);
+        let mut health_sum = 0.0;
+        for _ in &self.rate_limits {
+            health_sum += clamp(0.9 + 0.1 * n(rng), 0.1, 1.0);
+        }
+        let avg_health = health_sum / self.rate_limits.len() as f64;
+        // rateLimit and algorithmChange feed no v1 output; their draws are
+        // part of the model's stream and are kept.
+        for limit in &self.rate_limits {
+            let _rate_limit = limit * (0.8 + 0.4 * u(rng));
+        }
+        for _ in &self.rate_limits {
+            if u(rng) < 0.05 {
+                let _algorithm_change = 0.7 + 0.3 * u(rng);
+            }
+        }
+        let cq = clamp(0.8 + 0.15 * n(rng), 0.1, 1.0);
+        let _audience = n(rng);
+        let _timing = n(rng);
+        let latency = (100.0 + 50.0 * n(rng)).max(10.0);
+        let load = clamp(0.3 + 0.2 * n(rng), 0.1, 0.9);
+        let reliability = clamp(0.95 + 0.05 * n(rng), 0.8, 1.0);
+
+        let policy = clamp(
+            0.95 * self.risk_mult * (1.0 - 0.1 * vol) * cq + 0.02 * (u(rng) - 0.5),
+            0.5,
+            1.0,
+        );
+        let citation = clamp(
+            0.92 * cq * (1.0 - 0.05 * vol) * (1.0 - 0.03 * comp) + 0.03 * (u(rng) - 0.5),
+            0.7,
+            1.0,
+        );
+        let duplication = clamp(
+            0.08 + 0.1 * comp + 0.15 * (1.0 - cq) + 0.05 * vol + 0.05 * u(rng),
+            0.0,
+            0.4,
+        );
+        let mult =
+            (1.0 + 0.2 * vol + 0.15 * comp) * seasonal * (2.0 - avg_health) + 0.3 * (u(rng) - 0.5);
+        let cost = (0.7 * self.cost_base).max(self.cost_base * mult.max(0.8));
+        let technical = clamp(
+            0.88 * (1.0 - 0.2 * load)
+                * reliability
+                * (1.0 - 0.1 * ((latency - 100.0) / 500.0).max(0.0))
+                * avg_health
+                * self.node_factor
+                + 0.04 * (u(rng) - 0.5),
+            0.6,
+            1.0,
+        );
+        let cost_risk = (cost / self.hard_cap).min(1.0);
+        let readiness = clamp(
+            0.35 * policy
+                + 0.20 * citation
+                + 0.15 * (1.0 - duplication)
+                + 0.10 * (1.0 - cost_risk)
+                + 0.20 * technical,
+            0.0,
+            1.0,
+        );
+        *out = [readiness, policy, citation, duplication, cost, technical];
+    }
+}
+
+/// `max(lo, min(hi, x))`, as the model defines clamp.
+#[inline]
+pub(crate) fn clamp(x: f64, lo: f64, hi: f64) -> f64 {
+    lo.max(hi.min(x))
+}

@@ -1,0 +1,179 @@
+//! The simulation report: a serde type (camelCase JSON) with a JSON Schema.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Summary statistics of one output over all iterations run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MetricSummary {
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Unbiased (n - 1) standard deviation; 0 for a single iteration.
+    pub std: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Percentiles (type 7: linear interpolation between order statistics).
+    pub percentiles: Percentiles,
+    /// Normal-approximation confidence interval for the mean.
+    pub confidence: ConfidenceInterval,
+}
+
+/// The five reported percentiles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Percentiles {
+    /// 5th percentile.
+    pub p5: f64,
+    /// 25th percentile.
+    pub p25: f64,
+    /// Median.
+    pub p50: f64,
+    /// 75th percentile.
+    pub p75: f64,
+    /// 95th percentile.
+    pub p95: f64,
+}
+
+/// Confidence interval for a mean: mean -/+ z * std / sqrt(n), z the normal
+/// quantile of (1 + level) / 2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfidenceInterval {
+    /// Lower bound.
+    pub lower: f64,
+    /// Upper bound.
+    pub upper: f64,
+    /// Confidence level, as configured.
+    pub level: f64,
+}
+
+/// Per-node workflow outcome counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeSummary {
+    /// Node id.
+    pub id: String,
+    /// Iterations in which the node failed after all retries.
+    pub failures: u64,
+    /// failures / iterations run.
+    pub failure_rate: f64,
+    /// Retries taken over all iterations.
+    pub retries: u64,
+    /// Iterations in which the node was skipped because a dependency failed.
+    pub skipped: u64,
+}
+
+/// Workflow simulation results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkflowSummary {
+    /// Iterations in which every node succeeded.
+    pub successes: u64,
+    /// successes / iterations run.
+    pub success_rate: f64,
+    /// Finish time of the last node that ran, in milliseconds.
+    pub makespan_ms: MetricSummary,
+    /// Per-node counts, in the order of the input's nodes.
+    pub nodes: Vec<NodeSummary>,
+}
+
+/// Convergence of the readiness series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConvergenceMetrics {
+    /// At least 100 iterations and |mean(last 50) - mean(previous 50)| < threshold.
+    pub converged: bool,
+    /// Iterations actually run.
+    pub required_iterations: u64,
+    /// The configured threshold.
+    pub stability_threshold: f64,
+    /// True when early termination stopped the run before `iterations`.
+    pub terminated_early: bool,
+    /// Mean readiness of the last 50 iterations (absent below 100 iterations).
+    pub last_window_mean: Option<f64>,
+    /// Mean readiness of the 50 iterations before those.
+    pub previous_window_mean: Option<f64>,
+}
+
+/// Everything needed to reproduce the run bit for bit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Reproducibility {
+    /// Seed of the run.
+    pub seed: u64,
+    /// Iterations asked for.
+    pub iterations_requested: u64,
+    /// Iterations run (fewer when early termination stopped the run).
+    pub iterations_run: u64,
+    /// The PRNG and how streams are derived.
+    pub rng_algorithm: String,
+    /// Iterations per block (one ChaCha stream per block).
+    pub block_size: u64,
+    /// Model id.
+    pub model_id: String,
+    /// Version of smm-core.
+    pub engine_version: String,
+    /// Version of rand_chacha.
+    pub rand_chacha_version: String,
+    /// Version of rand_distr.
+    pub rand_distr_version: String,
+    /// Confidence level of the intervals.
+    pub confidence_level: f64,
+    /// "exact" or "bounded".
+    pub percentile_mode: String,
+    /// Relative error bound of the percentiles (0 when exact).
+    pub percentile_relative_error: f64,
+}
+
+/// The result of a readiness simulation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SimulationReport {
+    /// Model id (`smm-readiness-v1`).
+    pub model_id: String,
+    /// Workspace id, when the input named one.
+    pub workspace_id: Option<String>,
+    /// Risk profile used.
+    pub risk_profile: String,
+    /// Weighted readiness score in [0, 1].
+    pub readiness_score: MetricSummary,
+    /// Policy pass percentage in [0.5, 1].
+    pub policy_pass_pct: MetricSummary,
+    /// Citation coverage in [0.7, 1].
+    pub citation_coverage: MetricSummary,
+    /// Duplication risk in [0, 0.4].
+    pub duplication_risk: MetricSummary,
+    /// Cost estimate in the budget's currency (named USD for compatibility).
+    #[serde(rename = "costEstimateUSD")]
+    pub cost_estimate_usd: MetricSummary,
+    /// Technical readiness in [0.6, 1].
+    pub technical_readiness: MetricSummary,
+    /// Workflow results, when a workflow was given.
+    pub workflow: Option<WorkflowSummary>,
+    /// Convergence of the readiness series.
+    pub convergence_metrics: ConvergenceMetrics,
+    /// Reproducibility metadata.
+    pub reproducibility: Reproducibility,
+}
+
+impl SimulationReport {
+    /// Compact JSON (field order fixed by the type; floats in shortest
+    /// round-trip form, so equal reports give equal bytes).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Indented JSON.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Parse a report back from JSON.
+    pub fn from_json(text: &str) -> Result<Self, super::SimulationError> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut de).map_err(super::input::path_error)
+    }
+}

@@ -1,0 +1,524 @@
+//! Statistics: order-independent moments, exact type-7 percentiles, the
+//! bounded-memory histogram, confidence intervals and convergence.
+
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, Normal};
+
+use super::exact_sum::ExactSum;
+
+/// The percentiles every summary reports.
+pub(crate) const PERCENTILES: [f64; 5] = [0.05, 0.25, 0.50, 0.75, 0.95];
+
+/// Relative error bound of a percentile in bounded-memory mode: each order
+/// statistic is replaced by the middle of a histogram bucket whose width is
+/// 2^-14 of its lower edge, so it is off by at most 2^-15 of its value
+/// (interpolating two such values keeps the bound).
+pub const BOUNDED_RELATIVE_ERROR: f64 = 1.0 / 32768.0;
+/// Values of magnitude below this share one bucket in bounded-memory mode
+/// (an absolute error of at most this much).
+pub const BOUNDED_ABSOLUTE_ERROR: f64 = 1.0 / 1_099_511_627_776.0; // 2^-40
+
+const SUB_BITS: u32 = 14;
+const SUB_BUCKETS: usize = 1 << SUB_BITS;
+/// Biased exponent of 2^-40.
+const MIN_EXPONENT: u64 = 1023 - 40;
+
+/// Moments of one metric, mergeable in any order with the same result.
+///
+/// Values are centred on a fixed reference `center` (the same for every
+/// shard of a run) to keep the variance free of cancellation; per-block
+/// sums are added into exact accumulators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Moments {
+    pub n: u64,
+    center: f64,
+    sum: ExactSum,
+    sum_sq: ExactSum,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Moments {
+    pub(crate) fn new(center: f64) -> Self {
+        Moments {
+            n: 0,
+            center,
+            sum: ExactSum::default(),
+            sum_sq: ExactSum::default(),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+
+    /// Add one block's values (summed in order inside the block).
+    #[cfg(test)]
+    pub(crate) fn add_block(&mut self, values: &[f64]) {
+        let sums = block_sums(values, self.center);
+        self.add_sums(values.len() as u64, &sums);
+    }
+
+    /// Add a block summarized by [`block_sums`] with this accumulator's center.
+    pub(crate) fn add_sums(&mut self, n: u64, [s, s2, min, max]: &[f64; 4]) {
+        self.sum.add(*s);
+        self.sum_sq.add(*s2);
+        self.min = self.min.min(*min);
+        self.max = self.max.max(*max);
+        self.n += n;
+    }
+
+    pub(crate) fn merge(&mut self, o: &Moments) {
+        self.n += o.n;
+        self.sum.merge(&o.sum);
+        self.sum_sq.merge(&o.sum_sq);
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+    }
+
+    /// Mean, clamped into [min, max] against rounding.
+    pub(crate) fn mean(&self) -> f64 {
+        if self.n == 0 {
+            return 0.0;
+        }
+        let m = self.center + self.sum.to_f64() / self.n as f64;
+        m.clamp(self.min, self.max)
+    }
+
+    /// Unbiased standard deviation (0 for fewer than 2 samples).
+    pub(crate) fn std(&self) -> f64 {
+        if self.n < 2 || self.min == self.max {
+            return 0.0;
+        }
+        let n = self.n as f64;
+        let s = self.sum.to_f64();
+        let var = (self.sum_sq.to_f64() - s * s / n) / (n - 1.0);
+        if var > 0.0 { var.sqrt() } else { 0.0 }
+    }
+}
+
+/// Sum and sum of squares of `x - center` (in order), min and max of a block.
+pub(crate) fn block_sums(values: &[f64], center: f64) -> [f64; 4] {
+    let mut s = 0.0;
+    let mut s2 = 0.0;
+    let mut min = f64::INFINITY;
+    let mut max = f64::NEG_INFINITY;
+    for &x in values {
+        let d = x - center;
+        s += d;
+        s2 += d * d;
+        min = min.min(x);
+        max = max.max(x);
+    }
+    [s, s2, min, max]
+}
+
+/// Order-preserving map of a finite `f64` to `u64`.
+#[inline]
+fn order_key(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 { !b } else { b | (1 << 63) }
+}
+
+/// Exact type-7 percentiles of `data` (finite values with the given min and
+/// max), without reordering or copying it.
+///
+/// Two linear passes: the first counts values per bucket of the order key
+/// (at most 65,536 buckets between min and max) and notes each bucket's
+/// smallest and largest key; the second collects only the values of the few
+/// buckets that hold a wanted rank (none when a bucket holds one distinct
+/// value), which are then sorted.
+pub(crate) fn exact_percentiles(data: &[f64], probs: &[f64], min: f64, max: f64) -> Vec<f64> {
+    let n = data.len();
+    if n == 0 {
+        return vec![0.0; probs.len()];
+    }
+    let rank_pairs: Vec<(usize, usize, f64)> = probs
+        .iter()
+        .map(|p| {
+            let h = (n - 1) as f64 * p;
+            let lo = (h.floor() as usize).min(n - 1);
+            ((lo), (lo + 1).min(n - 1), h - lo as f64)
+        })
+        .collect();
+    if min == max {
+        return vec![min; probs.len()];
+    }
+    let kmin = order_key(min);
+    let span = order_key(max) - kmin;
+    let shift = (64 - span.leading_zeros()).saturating_sub(16);
+    let buckets = (span >> shift) as usize + 1;
+    let bucket_of = |x: f64| ((order_key(x) - kmin) >> shift) as usize;
+    let mut counts = vec![0u64; buckets];
+    let mut lo_key = vec![u64::MAX; buckets];
+    let mut hi_key = vec![0u64; buckets];
+    for &x in data {
+        let k = order_key(x);
+        let b = ((k - kmin) >> shift) as usize;
+        if let (Some(c), Some(l), Some(h)) =
+            (counts.get_mut(b), lo_key.get_mut(b), hi_key.get_mut(b))
+        {
+            *c += 1;
+            *l = (*l).min(k);
+            *h = (*h).max(k);
+        }
+    }
+    // Locate each wanted rank: its bucket and its rank inside the bucket.
+    let mut wanted: Vec<usize> = rank_pairs.iter().flat_map(|(a, b, _)| [*a, *b]).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut located: Vec<(usize, usize, usize)> = Vec::with_capacity(wanted.len()); // (rank, bucket, offset)
+    let mut before = 0usize;
+    let mut w = wanted.iter().peekable();
+    for (b, c) in counts.iter().enumerate() {
+        let c = *c as usize;
+        while let Some(&&r) = w.peek() {
+            if r < before + c {
+                located.push((r, b, r - before));
+                w.next();
+            } else {
+                break;
+            }
+        }
+        before += c;
+    }
+    // Buckets that need their values: those with more than one distinct key.
+    const NONE: u8 = u8::MAX;
+    let mut slot = vec![NONE; buckets];
+    let mut slots = 0u8;
+    for &(_, b, _) in &located {
+        let distinct = lo_key.get(b) != hi_key.get(b);
+        if let Some(s) = slot.get_mut(b)
+            && distinct
+            && *s == NONE
+        {
+            *s = slots;
+            slots += 1;
+        }
+    }
+    let mut candidates: Vec<Vec<f64>> = vec![Vec::new(); usize::from(slots)];
+    if slots > 0 {
+        for &x in data {
+            let s = slot.get(bucket_of(x)).copied().unwrap_or(NONE);
+            if s != NONE
+                && let Some(c) = candidates.get_mut(usize::from(s))
+            {
+                c.push(x);
+            }
+        }
+        for c in candidates.iter_mut() {
+            c.sort_unstable_by(f64::total_cmp);
+        }
+    }
+    let value_of = |rank: usize| -> f64 {
+        let Some(&(_, b, off)) = located.iter().find(|(r, _, _)| *r == rank) else {
+            return max;
+        };
+        match slot.get(b).copied() {
+            Some(s) if s != NONE => candidates
+                .get(usize::from(s))
+                .and_then(|c| c.get(off))
+                .copied()
+                .unwrap_or(max),
+            _ => lo_key.get(b).map_or(max, |k| from_order_key(*k)),
+        }
+    };
+    rank_pairs
+        .iter()
+        .map(|&(lo, hi, frac)| interpolate(value_of(lo), value_of(hi), frac))
+        .collect()
+}
+
+fn from_order_key(k: u64) -> f64 {
+    if k >> 63 == 1 {
+        f64::from_bits(k & !(1 << 63))
+    } else {
+        f64::from_bits(!k)
+    }
+}
+
+fn interpolate(lo: f64, hi: f64, frac: f64) -> f64 {
+    if frac <= 0.0 || lo == hi {
+        return lo;
+    }
+    (lo + frac * (hi - lo)).clamp(lo.min(hi), lo.max(hi))
+}
+
+/// A log-linear histogram with fixed relative resolution: for each binary
+/// exponent, 2^14 equal buckets. Memory depends on the span of the values'
+/// exponents, never on how many values were added. Counts are integers, so
+/// histograms merge in any order with the same result.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(into = "Vec<BucketCount>", from = "Vec<BucketCount>")]
+pub(crate) struct Histogram {
+    /// Dense pages indexed by biased exponent; `None` until first used.
+    positive: Vec<Option<Box<[u64]>>>,
+    negative: Vec<Option<Box<[u64]>>>,
+    /// Values with magnitude below 2^-40.
+    zero: u64,
+}
+
+/// One bucket in sparse, serializable form: (sign, exponent, sub-bucket, count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BucketCount(pub bool, pub u16, pub u16, pub u64);
+
+impl Histogram {
+    pub(crate) fn add(&mut self, x: f64) {
+        self.add_count(x, 1);
+    }
+
+    fn add_count(&mut self, x: f64, count: u64) {
+        let bits = x.to_bits();
+        let exp = (bits >> 52) & 0x7ff;
+        if exp < MIN_EXPONENT || !x.is_finite() {
+            self.zero += count;
+            return;
+        }
+        let sub = ((bits >> (52 - SUB_BITS)) & (SUB_BUCKETS as u64 - 1)) as usize;
+        let pages = if bits >> 63 == 0 {
+            &mut self.positive
+        } else {
+            &mut self.negative
+        };
+        let e = exp as usize;
+        if pages.len() <= e {
+            pages.resize_with(e + 1, || None);
+        }
+        if let Some(slot) = pages.get_mut(e) {
+            let page = slot.get_or_insert_with(|| vec![0u64; SUB_BUCKETS].into_boxed_slice());
+            if let Some(c) = page.get_mut(sub) {
+                *c += count;
+            }
+        }
+    }
+
+    pub(crate) fn merge(&mut self, o: &Histogram) {
+        for b in o.to_sparse() {
+            self.add_bucket(b);
+        }
+    }
+
+    fn add_bucket(&mut self, BucketCount(neg, e, sub, count): BucketCount) {
+        if e == 0 {
+            self.zero += count;
+            return;
+        }
+        let bits =
+            (u64::from(neg) << 63) | (u64::from(e) << 52) | (u64::from(sub) << (52 - SUB_BITS));
+        self.add_count(f64::from_bits(bits), count);
+    }
+
+    /// Sparse form, ascending by value; the zero bucket is encoded with exponent 0.
+    pub(crate) fn to_sparse(&self) -> Vec<BucketCount> {
+        let mut out = Vec::new();
+        for (e, page) in self.negative.iter().enumerate().rev() {
+            if let Some(p) = page {
+                for (s, c) in p.iter().enumerate().rev() {
+                    if *c > 0 {
+                        out.push(BucketCount(true, e as u16, s as u16, *c));
+                    }
+                }
+            }
+        }
+        if self.zero > 0 {
+            out.push(BucketCount(false, 0, 0, self.zero));
+        }
+        for (e, page) in self.positive.iter().enumerate() {
+            if let Some(p) = page {
+                for (s, c) in p.iter().enumerate() {
+                    if *c > 0 {
+                        out.push(BucketCount(false, e as u16, s as u16, *c));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub(crate) fn from_sparse(buckets: &[BucketCount]) -> Self {
+        let mut h = Histogram::default();
+        for b in buckets {
+            h.add_bucket(*b);
+        }
+        h
+    }
+
+    /// Approximate type-7 percentiles; each order statistic is the middle of
+    /// its bucket, clamped into [min, max].
+    pub(crate) fn percentiles(&self, probs: &[f64], min: f64, max: f64) -> Vec<f64> {
+        let buckets = self.to_sparse();
+        let n: u64 = buckets.iter().map(|b| b.3).sum();
+        if n == 0 {
+            return vec![0.0; probs.len()];
+        }
+        let value_at = |rank: u64| -> f64 {
+            let mut seen = 0u64;
+            for b in &buckets {
+                seen += b.3;
+                if rank < seen {
+                    return bucket_mid(*b).clamp(min, max);
+                }
+            }
+            max
+        };
+        probs
+            .iter()
+            .map(|p| {
+                let h = (n - 1) as f64 * p;
+                let lo = (h.floor() as u64).min(n - 1);
+                let hi = (lo + 1).min(n - 1);
+                interpolate(value_at(lo), value_at(hi), h - lo as f64)
+            })
+            .collect()
+    }
+}
+
+impl PartialEq for Histogram {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_sparse() == other.to_sparse()
+    }
+}
+
+impl From<Histogram> for Vec<BucketCount> {
+    fn from(h: Histogram) -> Self {
+        h.to_sparse()
+    }
+}
+
+impl From<Vec<BucketCount>> for Histogram {
+    fn from(b: Vec<BucketCount>) -> Self {
+        Histogram::from_sparse(&b)
+    }
+}
+
+fn bucket_mid(BucketCount(neg, e, sub, _): BucketCount) -> f64 {
+    if e == 0 {
+        return 0.0;
+    }
+    let lower = f64::from_bits((u64::from(e) << 52) | (u64::from(sub) << (52 - SUB_BITS)));
+    let width = f64::from_bits(u64::from(e) << 52) / SUB_BUCKETS as f64;
+    let mid = lower + width / 2.0;
+    if neg { -mid } else { mid }
+}
+
+/// Two-sided normal quantile for a confidence level in (0, 1).
+pub(crate) fn z_for_level(level: f64) -> f64 {
+    Normal::standard().inverse_cdf(0.5 + level / 2.0)
+}
+
+/// Convergence of a series: at least 100 values, and the mean of the last 50
+/// differs from the mean of the 50 before by less than the threshold.
+/// Returns (converged, mean of last 50, mean of previous 50).
+pub(crate) fn convergence(tail: &[f64], threshold: f64) -> (bool, Option<f64>, Option<f64>) {
+    let n = tail.len();
+    if n < 100 {
+        return (false, None, None);
+    }
+    let last = tail.get(n - 50..).unwrap_or(&[]);
+    let prev = tail.get(n - 100..n - 50).unwrap_or(&[]);
+    let ml = last.iter().sum::<f64>() / 50.0;
+    let mp = prev.iter().sum::<f64>() / 50.0;
+    ((ml - mp).abs() < threshold, Some(ml), Some(mp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type7_matches_r() {
+        // R: quantile(c(1,2,3,4,5,6,7,8,9,10), c(.05,.25,.5,.75,.95), type = 7)
+        let d: Vec<f64> = (1..=10).rev().map(f64::from).collect();
+        let q = exact_percentiles(&d, &PERCENTILES, 1.0, 10.0);
+        for (got, want) in q.iter().zip([1.45, 3.25, 5.5, 7.75, 9.55]) {
+            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        }
+        assert_eq!(
+            exact_percentiles(&[3.0], &PERCENTILES, 3.0, 3.0),
+            vec![3.0; 5]
+        );
+    }
+
+    #[test]
+    fn selection_agrees_with_sorting() {
+        // Clustered values, exact duplicates and negatives.
+        let mut d: Vec<f64> = (0..50_000)
+            .map(|i: i32| {
+                if i % 7 == 0 {
+                    0.5
+                } else {
+                    ((i * 7919) % 10_007) as f64 / 3000.0 - 1.0
+                }
+            })
+            .collect();
+        let (min, max) = d
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+        let probs = [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 0.999, 1.0];
+        let q = exact_percentiles(&d, &probs, min, max);
+        d.sort_by(f64::total_cmp);
+        for (p, got) in probs.iter().zip(q) {
+            let h = (d.len() - 1) as f64 * p;
+            let lo = h.floor() as usize;
+            let hi = (lo + 1).min(d.len() - 1);
+            let want = d[lo] + (h - lo as f64) * (d[hi] - d[lo]);
+            assert_eq!(got, want, "p = {p}");
+        }
+    }
+
+    #[test]
+    fn histogram_within_bound() {
+        let xs: Vec<f64> = (0..100_000)
+            .map(|i| 0.5 + ((i * 7919) % 100_003) as f64 / 200_006.0)
+            .collect();
+        let mut h = Histogram::default();
+        xs.iter().for_each(|x| h.add(*x));
+        let exact = exact_percentiles(&xs, &PERCENTILES, 0.5, 1.0);
+        let approx = h.percentiles(&PERCENTILES, 0.5, 1.0);
+        for (e, a) in exact.iter().zip(&approx) {
+            assert!((e - a).abs() <= BOUNDED_RELATIVE_ERROR * e.abs() + BOUNDED_ABSOLUTE_ERROR);
+        }
+        let back = Histogram::from_sparse(&h.to_sparse());
+        assert_eq!(back.to_sparse(), h.to_sparse());
+    }
+
+    #[test]
+    fn histogram_zero_and_negative() {
+        let mut h = Histogram::default();
+        for x in [0.0, -1.0, 2.0, 0.0] {
+            h.add(x);
+        }
+        let p = h.percentiles(&[0.0, 0.5, 1.0], -1.0, 2.0);
+        assert!((p[0] + 1.0).abs() < 1e-4);
+        assert_eq!(p[1], 0.0);
+        assert!((p[2] - 2.0).abs() < 1e-4);
+        assert_eq!(
+            Histogram::from_sparse(&h.to_sparse()).to_sparse(),
+            h.to_sparse()
+        );
+    }
+
+    #[test]
+    fn z_values() {
+        assert!((z_for_level(0.95) - 1.959963984540054).abs() < 1e-9);
+        assert!((z_for_level(0.99) - 2.5758293035489).abs() < 1e-9);
+    }
+
+    #[test]
+    fn moments_grouping_invariant() {
+        let xs: Vec<f64> = (0..1024).map(|i| ((i * 31) % 97) as f64 / 97.0).collect();
+        let mut a = Moments::new(0.5);
+        for c in xs.chunks(256) {
+            a.add_block(c);
+        }
+        let mut b1 = Moments::new(0.5);
+        let mut b2 = Moments::new(0.5);
+        b1.add_block(&xs[..256]);
+        b2.add_block(&xs[256..512]);
+        b2.add_block(&xs[512..768]);
+        b2.add_block(&xs[768..]);
+        b1.merge(&b2);
+        assert_eq!(a.mean().to_bits(), b1.mean().to_bits());
+        assert_eq!(a.std().to_bits(), b1.std().to_bits());
+        let mean = xs.iter().sum::<f64>() / 1024.0;
+        assert!((a.mean() - mean).abs() < 1e-14);
+    }
+}
