@@ -1,6 +1,6 @@
 //! The crate's error types.
 //!
-//! Each domain has its own `thiserror` enum; [`Error`] is the one
+//! Each domain has its own `thiserror` enum; [`enum@Error`] is the one
 //! `#[non_exhaustive]` top-level type that every fallible public function can
 //! be converted into. Errors about a document name the place with a JSON
 //! pointer (RFC 6901), e.g. `/workspaceContext/budget/hardCap`.

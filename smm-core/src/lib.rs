@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod schema;
 pub mod sim;
 
 pub use error::Error;

@@ -39,7 +39,7 @@ const TAIL: usize = 100;
 type BlockRng = ChaCha8Rng;
 /// How the PRNG is named in reports.
 pub const RNG_ALGORITHM: &str =
-    "ChaCha12Rng (rand_chacha); key = seed_from_u64(seed), stream = block index";
+    "ChaCha8Rng (rand_chacha); key = seed_from_u64(seed), stream = block index";
 /// Version of smm-core.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Version of rand_chacha the engine is built with (checked against Cargo.lock by a test).

@@ -1,0 +1,26 @@
+//! JSON Schemas of the public documents, generated from the Rust types.
+//!
+//! The checked-in copies live in the workspace's `schemas/` folder; a test
+//! fails when they drift (`cargo xtask bless` regenerates them).
+
+use crate::sim::{SimulationReport, SimulationRequest};
+
+/// Every generated schema as (file name, pretty JSON text with a final newline).
+pub fn all() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "simulation-request.schema.json",
+            render(schemars::schema_for!(SimulationRequest)),
+        ),
+        (
+            "simulation-report.schema.json",
+            render(schemars::schema_for!(SimulationReport)),
+        ),
+    ]
+}
+
+fn render(schema: schemars::Schema) -> String {
+    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    s.push('\n');
+    s
+}

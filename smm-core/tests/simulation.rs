@@ -1,0 +1,478 @@
+//! Public-API tests of the simulation engine: what a user's bug report would be.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
+
+use smm_core::sim::{
+    self, BLOCK_SIZE, PercentileMode, RunOptions, SimulationError, SimulationRequest,
+    merge_partials, simulate, simulate_shard,
+};
+
+const EXAMPLE: &str = include_str!("../../examples/icblabs-seed42.request.json");
+
+fn example() -> SimulationRequest {
+    SimulationRequest::from_json(EXAMPLE).unwrap()
+}
+
+fn with_threads(t: usize) -> RunOptions {
+    RunOptions {
+        threads: Some(t),
+        ..Default::default()
+    }
+}
+
+fn err_of(mutate: impl FnOnce(&mut serde_json::Value)) -> SimulationError {
+    let mut v: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
+    mutate(&mut v);
+    let text = v.to_string();
+    match SimulationRequest::from_json(&text) {
+        Err(e) => e,
+        Ok(req) => simulate(&req, &with_threads(1)).unwrap_err(),
+    }
+}
+
+#[test]
+fn reads_the_reference_input_and_reports_every_output() {
+    let r = simulate(&example(), &with_threads(1)).unwrap();
+    assert_eq!(r.model_id, "smm-readiness-v1");
+    assert_eq!(r.workspace_id.as_deref(), Some("ws-icblabs-0001"));
+    assert_eq!(r.risk_profile, "medium");
+    // The original engine gives about 0.730 on this input (digest §4.6).
+    assert!(
+        (r.readiness_score.mean - 0.73).abs() < 0.015,
+        "{}",
+        r.readiness_score.mean
+    );
+    let wf = r.workflow.as_ref().unwrap();
+    assert_eq!(wf.nodes.len(), 5);
+    assert_eq!(wf.nodes[0].id, "research_brand");
+    let rep = &r.reproducibility;
+    assert_eq!(rep.seed, 42);
+    assert_eq!(rep.iterations_requested, 1000);
+    assert_eq!(
+        rep.iterations_run,
+        r.convergence_metrics.required_iterations
+    );
+    assert!(rep.rng_algorithm.contains("ChaCha"));
+    assert_eq!(rep.confidence_level, 0.95);
+}
+
+#[test]
+fn same_seed_same_bytes_on_any_thread_count() {
+    let mut req = example();
+    req.config.iterations = 20_000;
+    req.config.enable_early_termination = false;
+    let one = simulate(&req, &with_threads(1)).unwrap().to_json();
+    for t in [2, 3, 16] {
+        assert_eq!(
+            one,
+            simulate(&req, &with_threads(t)).unwrap().to_json(),
+            "threads {t}"
+        );
+    }
+    req.config.random_seed = 43;
+    assert_ne!(one, simulate(&req, &with_threads(2)).unwrap().to_json());
+}
+
+#[test]
+fn early_termination_is_deterministic_and_stops_at_a_block_boundary() {
+    let mut req = example();
+    req.config.iterations = 200_000;
+    req.config.enable_early_termination = true;
+    req.config.convergence_threshold = 0.01;
+    let a = simulate(&req, &with_threads(1)).unwrap();
+    let b = simulate(&req, &with_threads(4)).unwrap();
+    assert_eq!(a.to_json(), b.to_json());
+    let c = &a.convergence_metrics;
+    assert!(c.terminated_early);
+    assert!(c.converged);
+    assert_eq!(c.required_iterations % BLOCK_SIZE, 0);
+    assert!(c.required_iterations < 200_000);
+}
+
+#[test]
+fn shards_merge_to_exactly_the_single_run() {
+    for (mode, iterations) in [
+        (PercentileMode::Exact, 5_000u64),
+        (PercentileMode::Bounded, 5_000),
+    ] {
+        let mut req = example();
+        req.config.iterations = iterations;
+        req.config.enable_early_termination = false;
+        req.config.percentile_mode = mode;
+        let single = simulate(&req, &with_threads(2)).unwrap().to_json();
+        let cuts = [0, 256, 1024, 3072, iterations];
+        let mut parts: Vec<_> = cuts
+            .windows(2)
+            .map(|w| simulate_shard(&req, w[0], w[1], &with_threads(1)).unwrap())
+            .collect();
+        parts.reverse(); // order of arrival does not matter
+        // Ship one through JSON, as a distributed run would.
+        let shipped = sim::PartialResult::from_json(&parts[1].to_json()).unwrap();
+        parts[1] = shipped;
+        let merged = merge_partials(parts, &with_threads(1))
+            .unwrap()
+            .report
+            .to_json();
+        assert_eq!(single, merged, "{mode:?}");
+    }
+}
+
+#[test]
+fn shards_with_early_termination_merge_like_a_single_run() {
+    let mut req = example();
+    req.config.iterations = 100_000;
+    req.config.enable_early_termination = true;
+    req.config.convergence_threshold = 0.005;
+    let single = simulate(&req, &with_threads(1)).unwrap();
+    assert!(single.convergence_metrics.terminated_early);
+    let parts: Vec<_> = (0..100_000u64)
+        .step_by(2560)
+        .map(|s| simulate_shard(&req, s, (s + 2560).min(100_000), &with_threads(1)).unwrap())
+        .collect();
+    let merged = merge_partials(parts, &with_threads(2)).unwrap().report;
+    assert_eq!(single.to_json(), merged.to_json());
+}
+
+#[test]
+fn bad_shards_and_merges_are_typed_errors() {
+    let mut req = example();
+    req.config.iterations = 1000;
+    let o = with_threads(1);
+    for (a, b) in [(0, 0), (0, 1001), (100, 1000), (0, 300)] {
+        assert!(
+            matches!(
+                simulate_shard(&req, a, b, &o),
+                Err(SimulationError::InvalidShard { .. })
+            ),
+            "[{a}, {b})"
+        );
+    }
+    let p1 = simulate_shard(&req, 0, 256, &o).unwrap();
+    let p3 = simulate_shard(&req, 512, 1000, &o).unwrap();
+    let e = merge_partials(vec![p1.clone(), p3], &o).unwrap_err();
+    assert!(e.to_string().contains("256..512 are missing"), "{e}");
+    let e = merge_partials(vec![p1.clone(), p1.clone()], &o).unwrap_err();
+    assert!(e.to_string().contains("overlap"), "{e}");
+    let mut other = req.clone();
+    other.config.random_seed = 1;
+    let q = simulate_shard(&other, 256, 1000, &o).unwrap();
+    assert!(
+        merge_partials(vec![p1, q], &o)
+            .unwrap_err()
+            .to_string()
+            .contains("different request")
+    );
+    assert!(merge_partials(vec![], &o).is_err());
+}
+
+#[test]
+fn bad_input_names_the_field() {
+    use serde_json::json;
+    type Mutation = Box<dyn FnOnce(&mut serde_json::Value)>;
+    let cases: Vec<(Mutation, &str, &str)> = vec![
+        (
+            Box::new(|v| v["workspaceContext"]["riskProfile"] = json!("moderate")),
+            "/workspaceContext/riskProfile",
+            "unknown risk profile",
+        ),
+        (
+            Box::new(|v| v["workspaceContext"]["primaryChannels"] = json!([])),
+            "/workspaceContext/primaryChannels",
+            "at least one channel",
+        ),
+        (
+            Box::new(|v| v["workspaceContext"]["budget"]["breakdown"]["paidAds"] = json!(-5)),
+            "/workspaceContext/budget/breakdown/paidAds",
+            "non-negative",
+        ),
+        (
+            Box::new(|v| v["workspaceContext"]["budget"]["hardCap"] = json!(0)),
+            "/workspaceContext/budget/hardCap",
+            "greater than 0",
+        ),
+        (
+            Box::new(|v| v["workspaceContext"]["budget"]["hardCap"] = json!(-1)),
+            "/workspaceContext/budget/hardCap",
+            "non-negative",
+        ),
+        (
+            Box::new(|v| v["simulationConfig"]["iterations"] = json!(0)),
+            "/simulationConfig/iterations",
+            "between 1 and",
+        ),
+        (
+            Box::new(|v| v["simulationConfig"]["iterations"] = json!(10_000_000_001u64)),
+            "/simulationConfig/iterations",
+            "between 1 and 10000000000",
+        ),
+        (
+            Box::new(|v| {
+                v["simulationConfig"]["iterations"] = json!(100_000_001u64);
+                v["simulationConfig"]["percentileMode"] = json!("exact");
+            }),
+            "/simulationConfig/iterations",
+            "between 1 and 100000000 ",
+        ),
+        (
+            Box::new(|v| v["simulationConfig"]["confidenceLevel"] = json!(1.0)),
+            "/simulationConfig/confidenceLevel",
+            "strictly between 0 and 1",
+        ),
+        (
+            Box::new(|v| v["simulationConfig"]["confidenceLevel"] = json!(0)),
+            "/simulationConfig/confidenceLevel",
+            "strictly between 0 and 1",
+        ),
+        (
+            Box::new(|v| v["workflowJson"]["nodes"][2]["failureRate"] = json!(1.5)),
+            "/workflowJson/nodes/2/failureRate",
+            "within [0, 1]",
+        ),
+        (
+            Box::new(|v| v["workflowJson"]["nodes"][1]["estimatedDuration"] = json!(-1)),
+            "/workflowJson/nodes/1/estimatedDuration",
+            "non-negative duration",
+        ),
+        (
+            Box::new(|v| v["workflowJson"]["nodes"][4]["dependencies"][1] = json!("nope")),
+            "/workflowJson/nodes/4/dependencies/1",
+            "unknown node \"nope\"",
+        ),
+        (
+            Box::new(|v| v["workflowJson"]["nodes"][3]["id"] = json!("policy_check")),
+            "/workflowJson/nodes/3/id",
+            "duplicate node id",
+        ),
+        (
+            Box::new(|v| v["workflowJson"]["nodes"][0]["dependencies"] = json!(["schedule_posts"])),
+            "/workflowJson/nodes",
+            "cycle",
+        ),
+        (
+            Box::new(|v| v["simulationConfig"]["iteratons"] = json!(5)),
+            "/simulationConfig/iteratons",
+            "unknown field `iteratons`",
+        ),
+        (
+            Box::new(|v| v["simulationConfig"]["iterations"] = json!(-3)),
+            "/simulationConfig/iterations",
+            "invalid value",
+        ),
+        (
+            Box::new(|v| v["workspaceContext"]["budget"]["hardCap"] = json!("lots")),
+            "/workspaceContext/budget/hardCap",
+            "invalid type",
+        ),
+    ];
+    for (mutate, pointer, text) in cases {
+        let e = err_of(mutate);
+        assert_eq!(e.pointer(), Some(pointer), "{e}");
+        assert!(e.to_string().contains(text), "{e} should contain {text}");
+        let top: smm_core::Error = e.into();
+        assert_eq!(top.pointer(), Some(pointer));
+    }
+}
+
+#[test]
+fn a_cycle_is_reported_along_its_nodes() {
+    let e = err_of(|v| {
+        v["workflowJson"]["nodes"][0]["dependencies"] = serde_json::json!(["schedule_posts"])
+    });
+    let SimulationError::Cycle { cycle, .. } = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(cycle.first(), cycle.last());
+    assert!(cycle.len() >= 4, "{cycle:?}");
+}
+
+#[test]
+fn malformed_json_is_an_error_not_a_panic() {
+    for text in [
+        "",
+        "{",
+        "[]",
+        "null",
+        "{\"workspaceContext\": 5}",
+        "{} trailing",
+    ] {
+        assert!(SimulationRequest::from_json(text).is_err(), "{text}");
+    }
+}
+
+#[test]
+fn extreme_inputs_never_produce_nan() {
+    let mut req = example();
+    req.config.iterations = 3000;
+    req.workspace_context.budget.hard_cap = 1e-300;
+    req.workspace_context.budget.breakdown.paid_ads = 1e300;
+    let r = simulate(&req, &with_threads(2)).unwrap();
+    let json = r.to_json();
+    assert!(
+        !json.contains("NaN") && !json.contains("null,\"std\""),
+        "{json}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    fn walk(v: &serde_json::Value) {
+        match v {
+            serde_json::Value::Number(n) => assert!(n.as_f64().unwrap().is_finite()),
+            serde_json::Value::Array(a) => a.iter().for_each(walk),
+            serde_json::Value::Object(o) => o.values().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&v);
+    // A zero-cost budget and a single iteration.
+    let mut req = example();
+    req.config.iterations = 1;
+    req.workspace_context.budget.breakdown = sim::BudgetBreakdown {
+        paid_ads: 0.0,
+        llm_model_spend: 0.0,
+        rendering: 0.0,
+        third_party_services: 0.0,
+    };
+    let r = simulate(&req, &with_threads(1)).unwrap();
+    assert_eq!(r.readiness_score.std, 0.0);
+    assert_eq!(r.cost_estimate_usd.mean, 0.0);
+    assert_eq!(r.readiness_score.confidence.lower, r.readiness_score.mean);
+    assert!(!r.convergence_metrics.converged);
+}
+
+#[test]
+fn confidence_interval_uses_the_configured_level() {
+    let mut req = example();
+    req.config.enable_early_termination = false;
+    req.config.iterations = 4000;
+    let w = |level: f64| {
+        let mut r = req.clone();
+        r.config.confidence_level = level;
+        let s = simulate(&r, &with_threads(1)).unwrap().readiness_score;
+        (s.confidence.upper - s.confidence.lower) / 2.0 / (s.std / 4000f64.sqrt())
+    };
+    assert!((w(0.95) - 1.959963984540054).abs() < 1e-9);
+    assert!((w(0.99) - 2.5758293035489004).abs() < 1e-9);
+    assert!((w(0.5) - 0.6744897501960817).abs() < 1e-9);
+}
+
+#[test]
+fn samples_are_returned_in_iteration_order_and_match_the_report() {
+    let mut req = example();
+    req.config.iterations = 3000;
+    req.config.enable_early_termination = false;
+    let opts = RunOptions {
+        threads: Some(2),
+        keep_samples: true,
+    };
+    let out = sim::run(&req, &opts).unwrap();
+    let s = out.samples.unwrap();
+    assert_eq!(s.readiness_score.len(), 3000);
+    assert_eq!(s.makespan_ms.as_ref().unwrap().len(), 3000);
+    let mean = s.readiness_score.iter().sum::<f64>() / 3000.0;
+    assert!((mean - out.report.readiness_score.mean).abs() < 1e-12);
+    // The first 256 values are block 0's, whatever the sharding.
+    let shard = sim::merge_partials(
+        vec![
+            simulate_shard(&req, 0, 256, &with_threads(1)).unwrap(),
+            simulate_shard(&req, 256, 3000, &with_threads(1)).unwrap(),
+        ],
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(shard.samples.unwrap().readiness_score, s.readiness_score);
+    // Samples need exact mode.
+    req.config.percentile_mode = PercentileMode::Bounded;
+    assert!(sim::run(&req, &opts).is_err());
+}
+
+#[test]
+fn bounded_percentiles_stay_within_the_documented_error() {
+    let mut req = example();
+    req.config.iterations = 200_000;
+    req.config.enable_early_termination = false;
+    let exact = simulate(&req, &with_threads(2)).unwrap();
+    req.config.percentile_mode = PercentileMode::Bounded;
+    let bounded = simulate(&req, &with_threads(2)).unwrap();
+    assert_eq!(bounded.reproducibility.percentile_mode, "bounded");
+    let pairs = [
+        (&exact.readiness_score, &bounded.readiness_score),
+        (&exact.policy_pass_pct, &bounded.policy_pass_pct),
+        (&exact.citation_coverage, &bounded.citation_coverage),
+        (&exact.duplication_risk, &bounded.duplication_risk),
+        (&exact.cost_estimate_usd, &bounded.cost_estimate_usd),
+        (&exact.technical_readiness, &bounded.technical_readiness),
+        (
+            &exact.workflow.as_ref().unwrap().makespan_ms,
+            &bounded.workflow.as_ref().unwrap().makespan_ms,
+        ),
+    ];
+    for (e, b) in pairs {
+        assert_eq!(
+            e.mean.to_bits(),
+            b.mean.to_bits(),
+            "means do not depend on the mode"
+        );
+        assert_eq!(e.std.to_bits(), b.std.to_bits());
+        let ep = [
+            e.percentiles.p5,
+            e.percentiles.p25,
+            e.percentiles.p50,
+            e.percentiles.p75,
+            e.percentiles.p95,
+        ];
+        let bp = [
+            b.percentiles.p5,
+            b.percentiles.p25,
+            b.percentiles.p50,
+            b.percentiles.p75,
+            b.percentiles.p95,
+        ];
+        for (x, y) in ep.iter().zip(bp) {
+            let bound = sim::BOUNDED_RELATIVE_ERROR * x.abs() + sim::BOUNDED_ABSOLUTE_ERROR;
+            assert!((x - y).abs() <= bound, "{x} vs {y} (bound {bound})");
+        }
+    }
+}
+
+#[test]
+fn zero_threads_is_an_error() {
+    let e = simulate(&example(), &with_threads(0)).unwrap_err();
+    assert!(matches!(e, SimulationError::ThreadPool { .. }));
+}
+
+#[test]
+fn recorded_dependency_versions_match_the_lockfile() {
+    let lock = include_str!("../../Cargo.lock");
+    for (name, version) in [
+        ("rand_chacha", sim::RAND_CHACHA_VERSION),
+        ("rand_distr", sim::RAND_DISTR_VERSION),
+    ] {
+        let needle = format!("name = \"{name}\"\nversion = \"{version}\"");
+        assert!(
+            lock.contains(&needle),
+            "Cargo.lock has another {name}; update the constant"
+        );
+    }
+}
+
+#[test]
+fn checked_in_schemas_match_the_types() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    for (name, text) in smm_core::schema::all() {
+        let on_disk = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        assert!(
+            on_disk == text,
+            "schemas/{name} is stale: run `cargo xtask bless` and commit the result"
+        );
+    }
+}
+
+#[test]
+fn report_round_trips_through_json() {
+    let r = simulate(&example(), &with_threads(1)).unwrap();
+    let back = sim::SimulationReport::from_json(&r.to_json()).unwrap();
+    assert_eq!(r, back);
+}

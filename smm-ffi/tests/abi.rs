@@ -1,0 +1,133 @@
+//! The C ABI called as C would call it.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
+
+use std::ffi::{CStr, CString, c_char};
+use std::ptr;
+
+use smm::*;
+
+const EXAMPLE: &str = include_str!("../../examples/icblabs-seed42.request.json");
+
+fn take(p: *mut c_char) -> String {
+    assert!(!p.is_null());
+    let s = unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned();
+    unsafe { smm_string_free(p) };
+    s
+}
+
+fn last_error() -> String {
+    take(smm_last_error_message())
+}
+
+#[test]
+fn simulate_round_trip_and_thread_invariance() {
+    let req = CString::new(EXAMPLE).unwrap();
+    let mut a = ptr::null_mut();
+    let mut b = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_simulate_json(req.as_ptr(), 1, &mut a) },
+        smm_status::SMM_OK
+    );
+    assert!(smm_last_error_message().is_null());
+    assert_eq!(
+        unsafe { smm_simulate_json(req.as_ptr(), 2, &mut b) },
+        smm_status::SMM_OK
+    );
+    let (a, b) = (take(a), take(b));
+    assert_eq!(a, b);
+    assert!(a.contains("\"modelId\":\"smm-readiness-v1\""));
+}
+
+#[test]
+fn null_and_bad_arguments_are_status_codes() {
+    let mut out = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_simulate_json(ptr::null(), 1, &mut out) },
+        smm_status::SMM_NULL_ARGUMENT
+    );
+    assert!(out.is_null(), "out-params are written only on success");
+    assert!(last_error().contains("request_json is NULL"));
+    let req = CString::new(EXAMPLE).unwrap();
+    assert_eq!(
+        unsafe { smm_simulate_json(req.as_ptr(), 1, ptr::null_mut()) },
+        smm_status::SMM_NULL_ARGUMENT
+    );
+    let bad = CString::new(EXAMPLE.replace("\"iterations\": 1000", "\"iterations\": 0")).unwrap();
+    assert_eq!(
+        unsafe { smm_simulate_json(bad.as_ptr(), 1, &mut out) },
+        smm_status::SMM_INVALID_INPUT
+    );
+    assert!(out.is_null());
+    assert!(last_error().contains("/simulationConfig/iterations"));
+    let not_utf8 = [0xffu8, 0xfe, 0];
+    assert_eq!(
+        unsafe { smm_simulate_json(not_utf8.as_ptr().cast(), 1, &mut out) },
+        smm_status::SMM_INVALID_UTF8
+    );
+    let s = unsafe { CStr::from_ptr(smm_status_name(3)) }
+        .to_str()
+        .unwrap();
+    assert_eq!(s, "SMM_INVALID_INPUT");
+    let s = unsafe { CStr::from_ptr(smm_status_name(77)) }
+        .to_str()
+        .unwrap();
+    assert_eq!(s, "SMM_UNKNOWN_STATUS");
+    unsafe { smm_string_free(ptr::null_mut()) };
+}
+
+#[test]
+fn shards_merge_through_the_abi() {
+    let req = CString::new(EXAMPLE.replace(
+        "\"enableEarlyTermination\": true",
+        "\"enableEarlyTermination\": false",
+    ))
+    .unwrap();
+    let mut single = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_simulate_json(req.as_ptr(), 1, &mut single) },
+        smm_status::SMM_OK
+    );
+    let single = take(single);
+    let bs = smm_block_size();
+    let mut p0 = ptr::null_mut();
+    let mut p1 = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_simulate_shard_json(req.as_ptr(), 0, 2 * bs, 1, &mut p0) },
+        smm_status::SMM_OK
+    );
+    assert_eq!(
+        unsafe { smm_simulate_shard_json(req.as_ptr(), 2 * bs, 1000, 1, &mut p1) },
+        smm_status::SMM_OK
+    );
+    let parts = [p1 as *const c_char, p0 as *const c_char];
+    let mut merged = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_merge_partials_json(parts.as_ptr(), 2, 2, &mut merged) },
+        smm_status::SMM_OK
+    );
+    assert_eq!(take(merged), single);
+    let mut bad = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_simulate_shard_json(req.as_ptr(), 1, 5, 1, &mut bad) },
+        smm_status::SMM_INVALID_SHARD
+    );
+    assert_eq!(
+        unsafe { smm_merge_partials_json(parts.as_ptr(), 1, 1, &mut bad) },
+        smm_status::SMM_INVALID_SHARD
+    );
+    assert!(last_error().contains("first shard starts"));
+    take(p0);
+    take(p1);
+}
+
+#[test]
+fn version_is_the_crate_version() {
+    let v = unsafe { CStr::from_ptr(smm_version()) }.to_str().unwrap();
+    assert_eq!(v, env!("CARGO_PKG_VERSION"));
+}

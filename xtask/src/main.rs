@@ -1,0 +1,45 @@
+//! `cargo xtask bless`: regenerate the JSON Schemas in `schemas/`, the C
+//! header `smm-ffi/include/smm.h` and the baselines' expected reports.
+
+use std::path::PathBuf;
+
+use std::process::ExitCode;
+use xtask::{generate_header, header_path, root};
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let result = match task.as_str() {
+        "bless" => bless(),
+        _ => Err("usage: cargo xtask bless".to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write_if_changed(path: PathBuf, text: &str) -> Result<(), String> {
+    if std::fs::read_to_string(&path).ok().as_deref() == Some(text) {
+        return Ok(());
+    }
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+fn bless() -> Result<(), String> {
+    let schemas = root().join("schemas");
+    std::fs::create_dir_all(&schemas).map_err(|e| e.to_string())?;
+    for (name, text) in smm_core::schema::all() {
+        write_if_changed(schemas.join(name), &text)?;
+    }
+    let header = generate_header(&root().join("smm-ffi"))?;
+    write_if_changed(header_path(), &header)?;
+    for path in smm_baselines::regenerate()? {
+        println!("wrote {path}");
+    }
+    Ok(())
+}
