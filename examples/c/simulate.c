@@ -1,0 +1,136 @@
+/*
+ * Using smm-core from C: simulate a request file, check that the report is the
+ * same on 1 and 2 threads and when computed as two shards, and show how errors
+ * are reported. Build and run: see scripts/test.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smm.h"
+
+static int failures = 0;
+
+#define CHECK(cond, ...)                                      \
+    do {                                                      \
+        if (!(cond)) {                                        \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                     \
+            fputc('\n', stderr);                              \
+            failures++;                                       \
+        }                                                     \
+    } while (0)
+
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return NULL; }
+    long n = ftell(f);
+    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return NULL; }
+    char *buf = malloc((size_t)n + 1);
+    if (!buf) { fclose(f); return NULL; }
+    size_t got = fread(buf, 1, (size_t)n, f);
+    fclose(f);
+    buf[got] = '\0';
+    return buf;
+}
+
+/* Print a message for a failed call and free it. */
+static void report_error(const char *what, smm_status st) {
+    char *msg = smm_last_error_message();
+    printf("%s -> %s: %s\n", what, smm_status_name(st), msg ? msg : "(no message)");
+    smm_string_free(msg);
+}
+
+/* Replace the first occurrence of `from` with `to` (same length or shorter). */
+static char *replaced(const char *s, const char *from, const char *to) {
+    const char *at = strstr(s, from);
+    if (!at) return NULL;
+    size_t n = strlen(s) - strlen(from) + strlen(to);
+    char *out = malloc(n + 1);
+    if (!out) return NULL;
+    size_t head = (size_t)(at - s);
+    memcpy(out, s, head);
+    strcpy(out + head, to);
+    strcat(out, at + strlen(from));
+    return out;
+}
+
+int main(int argc, char **argv) {
+    const char *path = argc > 1 ? argv[1] : "examples/icblabs-seed42.request.json";
+    char *request = read_file(path);
+    if (!request) {
+        fprintf(stderr, "cannot read %s\n", path);
+        return 2;
+    }
+    printf("smm-core %s\n", smm_version());
+
+    /* 1. Simulate on one and on two threads: the same bytes. */
+    char *one = NULL, *two = NULL;
+    smm_status st = smm_simulate_json(request, 1, &one);
+    CHECK(st == SMM_OK, "simulate (1 thread): %s", smm_status_name(st));
+    st = smm_simulate_json(request, 2, &two);
+    CHECK(st == SMM_OK, "simulate (2 threads): %s", smm_status_name(st));
+    CHECK(one && two && strcmp(one, two) == 0, "reports differ between thread counts");
+    CHECK(smm_last_error_message() == NULL, "no error after success");
+    if (one) {
+        const char *r = strstr(one, "\"readinessScore\":{\"mean\":");
+        CHECK(r != NULL, "report has a readiness mean");
+        if (r) printf("readinessScore.mean = %.6f\n", atof(r + strlen("\"readinessScore\":{\"mean\":")));
+    }
+
+    /* 2. Two shards merged give exactly the single run. */
+    char *no_et = replaced(request, "\"enableEarlyTermination\": true", "\"enableEarlyTermination\": false");
+    CHECK(no_et != NULL, "example request has enableEarlyTermination");
+    if (no_et) {
+        char *single = NULL, *p0 = NULL, *p1 = NULL, *merged = NULL;
+        uint64_t cut = 2 * smm_block_size();
+        CHECK(smm_simulate_json(no_et, 0, &single) == SMM_OK, "single run");
+        CHECK(smm_simulate_shard_json(no_et, 0, cut, 1, &p0) == SMM_OK, "shard 0");
+        CHECK(smm_simulate_shard_json(no_et, cut, 1000, 1, &p1) == SMM_OK, "shard 1");
+        const char *parts[2] = {p1, p0};
+        st = smm_merge_partials_json(parts, 2, 0, &merged);
+        CHECK(st == SMM_OK, "merge: %s", smm_status_name(st));
+        CHECK(single && merged && strcmp(single, merged) == 0, "merged report differs from the single run");
+        printf("2 shards merged == single run: %s\n", (single && merged && !strcmp(single, merged)) ? "yes" : "no");
+        smm_string_free(single);
+        smm_string_free(p0);
+        smm_string_free(p1);
+        smm_string_free(merged);
+        free(no_et);
+    }
+
+    /* 3. Errors: status codes, out-params untouched, a message naming the field. */
+    char *out = NULL;
+    st = smm_simulate_json(NULL, 1, &out);
+    CHECK(st == SMM_NULL_ARGUMENT && out == NULL, "NULL request");
+    report_error("smm_simulate_json(NULL)", st);
+
+    char *bad = replaced(request, "\"riskProfile\": \"medium\"", "\"riskProfile\": \"reckless\"");
+    CHECK(bad != NULL, "example request has a riskProfile");
+    if (bad) {
+        st = smm_simulate_json(bad, 1, &out);
+        CHECK(st == SMM_INVALID_INPUT && out == NULL, "bad risk profile");
+        char *msg = smm_last_error_message();
+        CHECK(msg && strstr(msg, "/workspaceContext/riskProfile"), "message names the field");
+        printf("bad riskProfile -> %s: %s\n", smm_status_name(st), msg ? msg : "");
+        smm_string_free(msg);
+        free(bad);
+    }
+    st = smm_simulate_json("{\"workspaceContext\": ", 1, &out);
+    CHECK(st == SMM_INVALID_INPUT, "truncated JSON");
+    report_error("truncated JSON", st);
+    st = smm_simulate_shard_json(request, 3, 10, 1, &out);
+    CHECK(st == SMM_INVALID_SHARD, "unaligned shard");
+    CHECK(strcmp(smm_status_name(9999), "SMM_UNKNOWN_STATUS") == 0, "unknown status name");
+
+    smm_string_free(one);
+    smm_string_free(two);
+    free(request);
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("C example: all checks passed\n");
+    return 0;
+}
