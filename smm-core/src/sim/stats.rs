@@ -147,18 +147,25 @@ pub(crate) fn exact_percentiles(data: &[f64], probs: &[f64], min: f64, max: f64)
     let shift = (64 - span.leading_zeros()).saturating_sub(16);
     let buckets = (span >> shift) as usize + 1;
     let bucket_of = |x: f64| ((order_key(x) - kmin) >> shift) as usize;
+    // Per bucket: count, smallest key, and how many values have that key
+    // (clamped outputs put many equal values in one bucket; they are never
+    // collected).
     let mut counts = vec![0u64; buckets];
     let mut lo_key = vec![u64::MAX; buckets];
-    let mut hi_key = vec![0u64; buckets];
+    let mut lo_count = vec![0u64; buckets];
     for &x in data {
         let k = order_key(x);
         let b = ((k - kmin) >> shift) as usize;
-        if let (Some(c), Some(l), Some(h)) =
-            (counts.get_mut(b), lo_key.get_mut(b), hi_key.get_mut(b))
+        if let (Some(c), Some(l), Some(lc)) =
+            (counts.get_mut(b), lo_key.get_mut(b), lo_count.get_mut(b))
         {
             *c += 1;
-            *l = (*l).min(k);
-            *h = (*h).max(k);
+            if k < *l {
+                *l = k;
+                *lc = 1;
+            } else if k == *l {
+                *lc += 1;
+            }
         }
     }
     // Locate each wanted rank: its bucket and its rank inside the bucket.
@@ -180,14 +187,15 @@ pub(crate) fn exact_percentiles(data: &[f64], probs: &[f64], min: f64, max: f64)
         }
         before += c;
     }
-    // Buckets that need their values: those with more than one distinct key.
+    // Buckets whose wanted rank lies past the run of smallest keys need the
+    // values above that key.
     const NONE: u8 = u8::MAX;
     let mut slot = vec![NONE; buckets];
     let mut slots = 0u8;
-    for &(_, b, _) in &located {
-        let distinct = lo_key.get(b) != hi_key.get(b);
-        if let Some(s) = slot.get_mut(b)
-            && distinct
+    for &(_, b, off) in &located {
+        let ties = lo_count.get(b).copied().unwrap_or(0) as usize;
+        if off >= ties
+            && let Some(s) = slot.get_mut(b)
             && *s == NONE
         {
             *s = slots;
@@ -197,8 +205,10 @@ pub(crate) fn exact_percentiles(data: &[f64], probs: &[f64], min: f64, max: f64)
     let mut candidates: Vec<Vec<f64>> = vec![Vec::new(); usize::from(slots)];
     if slots > 0 {
         for &x in data {
-            let s = slot.get(bucket_of(x)).copied().unwrap_or(NONE);
+            let b = bucket_of(x);
+            let s = slot.get(b).copied().unwrap_or(NONE);
             if s != NONE
+                && lo_key.get(b).is_some_and(|l| order_key(x) > *l)
                 && let Some(c) = candidates.get_mut(usize::from(s))
             {
                 c.push(x);
@@ -212,14 +222,15 @@ pub(crate) fn exact_percentiles(data: &[f64], probs: &[f64], min: f64, max: f64)
         let Some(&(_, b, off)) = located.iter().find(|(r, _, _)| *r == rank) else {
             return max;
         };
-        match slot.get(b).copied() {
-            Some(s) if s != NONE => candidates
-                .get(usize::from(s))
-                .and_then(|c| c.get(off))
-                .copied()
-                .unwrap_or(max),
-            _ => lo_key.get(b).map_or(max, |k| from_order_key(*k)),
+        let ties = lo_count.get(b).copied().unwrap_or(0) as usize;
+        if off < ties {
+            return lo_key.get(b).map_or(max, |k| from_order_key(*k));
         }
+        slot.get(b)
+            .and_then(|s| candidates.get(usize::from(*s)))
+            .and_then(|c| c.get(off - ties))
+            .copied()
+            .unwrap_or(max)
     };
     rank_pairs
         .iter()

@@ -1,0 +1,88 @@
+//! Peak heap use of a run, measured with a counting allocator (a count of
+//! bytes, not a timing, so it is stable on a shared machine).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use smm_core::sim::{PercentileMode, RunOptions, SimulationRequest, simulate};
+
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Tests in this file measure one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const EXAMPLE: &str = include_str!("../../examples/icblabs-seed42.request.json");
+
+fn peak_bytes(iterations: u64, mode: PercentileMode) -> usize {
+    let mut req = SimulationRequest::from_json(EXAMPLE).unwrap();
+    req.config.iterations = iterations;
+    req.config.enable_early_termination = false;
+    req.config.percentile_mode = mode;
+    let opts = RunOptions {
+        threads: Some(2),
+        keep_samples: false,
+    };
+    simulate(&req, &opts).unwrap(); // warm the pool cache
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let report = simulate(&req, &opts).unwrap();
+    assert_eq!(report.reproducibility.iterations_run, iterations);
+    PEAK.load(Ordering::Relaxed) - before
+}
+
+#[test]
+fn exact_mode_stays_within_64_bytes_per_iteration() {
+    let _g = SERIAL.lock().unwrap();
+    let n = 2_000_000u64;
+    let peak = peak_bytes(n, PercentileMode::Exact);
+    let per_iteration = peak as f64 / n as f64;
+    println!("exact mode: {peak} bytes peak for {n} iterations = {per_iteration:.2} B/iteration");
+    assert!(per_iteration <= 64.0, "{per_iteration} bytes per iteration");
+}
+
+#[test]
+fn bounded_mode_is_flat_in_iterations() {
+    let _g = SERIAL.lock().unwrap();
+    let small = peak_bytes(100_000, PercentileMode::Bounded);
+    let large = peak_bytes(3_000_000, PercentileMode::Bounded);
+    println!("bounded mode: {small} bytes at 1e5 iterations, {large} bytes at 3e6");
+    // 30x the iterations: the same histograms and wave buffers.
+    assert!(large <= small + small / 4, "{small} -> {large}");
+    assert!(large < 64 << 20, "{large} bytes");
+}
