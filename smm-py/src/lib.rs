@@ -589,7 +589,7 @@ impl PartialResult {
 fn run_options(py: Python<'_>, threads: Option<i64>, keep_samples: bool) -> PyResult<RunOptions> {
     let threads = match threads {
         None => None,
-        Some(t) if t >= 1 && t <= 4096 => Some(t as usize),
+        Some(t) if (1..=4096).contains(&t) => Some(t as usize),
         Some(t) => {
             return Err(validation(
                 py,
