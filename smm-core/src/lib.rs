@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod jcs;
 pub mod schema;
 pub mod sim;
 

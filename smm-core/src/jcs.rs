@@ -1,0 +1,798 @@
+//! RFC 8785 JSON Canonicalization Scheme (JCS) over arbitrary JSON text.
+//!
+//! One pass parses the input and writes its canonical form: object members
+//! sorted by the UTF-16 code units of their keys, no insignificant
+//! whitespace, strings with only the mandatory escapes, numbers in the
+//! ECMAScript `Number.prototype.toString` form. It rejects, with an error
+//! naming the place by JSON pointer, what would make two different documents
+//! hash alike or one document hash two ways:
+//!
+//! - duplicate keys in an object (which one would count?);
+//! - lone surrogates in `\u` escapes (no Unicode string has them);
+//! - integer literals that no IEEE double represents exactly (such as
+//!   9007199254740993, which would hash like 9007199254740992), unless the
+//!   literal is already the canonical spelling of its double (as in
+//!   `123456789012345680000`, so canonical output stays canonical). Literals
+//!   with a fraction or an exponent are, as RFC 8785 §3.2.2.3 prescribes,
+//!   the nearest double;
+//! - numbers outside the double range (1e400);
+//! - nesting deeper than [`MAX_DEPTH`];
+//! - anything that is not JSON (RFC 8259), including invalid UTF-8.
+//!
+//! ```
+//! let c = smm_core::jcs::canonicalize(br#"{"b": 1.0e0, "a": [true, "\u0041"]}"#)?;
+//! assert_eq!(c, br#"{"a":[true,"A"],"b":1}"#);
+//! # Ok::<(), smm_core::jcs::CanonicalError>(())
+//! ```
+
+use std::cmp::Ordering;
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+/// Deepest nesting of arrays and objects accepted.
+pub const MAX_DEPTH: usize = 128;
+
+/// Why a document has no canonical form.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CanonicalError {
+    /// Not JSON.
+    #[error("invalid JSON at byte {offset} (at {pointer:?}): {message}")]
+    Syntax {
+        /// Byte offset in the input.
+        offset: usize,
+        /// JSON pointer of the value being read.
+        pointer: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An object has the same key twice.
+    #[error("duplicate key {key:?} at {pointer:?}")]
+    DuplicateKey {
+        /// Pointer of the second occurrence.
+        pointer: String,
+        /// The key.
+        key: String,
+    },
+    /// A `\u` escape is an unpaired surrogate.
+    #[error("lone surrogate \\u{code:04x} at byte {offset} (at {pointer:?})")]
+    LoneSurrogate {
+        /// Byte offset of the escape.
+        offset: usize,
+        /// Pointer of the string.
+        pointer: String,
+        /// The surrogate.
+        code: u16,
+    },
+    /// An integer literal is not exactly representable as an IEEE double.
+    #[error(
+        "integer {literal} at {pointer:?} is not exactly representable as an IEEE double (nearest: {nearest})"
+    )]
+    InexactInteger {
+        /// Pointer of the number.
+        pointer: String,
+        /// The literal.
+        literal: String,
+        /// The double it would become.
+        nearest: String,
+    },
+    /// A number overflows the double range.
+    #[error("number {literal} at {pointer:?} is outside the IEEE double range")]
+    NumberOutOfRange {
+        /// Pointer of the number.
+        pointer: String,
+        /// The literal.
+        literal: String,
+    },
+    /// Nesting deeper than [`MAX_DEPTH`].
+    #[error("nesting deeper than {limit} at {pointer:?}")]
+    TooDeep {
+        /// Pointer of the value that is too deep.
+        pointer: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// The input is not UTF-8.
+    #[error("input is not UTF-8 (byte {offset})")]
+    InvalidUtf8 {
+        /// Offset of the first invalid byte.
+        offset: usize,
+    },
+}
+
+impl CanonicalError {
+    /// The JSON pointer of the place, when there is one.
+    pub fn pointer(&self) -> Option<&str> {
+        match self {
+            CanonicalError::Syntax { pointer, .. }
+            | CanonicalError::DuplicateKey { pointer, .. }
+            | CanonicalError::LoneSurrogate { pointer, .. }
+            | CanonicalError::InexactInteger { pointer, .. }
+            | CanonicalError::NumberOutOfRange { pointer, .. }
+            | CanonicalError::TooDeep { pointer, .. } => Some(pointer),
+            CanonicalError::InvalidUtf8 { .. } => None,
+        }
+    }
+
+    /// Prefix the pointer with one reference token (errors bubble up from
+    /// the value where they happened; paths are built only on failure).
+    fn within(mut self, token: &str) -> Self {
+        let t = crate::error::escape_pointer_token(token);
+        match &mut self {
+            CanonicalError::Syntax { pointer, .. }
+            | CanonicalError::DuplicateKey { pointer, .. }
+            | CanonicalError::LoneSurrogate { pointer, .. }
+            | CanonicalError::InexactInteger { pointer, .. }
+            | CanonicalError::NumberOutOfRange { pointer, .. }
+            | CanonicalError::TooDeep { pointer, .. } => {
+                *pointer = format!("/{t}{pointer}");
+            }
+            CanonicalError::InvalidUtf8 { .. } => {}
+        }
+        self
+    }
+}
+
+/// The canonical form of a JSON document.
+pub fn canonicalize(input: &[u8]) -> Result<Vec<u8>, CanonicalError> {
+    let text = std::str::from_utf8(input).map_err(|e| CanonicalError::InvalidUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+        depth: 0,
+        members: Vec::new(),
+        keys: Vec::new(),
+        scratch: Vec::new(),
+    };
+    let mut out = Vec::with_capacity(input.len());
+    p.ws();
+    p.value(&mut out)?;
+    p.ws();
+    if p.i != p.s.len() {
+        return Err(p.syntax("unexpected characters after the document"));
+    }
+    Ok(out)
+}
+
+/// The canonical form of a `serde_json` value (numbers go through the same
+/// checks as in text).
+pub fn canonicalize_value(value: &serde_json::Value) -> Result<Vec<u8>, CanonicalError> {
+    let text = serde_json::to_vec(value).map_err(|e| CanonicalError::Syntax {
+        offset: 0,
+        pointer: String::new(),
+        message: e.to_string(),
+    })?;
+    canonicalize(&text)
+}
+
+/// `"sha256:" + hex(SHA-256(canonical form))`.
+pub fn sha256_ref(input: &[u8]) -> Result<String, CanonicalError> {
+    Ok(sha256_ref_of_canonical(&canonicalize(input)?))
+}
+
+/// `"sha256:" + hex(SHA-256(bytes))` for bytes already canonical.
+pub fn sha256_ref_of_canonical(canonical: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(canonical)))
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(hex_digit(b >> 4)));
+        s.push(char::from(hex_digit(b & 15)));
+    }
+    s
+}
+
+/// Lowercase hex digit of the low four bits.
+fn hex_digit(n: u8) -> u8 {
+    let n = n & 15;
+    if n < 10 { b'0' + n } else { b'a' + n - 10 }
+}
+
+/// One object member while its object is being read: the key's unescaped
+/// bytes in `keys`, the member's canonical bytes (`"key":value`) in `out`.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    key: (usize, usize),
+    bytes: (usize, usize),
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+    depth: usize,
+    members: Vec<Member>,
+    keys: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+impl Parser<'_> {
+    fn syntax(&self, message: &str) -> CanonicalError {
+        CanonicalError::Syntax {
+            offset: self.i,
+            pointer: String::new(),
+            message: message.to_string(),
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+        if self.s.get(self.i..self.i + word.len()) == Some(word) {
+            self.i += word.len();
+            out.extend_from_slice(word);
+            Ok(())
+        } else {
+            Err(self.syntax("expected a JSON value"))
+        }
+    }
+
+    fn value(&mut self, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+        match self.peek() {
+            Some(b'{') => self.object(out),
+            Some(b'[') => self.array(out),
+            Some(b'"') => self.string(out, false),
+            Some(b't') => self.literal(b"true", out),
+            Some(b'f') => self.literal(b"false", out),
+            Some(b'n') => self.literal(b"null", out),
+            Some(b'-' | b'0'..=b'9') => self.number(out),
+            Some(_) => Err(self.syntax("expected a JSON value")),
+            None => Err(self.syntax("unexpected end of input")),
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), CanonicalError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(CanonicalError::TooDeep {
+                pointer: String::new(),
+                limit: MAX_DEPTH,
+            });
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn array(&mut self, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+        self.enter()?;
+        self.i += 1;
+        out.push(b'[');
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.i += 1;
+        } else {
+            let mut index = 0usize;
+            loop {
+                self.ws();
+                self.value(out).map_err(|e| e.within(&index.to_string()))?;
+                self.ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.i += 1;
+                        out.push(b',');
+                        index += 1;
+                    }
+                    Some(b']') => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return Err(self.syntax("expected ',' or ']' in array")),
+                }
+            }
+        }
+        out.push(b']');
+        self.depth -= 1;
+        Ok(())
+    }
+
+    fn object(&mut self, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+        self.enter()?;
+        self.i += 1;
+        let open = out.len();
+        out.push(b'{');
+        let base = self.members.len();
+        let keys_base = self.keys.len();
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+        } else {
+            loop {
+                self.ws();
+                if self.peek() != Some(b'"') {
+                    return Err(self.syntax("expected a string key"));
+                }
+                let start = out.len();
+                let key_start = self.keys.len();
+                self.string(out, true)?;
+                let key = (key_start, self.keys.len());
+                self.ws();
+                if self.peek() != Some(b':') {
+                    return Err(self.syntax("expected ':' after an object key"));
+                }
+                self.i += 1;
+                out.push(b':');
+                self.ws();
+                if let Err(e) = self.value(out) {
+                    let k = String::from_utf8_lossy(self.keys.get(key.0..key.1).unwrap_or(&[]))
+                        .into_owned();
+                    return Err(e.within(&k));
+                }
+                self.members.push(Member {
+                    key,
+                    bytes: (start, out.len()),
+                });
+                self.ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.i += 1;
+                        out.push(b',');
+                    }
+                    Some(b'}') => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return Err(self.syntax("expected ',' or '}' in object")),
+                }
+            }
+        }
+        self.finish_object(out, open, base)?;
+        self.members.truncate(base);
+        self.keys.truncate(keys_base);
+        out.push(b'}');
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// Sort the members written after `open` by key (UTF-16 order), reject
+    /// duplicates, and rewrite them in order when they were not sorted.
+    fn finish_object(
+        &mut self,
+        out: &mut Vec<u8>,
+        open: usize,
+        base: usize,
+    ) -> Result<(), CanonicalError> {
+        let keys = &self.keys;
+        let key_of = |m: &Member| keys.get(m.key.0..m.key.1).unwrap_or(&[]);
+        let members = self.members.get_mut(base..).unwrap_or(&mut []);
+        let sorted = members
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if cmp_utf16(key_of(a), key_of(b)) == Ordering::Less));
+        if sorted {
+            return Ok(());
+        }
+        members.sort_by(|a, b| cmp_utf16(key_of(a), key_of(b)));
+        if let Some(dup) = members.windows(2).find_map(|w| match w {
+            [a, b] if key_of(a) == key_of(b) => Some(*b),
+            _ => None,
+        }) {
+            let key = String::from_utf8_lossy(key_of(&dup)).into_owned();
+            return Err(CanonicalError::DuplicateKey {
+                pointer: format!("/{}", crate::error::escape_pointer_token(&key)),
+                key,
+            });
+        }
+        self.scratch.clear();
+        self.scratch
+            .extend_from_slice(out.get(open + 1..).unwrap_or(&[]));
+        out.truncate(open + 1);
+        for (n, m) in members.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            let (a, b) = (m.bytes.0 - open - 1, m.bytes.1 - open - 1);
+            out.extend_from_slice(self.scratch.get(a..b).unwrap_or(&[]));
+        }
+        Ok(())
+    }
+
+    /// Read a string; write its canonical form to `out` and, for keys, its
+    /// unescaped bytes to `self.keys`.
+    fn string(&mut self, out: &mut Vec<u8>, key: bool) -> Result<(), CanonicalError> {
+        self.i += 1; // opening quote
+        out.push(b'"');
+        loop {
+            // Copy the run of bytes that need no attention.
+            let run_start = self.i;
+            while let Some(&b) = self.s.get(self.i) {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                self.i += 1;
+            }
+            let run = self.s.get(run_start..self.i).unwrap_or(&[]);
+            out.extend_from_slice(run);
+            if key {
+                self.keys.extend_from_slice(run);
+            }
+            match self.peek() {
+                Some(b'"') => {
+                    self.i += 1;
+                    out.push(b'"');
+                    return Ok(());
+                }
+                Some(b'\\') => self.escape(out, key)?,
+                Some(_) => {
+                    return Err(self.syntax("control character in a string (must be escaped)"));
+                }
+                None => return Err(self.syntax("unterminated string")),
+            }
+        }
+    }
+
+    fn hex4(&self, at: usize) -> Option<u16> {
+        let h = self.s.get(at..at + 4)?;
+        let text = std::str::from_utf8(h).ok()?;
+        if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u16::from_str_radix(text, 16).ok()
+    }
+
+    fn escape(&mut self, out: &mut Vec<u8>, key: bool) -> Result<(), CanonicalError> {
+        let at = self.i;
+        let c: char = match self.s.get(self.i + 1).copied() {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => {
+                let hi = self
+                    .hex4(self.i + 2)
+                    .ok_or_else(|| self.syntax("\\u must be followed by four hex digits"))?;
+                let lone = |_: &Self, code| CanonicalError::LoneSurrogate {
+                    offset: at,
+                    pointer: String::new(),
+                    code,
+                };
+                if (0xDC00..0xE000).contains(&hi) {
+                    return Err(lone(self, hi));
+                }
+                if (0xD800..0xDC00).contains(&hi) {
+                    let lo = if self.s.get(self.i + 6..self.i + 8) == Some(b"\\u") {
+                        self.hex4(self.i + 8)
+                    } else {
+                        None
+                    };
+                    match lo {
+                        Some(lo) if (0xDC00..0xE000).contains(&lo) => {
+                            self.i += 6;
+                            let cp = 0x10000
+                                + ((u32::from(hi) - 0xD800) << 10)
+                                + (u32::from(lo) - 0xDC00);
+                            char::from_u32(cp).ok_or_else(|| lone(self, hi))?
+                        }
+                        _ => return Err(lone(self, hi)),
+                    }
+                } else {
+                    char::from_u32(u32::from(hi)).ok_or_else(|| lone(self, hi))?
+                }
+            }
+            _ => return Err(self.syntax("invalid escape in a string")),
+        };
+        self.i += if self.s.get(self.i + 1) == Some(&b'u') {
+            6
+        } else {
+            2
+        };
+        let mut buf = [0u8; 4];
+        let utf8 = c.encode_utf8(&mut buf).as_bytes();
+        if key {
+            self.keys.extend_from_slice(utf8);
+        }
+        write_canonical_char(out, c, utf8);
+        Ok(())
+    }
+
+    fn number(&mut self, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+        let start = self.i;
+        let digits = |p: &mut Self| -> usize {
+            let s = p.i;
+            while let Some(b'0'..=b'9') = p.peek() {
+                p.i += 1;
+            }
+            p.i - s
+        };
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        let int_start = self.i;
+        let int_digits = digits(self);
+        if int_digits == 0 {
+            return Err(self.syntax("a number needs digits"));
+        }
+        if int_digits > 1 && self.s.get(int_start) == Some(&b'0') {
+            return Err(CanonicalError::Syntax {
+                offset: int_start,
+                pointer: String::new(),
+                message: "leading zeros are not allowed in numbers".into(),
+            });
+        }
+        let mut integer = true;
+        if self.peek() == Some(b'.') {
+            integer = false;
+            self.i += 1;
+            if digits(self) == 0 {
+                return Err(self.syntax("a fraction needs digits"));
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            integer = false;
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if digits(self) == 0 {
+                return Err(self.syntax("an exponent needs digits"));
+            }
+        }
+        let lit = self.s.get(start..self.i).unwrap_or(&[]);
+        let text = std::str::from_utf8(lit).unwrap_or("0");
+        // Fast path: integers of up to 15 digits are exact and canonical as written.
+        if integer && int_digits <= 15 {
+            if text == "-0" {
+                out.push(b'0');
+            } else {
+                out.extend_from_slice(lit);
+            }
+            return Ok(());
+        }
+        let v: f64 = text.parse().map_err(|_| self.syntax("invalid number"))?;
+        if !v.is_finite() {
+            return Err(CanonicalError::NumberOutOfRange {
+                pointer: String::new(),
+                literal: text.to_string(),
+            });
+        }
+        let canonical_start = out.len();
+        write_es6_number(out, v);
+        if integer {
+            // An integer literal must denote its double exactly, or already
+            // be that double's canonical spelling (which keeps canonical
+            // output canonical when read again).
+            let digits = text.trim_start_matches('-');
+            let exact = format!("{:.0}", v.abs());
+            if exact != digits && out.get(canonical_start..) != Some(lit) {
+                return Err(CanonicalError::InexactInteger {
+                    pointer: String::new(),
+                    literal: text.to_string(),
+                    nearest: format!("{}{exact}", if v < 0.0 { "-" } else { "" }),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Write one character of a string in canonical form.
+#[inline]
+fn write_canonical_char(out: &mut Vec<u8>, c: char, utf8: &[u8]) {
+    match c {
+        '"' => out.extend_from_slice(b"\\\""),
+        '\\' => out.extend_from_slice(b"\\\\"),
+        '\u{8}' => out.extend_from_slice(b"\\b"),
+        '\u{c}' => out.extend_from_slice(b"\\f"),
+        '\n' => out.extend_from_slice(b"\\n"),
+        '\r' => out.extend_from_slice(b"\\r"),
+        '\t' => out.extend_from_slice(b"\\t"),
+        c if (c as u32) < 0x20 => {
+            let n = c as u8;
+            out.extend_from_slice(b"\\u00");
+            out.push(hex_digit(n >> 4));
+            out.push(hex_digit(n));
+        }
+        _ => out.extend_from_slice(utf8),
+    }
+}
+
+/// Compare UTF-8 strings by their UTF-16 code units (RFC 8785 §3.2.3).
+///
+/// UTF-8 byte order is code point order, which agrees with UTF-16 order
+/// except between supplementary characters (lead byte F0..F4, surrogates in
+/// UTF-16) and U+E000..U+FFFF (lead byte EE or EF), where it is reversed.
+pub fn cmp_utf16(a: &[u8], b: &[u8]) -> Ordering {
+    match a.iter().zip(b).find(|(x, y)| x != y) {
+        None => a.len().cmp(&b.len()),
+        Some((&x, &y)) => {
+            let supplementary = |v: u8| v >= 0xF0;
+            let high_bmp = |v: u8| v == 0xEE || v == 0xEF;
+            if (supplementary(x) && high_bmp(y)) || (high_bmp(x) && supplementary(y)) {
+                y.cmp(&x)
+            } else {
+                x.cmp(&y)
+            }
+        }
+    }
+}
+
+/// Write a finite double as ECMAScript's `Number.prototype.toString` does.
+pub fn write_es6_number(out: &mut Vec<u8>, v: f64) {
+    if v == 0.0 {
+        out.push(b'0');
+        return;
+    }
+    if v < 0.0 {
+        out.push(b'-');
+    }
+    // Shortest round-trip digits and decimal exponent, from ryu's output.
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(v.abs());
+    let (mantissa, exp) = match text.find(['e', 'E']) {
+        Some(p) => (
+            text.get(..p).unwrap_or("0"),
+            text.get(p + 1..)
+                .and_then(|e| e.parse::<i32>().ok())
+                .unwrap_or(0),
+        ),
+        None => (text, 0),
+    };
+    let point = mantissa.find('.').unwrap_or(mantissa.len()) as i32;
+    let mut digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+    let leading = digits.iter().take_while(|d| **d == b'0').count();
+    digits.drain(..leading);
+    while digits.last() == Some(&b'0') {
+        digits.pop();
+    }
+    // value = 0.d1d2...dk x 10^n
+    let k = digits.len() as i32;
+    let n = point - leading as i32 + exp;
+    if k <= n && n <= 21 {
+        out.extend_from_slice(&digits);
+        out.extend(std::iter::repeat_n(b'0', (n - k) as usize));
+    } else if 0 < n && n <= 21 {
+        let (int, frac) = digits.split_at(n as usize);
+        out.extend_from_slice(int);
+        out.push(b'.');
+        out.extend_from_slice(frac);
+    } else if -6 < n && n <= 0 {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', (-n) as usize));
+        out.extend_from_slice(&digits);
+    } else {
+        let e = n - 1;
+        if let Some((first, rest)) = digits.split_first() {
+            out.push(*first);
+            if !rest.is_empty() {
+                out.push(b'.');
+                out.extend_from_slice(rest);
+            }
+        }
+        out.push(b'e');
+        out.push(if e < 0 { b'-' } else { b'+' });
+        out.extend_from_slice(e.unsigned_abs().to_string().as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> String {
+        String::from_utf8(canonicalize(s.as_bytes()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn numbers() {
+        for (input, want) in [
+            ("1", "1"),
+            ("1.0", "1"),
+            ("1e0", "1"),
+            ("-0", "0"),
+            ("-0.0", "0"),
+            ("1E30", "1e+30"),
+            ("4.50", "4.5"),
+            ("2e-3", "0.002"),
+            ("0.000000000000000000000000001", "1e-27"),
+            ("333333333.33333329", "333333333.3333333"),
+            ("1e21", "1e+21"),
+            ("1e20", "100000000000000000000"),
+            ("123456789012345678", "123456789012345680"),
+            ("9007199254740992", "9007199254740992"),
+            ("0.000001", "0.000001"),
+            ("0.0000001", "1e-7"),
+            ("5e-324", "5e-324"),
+            ("-1.5", "-1.5"),
+        ] {
+            let got = canonicalize(input.as_bytes());
+            if input == "123456789012345678" {
+                assert!(
+                    matches!(got, Err(CanonicalError::InexactInteger { .. })),
+                    "{input}"
+                );
+                continue;
+            }
+            assert_eq!(String::from_utf8(got.unwrap()).unwrap(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_would_collide() {
+        let e = canonicalize(b"{\"id\": [1, 9007199254740993]}").unwrap_err();
+        assert_eq!(e.pointer(), Some("/id/1"), "{e}");
+        assert!(e.to_string().contains("9007199254740992"));
+        let e = canonicalize(br#"{"a": {"x": 1, "y": 2, "x": 3}}"#).unwrap_err();
+        assert!(matches!(e, CanonicalError::DuplicateKey { .. }));
+        assert_eq!(e.pointer(), Some("/a/x"));
+        let e = canonicalize(br#"["\ud800"]"#).unwrap_err();
+        assert!(
+            matches!(e, CanonicalError::LoneSurrogate { code: 0xd800, .. }),
+            "{e}"
+        );
+        assert!(matches!(
+            canonicalize(br#""\udc00\ud800""#),
+            Err(CanonicalError::LoneSurrogate { .. })
+        ));
+        assert!(matches!(
+            canonicalize(b"1e400"),
+            Err(CanonicalError::NumberOutOfRange { .. })
+        ));
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert!(matches!(
+            canonicalize(deep.as_bytes()),
+            Err(CanonicalError::TooDeep { .. })
+        ));
+        let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert!(canonicalize(ok.as_bytes()).is_ok());
+        assert!(matches!(
+            canonicalize(b"\"\xff\""),
+            Err(CanonicalError::InvalidUtf8 { .. })
+        ));
+    }
+
+    #[test]
+    fn syntax_errors() {
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\" 1}",
+            "01",
+            "1.",
+            "-",
+            "tru",
+            "\"a\nb\"",
+            "{} {}",
+            "[1 2]",
+            "{1: 2}",
+            "\"\\x\"",
+        ] {
+            assert!(
+                matches!(
+                    canonicalize(bad.as_bytes()),
+                    Err(CanonicalError::Syntax { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn strings_and_sorting() {
+        assert_eq!(c(r#""\u20ac\/\u000f\u007f""#), "\"€/\\u000f\u{7f}\"");
+        assert_eq!(
+            c(r#"{"b":1,"a":{"d":[],"c":null}}"#),
+            r#"{"a":{"c":null,"d":[]},"b":1}"#
+        );
+        // U+1F602 (surrogates D83D DE02) sorts before U+FB33 in UTF-16.
+        assert_eq!(
+            c("{\"\u{fb33}\":1,\"\u{1f602}\":2}"),
+            "{\"\u{1f602}\":2,\"\u{fb33}\":1}"
+        );
+        assert_eq!(c(" [ 1 , { } ] "), "[1,{}]");
+    }
+}
