@@ -3,6 +3,7 @@
 //! The checked-in copies live in the workspace's `schemas/` folder; a test
 //! fails when they drift (`cargo xtask bless` regenerates them).
 
+use crate::contract::{ChainReport, ContractSnapshot, Violation};
 use crate::sim::{SimulationReport, SimulationRequest};
 
 /// Every generated schema as (file name, pretty JSON text with a final newline).
@@ -16,11 +17,31 @@ pub fn all() -> Vec<(&'static str, String)> {
             "simulation-report.schema.json",
             render(schemars::schema_for!(SimulationReport)),
         ),
+        (
+            "workspace-contract.v2.schema.json",
+            render_value(crate::contract::schema()),
+        ),
+        (
+            "contract-snapshot.schema.json",
+            render(schemars::schema_for!(ContractSnapshot)),
+        ),
+        (
+            "contract-violations.schema.json",
+            render(schemars::schema_for!(Vec<Violation>)),
+        ),
+        (
+            "contract-chain-report.schema.json",
+            render(schemars::schema_for!(ChainReport)),
+        ),
     ]
 }
 
 fn render(schema: schemars::Schema) -> String {
-    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    render_value(&serde_json::to_value(schema).unwrap_or_default())
+}
+
+fn render_value(schema: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(schema).unwrap_or_default();
     s.push('\n');
     s
 }

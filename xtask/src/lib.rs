@@ -26,3 +26,34 @@ pub fn generate_header(ffi_dir: &Path) -> Result<String, String> {
 pub fn header_path() -> PathBuf {
     root().join("smm-ffi/include/smm.h")
 }
+
+/// The v2 example with its previousContractRef set to the terms hash of the
+/// migrated v1 example (the chain the examples demonstrate).
+pub fn chained_v2_example() -> Result<String, String> {
+    let dir = root().join("examples");
+    let v1_text = std::fs::read_to_string(dir.join("workspace.icblabs.v1.json"))
+        .map_err(|e| e.to_string())?;
+    let v2_text = std::fs::read_to_string(dir.join("workspace.icblabs.v2.json"))
+        .map_err(|e| e.to_string())?;
+    let v1 = smm_core::contract::parse_document(&v1_text).map_err(|e| e.to_string())?;
+    let migrated = smm_core::contract::migrate_v1(&v1).map_err(|e| e.to_string())?;
+    let hash = smm_core::contract::Contract::from_value(migrated)
+        .map_err(|e| format!("migrated v1 example: {e}"))?
+        .terms_hash()
+        .to_string();
+    let key = "\"previousContractRef\": \"";
+    let start = v2_text
+        .find(key)
+        .ok_or("v2 example has no previousContractRef")?
+        + key.len();
+    let end = start
+        + v2_text
+            .get(start..)
+            .and_then(|t| t.find('"'))
+            .ok_or("unterminated previousContractRef")?;
+    Ok(format!(
+        "{}{hash}{}",
+        v2_text.get(..start).unwrap_or(""),
+        v2_text.get(end..).unwrap_or("")
+    ))
+}

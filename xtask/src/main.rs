@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use std::process::ExitCode;
-use xtask::{generate_header, header_path, root};
+use xtask::{chained_v2_example, generate_header, header_path, root};
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -38,6 +38,10 @@ fn bless() -> Result<(), String> {
     }
     let header = generate_header(&root().join("smm-ffi"))?;
     write_if_changed(header_path(), &header)?;
+    write_if_changed(
+        root().join("examples/workspace.icblabs.v2.json"),
+        &chained_v2_example()?,
+    )?;
     for path in smm_baselines::regenerate()? {
         println!("wrote {path}");
     }

@@ -16,3 +16,14 @@ fn c_header_is_current() {
         "smm-ffi/include/smm.h is stale: run `cargo xtask bless` and commit the result"
     );
 }
+
+#[test]
+fn v2_example_chains_to_the_v1_example() {
+    let fresh = xtask::chained_v2_example().unwrap();
+    let on_disk =
+        std::fs::read_to_string(xtask::root().join("examples/workspace.icblabs.v2.json")).unwrap();
+    assert!(
+        fresh == on_disk,
+        "examples/workspace.icblabs.v2.json does not point at the v1 example's terms hash: run `cargo xtask bless`"
+    );
+}

@@ -1,0 +1,145 @@
+//! RFC 3339 timestamps. The library never reads the clock: callers pass
+//! "now" in, as a timestamp string.
+
+/// An instant: seconds since the Unix epoch and nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    /// Seconds since 1970-01-01T00:00:00Z (negative before).
+    pub seconds: i64,
+    /// Nanoseconds within the second.
+    pub nanos: u32,
+}
+
+impl Timestamp {
+    /// Parse an RFC 3339 date-time (`2025-08-24T10:00:00Z`,
+    /// `2025-08-24T12:00:00.5+02:00`). Returns None when it is not one.
+    pub fn parse(s: &str) -> Option<Timestamp> {
+        let b = s.as_bytes();
+        let num = |r: std::ops::Range<usize>| -> Option<i64> {
+            let t = s.get(r)?;
+            if t.bytes().all(|c| c.is_ascii_digit()) {
+                t.parse().ok()
+            } else {
+                None
+            }
+        };
+        if b.len() < 20 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+            return None;
+        }
+        if !matches!(b.get(10), Some(b'T' | b't' | b' '))
+            || b.get(13) != Some(&b':')
+            || b.get(16) != Some(&b':')
+        {
+            return None;
+        }
+        let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&mo)
+            || d < 1
+            || d > days_in_month(y, mo)
+            || h > 23
+            || mi > 59
+            || sec > 60
+        {
+            return None;
+        }
+        let mut i = 19;
+        let mut nanos = 0u32;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            let frac = s.get(start..i)?;
+            if frac.is_empty() {
+                return None;
+            }
+            let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+            nanos = digits.parse().ok()?;
+        }
+        let offset = match b.get(i) {
+            Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+            Some(sign @ (b'+' | b'-')) if i + 6 == b.len() && b.get(i + 3) == Some(&b':') => {
+                let oh = num(i + 1..i + 3)?;
+                let om = num(i + 4..i + 6)?;
+                if oh > 23 || om > 59 {
+                    return None;
+                }
+                let o = oh * 3600 + om * 60;
+                if *sign == b'+' { o } else { -o }
+            }
+            _ => return None,
+        };
+        let days = days_from_civil(y, mo, d);
+        let seconds = days * 86_400 + h * 3600 + mi * 60 + sec.min(59) - offset;
+        Some(Timestamp { seconds, nanos })
+    }
+
+    /// This instant plus whole seconds.
+    pub fn plus_seconds(self, s: i64) -> Timestamp {
+        Timestamp {
+            seconds: self.seconds.saturating_add(s),
+            nanos: self.nanos,
+        }
+    }
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rfc3339() {
+        let t = Timestamp::parse("1970-01-01T00:00:00Z").unwrap();
+        assert_eq!(
+            t,
+            Timestamp {
+                seconds: 0,
+                nanos: 0
+            }
+        );
+        let a = Timestamp::parse("2025-08-24T10:00:00Z").unwrap();
+        let b = Timestamp::parse("2025-08-24T12:00:00+02:00").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.seconds, 1_756_029_600);
+        assert_eq!(
+            Timestamp::parse("2024-02-29T00:00:00.25Z").unwrap().nanos,
+            250_000_000
+        );
+        for bad in [
+            "2025-02-29T00:00:00Z",
+            "2025-08-24",
+            "2025-08-24T10:00:00",
+            "2025-13-01T00:00:00Z",
+            "x025-08-24T10:00:00Z",
+            "2025-08-24T10:00:00.Z",
+        ] {
+            assert!(Timestamp::parse(bad).is_none(), "{bad}");
+        }
+    }
+}
