@@ -29,6 +29,10 @@ enum smm_status
   SMM_INVALID_SHARD = 4,
   // The worker pool could not be used (e.g. threads out of range).
   SMM_THREAD_POOL = 5,
+  // A contract change or lifecycle transition was refused (immutability
+  // violation, version not increased, broken link, illegal transition,
+  // other workspace).
+  SMM_CONTRACT_REJECTED = 6,
   // A panic was caught at the boundary (a bug in smm-core; please report it).
   SMM_PANIC = 100,
 };
@@ -95,6 +99,70 @@ smm_status smm_merge_partials_json(const char *const *partials_json,
 
 // Iterations per block: shard boundaries must be multiples of it.
 uint64_t smm_block_size(void);
+
+// Write the RFC 8785 canonical form of a JSON document to `*canonical_out`.
+// Duplicate keys, lone surrogates, inexact integers (e.g. 9007199254740993)
+// and nesting deeper than 128 are SMM_INVALID_INPUT, with a JSON pointer in
+// the message.
+//
+// # Safety
+// `json` is NULL or a NUL-terminated string; `canonical_out` is NULL or writable.
+smm_status smm_canonicalize_json(const char *json, char **canonical_out);
+
+// Write the terms hash ("sha256:" + 64 hex) of a v2 contract to `*hash_out`.
+//
+// # Safety
+// As for `smm_canonicalize_json`.
+smm_status smm_contract_hash_json(const char *contract_json, char **hash_out);
+
+// Validate a contract document at `now` (RFC 3339) and write every
+// violation, as a JSON array of {pointer, rule, message, severity}, to
+// `*violations_out` (`[]` when there is none). Schema violations come
+// first; business rules are checked when the schema holds.
+//
+// # Safety
+// `contract_json` and `now` are NULL or NUL-terminated strings;
+// `violations_out` is NULL or writable.
+smm_status smm_contract_validate_json(const char *contract_json,
+                                      const char *now,
+                                      char **violations_out);
+
+// Check the change from `previous_json` to `next_json`, as a CI gate:
+// SMM_OK with `{"kind":"sameTerms"}` or `{"kind":"newVersion",...}` in
+// `*result_out`, or SMM_CONTRACT_REJECTED (immutability violation, version
+// not increased, broken previousContractRef, other workspace).
+//
+// # Safety
+// Both inputs are NULL or NUL-terminated strings; `result_out` is NULL or writable.
+smm_status smm_contract_check_change_json(const char *previous_json,
+                                          const char *next_json,
+                                          char **result_out);
+
+// Move a contract to lifecycle state `to` ("validated", "signed", ...) and
+// write the new document (canonical JSON) to `*contract_out`; an illegal
+// transition is SMM_CONTRACT_REJECTED.
+//
+// # Safety
+// Inputs are NULL or NUL-terminated strings; `contract_out` is NULL or writable.
+smm_status smm_contract_transition_json(const char *contract_json,
+                                        const char *to,
+                                        char **contract_out);
+
+// Verify a workspace's chain of versions. `versions_json` is a JSON array
+// of contracts or stored snapshots; `*report_out` gets
+// `{valid, versions, head, issues:[{kind, contractId, message}]}`. A broken
+// chain is SMM_OK with `"valid":false`: the report says why.
+//
+// # Safety
+// `versions_json` is NULL or a NUL-terminated string; `report_out` is NULL or writable.
+smm_status smm_contract_verify_chain_json(const char *versions_json, char **report_out);
+
+// Migrate a v1 contract (emergencyFlags.pauseAll) to v2 and write it
+// (canonical JSON) to `*contract_out`.
+//
+// # Safety
+// `v1_json` is NULL or a NUL-terminated string; `contract_out` is NULL or writable.
+smm_status smm_contract_migrate_v1_json(const char *v1_json, char **contract_out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -131,3 +131,83 @@ fn version_is_the_crate_version() {
     let v = unsafe { CStr::from_ptr(smm_version()) }.to_str().unwrap();
     assert_eq!(v, env!("CARGO_PKG_VERSION"));
 }
+
+const V2: &str = include_str!("../../examples/workspace.icblabs.v2.json");
+
+#[test]
+fn contracts_through_the_abi() {
+    let mut out = ptr::null_mut();
+    let doc = CString::new("{\"b\":[1e0],\"a\":\"\\u00e9\"}").unwrap();
+    assert_eq!(
+        unsafe { smm_canonicalize_json(doc.as_ptr(), &mut out) },
+        smm_status::SMM_OK
+    );
+    assert_eq!(take(out), "{\"a\":\"é\",\"b\":[1]}");
+    let dup = CString::new("{\"a\":1,\"a\":1}").unwrap();
+    let mut none = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_canonicalize_json(dup.as_ptr(), &mut none) },
+        smm_status::SMM_INVALID_INPUT
+    );
+    assert!(none.is_null());
+    assert!(last_error().contains("duplicate key"));
+
+    let v2 = CString::new(V2).unwrap();
+    let mut hash = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_contract_hash_json(v2.as_ptr(), &mut hash) },
+        smm_status::SMM_OK
+    );
+    let hash = take(hash);
+    assert_eq!(
+        hash,
+        smm_core::contract::Contract::from_json(V2)
+            .unwrap()
+            .terms_hash()
+    );
+
+    let now = CString::new("2025-09-01T00:00:00Z").unwrap();
+    let mut v = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_contract_validate_json(v2.as_ptr(), now.as_ptr(), &mut v) },
+        smm_status::SMM_OK
+    );
+    assert!(!take(v).contains("\"severity\":\"error\""));
+    let bad_now = CString::new("soon").unwrap();
+    assert_eq!(
+        unsafe { smm_contract_validate_json(v2.as_ptr(), bad_now.as_ptr(), &mut v) },
+        smm_status::SMM_INVALID_INPUT
+    );
+
+    let edited = CString::new(V2.replace("\"hardCap\": 5000", "\"hardCap\": 9000")).unwrap();
+    let mut r = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_contract_check_change_json(v2.as_ptr(), edited.as_ptr(), &mut r) },
+        smm_status::SMM_CONTRACT_REJECTED
+    );
+    assert!(r.is_null());
+    assert!(last_error().contains("/budget/hardCap"));
+    assert_eq!(
+        unsafe { smm_contract_check_change_json(v2.as_ptr(), v2.as_ptr(), &mut r) },
+        smm_status::SMM_OK
+    );
+    assert_eq!(take(r), "{\"kind\":\"sameTerms\"}");
+
+    let to = CString::new("decommissioned").unwrap();
+    assert_eq!(
+        unsafe { smm_contract_transition_json(v2.as_ptr(), to.as_ptr(), &mut r) },
+        smm_status::SMM_CONTRACT_REJECTED
+    );
+    assert!(last_error().contains("illegal lifecycle transition signed -> decommissioned"));
+
+    let chain = CString::new(format!("[{V2}]")).unwrap();
+    assert_eq!(
+        unsafe { smm_contract_verify_chain_json(chain.as_ptr(), &mut r) },
+        smm_status::SMM_OK
+    );
+    assert!(take(r).contains("\"valid\":false"));
+    let s = unsafe { CStr::from_ptr(smm_status_name(6)) }
+        .to_str()
+        .unwrap();
+    assert_eq!(s, "SMM_CONTRACT_REJECTED");
+}

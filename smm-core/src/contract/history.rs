@@ -135,6 +135,43 @@ impl ContractHistory {
         self.snapshots.push(s);
     }
 
+    /// From a JSON array whose items are stored snapshots (objects with
+    /// `contractHash` and `content`) or contract documents.
+    pub fn from_json_items(items: &Value) -> Result<Self, ContractError> {
+        let Value::Array(items) = items else {
+            return Err(ContractError::Migration {
+                pointer: String::new(),
+                message: "expected a JSON array of contracts or snapshots".into(),
+            });
+        };
+        let mut h = ContractHistory::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = |e: ContractError| match e {
+                ContractError::Schema { violations } => ContractError::Schema {
+                    violations: violations
+                        .into_iter()
+                        .map(|mut v| {
+                            v.pointer = format!("/{i}{}", v.pointer);
+                            v
+                        })
+                        .collect(),
+                },
+                other => other,
+            };
+            if item.get("contractHash").is_some() && item.get("content").is_some() {
+                let s: ContractSnapshot =
+                    serde_json::from_value(item.clone()).map_err(|e| ContractError::Migration {
+                        pointer: format!("/{i}"),
+                        message: format!("not a contract snapshot: {e}"),
+                    })?;
+                h.push_snapshot(s);
+            } else {
+                h.push(&Contract::from_value(item.clone()).map_err(at)?);
+            }
+        }
+        Ok(h)
+    }
+
     /// The snapshots.
     pub fn snapshots(&self) -> &[ContractSnapshot] {
         &self.snapshots

@@ -1,0 +1,177 @@
+//! Properties of canonical JSON and the contract terms hash.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
+
+use proptest::prelude::*;
+use serde_json::Value;
+use smm_core::contract::{Contract, NON_TERMS, NON_TERMS_NESTED, terms_hash_of};
+use smm_core::jcs::canonicalize;
+
+const V2: &str = include_str!("../../examples/workspace.icblabs.v2.json");
+
+/// Write `v` as JSON with shuffled keys, random whitespace and random (but
+/// equal-valued) number spellings, driven by `r`.
+fn respell(v: &Value, r: &mut impl FnMut() -> u32, out: &mut String) {
+    let ws = |r: &mut dyn FnMut() -> u32, out: &mut String| {
+        for _ in 0..(r() % 3) {
+            out.push([' ', '\n', '\t', '\r'][(r() % 4) as usize]);
+        }
+    };
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            for i in (1..keys.len()).rev() {
+                keys.swap(i, (r() as usize) % (i + 1));
+            }
+            out.push('{');
+            for (n, k) in keys.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                ws(r, out);
+                out.push_str(&serde_json::to_string(k).unwrap());
+                ws(r, out);
+                out.push(':');
+                ws(r, out);
+                respell(&m[*k], r, out);
+                ws(r, out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (n, x) in a.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                ws(r, out);
+                respell(x, r, out);
+            }
+            ws(r, out);
+            out.push(']');
+        }
+        Value::Number(num) => {
+            let f = num.as_f64().unwrap();
+            let spelled = match r() % 4 {
+                0 => num.to_string(),
+                1 => format!("{f:e}"),
+                2 => format!("{f:E}").replace('E', "E+").replace("E+-", "E-"),
+                _ if num.is_u64() && f < 1e15 => format!("{}0e-1", num),
+                _ => format!("{f:?}"),
+            };
+            out.push_str(&spelled);
+        }
+        Value::String(s) => {
+            // Escape some characters that need no escaping.
+            let mut t = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => t.push_str("\\\""),
+                    '\\' => t.push_str("\\\\"),
+                    c if (c as u32) < 0x20 => t.push_str(&format!("\\u{:04x}", c as u32)),
+                    c if r() % 5 == 0 && (c as u32) < 0x10000 => {
+                        t.push_str(&format!("\\u{:04X}", c as u32))
+                    }
+                    c => t.push(c),
+                }
+            }
+            t.push('"');
+            out.push_str(&t);
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn leaves(v: &Value, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .for_each(|(k, x)| leaves(x, format!("{at}/{k}"), out)),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| leaves(x, format!("{at}/{i}"), out)),
+        _ => out.push(at),
+    }
+}
+
+fn mutate(v: &mut Value) {
+    *v = match v {
+        Value::Number(n) => serde_json::json!(n.as_f64().unwrap() + 1.0),
+        Value::String(s) => Value::String(format!("{s}x")),
+        Value::Bool(b) => Value::Bool(!*b),
+        _ => Value::String("changed".into()),
+    };
+}
+
+fn is_term(pointer: &str) -> bool {
+    let top = pointer.split('/').nth(1).unwrap_or("");
+    !NON_TERMS.contains(&top) && !NON_TERMS_NESTED.iter().any(|p| pointer.starts_with(p))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn hash_ignores_key_order_whitespace_and_number_spelling(seed in any::<u64>()) {
+        let doc: Value = serde_json::from_str(V2).unwrap();
+        let base = Contract::from_json(V2).unwrap();
+        let mut state = seed | 1;
+        let mut r = move || { state ^= state << 13; state ^= state >> 7; state ^= state << 17; (state >> 32) as u32 };
+        let mut text = String::new();
+        respell(&doc, &mut r, &mut text);
+        let c = Contract::from_json(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        prop_assert_eq!(c.terms_hash(), base.terms_hash());
+        prop_assert_eq!(canonicalize(text.as_bytes()).unwrap(), canonicalize(V2.as_bytes()).unwrap());
+    }
+
+    #[test]
+    fn hash_changes_when_any_term_changes_at_any_depth(pick in any::<prop::sample::Index>()) {
+        let doc: Value = serde_json::from_str(V2).unwrap();
+        let base = terms_hash_of(&doc).unwrap();
+        let mut all = Vec::new();
+        leaves(&doc, String::new(), &mut all);
+        let pointer = pick.get(&all).clone();
+        let mut changed = doc.clone();
+        mutate(changed.pointer_mut(&pointer).unwrap());
+        let h = terms_hash_of(&changed).unwrap();
+        if is_term(&pointer) {
+            prop_assert_ne!(h, base, "{} is a term", pointer);
+        } else {
+            prop_assert_eq!(h, base, "{} is lifecycle state", pointer);
+        }
+    }
+
+    #[test]
+    fn canonical_form_is_a_fixed_point(seed in any::<u64>(), v in arb_json()) {
+        let mut state = seed | 1;
+        let mut r = move || { state ^= state << 13; state ^= state >> 7; state ^= state << 17; (state >> 32) as u32 };
+        let mut text = String::new();
+        respell(&v, &mut r, &mut text);
+        let c = canonicalize(text.as_bytes()).unwrap();
+        prop_assert_eq!(canonicalize(&c).unwrap(), c.clone());
+        prop_assert_eq!(c, canonicalize(serde_json::to_string(&v).unwrap().as_bytes()).unwrap());
+    }
+}
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (-1_000_000_000i64..1_000_000_000).prop_map(|n| serde_json::json!(n)),
+        (-1e12..1e12f64).prop_map(|f| serde_json::json!(f)),
+        "\\PC{0,8}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map("\\PC{0,6}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
