@@ -74,7 +74,7 @@ fn respell(v: &Value, r: &mut impl FnMut() -> u32, out: &mut String) {
                     '"' => t.push_str("\\\""),
                     '\\' => t.push_str("\\\\"),
                     c if (c as u32) < 0x20 => t.push_str(&format!("\\u{:04x}", c as u32)),
-                    c if r() % 5 == 0 && (c as u32) < 0x10000 => {
+                    c if r().is_multiple_of(5) && (c as u32) < 0x10000 => {
                         t.push_str(&format!("\\u{:04X}", c as u32))
                     }
                     c => t.push(c),
