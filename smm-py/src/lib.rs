@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 use serde_json::{Map, Number, Value};
+use smm_core::contract::{self as core_contract, ContractError};
 use smm_core::sim::{
     self, MetricSummary as CoreMetric, PercentileMode, RunOptions, SimulationError,
     SimulationReport as CoreReport, SimulationRequest,
@@ -18,51 +19,109 @@ use smm_core::sim::{
 
 // ---------------------------------------------------------------- errors
 
-static SMM_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static VALIDATION_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static SHARD_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+/// The exception hierarchy: (name, doc, bases as indices into this table or
+/// the builtins below). Index order matters: bases come first.
+const EXCEPTIONS: [(&str, &str, &[Base]); 8] = [
+    (
+        "SmmError",
+        "Base class of every error raised by smm_core.",
+        &[Base::Py(PyBase::Exception)],
+    ),
+    (
+        "ValidationError",
+        "Bad input. `pointer` is the JSON pointer of the offending field ('' when none).",
+        &[Base::Own(SMM), Base::Py(PyBase::ValueError)],
+    ),
+    (
+        "ShardError",
+        "A shard range or a merge of partial results was rejected.",
+        &[Base::Own(SMM), Base::Py(PyBase::ValueError)],
+    ),
+    (
+        "ContractError",
+        "A contract operation was refused.",
+        &[Base::Own(SMM)],
+    ),
+    (
+        "ImmutabilityError",
+        "The terms of a signed contract changed without a new contractVersion.",
+        &[Base::Own(CONTRACT)],
+    ),
+    (
+        "VersionError",
+        "A new contract version is not properly chained: version not increased, \
+         previousContractRef not the previous terms hash, or another workspace.",
+        &[Base::Own(CONTRACT)],
+    ),
+    (
+        "LifecycleError",
+        "A lifecycle transition the table does not allow.",
+        &[Base::Own(CONTRACT)],
+    ),
+    (
+        "IntegrityError",
+        "A stored snapshot no longer matches its hash.",
+        &[Base::Own(CONTRACT)],
+    ),
+];
+const SMM: usize = 0;
+const VALIDATION: usize = 1;
+const SHARD: usize = 2;
+const CONTRACT: usize = 3;
+const IMMUTABILITY: usize = 4;
+const VERSION: usize = 5;
+const LIFECYCLE: usize = 6;
+const INTEGRITY: usize = 7;
 
-fn exception_types(py: Python<'_>) -> PyResult<[Bound<'_, PyType>; 3]> {
-    let make = |name: &str, doc: &str, bases: Bound<'_, PyTuple>| -> PyResult<Py<PyType>> {
-        let dict = PyDict::new(py);
-        dict.set_item("__module__", "smm_core")?;
-        dict.set_item("__doc__", doc)?;
-        let ty = py.get_type::<PyType>().call1((name, bases, dict))?;
-        Ok(ty.cast_into::<PyType>()?.unbind())
-    };
-    let base = SMM_ERROR.get_or_try_init(py, || {
-        make(
-            "SmmError",
-            "Base class of every error raised by smm_core.",
-            PyTuple::new(py, [py.get_type::<PyException>()])?,
-        )
-    })?;
-    let validation = VALIDATION_ERROR.get_or_try_init(py, || {
-        make(
-            "ValidationError",
-            "Bad input. `pointer` is the JSON pointer of the offending field ('' when none).",
-            PyTuple::new(py, [base.bind(py).clone(), py.get_type::<PyValueError>()])?,
-        )
-    })?;
-    let shard = SHARD_ERROR.get_or_try_init(py, || {
-        make(
-            "ShardError",
-            "A shard range or a merge of partial results was rejected.",
-            PyTuple::new(py, [base.bind(py).clone(), py.get_type::<PyValueError>()])?,
-        )
-    })?;
-    Ok([
-        base.bind(py).clone(),
-        validation.bind(py).clone(),
-        shard.bind(py).clone(),
-    ])
+#[derive(Clone, Copy)]
+enum PyBase {
+    Exception,
+    ValueError,
+}
+
+#[derive(Clone, Copy)]
+enum Base {
+    Own(usize),
+    Py(PyBase),
+}
+
+static EXCEPTION_TYPES: PyOnceLock<Vec<Py<PyType>>> = PyOnceLock::new();
+
+fn exception_types(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
+    EXCEPTION_TYPES.get_or_try_init(py, || {
+        let mut made: Vec<Py<PyType>> = Vec::new();
+        for (name, doc, bases) in EXCEPTIONS {
+            let mut b: Vec<Bound<'_, PyType>> = Vec::new();
+            for base in bases {
+                b.push(match base {
+                    Base::Py(PyBase::Exception) => py.get_type::<PyException>(),
+                    Base::Py(PyBase::ValueError) => py.get_type::<PyValueError>(),
+                    Base::Own(i) => made
+                        .get(*i)
+                        .map(|t| t.bind(py).clone())
+                        .ok_or_else(|| PyException::new_err("exception table out of order"))?,
+                });
+            }
+            let dict = PyDict::new(py);
+            dict.set_item("__module__", "smm_core")?;
+            dict.set_item("__doc__", doc)?;
+            let ty = py
+                .get_type::<PyType>()
+                .call1((name, PyTuple::new(py, b)?, dict))?;
+            made.push(ty.cast_into::<PyType>()?.unbind());
+        }
+        Ok(made)
+    })
 }
 
 fn raise(py: Python<'_>, kind: usize, msg: String, pointer: Option<&str>) -> PyErr {
     let build = || -> PyResult<PyErr> {
         let types = exception_types(py)?;
-        let ty = types.get(kind).unwrap_or(&types[0]);
-        let exc = ty.call1((msg.clone(),))?;
+        let ty = types
+            .get(kind)
+            .or_else(|| types.first())
+            .ok_or_else(|| PyException::new_err(msg.clone()))?;
+        let exc = ty.bind(py).call1((msg.clone(),))?;
         exc.setattr("pointer", pointer.unwrap_or(""))?;
         Ok(PyErr::from_value(exc))
     };
@@ -70,20 +129,44 @@ fn raise(py: Python<'_>, kind: usize, msg: String, pointer: Option<&str>) -> PyE
 }
 
 fn validation(py: Python<'_>, pointer: &str, msg: String) -> PyErr {
-    raise(py, 1, msg, Some(pointer))
+    raise(py, VALIDATION, msg, Some(pointer))
 }
 
 /// The one place where core errors become Python exceptions.
 fn to_py_err(py: Python<'_>, e: SimulationError) -> PyErr {
     match &e {
         SimulationError::InvalidShard { .. } | SimulationError::Merge { .. } => {
-            raise(py, 2, e.to_string(), None)
+            raise(py, SHARD, e.to_string(), None)
         }
         _ => {
             let p = e.pointer().map(str::to_owned);
-            raise(py, 1, e.to_string(), p.as_deref())
+            raise(py, VALIDATION, e.to_string(), p.as_deref())
         }
     }
+}
+
+/// Contract errors: refusals map to the ContractError family, bad input to
+/// ValidationError (schema violations attached as `violations`).
+fn contract_py_err(py: Python<'_>, e: ContractError) -> PyErr {
+    let kind = match &e {
+        ContractError::ImmutabilityViolation { .. } => IMMUTABILITY,
+        ContractError::VersionNotIncreased { .. }
+        | ContractError::BrokenLink { .. }
+        | ContractError::DifferentWorkspace { .. } => VERSION,
+        ContractError::IllegalTransition { .. } => LIFECYCLE,
+        ContractError::SnapshotTampered { .. } => INTEGRITY,
+        _ => VALIDATION,
+    };
+    let err = raise(py, kind, e.to_string(), e.pointer());
+    if let ContractError::Schema { violations } = &e {
+        let list: Vec<Violation> = violations
+            .iter()
+            .cloned()
+            .map(|inner| Violation { inner })
+            .collect();
+        let _ = err.value(py).setattr("violations", list);
+    }
+    err
 }
 
 // ---------------------------------------------------------------- Python -> JSON
@@ -461,7 +544,7 @@ impl SimulationReport {
         let Some(s) = &self.samples else {
             return Err(raise(
                 py,
-                0,
+                SMM,
                 "samples were not kept: call simulate(..., keep_samples=True)".into(),
                 None,
             ));
@@ -757,13 +840,327 @@ fn merge_partials(
     Ok(SimulationReport::new(out))
 }
 
+// ---------------------------------------------------------------- contracts
+
+/// One problem found by contract validation.
+#[pyclass(module = "smm_core", frozen, eq)]
+#[derive(Clone, PartialEq)]
+struct Violation {
+    inner: core_contract::Violation,
+}
+
+#[pymethods]
+impl Violation {
+    /// JSON pointer of the offending value.
+    #[getter]
+    fn pointer(&self) -> &str {
+        &self.inner.pointer
+    }
+    /// Rule id: `schema.<keyword>` or `rule.<name>`.
+    #[getter]
+    fn rule(&self) -> &str {
+        &self.inner.rule
+    }
+    #[getter]
+    fn message(&self) -> &str {
+        &self.inner.message
+    }
+    /// "error" or "warning".
+    #[getter]
+    fn severity(&self) -> &'static str {
+        match self.inner.severity {
+            core_contract::Severity::Error => "error",
+            core_contract::Severity::Warning => "warning",
+        }
+    }
+    #[getter]
+    fn is_error(&self) -> bool {
+        self.inner.is_error()
+    }
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        from_json(
+            py,
+            &serde_json::to_value(&self.inner).unwrap_or(Value::Null),
+        )
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Violation(pointer={:?}, rule={:?}, severity={:?}, message={:?})",
+            self.inner.pointer,
+            self.inner.rule,
+            self.severity(),
+            self.inner.message
+        )
+    }
+}
+
+fn violations(v: Vec<core_contract::Violation>) -> Vec<Violation> {
+    v.into_iter().map(|inner| Violation { inner }).collect()
+}
+
+/// `now` as an RFC 3339 string: a str, or a timezone-aware datetime.
+fn now_arg(py: Python<'_>, now: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(s) = now.cast::<PyString>() {
+        return s.extract::<String>();
+    }
+    if now.hasattr("isoformat")? && now.hasattr("tzinfo")? {
+        if now.getattr("tzinfo")?.is_none() {
+            return Err(validation(
+                py,
+                "",
+                "now must be a timezone-aware datetime".into(),
+            ));
+        }
+        return now.call_method0("isoformat")?.extract::<String>();
+    }
+    Err(validation(
+        py,
+        "",
+        "now must be an RFC 3339 string or an aware datetime".into(),
+    ))
+}
+
+/// A document as JSON text for the canonicalizer: str/bytes as given,
+/// Python values through the pointer-aware converter.
+fn document_text(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(s.extract::<String>()?.into_bytes());
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(b.as_bytes().to_vec());
+    }
+    let v = to_json(py, obj, "")?;
+    serde_json::to_vec(&v).map_err(|e| validation(py, "", e.to_string()))
+}
+
+/// The RFC 8785 canonical form of a JSON document (text, bytes or a Python value).
+#[pyfunction]
+fn canonicalize<'py>(py: Python<'py>, doc: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let text = document_text(py, doc)?;
+    let c = py
+        .detach(|| smm_core::jcs::canonicalize(&text))
+        .map_err(|e| raise(py, VALIDATION, e.to_string(), e.pointer()))?;
+    Ok(PyBytes::new(py, &c))
+}
+
+fn contract_from(py: Python<'_>, doc: &Bound<'_, PyAny>) -> PyResult<core_contract::Contract> {
+    if let Ok(c) = doc.cast::<Contract>() {
+        return Ok(c.get().inner.clone());
+    }
+    let text = document_text(py, doc)?;
+    let text = String::from_utf8(text).map_err(|e| validation(py, "", e.to_string()))?;
+    core_contract::Contract::from_json(&text).map_err(|e| contract_py_err(py, e))
+}
+
+/// The terms hash ("sha256:" + 64 hex) of a v2 contract.
+#[pyfunction]
+fn contract_hash(py: Python<'_>, contract: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(contract_from(py, contract)?.terms_hash().to_string())
+}
+
+/// Every violation of a contract document at `now`: schema, then business rules.
+#[pyfunction]
+fn validate_contract(
+    py: Python<'_>,
+    doc: &Bound<'_, PyAny>,
+    now: &Bound<'_, PyAny>,
+) -> PyResult<Vec<Violation>> {
+    let text = document_text(py, doc)?;
+    let now = now_arg(py, now)?;
+    core_contract::validate_document(&text, &now)
+        .map(violations)
+        .map_err(|e| contract_py_err(py, e))
+}
+
+/// Migrate a v1 contract document to v2 (returns a dict).
+#[pyfunction]
+fn migrate_v1<'py>(py: Python<'py>, doc: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let text = document_text(py, doc)?;
+    let text = String::from_utf8(text).map_err(|e| validation(py, "", e.to_string()))?;
+    let v1 = core_contract::parse_document(&text).map_err(|e| contract_py_err(py, e))?;
+    let v2 = core_contract::migrate_v1(&v1).map_err(|e| contract_py_err(py, e))?;
+    from_json(py, &v2)
+}
+
+/// A schema-valid v2 workspace contract with its terms hash. Immutable:
+/// `transition` returns a new Contract. Picklable.
+#[pyclass(module = "smm_core", frozen)]
+struct Contract {
+    inner: core_contract::Contract,
+}
+
+#[pymethods]
+impl Contract {
+    /// Parse a v2 contract (JSON text, bytes or dict). Bad input raises
+    /// ValidationError (with `.violations` for schema violations).
+    #[staticmethod]
+    fn from_json(py: Python<'_>, doc: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(Contract {
+            inner: contract_from(py, doc)?,
+        })
+    }
+    #[getter]
+    fn workspace_id(&self) -> &str {
+        &self.inner.contract().workspace_id
+    }
+    #[getter]
+    fn tenant_id(&self) -> &str {
+        &self.inner.contract().tenant_id
+    }
+    #[getter]
+    fn contract_version(&self) -> &str {
+        &self.inner.contract().contract_version
+    }
+    #[getter]
+    fn lifecycle(&self) -> &'static str {
+        self.inner.contract().lifecycle.as_str()
+    }
+    #[getter]
+    fn previous_contract_ref(&self) -> Option<&str> {
+        self.inner.contract().previous_contract_ref.as_deref()
+    }
+    /// "sha256:" + hex SHA-256 of the canonical terms.
+    #[getter]
+    fn terms_hash(&self) -> &str {
+        self.inner.terms_hash()
+    }
+    /// `<workspaceId>-<contractVersion>`.
+    #[getter]
+    fn contract_id(&self) -> String {
+        self.inner.contract_id()
+    }
+    /// Business-rule violations at `now` (an RFC 3339 string or an aware datetime).
+    fn validate(&self, py: Python<'_>, now: &Bound<'_, PyAny>) -> PyResult<Vec<Violation>> {
+        let now = now_arg(py, now)?;
+        self.inner
+            .validate(&now)
+            .map(violations)
+            .map_err(|e| contract_py_err(py, e))
+    }
+    /// Check the change from this contract to `next` (a Contract, dict or
+    /// JSON): returns {"kind": "sameTerms"} or {"kind": "newVersion", ...};
+    /// raises ImmutabilityError or VersionError.
+    fn check_change<'py>(
+        &self,
+        py: Python<'py>,
+        next: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let next = contract_from(py, next)?;
+        let kind = self
+            .inner
+            .check_change(&next)
+            .map_err(|e| contract_py_err(py, e))?;
+        from_json(py, &serde_json::to_value(&kind).unwrap_or(Value::Null))
+    }
+    /// A copy in lifecycle state `to`; raises LifecycleError when the table forbids it.
+    fn transition(&self, py: Python<'_>, to: &str) -> PyResult<Contract> {
+        let target = core_contract::Lifecycle::parse(to).ok_or_else(|| {
+            validation(py, "/lifecycle", format!("unknown lifecycle state {to:?}"))
+        })?;
+        let inner = self
+            .inner
+            .transition(target)
+            .map_err(|e| contract_py_err(py, e))?;
+        Ok(Contract { inner })
+    }
+    /// The snapshot stored in audit bundles, as a dict.
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        from_json(
+            py,
+            &serde_json::to_value(self.inner.snapshot()).unwrap_or(Value::Null),
+        )
+    }
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        from_json(py, self.inner.document())
+    }
+    /// The canonical (RFC 8785) JSON of the document.
+    fn to_json(&self) -> String {
+        self.inner.to_canonical_json()
+    }
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<Contract>()
+            .map(|o| o.get().inner == self.inner)
+            .unwrap_or(false)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Contract(contract_id={:?}, lifecycle={:?}, terms_hash={:?})",
+            self.inner.contract_id(),
+            self.lifecycle(),
+            self.inner.terms_hash()
+        )
+    }
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let ctor = py
+            .import("smm_core._smm_core")?
+            .getattr("Contract")?
+            .getattr("from_json")?;
+        Ok((
+            ctor,
+            (slf.get().inner.to_canonical_json(),).into_pyobject(py)?,
+        ))
+    }
+}
+
+/// The stored versions of one workspace's contract.
+#[pyclass(module = "smm_core")]
+struct ContractHistory {
+    items: Vec<Value>,
+}
+
+fn history_item(py: Python<'_>, item: &Bound<'_, PyAny>, i: usize) -> PyResult<Value> {
+    if let Ok(c) = item.cast::<Contract>() {
+        return serde_json::to_value(c.get().inner.snapshot())
+            .map_err(|e| validation(py, "", e.to_string()));
+    }
+    let text = document_text(py, item)?;
+    serde_json::from_slice(&text)
+        .map_err(|e| validation(py, &format!("/{i}"), format!("item {i}: {e}")))
+}
+
+#[pymethods]
+impl ContractHistory {
+    /// From Contracts, contract dicts/JSON, or stored snapshot dicts.
+    #[new]
+    #[pyo3(signature = (items = None))]
+    fn new(py: Python<'_>, items: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let mut h = ContractHistory { items: Vec::new() };
+        if let Some(items) = items {
+            for item in items.try_iter()? {
+                let n = h.items.len();
+                h.items.push(history_item(py, &item?, n)?);
+            }
+        }
+        Ok(h)
+    }
+    /// Add a version (Contract, contract dict/JSON or snapshot dict).
+    fn add(&mut self, py: Python<'_>, item: &Bound<'_, PyAny>) -> PyResult<()> {
+        let n = self.items.len();
+        self.items.push(history_item(py, item, n)?);
+        Ok(())
+    }
+    fn __len__(&self) -> usize {
+        self.items.len()
+    }
+    /// Verify the chain: {"valid", "versions", "head", "issues": [{"kind",
+    /// "contractId", "message"}]}. A broken chain is reported, not raised.
+    fn verify<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let h = core_contract::ContractHistory::from_json_items(&Value::Array(self.items.clone()))
+            .map_err(|e| contract_py_err(py, e))?;
+        from_json(py, &serde_json::to_value(h.verify()).unwrap_or(Value::Null))
+    }
+}
+
 #[pymodule]
 fn _smm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    let [base, validation, shard] = exception_types(py)?;
-    m.add("SmmError", base)?;
-    m.add("ValidationError", validation)?;
-    m.add("ShardError", shard)?;
+    for ((name, _, _), ty) in EXCEPTIONS.iter().zip(exception_types(py)?) {
+        m.add(*name, ty.bind(py))?;
+    }
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MODEL_ID", sim::MODEL_ID)?;
     m.add("BLOCK_SIZE", sim::BLOCK_SIZE)?;
@@ -778,5 +1175,12 @@ fn _smm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate_shard, m)?)?;
     m.add_function(wrap_pyfunction!(merge_partials, m)?)?;
     m.add_function(wrap_pyfunction!(_report_from_state, m)?)?;
+    m.add_class::<Violation>()?;
+    m.add_class::<Contract>()?;
+    m.add_class::<ContractHistory>()?;
+    m.add_function(wrap_pyfunction!(canonicalize, m)?)?;
+    m.add_function(wrap_pyfunction!(contract_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(validate_contract, m)?)?;
+    m.add_function(wrap_pyfunction!(migrate_v1, m)?)?;
     Ok(())
 }
