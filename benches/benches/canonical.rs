@@ -22,7 +22,10 @@ fn bench(c: &mut Criterion) {
     // Both give the same canonical bytes on these inputs.
     for input in [&doc, &contract] {
         let v: serde_json::Value = serde_json::from_str(input).unwrap();
-        assert_eq!(serde_jcs::to_vec(&v).unwrap(), smm_core::jcs::canonicalize(input.as_bytes()).unwrap());
+        assert_eq!(
+            serde_jcs::to_vec(&v).unwrap(),
+            smm_core::jcs::canonicalize(input.as_bytes()).unwrap()
+        );
     }
     for (name, input) in [("100KB", &doc), ("contract", &contract)] {
         let mut g = c.benchmark_group(format!("canonicalize+sha256/{name}"));
@@ -32,9 +35,10 @@ fn bench(c: &mut Criterion) {
         g.finish();
     }
     let contract_doc = contract.clone();
-    c.bench_function("contract/Contract::from_json (validate schema + terms hash)", |b| {
-        b.iter(|| smm_core::contract::Contract::from_json(&contract_doc).unwrap())
-    });
+    c.bench_function(
+        "contract/Contract::from_json (validate schema + terms hash)",
+        |b| b.iter(|| smm_core::contract::Contract::from_json(&contract_doc).unwrap()),
+    );
 }
 
 criterion_group!(benches, bench);

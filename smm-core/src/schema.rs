@@ -3,6 +3,7 @@
 //! The checked-in copies live in the workspace's `schemas/` folder; a test
 //! fails when they drift (`cargo xtask bless` regenerates them).
 
+use crate::audit::{AuditBundle, BundleChainReport, Envelope, VerificationResult};
 use crate::contract::{ChainReport, ContractSnapshot, Violation};
 use crate::sim::{SimulationReport, SimulationRequest};
 
@@ -32,6 +33,22 @@ pub fn all() -> Vec<(&'static str, String)> {
         (
             "contract-chain-report.schema.json",
             render(schemars::schema_for!(ChainReport)),
+        ),
+        (
+            "audit-bundle.v1.schema.json",
+            render(schemars::schema_for!(AuditBundle)),
+        ),
+        (
+            "dsse-envelope.schema.json",
+            render(schemars::schema_for!(Envelope)),
+        ),
+        (
+            "bundle-verification.schema.json",
+            render(schemars::schema_for!(VerificationResult)),
+        ),
+        (
+            "bundle-chain-report.schema.json",
+            render(schemars::schema_for!(BundleChainReport)),
         ),
     ]
 }

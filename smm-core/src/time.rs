@@ -76,6 +76,32 @@ impl Timestamp {
         Some(Timestamp { seconds, nanos })
     }
 
+    /// RFC 3339 in UTC: `YYYY-MM-DDTHH:MM:SSZ` (fraction only when non-zero).
+    pub fn to_rfc3339(self) -> String {
+        let days = self.seconds.div_euclid(86_400);
+        let secs = self.seconds.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        let frac = if self.nanos == 0 {
+            String::new()
+        } else {
+            format!(".{:09}", self.nanos)
+                .trim_end_matches('0')
+                .to_string()
+        };
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z",
+            secs / 3600,
+            secs % 3600 / 60,
+            secs % 60
+        )
+    }
+
+    /// The UTC date `YYYY-MM-DD`.
+    pub fn date(self) -> String {
+        let (y, m, d) = civil_from_days(self.seconds.div_euclid(86_400));
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+
     /// This instant plus whole seconds.
     pub fn plus_seconds(self, s: i64) -> Timestamp {
         Timestamp {
@@ -107,6 +133,20 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// (year, month, day) of days since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

@@ -8,8 +8,6 @@
 //! the report. Early termination is checked only at block boundaries, in
 //! index order.
 
-use std::sync::{Arc, Mutex};
-
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use rayon::prelude::*;
@@ -376,7 +374,7 @@ fn run_range(
         tail: Vec::with_capacity(TAIL),
     };
     let pool = if threads > 1 {
-        Some(pool(threads)?)
+        Some(crate::pool::pool(threads).map_err(|reason| SimulationError::ThreadPool { reason })?)
     } else {
         None
     };
@@ -514,7 +512,8 @@ fn finish(
             let select =
                 |(s, m): (&Vec<f64>, &Moments)| exact_percentiles(s, &PERCENTILES, m.min, m.max);
             if threads > 1 {
-                pool(threads)?
+                crate::pool::pool(threads)
+                    .map_err(|reason| SimulationError::ThreadPool { reason })?
                     .install(|| samples.par_iter().zip(&acc.moments).map(select).collect())
             } else {
                 samples.iter().zip(&acc.moments).map(select).collect()
@@ -671,41 +670,6 @@ fn resolve_threads(threads: Option<usize>) -> Result<usize, SimulationError> {
             reason: "threads must be at least 1".into(),
         }),
         Some(t) => Ok(t),
-        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        None => Ok(crate::pool::available()),
     }
-}
-
-/// Worker pools by thread count, for this process.
-///
-/// A private pool, not rayon's global one: after `fork` (Python's
-/// multiprocessing default on Linux) the child has the pool's bookkeeping but
-/// none of its threads, and would deadlock. Pools are keyed by process id and
-/// rebuilt in a forked child; the parent's pools are leaked in the child, not
-/// dropped, since their threads do not exist there.
-type PoolCache = Vec<(u32, usize, Arc<rayon::ThreadPool>)>;
-static POOLS: Mutex<PoolCache> = Mutex::new(Vec::new());
-
-fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, SimulationError> {
-    let pid = std::process::id();
-    let mut cache = POOLS.lock().map_err(|_| SimulationError::ThreadPool {
-        reason: "pool cache poisoned".into(),
-    })?;
-    if cache.iter().any(|(p, _, _)| *p != pid) {
-        for entry in cache.drain(..) {
-            std::mem::forget(entry);
-        }
-    }
-    if let Some((_, _, p)) = cache.iter().find(|(_, t, _)| *t == threads) {
-        return Ok(Arc::clone(p));
-    }
-    let p = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("smm-sim-{i}"))
-        .build()
-        .map_err(|e| SimulationError::ThreadPool {
-            reason: e.to_string(),
-        })?;
-    let p = Arc::new(p);
-    cache.push((pid, threads, Arc::clone(&p)));
-    Ok(p)
 }

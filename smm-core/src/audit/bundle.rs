@@ -1,0 +1,359 @@
+//! The audit bundle: its type, the hash-chained audit trail, and the
+//! assembler that refuses inconsistent inputs.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::AuditError;
+use crate::contract::{Contract, ContractSnapshot};
+use crate::jcs;
+use crate::sim::{ConvergenceMetrics, MetricSummary, Reproducibility, SimulationReport};
+use crate::time::Timestamp;
+
+/// Version tag of the bundle format.
+pub const BUNDLE_VERSION: &str = "smm-audit-bundle/v1";
+/// Retention when the contract names none.
+pub const DEFAULT_RETENTION_DAYS: u32 = 365;
+
+/// What the simulation said, as kept in a bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SimulationSummary {
+    /// Model id.
+    pub model_id: String,
+    /// Readiness statistics.
+    pub readiness_score: MetricSummary,
+    /// Mean policy pass percentage.
+    pub policy_pass_pct: f64,
+    /// Mean citation coverage.
+    pub citation_coverage: f64,
+    /// Mean duplication risk.
+    pub duplication_risk: f64,
+    /// Mean cost estimate.
+    #[serde(rename = "costEstimateUSD")]
+    pub cost_estimate_usd: f64,
+    /// Mean technical readiness.
+    pub technical_readiness: f64,
+    /// Workflow success rate, when simulated.
+    pub workflow_success_rate: Option<f64>,
+    /// Convergence.
+    pub convergence_metrics: ConvergenceMetrics,
+    /// Reproducibility metadata (seed, iterations, RNG, versions).
+    pub reproducibility: Reproducibility,
+}
+
+impl From<&SimulationReport> for SimulationSummary {
+    fn from(r: &SimulationReport) -> Self {
+        SimulationSummary {
+            model_id: r.model_id.clone(),
+            readiness_score: r.readiness_score.clone(),
+            policy_pass_pct: r.policy_pass_pct.mean,
+            citation_coverage: r.citation_coverage.mean,
+            duplication_risk: r.duplication_risk.mean,
+            cost_estimate_usd: r.cost_estimate_usd.mean,
+            technical_readiness: r.technical_readiness.mean,
+            workflow_success_rate: r.workflow.as_ref().map(|w| w.success_rate),
+            convergence_metrics: r.convergence_metrics.clone(),
+            reproducibility: r.reproducibility.clone(),
+        }
+    }
+}
+
+/// One model call of an agent run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct ModelUsage {
+    pub model_id: String,
+    pub provider: String,
+    /// SHA-256 of the prompt (full 64 hex).
+    pub prompt_hash: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub total_tokens: u64,
+    pub cost_estimate_usd: f64,
+    pub timestamp: String,
+}
+
+/// One agent execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct AgentRun {
+    pub job_id: String,
+    pub agent_type: String,
+    pub agent_version: String,
+    pub status: String,
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_score: Option<f64>,
+    #[serde(default)]
+    pub model_usage: Vec<ModelUsage>,
+}
+
+/// One event of the audit trail. `eventHash` is the SHA-256 of the RFC 8785
+/// form of the event without `eventHash`, so it covers `previousEventHash`:
+/// the trail is a hash chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuditEvent {
+    /// 0, 1, 2, ...
+    pub sequence: u64,
+    /// When (RFC 3339).
+    pub timestamp: String,
+    /// bundle_created, contract_signed, simulation_executed, policy_evaluated,
+    /// agent_executed, bundle_sealed, or another name.
+    pub event: String,
+    /// Who.
+    pub actor: String,
+    /// Free-form details (an object).
+    #[serde(default)]
+    pub details: Value,
+    /// Hash of the event before (absent for the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_event_hash: Option<String>,
+    /// This event's hash.
+    pub event_hash: String,
+}
+
+impl AuditEvent {
+    /// The hash this event should carry.
+    pub fn compute_hash(&self) -> Result<String, AuditError> {
+        let mut v = serde_json::to_value(self).map_err(|e| AuditError::internal(&e.to_string()))?;
+        if let Some(m) = v.as_object_mut() {
+            m.remove("eventHash");
+        }
+        Ok(jcs::sha256_ref_of_canonical(&jcs::canonicalize_value(&v)?))
+    }
+}
+
+/// An audit trail under construction: each appended event is chained to
+/// the one before.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditTrail {
+    events: Vec<AuditEvent>,
+}
+
+impl AuditTrail {
+    /// An empty trail.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Append an event (timestamp RFC 3339; details a JSON object or null).
+    pub fn append(
+        &mut self,
+        timestamp: &str,
+        event: &str,
+        actor: &str,
+        details: Value,
+    ) -> Result<&AuditEvent, AuditError> {
+        if Timestamp::parse(timestamp).is_none() {
+            return Err(AuditError::InvalidInput {
+                pointer: format!("/auditTrail/{}/timestamp", self.events.len()),
+                message: format!("{timestamp:?} is not an RFC 3339 date-time"),
+            });
+        }
+        let mut e = AuditEvent {
+            sequence: self.events.len() as u64,
+            timestamp: timestamp.to_string(),
+            event: event.to_string(),
+            actor: actor.to_string(),
+            details,
+            previous_event_hash: self.events.last().map(|p| p.event_hash.clone()),
+            event_hash: String::new(),
+        };
+        e.event_hash = e.compute_hash()?;
+        self.events.push(e);
+        self.events
+            .last()
+            .ok_or_else(|| AuditError::internal("empty trail"))
+    }
+
+    /// The events.
+    pub fn events(&self) -> &[AuditEvent] {
+        &self.events
+    }
+
+    /// Take the events.
+    pub fn into_events(self) -> Vec<AuditEvent> {
+        self.events
+    }
+}
+
+/// Check that events chain: sequence numbers, previous hashes, own hashes.
+pub fn verify_trail(events: &[AuditEvent]) -> Result<(), AuditError> {
+    let mut prev: Option<&str> = None;
+    for (i, e) in events.iter().enumerate() {
+        let at = |what: &str| AuditError::BrokenTrail {
+            index: i,
+            message: what.to_string(),
+        };
+        if e.sequence != i as u64 {
+            return Err(at(&format!("sequence is {}, expected {i}", e.sequence)));
+        }
+        if e.previous_event_hash.as_deref() != prev {
+            return Err(at("previousEventHash is not the hash of the event before"));
+        }
+        if e.compute_hash()? != e.event_hash {
+            return Err(at("eventHash does not match the event's content"));
+        }
+        prev = Some(&e.event_hash);
+    }
+    Ok(())
+}
+
+/// An audit bundle (format [`BUNDLE_VERSION`]). Its id is the SHA-256 of
+/// its RFC 8785 form; it is signed as a DSSE envelope over those bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuditBundle {
+    /// Format version.
+    pub bundle_version: String,
+    /// Workspace.
+    pub workspace_id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// Assembly time (passed in, RFC 3339).
+    pub created_at: String,
+    /// The contract in force.
+    pub contract: ContractSnapshot,
+    /// Checksum of the policy bundle that was evaluated.
+    pub policy_bundle_checksum: String,
+    /// What the simulation said.
+    pub simulation: SimulationSummary,
+    /// The policy decision (opaque until the policy issue types it).
+    pub policy_decision: Value,
+    /// The decision card (opaque until the policy issue types it).
+    pub decision_card: Value,
+    /// Agent runs with their model usage.
+    pub agent_runs: Vec<AgentRun>,
+    /// The hash-chained trail.
+    pub audit_trail: Vec<AuditEvent>,
+    /// Id of the workspace's previous bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_bundle_ref: Option<String>,
+    /// When the bundle may be deleted (createdAt + retention days).
+    pub retention_expires_at: String,
+}
+
+impl AuditBundle {
+    /// The RFC 8785 bytes (the signed payload).
+    pub fn canonical_bytes(&self) -> Result<Vec<u8>, AuditError> {
+        let v = serde_json::to_value(self).map_err(|e| AuditError::internal(&e.to_string()))?;
+        Ok(jcs::canonicalize_value(&v)?)
+    }
+
+    /// `"sha256:" + hex` of the canonical bytes.
+    pub fn id(&self) -> Result<String, AuditError> {
+        Ok(jcs::sha256_ref_of_canonical(&self.canonical_bytes()?))
+    }
+}
+
+/// Everything a bundle is assembled from.
+#[derive(Debug, Clone)]
+pub struct BundleInputs<'a> {
+    /// The contract in force.
+    pub contract: &'a Contract,
+    /// Assembly time, RFC 3339 (the library reads no clock).
+    pub created_at: &'a str,
+    /// The simulation report.
+    pub simulation: &'a SimulationReport,
+    /// The policy decision (JSON).
+    pub policy_decision: Value,
+    /// The decision card (JSON).
+    pub decision_card: Value,
+    /// Agent runs.
+    pub agent_runs: Vec<AgentRun>,
+    /// The trail (already chained; see [`AuditTrail`]).
+    pub audit_trail: Vec<AuditEvent>,
+    /// Id of the workspace's previous bundle.
+    pub previous_bundle_ref: Option<String>,
+}
+
+/// Assemble a bundle, refusing inconsistent inputs: the contract snapshot
+/// must match its hash, the trail must chain and not be empty, times must be
+/// RFC 3339, the simulation must be of this workspace when it names one,
+/// `previousBundleRef` must look like a bundle id.
+pub fn assemble(inputs: BundleInputs<'_>) -> Result<AuditBundle, AuditError> {
+    let created = Timestamp::parse(inputs.created_at).ok_or_else(|| AuditError::InvalidInput {
+        pointer: "/createdAt".into(),
+        message: format!("{:?} is not an RFC 3339 date-time", inputs.created_at),
+    })?;
+    let snapshot = inputs.contract.snapshot();
+    snapshot.verify().map_err(|e| AuditError::InvalidInput {
+        pointer: "/contract".into(),
+        message: e.to_string(),
+    })?;
+    let c = inputs.contract.contract();
+    if let Some(ws) = &inputs.simulation.workspace_id
+        && ws != &c.workspace_id
+    {
+        return Err(AuditError::InvalidInput {
+            pointer: "/simulation".into(),
+            message: format!(
+                "the simulation is of workspace {ws}, the contract of {}",
+                c.workspace_id
+            ),
+        });
+    }
+    if inputs.audit_trail.is_empty() {
+        return Err(AuditError::InvalidInput {
+            pointer: "/auditTrail".into(),
+            message: "the trail is empty".into(),
+        });
+    }
+    verify_trail(&inputs.audit_trail)?;
+    if let Some(p) = &inputs.previous_bundle_ref
+        && !is_sha256_ref(p)
+    {
+        return Err(AuditError::InvalidInput {
+            pointer: "/previousBundleRef".into(),
+            message: format!("{p:?} is not a bundle id (sha256:<64 hex>)"),
+        });
+    }
+    for (i, run) in inputs.agent_runs.iter().enumerate() {
+        for (j, u) in run.model_usage.iter().enumerate() {
+            if u.input_tokens + u.output_tokens != u.total_tokens
+                || !u.cost_estimate_usd.is_finite()
+                || u.cost_estimate_usd < 0.0
+            {
+                return Err(AuditError::InvalidInput {
+                    pointer: format!("/agentRuns/{i}/modelUsage/{j}"),
+                    message: "totalTokens must be inputTokens + outputTokens and the cost finite and >= 0".into(),
+                });
+            }
+        }
+    }
+    let retention_days = c
+        .audit
+        .as_ref()
+        .map(|a| a.retention_days)
+        .or(c.data_retention.as_ref().map(|d| d.audit_retention_days))
+        .unwrap_or(DEFAULT_RETENTION_DAYS);
+    Ok(AuditBundle {
+        bundle_version: BUNDLE_VERSION.into(),
+        workspace_id: c.workspace_id.clone(),
+        tenant_id: c.tenant_id.clone(),
+        created_at: inputs.created_at.to_string(),
+        contract: snapshot,
+        policy_bundle_checksum: c.policy_bundle_checksum.clone(),
+        simulation: SimulationSummary::from(inputs.simulation),
+        policy_decision: inputs.policy_decision,
+        decision_card: inputs.decision_card,
+        agent_runs: inputs.agent_runs,
+        audit_trail: inputs.audit_trail,
+        previous_bundle_ref: inputs.previous_bundle_ref,
+        retention_expires_at: created
+            .plus_seconds(i64::from(retention_days) * 86_400)
+            .to_rfc3339(),
+    })
+}
+
+pub(crate) fn is_sha256_ref(s: &str) -> bool {
+    s.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}

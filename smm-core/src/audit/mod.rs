@@ -1,0 +1,135 @@
+//! Signed audit bundles: assembly, DSSE signing through pluggable KMS
+//! adapters, offline verification, chains of bundles, storage.
+//!
+//! ```
+//! use smm_core::audit::{self, LocalSigner, TrustedKey};
+//! let signer = LocalSigner::from_secret_bytes("key-1", &[7u8; 32])?;
+//! let payload = br#"{"hello":"world"}"#;
+//! let env = audit::Envelope::sign("application/example", payload, &[&signer])?;
+//! assert_eq!(env.payload_bytes()?, payload);
+//! # Ok::<(), smm_core::audit::AuditError>(())
+//! ```
+
+mod bundle;
+mod crypto;
+mod dsse;
+mod signer;
+pub mod store;
+mod verify;
+
+use thiserror::Error;
+
+pub use bundle::{
+    AgentRun, AuditBundle, AuditEvent, AuditTrail, BUNDLE_VERSION, BundleInputs,
+    DEFAULT_RETENTION_DAYS, ModelUsage, SimulationSummary, assemble, verify_trail,
+};
+pub use crypto::{
+    SignatureFormat, canonical_der, ecdsa_p256_verify, parse_public_key, verify_digest,
+};
+pub use dsse::{BUNDLE_PAYLOAD_TYPE, Envelope, EnvelopeSignature, pae, pae_digest};
+pub use p256::ecdsa::VerifyingKey;
+pub use signer::{ExternalSigner, LocalSigner, SignCallback, Signer, public_key_pem, sign_checked};
+pub use verify::{
+    BundleChainIssue, BundleChainIssueKind, BundleChainReport, Check, TrustedKey,
+    VerificationResult, verify_bundle_chain, verify_envelope, verify_envelopes,
+};
+
+use crate::jcs::CanonicalError;
+
+/// Errors about audit bundles, keys and signatures. Messages never contain
+/// private key material.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// An input to the assembler is inconsistent or malformed.
+    #[error("invalid bundle input at {pointer}: {message}")]
+    InvalidInput {
+        /// Where.
+        pointer: String,
+        /// What.
+        message: String,
+    },
+    /// The audit trail does not chain.
+    #[error("audit trail broken at event {index}: {message}")]
+    BrokenTrail {
+        /// Index of the first bad event.
+        index: usize,
+        /// What.
+        message: String,
+    },
+    /// A key could not be read.
+    #[error("invalid key: {message}")]
+    InvalidKey {
+        /// What.
+        message: String,
+    },
+    /// A signer returned an error.
+    #[error("signer {key_id} failed: {message}")]
+    SignerFailed {
+        /// The key.
+        key_id: String,
+        /// Its message.
+        message: String,
+    },
+    /// A signer's answer is not a valid signature by its key.
+    #[error("signer {key_id} gave a wrong answer: {message}")]
+    BadSignerAnswer {
+        /// The key.
+        key_id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An envelope could not be read.
+    #[error("invalid envelope: {message}")]
+    InvalidEnvelope {
+        /// What.
+        message: String,
+    },
+    /// Canonical JSON failed.
+    #[error(transparent)]
+    Canonical(#[from] CanonicalError),
+    /// A storage operation failed.
+    #[error("bundle store: {message}")]
+    Storage {
+        /// What.
+        message: String,
+    },
+    /// The store already holds different bytes under this id.
+    #[error("bundle {bundle_id} is already stored with different content")]
+    Conflict {
+        /// The id.
+        bundle_id: String,
+    },
+    /// Stored bytes do not match their id.
+    #[error("stored bundle {bundle_id} is corrupt: {message}")]
+    Corrupt {
+        /// The id.
+        bundle_id: String,
+        /// What.
+        message: String,
+    },
+}
+
+impl AuditError {
+    pub(crate) fn internal(msg: &str) -> Self {
+        AuditError::InvalidInput {
+            pointer: String::new(),
+            message: format!("internal: {msg}"),
+        }
+    }
+
+    /// The JSON pointer of the offending input, when there is one.
+    pub fn pointer(&self) -> Option<&str> {
+        match self {
+            AuditError::InvalidInput { pointer, .. } => Some(pointer),
+            AuditError::Canonical(e) => e.pointer(),
+            _ => None,
+        }
+    }
+}
+
+/// Sign a bundle: a DSSE envelope (payload type [`BUNDLE_PAYLOAD_TYPE`])
+/// over its canonical bytes, as compact JSON.
+pub fn sign_bundle(bundle: &AuditBundle, signers: &[&dyn Signer]) -> Result<Vec<u8>, AuditError> {
+    Ok(Envelope::sign(BUNDLE_PAYLOAD_TYPE, &bundle.canonical_bytes()?, signers)?.to_json())
+}
