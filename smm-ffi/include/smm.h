@@ -33,6 +33,14 @@ enum smm_status
   // violation, version not increased, broken link, illegal transition,
   // other workspace).
   SMM_CONTRACT_REJECTED = 6,
+  // A signer failed or answered a signature that does not verify under
+  // its public key.
+  SMM_SIGNER_FAILED = 7,
+  // A bundle store operation failed (I/O, or different bytes already
+  // stored under the id, or stored bytes that no longer match their id).
+  SMM_STORAGE = 8,
+  // The requested item does not exist (the out-parameter is untouched).
+  SMM_NOT_FOUND = 9,
   // A panic was caught at the boundary (a bug in smm-core; please report it).
   SMM_PANIC = 100,
 };
@@ -43,6 +51,26 @@ typedef enum smm_status smm_status;
 typedef uint32_t smm_status;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+// A filesystem bundle store. Made by `smm_file_store_open`, freed by
+// `smm_file_store_free`.
+typedef struct smm_file_store smm_file_store;
+
+// A signing key (a local P-256 key or a host callback). Made by
+// `smm_local_signer_*` or `smm_external_signer_new`, freed by `smm_signer_free`.
+typedef struct smm_signer smm_signer;
+
+// The host's signing function: sign the 32-byte SHA-256 `digest` with the
+// key and write the signature (DER or P1363) to `signature_out` (capacity
+// `signature_capacity`, at least 72), its length to `*signature_len_out`;
+// return 0 on success, anything else on failure. `userdata` is passed
+// through untouched. It is called on the thread that called
+// `smm_bundle_sign_json`, during that call.
+typedef int32_t (*smm_sign_digest_fn)(void *userdata,
+                                      const uint8_t *digest,
+                                      uint8_t *signature_out,
+                                      size_t signature_capacity,
+                                      size_t *signature_len_out);
 
 #ifdef __cplusplus
 extern "C" {
@@ -163,6 +191,146 @@ smm_status smm_contract_verify_chain_json(const char *versions_json, char **repo
 // # Safety
 // `v1_json` is NULL or a NUL-terminated string; `contract_out` is NULL or writable.
 smm_status smm_contract_migrate_v1_json(const char *v1_json, char **contract_out);
+
+// A signer for a new random P-256 key (OS entropy).
+//
+// # Safety
+// `key_id` is NULL or a NUL-terminated string; `signer_out` is NULL or writable.
+smm_status smm_local_signer_generate(const char *key_id, struct smm_signer **signer_out);
+
+// A signer for a PKCS#8 PEM P-256 private key.
+//
+// # Safety
+// Strings are NULL or NUL-terminated; `signer_out` is NULL or writable.
+smm_status smm_local_signer_from_pem(const char *key_id,
+                                     const char *private_key_pem,
+                                     struct smm_signer **signer_out);
+
+// A signer whose key lives in the host (AWS KMS, GCP KMS, an HSM):
+// `public_key_pem` is its public key, `sign` the host's function,
+// `userdata` passed to it. Answers are verified before use.
+//
+// # Safety
+// Strings are NULL or NUL-terminated; `sign` stays callable and `userdata`
+// valid until `smm_signer_free`; `signer_out` is NULL or writable.
+smm_status smm_external_signer_new(const char *key_id,
+                                   const char *public_key_pem,
+                                   smm_sign_digest_fn sign,
+                                   void *userdata,
+                                   struct smm_signer **signer_out);
+
+// The signer's public key as SPKI PEM.
+//
+// # Safety
+// `signer` is NULL or live; `pem_out` is NULL or writable.
+smm_status smm_signer_public_key_pem(const struct smm_signer *signer, char **pem_out);
+
+// Free a signer. NULL is ignored.
+//
+// # Safety
+// `signer` is NULL or made by this library and not yet freed.
+void smm_signer_free(struct smm_signer *signer);
+
+// Assemble an audit bundle from `{contract, createdAt, simulation,
+// policyDecision, decisionCard, agentRuns, auditTrail, previousBundleRef}`
+// (see schemas) and write it (canonical JSON) to `*bundle_out`.
+//
+// # Safety
+// `inputs_json` is NULL or NUL-terminated; `bundle_out` is NULL or writable.
+smm_status smm_bundle_assemble_json(const char *inputs_json, char **bundle_out);
+
+// Sign a bundle (JSON) and write the DSSE envelope (JSON) to `*envelope_out`.
+//
+// # Safety
+// `bundle_json` is NULL or NUL-terminated; `signer` is NULL or live;
+// `envelope_out` is NULL or writable.
+smm_status smm_bundle_sign_json(const char *bundle_json,
+                                const struct smm_signer *signer,
+                                char **envelope_out);
+
+// Verify a signed bundle against trusted keys (`[{"keyId": ..., "publicKey":
+// PEM}]`) and write `{verified, keyId, bundleId, checks}` to `*result_out`.
+// A bundle that does not verify is SMM_OK with `"verified":false`.
+//
+// # Safety
+// Strings are NULL or NUL-terminated; `result_out` is NULL or writable.
+smm_status smm_bundle_verify_json(const char *envelope_json,
+                                  const char *trusted_keys_json,
+                                  char **result_out);
+
+// ECDSA P-256 / SHA-256 verification of `message` with `public_key` (PEM,
+// SPKI DER or SEC1) and `signature` in `format` (0 = DER, 1 = P1363).
+// Writes 1 (valid) or 0 to `*valid_out`.
+//
+// # Safety
+// Each pointer/length pair describes readable memory (a pointer may be
+// NULL only with length 0); `valid_out` is NULL or writable.
+smm_status smm_ecdsa_p256_verify(const uint8_t *public_key,
+                                 size_t public_key_len,
+                                 const uint8_t *message,
+                                 size_t message_len,
+                                 const uint8_t *signature,
+                                 size_t signature_len,
+                                 uint32_t format,
+                                 int32_t *valid_out);
+
+// Open (creating if needed) a filesystem bundle store at `path`.
+//
+// # Safety
+// `path` is NULL or NUL-terminated; `store_out` is NULL or writable.
+smm_status smm_file_store_open(const char *path, struct smm_file_store **store_out);
+
+// Store a signed bundle (the envelope JSON); writes its id to
+// `*bundle_id_out`. Storing the same bytes again is fine; different bytes
+// under an existing id are SMM_STORAGE.
+//
+// # Safety
+// `store` is NULL or live; `envelope_json` NULL or NUL-terminated;
+// `bundle_id_out` NULL or writable.
+smm_status smm_file_store_put(const struct smm_file_store *store,
+                              const char *envelope_json,
+                              char **bundle_id_out);
+
+// The envelope stored under `bundle_id` (checked against it), or
+// SMM_NOT_FOUND.
+//
+// # Safety
+// As for `smm_file_store_put`.
+smm_status smm_file_store_get(const struct smm_file_store *store,
+                              const char *bundle_id,
+                              char **envelope_out);
+
+// A workspace's bundles created in [from, to) (RFC 3339; NULL for open
+// bounds) as `[{"bundleId", "workspaceId", "createdAt"}]`, oldest first.
+//
+// # Safety
+// As for `smm_file_store_put`; `from` and `to` may be NULL.
+smm_status smm_file_store_list_json(const struct smm_file_store *store,
+                                    const char *workspace_id,
+                                    const char *from,
+                                    const char *to,
+                                    char **list_out);
+
+// Free a store. NULL is ignored.
+//
+// # Safety
+// `store` is NULL or made by this library and not yet freed.
+void smm_file_store_free(struct smm_file_store *store);
+
+// Sign a 32-byte SHA-256 digest with any signer; the signature (strict DER,
+// low S, checked against the signer's public key) goes to `signature_out`
+// (capacity `signature_capacity`, 72 is enough) and its length to
+// `*signature_len_out`.
+//
+// # Safety
+// `signer` is NULL or live; `digest` NULL or 32 readable bytes;
+// `signature_out` NULL or `signature_capacity` writable bytes;
+// `signature_len_out` NULL or writable.
+smm_status smm_signer_sign_digest(const struct smm_signer *signer,
+                                  const uint8_t *digest,
+                                  uint8_t *signature_out,
+                                  size_t signature_capacity,
+                                  size_t *signature_len_out);
 
 #ifdef __cplusplus
 }  // extern "C"

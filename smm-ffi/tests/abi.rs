@@ -211,3 +211,104 @@ fn contracts_through_the_abi() {
         .unwrap();
     assert_eq!(s, "SMM_CONTRACT_REJECTED");
 }
+
+#[test]
+fn audit_through_the_abi() {
+    let mut signer = ptr::null_mut();
+    let id = CString::new("k1").unwrap();
+    assert_eq!(
+        unsafe { smm_local_signer_generate(id.as_ptr(), &mut signer) },
+        smm_status::SMM_OK
+    );
+    let mut pem = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_signer_public_key_pem(signer, &mut pem) },
+        smm_status::SMM_OK
+    );
+    let pem = take(pem);
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"));
+    let digest = [7u8; 32];
+    let mut sig = [0u8; 72];
+    let mut len = 0usize;
+    assert_eq!(
+        unsafe {
+            smm_signer_sign_digest(
+                signer,
+                digest.as_ptr(),
+                sig.as_mut_ptr(),
+                sig.len(),
+                &mut len,
+            )
+        },
+        smm_status::SMM_OK
+    );
+    let key = smm_core::audit::parse_public_key(pem.as_bytes()).unwrap();
+    assert!(smm_core::audit::verify_digest(
+        &key,
+        &digest,
+        &sig[..len],
+        smm_core::audit::SignatureFormat::Der
+    ));
+    // NULL checks and a bad format.
+    let mut valid = -1;
+    assert_eq!(
+        unsafe {
+            smm_ecdsa_p256_verify(
+                ptr::null(),
+                3,
+                ptr::null(),
+                0,
+                ptr::null(),
+                0,
+                0,
+                &mut valid,
+            )
+        },
+        smm_status::SMM_NULL_ARGUMENT
+    );
+    assert_eq!(
+        unsafe {
+            smm_ecdsa_p256_verify(
+                pem.as_ptr(),
+                pem.len(),
+                ptr::null(),
+                0,
+                sig.as_ptr(),
+                len,
+                7,
+                &mut valid,
+            )
+        },
+        smm_status::SMM_INVALID_INPUT
+    );
+    assert_eq!(valid, -1, "out-params untouched on failure");
+    let mut bad_pem = ptr::null_mut();
+    let garbage = CString::new("not a key").unwrap();
+    assert_eq!(
+        unsafe { smm_local_signer_from_pem(id.as_ptr(), garbage.as_ptr(), &mut bad_pem) },
+        smm_status::SMM_INVALID_INPUT
+    );
+    assert!(bad_pem.is_null());
+    let mut ext = ptr::null_mut();
+    let pem_c = CString::new(pem).unwrap();
+    assert_eq!(
+        unsafe {
+            smm_external_signer_new(id.as_ptr(), pem_c.as_ptr(), None, ptr::null_mut(), &mut ext)
+        },
+        smm_status::SMM_NULL_ARGUMENT
+    );
+    let mut out = ptr::null_mut();
+    let not_bundle = CString::new("{}").unwrap();
+    assert_eq!(
+        unsafe { smm_bundle_sign_json(not_bundle.as_ptr(), signer, &mut out) },
+        smm_status::SMM_INVALID_INPUT
+    );
+    assert_eq!(
+        unsafe { smm_bundle_assemble_json(not_bundle.as_ptr(), &mut out) },
+        smm_status::SMM_INVALID_INPUT
+    );
+    assert!(last_error().contains("contract"));
+    unsafe { smm_signer_free(signer) };
+    unsafe { smm_signer_free(ptr::null_mut()) };
+    unsafe { smm_file_store_free(ptr::null_mut()) };
+}

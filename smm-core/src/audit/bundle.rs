@@ -357,3 +357,105 @@ pub(crate) fn is_sha256_ref(s: &str) -> bool {
     s.strip_prefix("sha256:")
         .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
+
+/// An audit event before it is chained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventInput {
+    /// When (RFC 3339).
+    pub timestamp: String,
+    /// Event name.
+    pub event: String,
+    /// Who.
+    pub actor: String,
+    /// Details (an object).
+    #[serde(default)]
+    pub details: Value,
+}
+
+/// The JSON form of [`BundleInputs`] (for the Python and C front doors).
+/// `auditTrail` holds either events to chain (no `eventHash`) or an
+/// already chained trail (every event with its `eventHash`, verified).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BundleRequest {
+    /// The contract (a v2 document).
+    pub contract: Value,
+    /// Assembly time (RFC 3339).
+    pub created_at: String,
+    /// The simulation report.
+    pub simulation: SimulationReport,
+    /// The policy decision.
+    #[serde(default)]
+    pub policy_decision: Value,
+    /// The decision card.
+    #[serde(default)]
+    pub decision_card: Value,
+    /// Agent runs.
+    #[serde(default)]
+    pub agent_runs: Vec<AgentRun>,
+    /// The trail: events to chain, or a chained trail.
+    pub audit_trail: Vec<Value>,
+    /// Id of the previous bundle.
+    #[serde(default)]
+    pub previous_bundle_ref: Option<String>,
+}
+
+/// Assemble from the JSON form (errors carry a JSON pointer).
+pub fn assemble_request(request: &Value) -> Result<AuditBundle, AuditError> {
+    let req: BundleRequest = serde_path_to_error::deserialize(request).map_err(|e| {
+        let pointer = crate::sim::SimulationError::from_path_error(&e);
+        AuditError::InvalidInput {
+            pointer,
+            message: e.inner().to_string(),
+        }
+    })?;
+    let contract = Contract::from_value(req.contract).map_err(|e| AuditError::InvalidInput {
+        pointer: format!("/contract{}", e.pointer().unwrap_or("")),
+        message: e.to_string(),
+    })?;
+    let chained = req
+        .audit_trail
+        .iter()
+        .filter(|e| e.get("eventHash").is_some())
+        .count();
+    let audit_trail = if chained == req.audit_trail.len() && chained > 0 {
+        req.audit_trail
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                serde_json::from_value::<AuditEvent>(e).map_err(|err| AuditError::InvalidInput {
+                    pointer: format!("/auditTrail/{i}"),
+                    message: err.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    } else if chained == 0 {
+        let mut t = AuditTrail::new();
+        for (i, e) in req.audit_trail.into_iter().enumerate() {
+            let e: EventInput =
+                serde_json::from_value(e).map_err(|err| AuditError::InvalidInput {
+                    pointer: format!("/auditTrail/{i}"),
+                    message: err.to_string(),
+                })?;
+            t.append(&e.timestamp, &e.event, &e.actor, e.details)?;
+        }
+        t.into_events()
+    } else {
+        return Err(AuditError::InvalidInput {
+            pointer: "/auditTrail".into(),
+            message: "either every event carries its eventHash (a chained trail) or none does"
+                .into(),
+        });
+    };
+    assemble(BundleInputs {
+        contract: &contract,
+        created_at: &req.created_at,
+        simulation: &req.simulation,
+        policy_decision: req.policy_decision,
+        decision_card: req.decision_card,
+        agent_runs: req.agent_runs,
+        audit_trail,
+        previous_bundle_ref: req.previous_bundle_ref,
+    })
+}

@@ -20,8 +20,9 @@ mod verify;
 use thiserror::Error;
 
 pub use bundle::{
-    AgentRun, AuditBundle, AuditEvent, AuditTrail, BUNDLE_VERSION, BundleInputs,
-    DEFAULT_RETENTION_DAYS, ModelUsage, SimulationSummary, assemble, verify_trail,
+    AgentRun, AuditBundle, AuditEvent, AuditTrail, BUNDLE_VERSION, BundleInputs, BundleRequest,
+    DEFAULT_RETENTION_DAYS, EventInput, ModelUsage, SimulationSummary, assemble, assemble_request,
+    verify_trail,
 };
 pub use crypto::{
     SignatureFormat, canonical_der, ecdsa_p256_verify, parse_public_key, verify_digest,

@@ -243,6 +243,38 @@ impl SimulationRequest {
     }
 }
 
+impl SimulationError {
+    /// The JSON pointer of a `serde_path_to_error` path.
+    pub fn from_path_error<E>(err: &serde_path_to_error::Error<E>) -> String {
+        match path_error_ref(err) {
+            SimulationError::Parse { pointer, .. } => pointer,
+            _ => String::new(),
+        }
+    }
+}
+
+fn path_error_ref<E>(err: &serde_path_to_error::Error<E>) -> SimulationError {
+    let mut pointer = String::new();
+    for seg in err.path().iter() {
+        use serde_path_to_error::Segment;
+        match seg {
+            Segment::Seq { index } => {
+                pointer.push('/');
+                pointer.push_str(&index.to_string());
+            }
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                pointer.push('/');
+                pointer.push_str(&crate::error::escape_pointer_token(key));
+            }
+            Segment::Unknown => {}
+        }
+    }
+    SimulationError::Parse {
+        pointer,
+        message: String::new(),
+    }
+}
+
 /// Turn a serde error with its path into a [`SimulationError::Parse`] with a JSON pointer.
 pub(crate) fn path_error<E: std::fmt::Display>(
     err: serde_path_to_error::Error<E>,
