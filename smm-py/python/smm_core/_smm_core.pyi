@@ -1,7 +1,8 @@
 """Type stubs of the native module (checked against it by mypy stubtest)."""
 
 import datetime
-from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Tuple, Union
+import os
+from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -10,35 +11,52 @@ from typing_extensions import TypeAlias, final
 _Document: TypeAlias = Union[Mapping[str, Any], str, bytes]
 
 __all__ = [
+    "AuditError",
     "BLOCK_SIZE",
     "BOUNDED_RELATIVE_ERROR",
+    "BUNDLE_PAYLOAD_TYPE",
+    "BundleConflictError",
     "Contract",
     "ContractError",
     "ContractHistory",
+    "CorruptBundleError",
+    "ExternalSigner",
+    "FileBundleStore",
     "ImmutabilityError",
     "IntegrityError",
     "LifecycleError",
+    "LocalSigner",
     "MAX_EXACT_ITERATIONS",
     "MAX_ITERATIONS",
     "MODEL_ID",
     "MetricSummary",
     "PartialResult",
     "ShardError",
+    "SignerError",
     "SimulationReport",
     "SmmError",
+    "StorageError",
     "ValidationError",
+    "VerificationResult",
     "VersionError",
     "Violation",
     "__version__",
     "_report_from_state",
+    "assemble_bundle",
+    "bundle_id",
     "canonicalize",
     "contract_hash",
+    "ecdsa_p256_verify",
     "merge_partials",
     "migrate_v1",
+    "sign_bundle",
     "simulate",
     "simulate_request",
     "simulate_shard",
     "validate_contract",
+    "verify_bundle",
+    "verify_bundle_chain",
+    "verify_bundles",
 ]
 
 __version__: str
@@ -47,6 +65,7 @@ BLOCK_SIZE: int
 MAX_ITERATIONS: int
 MAX_EXACT_ITERATIONS: int
 BOUNDED_RELATIVE_ERROR: float
+BUNDLE_PAYLOAD_TYPE: str
 
 class SmmError(Exception):
     pointer: str
@@ -60,6 +79,11 @@ class ImmutabilityError(ContractError): ...
 class VersionError(ContractError): ...
 class LifecycleError(ContractError): ...
 class IntegrityError(ContractError): ...
+class AuditError(SmmError): ...
+class SignerError(AuditError): ...
+class StorageError(AuditError): ...
+class BundleConflictError(StorageError): ...
+class CorruptBundleError(StorageError): ...
 
 @final
 class MetricSummary:
@@ -227,3 +251,67 @@ def canonicalize(doc: Any) -> bytes: ...
 def contract_hash(contract: Union[_Document, Contract]) -> str: ...
 def validate_contract(doc: _Document, now: _Now) -> list[Violation]: ...
 def migrate_v1(doc: _Document) -> dict[str, Any]: ...
+
+_Bytes = Union[bytes, str]
+_TrustedKeys = Union[Mapping[str, _Bytes], Iterable[Tuple[str, _Bytes]]]
+
+@final
+class LocalSigner:
+    @staticmethod
+    def generate(key_id: str) -> LocalSigner: ...
+    @staticmethod
+    def from_pem(key_id: str, pem: str) -> LocalSigner: ...
+    def sign_digest(self, digest: bytes) -> bytes: ...
+    def to_pem(self) -> str: ...
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def public_key_pem(self) -> str: ...
+
+@final
+class ExternalSigner:
+    def __new__(cls, key_id: str, public_key_pem: str, sign_digest: Callable[[bytes], bytes]) -> ExternalSigner: ...
+    def sign_digest(self, digest: bytes) -> bytes: ...
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def public_key_pem(self) -> str: ...
+
+@final
+class VerificationResult:
+    @property
+    def verified(self) -> bool: ...
+    @property
+    def key_id(self) -> Optional[str]: ...
+    @property
+    def bundle_id(self) -> Optional[str]: ...
+    @property
+    def checks(self) -> list[dict[str, Any]]: ...
+    def to_dict(self) -> dict[str, Any]: ...
+    def __bool__(self) -> bool: ...
+
+@final
+class FileBundleStore:
+    def __new__(cls, path: Union[str, "os.PathLike[str]"]) -> FileBundleStore: ...
+    def put(self, envelope: _Bytes) -> str: ...
+    def get(self, bundle_id: str) -> Optional[bytes]: ...
+    def list(self, workspace_id: str, start: Optional[_Now] = None, end: Optional[_Now] = None) -> list[dict[str, str]]: ...
+    def snapshot(self, bundle_id: str) -> Optional[dict[str, Any]]: ...
+
+def assemble_bundle(
+    contract: Union[_Document, Contract],
+    simulation: Union[_Document, SimulationReport],
+    *,
+    created_at: _Now,
+    audit_trail: Sequence[Mapping[str, Any]],
+    policy_decision: Any = None,
+    decision_card: Any = None,
+    agent_runs: Optional[Sequence[Mapping[str, Any]]] = None,
+    previous_bundle_ref: Optional[str] = None,
+) -> dict[str, Any]: ...
+def bundle_id(bundle: _Document) -> str: ...
+def sign_bundle(bundle: _Document, signer: Union[LocalSigner, ExternalSigner]) -> bytes: ...
+def verify_bundle(envelope: _Bytes, trusted_keys: _TrustedKeys, *, expected_bundle_id: Optional[str] = None) -> VerificationResult: ...
+def verify_bundles(envelopes: Iterable[_Bytes], trusted_keys: _TrustedKeys, *, threads: Optional[int] = None) -> list[VerificationResult]: ...
+def verify_bundle_chain(bundles: Iterable[_Document]) -> dict[str, Any]: ...
+def ecdsa_p256_verify(public_key: _Bytes, message: bytes, signature: bytes, format: Literal["der", "p1363"] = "der") -> bool: ...

@@ -1,0 +1,143 @@
+"""Signed audit bundles from Python."""
+
+import json
+import pathlib
+
+import pytest
+
+import smm_core
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+V2 = (ROOT / "examples" / "workspace.icblabs.v2.json").read_text()
+REQUEST = json.loads((ROOT / "examples" / "icblabs-seed42.request.json").read_text())
+WYCHEPROOF = ROOT / "smm-core" / "tests" / "data" / "wycheproof" / "ecdsa_secp256r1_sha256_test.json"
+
+TRAIL = [
+    {"timestamp": "2025-09-01T12:00:00Z", "event": "bundle_created", "actor": "system", "details": {}},
+    {"timestamp": "2025-09-01T12:00:01Z", "event": "simulation_executed", "actor": "system", "details": {"iterations": 1000}},
+    {"timestamp": "2025-09-01T12:00:02Z", "event": "bundle_sealed", "actor": "system", "details": {}},
+]
+
+
+def make_bundle(created_at="2025-09-01T12:00:00Z", previous=None):
+    report = smm_core.simulate_request(REQUEST, threads=1)
+    return smm_core.assemble_bundle(
+        smm_core.Contract.from_json(V2), report, created_at=created_at, audit_trail=TRAIL,
+        policy_decision={"allow": True}, decision_card={"primary_action": {"action": "approve_promotion"}},
+        agent_runs=[], previous_bundle_ref=previous,
+    )
+
+
+def test_sign_and_verify_with_a_local_key():
+    bundle = make_bundle()
+    assert bundle["bundleVersion"] == "smm-audit-bundle/v1"
+    assert [e["sequence"] for e in bundle["auditTrail"]] == [0, 1, 2]
+    assert bundle["auditTrail"][1]["previousEventHash"] == bundle["auditTrail"][0]["eventHash"]
+    signer = smm_core.LocalSigner.generate("local-1")
+    assert "PRIVATE" not in repr(signer)
+    env = smm_core.sign_bundle(bundle, signer)
+    assert json.loads(env)["payloadType"] == smm_core.BUNDLE_PAYLOAD_TYPE
+    result = smm_core.verify_bundle(env, {"local-1": signer.public_key_pem})
+    assert result and result.verified and result.key_id == "local-1"
+    assert result.bundle_id == smm_core.bundle_id(bundle)
+    assert [c["name"] for c in result.checks][:3] == ["envelope", "payloadType", "signature"]
+    other = smm_core.LocalSigner.generate("local-1")
+    assert not smm_core.verify_bundle(env, [("local-1", other.public_key_pem)]).verified
+    # PEM round trip: deterministic signatures agree.
+    again = smm_core.LocalSigner.from_pem("local-1", signer.to_pem())
+    assert smm_core.sign_bundle(bundle, again) == env
+    tampered = bytearray(env)
+    tampered[len(tampered) // 2] ^= 1
+    assert not smm_core.verify_bundle(bytes(tampered), {"local-1": signer.public_key_pem}).verified
+
+
+def test_external_signer_callback():
+    kms_key = smm_core.LocalSigner.generate("inner")
+    calls = []
+
+    def aws_kms_sign(digest: bytes) -> bytes:
+        # Stand-in for boto3 kms.sign(KeyId=..., Message=digest, MessageType="DIGEST",
+        # SigningAlgorithm="ECDSA_SHA_256")["Signature"]: a DER signature of the digest.
+        calls.append(digest)
+        return kms_key.sign_digest(digest)
+
+    ext = smm_core.ExternalSigner("arn:aws:kms:eu-west-1:1:key/abc", kms_key.public_key_pem, aws_kms_sign)
+    env = smm_core.sign_bundle(make_bundle(), ext)
+    assert len(calls) == 1 and len(calls[0]) == 32
+    assert smm_core.verify_bundle(env, {"arn:aws:kms:eu-west-1:1:key/abc": kms_key.public_key_pem}).verified
+
+    liar = smm_core.ExternalSigner("key-liar", kms_key.public_key_pem, lambda d: b"\x30\x00")
+    with pytest.raises(smm_core.SignerError, match="key-liar"):
+        smm_core.sign_bundle(make_bundle(), liar)
+
+    def down(_digest):
+        raise RuntimeError("KMS throttled")
+
+    with pytest.raises(smm_core.SignerError, match="KMS throttled"):
+        smm_core.sign_bundle(make_bundle(), smm_core.ExternalSigner("key-down", kms_key.public_key_pem, down))
+    with pytest.raises(smm_core.ValidationError):
+        smm_core.ExternalSigner("k", "not a key", lambda d: d)
+    with pytest.raises(smm_core.ValidationError, match="32 bytes"):
+        kms_key.sign_digest(b"short")
+    assert smm_core.ecdsa_p256_verify(kms_key.public_key_pem, b"m", b"") is False
+
+
+def test_ecdsa_verify_agrees_with_wycheproof():
+    doc = json.loads(WYCHEPROOF.read_text())
+    n = 0
+    for g in doc["testGroups"]:
+        key = bytes.fromhex(g["publicKey"]["uncompressed"])
+        for t in g["tests"]:
+            got = smm_core.ecdsa_p256_verify(key, bytes.fromhex(t["msg"]), bytes.fromhex(t["sig"]))
+            if t["result"] == "valid":
+                assert got, t["tcId"]
+            elif t["result"] == "invalid":
+                assert not got, t["tcId"]
+            n += 1
+    assert n == 484
+    with pytest.raises(smm_core.ValidationError, match="format"):
+        smm_core.ecdsa_p256_verify(key, b"", b"", format="jwk")
+
+
+def test_assembler_refusals_name_the_field():
+    report = smm_core.simulate_request(REQUEST, threads=1)
+    with pytest.raises(smm_core.ValidationError) as e:
+        smm_core.assemble_bundle(V2, report, created_at="2025-09-01T12:00:00Z", audit_trail=[])
+    assert e.value.pointer == "/auditTrail"
+    with pytest.raises(smm_core.ValidationError) as e:
+        smm_core.assemble_bundle(V2, report, created_at="2025-09-01T12:00:00Z", audit_trail=TRAIL, previous_bundle_ref="b-1")
+    assert e.value.pointer == "/previousBundleRef"
+    bundle = make_bundle()
+    chained = bundle["auditTrail"]
+    chained[1]["actor"] = "mallory"
+    with pytest.raises(smm_core.ValidationError, match="audit trail broken at event 1"):
+        smm_core.assemble_bundle(V2, report, created_at="2025-09-01T12:00:00Z", audit_trail=chained)
+
+
+def test_batch_verification_and_chains():
+    signer = smm_core.LocalSigner.generate("k")
+    a = make_bundle("2025-09-01T12:00:00Z")
+    b = make_bundle("2025-09-02T12:00:00Z", smm_core.bundle_id(a))
+    envs = [smm_core.sign_bundle(x, signer) for x in (a, b)]
+    results = smm_core.verify_bundles(envs + [b"{}"], {"k": signer.public_key_pem}, threads=2)
+    assert [r.verified for r in results] == [True, True, False]
+    assert smm_core.verify_bundle_chain([b, a])["valid"]
+    report = smm_core.verify_bundle_chain([b])
+    assert report["issues"][0]["kind"] == "missing"
+
+
+def test_file_store(tmp_path):
+    signer = smm_core.LocalSigner.generate("k")
+    store = smm_core.FileBundleStore(tmp_path)
+    env = smm_core.sign_bundle(make_bundle(), signer)
+    bid = store.put(env)
+    assert store.put(env) == bid
+    with pytest.raises(smm_core.BundleConflictError):
+        store.put(smm_core.sign_bundle(make_bundle(), smm_core.LocalSigner.generate("k2")))
+    assert store.get(bid) == env
+    assert store.get("sha256:" + "0" * 64) is None
+    assert [x["bundleId"] for x in store.list("ws-icblabs-0001", start="2025-09-01T00:00:00Z")] == [bid]
+    assert store.list("ws-icblabs-0001", end="2025-09-01T00:00:00Z") == []
+    assert store.snapshot(bid)["contractId"] == "ws-icblabs-0001-v1.1.0"
+    files = [p for p in tmp_path.rglob("*.json.gz")]
+    assert any(p.parent.name == "2025-09-01" and p.name.startswith("bundle-ws-icblabs-0001-") for p in files)
