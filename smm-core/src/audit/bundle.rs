@@ -122,11 +122,28 @@ pub struct AuditEvent {
 impl AuditEvent {
     /// The hash this event should carry.
     pub fn compute_hash(&self) -> Result<String, AuditError> {
-        let mut v = serde_json::to_value(self).map_err(|e| AuditError::internal(&e.to_string()))?;
-        if let Some(m) = v.as_object_mut() {
-            m.remove("eventHash");
+        /// The event without its hash, serialized straight to bytes.
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Body<'a> {
+            sequence: u64,
+            timestamp: &'a str,
+            event: &'a str,
+            actor: &'a str,
+            details: &'a Value,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            previous_event_hash: Option<&'a str>,
         }
-        Ok(jcs::sha256_ref_of_canonical(&jcs::canonicalize_value(&v)?))
+        let body = Body {
+            sequence: self.sequence,
+            timestamp: &self.timestamp,
+            event: &self.event,
+            actor: &self.actor,
+            details: &self.details,
+            previous_event_hash: self.previous_event_hash.as_deref(),
+        };
+        let bytes = serde_json::to_vec(&body).map_err(|e| AuditError::internal(&e.to_string()))?;
+        Ok(jcs::sha256_ref_of_canonical(&jcs::canonicalize(&bytes)?))
     }
 }
 
@@ -243,8 +260,8 @@ pub struct AuditBundle {
 impl AuditBundle {
     /// The RFC 8785 bytes (the signed payload).
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, AuditError> {
-        let v = serde_json::to_value(self).map_err(|e| AuditError::internal(&e.to_string()))?;
-        Ok(jcs::canonicalize_value(&v)?)
+        let bytes = serde_json::to_vec(self).map_err(|e| AuditError::internal(&e.to_string()))?;
+        Ok(jcs::canonicalize(&bytes)?)
     }
 
     /// `"sha256:" + hex` of the canonical bytes.

@@ -27,9 +27,19 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// SHA-256 of the PAE: what the signer signs.
+/// SHA-256 of the PAE: what the signer signs (hashed incrementally, without
+/// building the PAE).
 pub fn pae_digest(payload_type: &str, payload: &[u8]) -> [u8; 32] {
-    Sha256::digest(pae(payload_type, payload)).into()
+    let mut h = Sha256::new();
+    h.update(b"DSSEv1 ");
+    h.update(payload_type.len().to_string().as_bytes());
+    h.update(b" ");
+    h.update(payload_type.as_bytes());
+    h.update(b" ");
+    h.update(payload.len().to_string().as_bytes());
+    h.update(b" ");
+    h.update(payload);
+    h.finalize().into()
 }
 
 /// One signature of an envelope.
