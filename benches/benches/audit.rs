@@ -103,7 +103,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("verify (1 thread)", |b| {
         b.iter(|| verify_envelope(&env, &trusted, None))
     });
-    g.bench_function("raw ECDSA P-256 verify of the PAE digest", |b| {
+    g.bench_function("raw ECDSA P-256 verify of the PAE digest (p256)", |b| {
         let e = audit::Envelope::from_json(&env).unwrap();
         let payload = e.payload_bytes().unwrap();
         let digest = audit::pae_digest(&e.payload_type, &payload);
@@ -113,6 +113,19 @@ fn bench(c: &mut Criterion) {
             .unwrap();
         b.iter(|| audit::verify_digest(&trusted[0].key, &digest, &sig, audit::SignatureFormat::Der))
     });
+    g.bench_function(
+        "raw ECDSA P-256 verify of the PAE (ring, the bundle path)",
+        |b| {
+            let e = audit::Envelope::from_json(&env).unwrap();
+            let payload = e.payload_bytes().unwrap();
+            let pae = audit::pae(&e.payload_type, &payload);
+            use base64::Engine;
+            let sig = base64::engine::general_purpose::STANDARD
+                .decode(&e.signatures[0].sig)
+                .unwrap();
+            b.iter(|| audit::verify_message_der_fast(&trusted[0].key, &pae, &sig))
+        },
+    );
     g.finish();
 
     let batch: Vec<Vec<u8>> = (0..512).map(|_| env.clone()).collect();

@@ -166,6 +166,20 @@ fn wycheproof_ecdsa_p256_sha256() {
                 let msg = hex(t["msg"].as_str().unwrap());
                 let sig = hex(t["sig"].as_str().unwrap());
                 let expected = t["result"].as_str().unwrap();
+                // The fast (ring) path used by bundle verification must agree too.
+                let fast = (format == SignatureFormat::Der).then(|| {
+                    let vk = audit::parse_public_key(&keys[0]).unwrap();
+                    audit::verify_message_der_fast(&vk, &msg, &sig)
+                });
+                match (expected, fast) {
+                    ("valid", Some(f)) => {
+                        assert!(f, "{file} tc {} (fast path) should verify", t["tcId"])
+                    }
+                    ("invalid", Some(f)) => {
+                        assert!(!f, "{file} tc {} (fast path) should not verify", t["tcId"])
+                    }
+                    _ => {}
+                }
                 for k in &keys {
                     let got = ecdsa_p256_verify(k, &msg, &sig, format).unwrap();
                     match expected {

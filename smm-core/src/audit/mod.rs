@@ -26,6 +26,7 @@ pub use bundle::{
 };
 pub use crypto::{
     SignatureFormat, canonical_der, ecdsa_p256_verify, parse_public_key, verify_digest,
+    verify_message_der_fast,
 };
 pub use dsse::{BUNDLE_PAYLOAD_TYPE, Envelope, EnvelopeSignature, pae, pae_digest};
 pub use p256::ecdsa::VerifyingKey;

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::AuditError;
 use super::bundle::{AuditBundle, verify_trail};
-use super::crypto::{SignatureFormat, parse_public_key, verify_digest};
-use super::dsse::{BUNDLE_PAYLOAD_TYPE, Envelope, decode_sig, pae_digest};
+use super::crypto::{parse_public_key, verify_message_der_fast};
+use super::dsse::{BUNDLE_PAYLOAD_TYPE, Envelope, decode_sig, pae};
 use crate::contract::terms_hash_of;
 use crate::jcs;
 
@@ -113,11 +113,11 @@ pub fn verify_envelope(
             return r;
         }
     };
-    let digest = pae_digest(&env.payload_type, &payload);
+    let pae = pae(&env.payload_type, &payload);
     let signed_by = env.signatures.iter().find_map(|s| {
         let key = trusted.iter().find(|k| k.key_id == s.keyid)?;
         let sig = decode_sig(&s.sig)?;
-        verify_digest(&key.key, &digest, &sig, SignatureFormat::Der).then(|| key.key_id.clone())
+        verify_message_der_fast(&key.key, &pae, &sig).then(|| key.key_id.clone())
     });
     match signed_by {
         Some(k) => {
