@@ -142,7 +142,7 @@ fn options(threads: u32) -> RunOptions {
     }
 }
 
-fn check_out(out: *mut *mut c_char, name: &str) -> Result<(), (smm_status, String)> {
+fn check_out<T>(out: *mut *mut T, name: &str) -> Result<(), (smm_status, String)> {
     if out.is_null() {
         Err((smm_status::SMM_NULL_ARGUMENT, format!("{name} is NULL")))
     } else {
@@ -561,14 +561,6 @@ unsafe fn write_obj<T>(out: *mut *mut T, v: T) {
     unsafe { *out = Box::into_raw(Box::new(v)) };
 }
 
-fn check_obj_out<T>(out: *mut *mut T, name: &str) -> Result<(), (smm_status, String)> {
-    if out.is_null() {
-        Err((smm_status::SMM_NULL_ARGUMENT, format!("{name} is NULL")))
-    } else {
-        Ok(())
-    }
-}
-
 /// Borrow an object argument.
 ///
 /// # Safety
@@ -588,7 +580,7 @@ pub unsafe extern "C" fn smm_local_signer_generate(
     signer_out: *mut *mut smm_signer,
 ) -> smm_status {
     boundary(|| {
-        check_obj_out(signer_out, "signer_out")?;
+        check_out(signer_out, "signer_out")?;
         // SAFETY: per this function's contract.
         let id = unsafe { arg_str(key_id, "key_id") }?;
         let s = generate_local(id)?;
@@ -624,7 +616,7 @@ pub unsafe extern "C" fn smm_local_signer_from_pem(
     signer_out: *mut *mut smm_signer,
 ) -> smm_status {
     boundary(|| {
-        check_obj_out(signer_out, "signer_out")?;
+        check_out(signer_out, "signer_out")?;
         // SAFETY: per this function's contract.
         let id = unsafe { arg_str(key_id, "key_id") }?;
         // SAFETY: per this function's contract.
@@ -683,7 +675,7 @@ pub unsafe extern "C" fn smm_external_signer_new(
         }
     }
     boundary(|| {
-        check_obj_out(signer_out, "signer_out")?;
+        check_out(signer_out, "signer_out")?;
         // SAFETY: per this function's contract.
         let id = unsafe { arg_str(key_id, "key_id") }?;
         // SAFETY: per this function's contract.
@@ -889,7 +881,7 @@ pub unsafe extern "C" fn smm_file_store_open(
     store_out: *mut *mut smm_file_store,
 ) -> smm_status {
     boundary(|| {
-        check_obj_out(store_out, "store_out")?;
+        check_out(store_out, "store_out")?;
         // SAFETY: per this function's contract.
         let p = unsafe { arg_str(path, "path") }?;
         let inner = FileBundleStore::open(p).map_err(audit_err)?;

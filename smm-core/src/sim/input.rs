@@ -279,27 +279,8 @@ fn path_error_ref<E>(err: &serde_path_to_error::Error<E>) -> SimulationError {
 pub(crate) fn path_error<E: std::fmt::Display>(
     err: serde_path_to_error::Error<E>,
 ) -> SimulationError {
-    let mut pointer = String::new();
-    for seg in err.path().iter() {
-        use serde_path_to_error::Segment;
-        match seg {
-            Segment::Seq { index } => {
-                pointer.push('/');
-                pointer.push_str(&index.to_string());
-            }
-            Segment::Map { key } => {
-                pointer.push('/');
-                pointer.push_str(&crate::error::escape_pointer_token(key));
-            }
-            Segment::Enum { variant } => {
-                pointer.push('/');
-                pointer.push_str(&crate::error::escape_pointer_token(variant));
-            }
-            Segment::Unknown => {}
-        }
-    }
     SimulationError::Parse {
-        pointer,
+        pointer: SimulationError::from_path_error(&err),
         message: err.inner().to_string(),
     }
 }
