@@ -51,3 +51,61 @@ pub fn synthetic_document(target: usize) -> String {
     out.push_str("}}");
     out
 }
+
+/// A global allocator that counts live and peak heap bytes, for the memory
+/// measurements (`bin/peak-memory.rs`, `tests/memory.rs`). Install it with
+/// `#[global_allocator] static A: CountingAlloc = CountingAlloc;`.
+pub mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static LIVE: AtomicUsize = AtomicUsize::new(0);
+    static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+    /// The counting allocator (forwards to the system allocator).
+    #[derive(Debug)]
+    pub struct CountingAlloc;
+
+    fn grew(size: usize) {
+        let now = LIVE.fetch_add(size, Ordering::Relaxed) + size;
+        PEAK.fetch_max(now, Ordering::Relaxed);
+    }
+
+    // SAFETY: forwards every call to the system allocator and only counts.
+    unsafe impl GlobalAlloc for CountingAlloc {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: same contract as the caller's.
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                grew(layout.size());
+            }
+            p
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: same contract as the caller's.
+            let p = unsafe { System.alloc_zeroed(layout) };
+            if !p.is_null() {
+                grew(layout.size());
+            }
+            p
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: same contract as the caller's.
+            unsafe { System.dealloc(ptr, layout) };
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+    }
+
+    /// Start a measurement: the peak becomes the current live size, which
+    /// is returned.
+    pub fn start() -> usize {
+        let live = LIVE.load(Ordering::Relaxed);
+        PEAK.store(live, Ordering::Relaxed);
+        live
+    }
+
+    /// Peak bytes above `start`'s live size since `start`.
+    pub fn peak_since(start: usize) -> usize {
+        PEAK.load(Ordering::Relaxed).saturating_sub(start)
+    }
+}

@@ -8,41 +8,13 @@
     clippy::indexing_slicing
 )] // test code
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use smm_benches::counting::{self, CountingAlloc};
 use smm_core::sim::{PercentileMode, RunOptions, SimulationRequest, simulate};
 
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 /// Tests in this file measure one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -59,11 +31,10 @@ fn peak_bytes(iterations: u64, mode: PercentileMode) -> usize {
         keep_samples: false,
     };
     simulate(&req, &opts).unwrap(); // warm the pool cache
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    let before = counting::start();
     let report = simulate(&req, &opts).unwrap();
     assert_eq!(report.reproducibility.iterations_run, iterations);
-    PEAK.load(Ordering::Relaxed) - before
+    counting::peak_since(before)
 }
 
 #[test]
