@@ -5,7 +5,7 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
-use smm_benches::baseline_request;
+use smm_benches::{baseline_request, decided};
 use smm_core::audit::{
     self, AgentRun, AuditTrail, BundleInputs, LocalSigner, ModelUsage, TrustedKey, assemble,
     sign_bundle, verify_envelope, verify_envelopes,
@@ -59,12 +59,13 @@ fn bench(c: &mut Criterion) {
             }],
         })
         .collect();
+    let (decision, card) = decided(&contract, &report).unwrap();
     let inputs = || BundleInputs {
         contract: &contract,
         created_at: "2025-09-01T12:00:00Z",
         simulation: &report,
-        policy_decision: json!({"allow": true, "deny": [], "warnings": []}),
-        decision_card: json!({"primary_action": {"action": "approve_promotion"}}),
+        policy_decision: decision.clone(),
+        decision_card: card.clone(),
         agent_runs: runs.clone(),
         audit_trail: t.events().to_vec(),
         previous_bundle_ref: None,

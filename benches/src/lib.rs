@@ -1,6 +1,27 @@
 //! Shared inputs of the benchmarks.
 
-use smm_core::sim::{PercentileMode, SimulationRequest};
+use smm_core::contract::Contract;
+use smm_core::policy::{Decision, DecisionCard, PolicyBundle, PolicyInput, decision_card};
+use smm_core::sim::{PercentileMode, SimulationReport, SimulationRequest};
+
+/// The example policy input (`examples/policy-input.icblabs.json`).
+pub const POLICY_INPUT: &str = include_str!("../../examples/policy-input.icblabs.json");
+
+/// The default bundle's decision on the example policy input with this
+/// contract and simulation, and its decision card.
+pub fn decided(contract: &Contract, report: &SimulationReport) -> Option<(Decision, DecisionCard)> {
+    let mut input: serde_json::Value = serde_json::from_str(POLICY_INPUT).ok()?;
+    let obj = input.as_object_mut()?;
+    obj.insert("workspace".into(), contract.document().clone());
+    obj.insert(
+        "simulation".into(),
+        serde_json::to_value(smm_core::audit::SimulationSummary::from(report)).ok()?,
+    );
+    let input = PolicyInput::from_value(&input).ok()?;
+    let decision = PolicyBundle::default_bundle().ok()?.evaluate(&input).ok()?;
+    let card = decision_card(report, &decision, contract).ok()?;
+    Some((decision, card))
+}
 
 /// The seed-42 baseline input (2 channels, 5 nodes), early termination off.
 pub fn baseline_request(iterations: u64, mode: PercentileMode) -> Option<SimulationRequest> {

@@ -65,18 +65,30 @@ int main(void) {
 
     char *report = NULL;
     CHECK(smm_simulate_json(request, 1, &report) == SMM_OK, "simulate");
+    /* The default policy bundle decides; the card is built from the decision. */
+    char *policy_input = read_file("examples/policy-input.icblabs.json");
+    smm_policy_bundle *policies = NULL;
+    char *decision = NULL, *card = NULL;
+    CHECK(smm_policy_bundle_default(&policies) == SMM_OK, "default bundle");
+    CHECK(smm_policy_evaluate_json(policies, policy_input, &decision) == SMM_OK, "evaluate");
+    CHECK(smm_decision_card_json(report, decision, contract, &card) == SMM_OK, "decision card");
     const char *trail =
         "[{\"timestamp\":\"2025-09-01T12:00:00Z\",\"event\":\"bundle_created\",\"actor\":\"system\",\"details\":{}},"
         "{\"timestamp\":\"2025-09-01T12:00:01Z\",\"event\":\"simulation_executed\",\"actor\":\"system\",\"details\":{}},"
         "{\"timestamp\":\"2025-09-01T12:00:02Z\",\"event\":\"bundle_sealed\",\"actor\":\"system\",\"details\":{}}]";
-    size_t n = strlen(contract) + (report ? strlen(report) : 0) + strlen(trail) + 512;
+    size_t n = strlen(contract) + (report ? strlen(report) : 0) + (decision ? strlen(decision) : 0) +
+               (card ? strlen(card) : 0) + strlen(trail) + 512;
     char *inputs = malloc(n);
     if (!inputs) return 2;
     snprintf(inputs, n,
              "{\"contract\":%s,\"createdAt\":\"2025-09-01T12:00:00Z\",\"simulation\":%s,"
-             "\"policyDecision\":{\"allow\":true},\"decisionCard\":{\"primary_action\":{\"action\":\"approve_promotion\"}},"
+             "\"policyDecision\":%s,\"decisionCard\":%s,"
              "\"agentRuns\":[],\"auditTrail\":%s}",
-             contract, report ? report : "null", trail);
+             contract, report ? report : "null", decision ? decision : "null", card ? card : "null", trail);
+    smm_string_free(decision);
+    smm_string_free(card);
+    free(policy_input);
+    smm_policy_bundle_free(policies);
     char *bundle = NULL;
     smm_status st = smm_bundle_assemble_json(inputs, &bundle);
     CHECK(st == SMM_OK, "assemble: %s", smm_status_name(st));
@@ -142,7 +154,7 @@ int main(void) {
     char *id = NULL, *id2 = NULL, *got = NULL, *list = NULL;
     CHECK(smm_file_store_put(store, envelope, &id) == SMM_OK, "put");
     CHECK(smm_file_store_put(store, envelope, &id2) == SMM_OK, "put again is a no-op");
-    CHECK(smm_file_store_put(store, env2, &got) == SMM_STORAGE && got == NULL, "other bytes under the same id refused");
+    CHECK(smm_file_store_put(store, env2, &got) == SMM_CONFLICT && got == NULL, "other bytes under the same id refused");
     CHECK(smm_file_store_get(store, id, &got) == SMM_OK && got && strcmp(got, envelope) == 0, "get");
     CHECK(smm_file_store_get(store, "sha256:00", &list) == SMM_NOT_FOUND && list == NULL, "not found");
     CHECK(smm_file_store_list_json(store, "ws-icblabs-0001", "2025-09-01T00:00:00Z", NULL, &list) == SMM_OK && list && strstr(list, id), "list");

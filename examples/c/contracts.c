@@ -81,7 +81,7 @@ int main(void) {
     CHECK(smm_contract_transition_json(v2_text, "provisioning", &moved) == SMM_OK, "signed -> provisioning");
     CHECK(moved && strstr(moved, "\"lifecycle\":\"provisioning\""), "moved");
     char *back = NULL;
-    CHECK(smm_contract_transition_json(moved, "draft", &back) == SMM_CONTRACT_REJECTED, "provisioning -> draft is illegal");
+    CHECK(smm_contract_transition_json(moved, "draft", &back) == SMM_LIFECYCLE_REJECTED, "provisioning -> draft is illegal");
     smm_string_free(moved);
 
     /* Chain verification. */

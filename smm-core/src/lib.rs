@@ -5,6 +5,7 @@ pub mod audit;
 pub mod contract;
 pub mod error;
 pub mod jcs;
+pub mod policy;
 mod pool;
 pub mod schema;
 pub mod sim;

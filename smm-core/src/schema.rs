@@ -5,6 +5,7 @@
 
 use crate::audit::{AuditBundle, BundleChainReport, Envelope, VerificationResult};
 use crate::contract::{ChainReport, ContractSnapshot, Violation};
+use crate::policy::{Decision, DecisionCard, PolicyDocument, TestReport};
 use crate::sim::{SimulationReport, SimulationRequest};
 
 /// Every generated schema as (file name, pretty JSON text with a final newline).
@@ -49,6 +50,22 @@ pub fn all() -> Vec<(&'static str, String)> {
         (
             "bundle-chain-report.schema.json",
             render(schemars::schema_for!(BundleChainReport)),
+        ),
+        (
+            "policy-input.schema.json",
+            render(schemars::schema_for!(PolicyDocument)),
+        ),
+        (
+            "policy-decision.schema.json",
+            render(schemars::schema_for!(Decision)),
+        ),
+        (
+            "decision-card.schema.json",
+            render(schemars::schema_for!(DecisionCard)),
+        ),
+        (
+            "rego-test-report.schema.json",
+            render(schemars::schema_for!(TestReport)),
         ),
     ]
 }

@@ -20,10 +20,26 @@ use smm_core::audit::{
     ecdsa_p256_verify, sign_bundle, verify_envelope,
 };
 use smm_core::contract::Contract;
-use smm_core::sim::{RunOptions, SimulationRequest, simulate};
+use smm_core::policy::{Decision, DecisionCard, PolicyBundle, PolicyInput, decision_card};
+use smm_core::sim::{RunOptions, SimulationReport, SimulationRequest, simulate};
 
 const V2: &str = include_str!("../../examples/workspace.icblabs.v2.json");
 const REQUEST: &str = include_str!("../../examples/icblabs-seed42.request.json");
+const POLICY_INPUT: &str = include_str!("../../examples/policy-input.icblabs.json");
+
+/// The default bundle's decision on the example input with this contract
+/// and simulation, and its card.
+fn decided(contract: &Contract, report: &SimulationReport) -> (Decision, DecisionCard) {
+    let mut input: Value = serde_json::from_str(POLICY_INPUT).unwrap();
+    input["workspace"] = contract.document().clone();
+    input["simulation"] = serde_json::to_value(audit::SimulationSummary::from(report)).unwrap();
+    let d = PolicyBundle::default_bundle()
+        .unwrap()
+        .evaluate(&PolicyInput::from_value(&input).unwrap())
+        .unwrap();
+    let card = decision_card(report, &d, contract).unwrap();
+    (d, card)
+}
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -101,12 +117,13 @@ fn bundle_at(created: &str, previous: Option<String>) -> AuditBundle {
         },
     )
     .unwrap();
+    let (policy_decision, decision_card) = decided(&contract, &report);
     assemble(BundleInputs {
         contract: &contract,
         created_at: created,
         simulation: &report,
-        policy_decision: json!({"allow": true, "deny": [], "warnings": ["legal review"]}),
-        decision_card: json!({"primary_action": {"action": "approve_promotion"}}),
+        policy_decision,
+        decision_card,
         agent_runs: runs(),
         audit_trail: trail(created),
         previous_bundle_ref: previous,
@@ -345,16 +362,38 @@ fn the_assembler_refuses_inconsistent_inputs() {
         },
     )
     .unwrap();
+    let (decision, card) = decided(&contract, &report);
     let base = || BundleInputs {
         contract: &contract,
         created_at: "2025-09-01T12:00:00Z",
         simulation: &report,
-        policy_decision: json!({}),
-        decision_card: json!({}),
+        policy_decision: decision.clone(),
+        decision_card: card.clone(),
         agent_runs: vec![],
         audit_trail: trail("2025-09-01T12:00:00Z"),
         previous_bundle_ref: None,
     };
+    // A decision of another policy bundle: the error names both checksums.
+    let mut i = base();
+    i.policy_decision.bundle_checksum = "ab".repeat(32);
+    match assemble(i) {
+        Err(e @ AuditError::Policy(_)) => {
+            let msg = e.to_string();
+            assert!(msg.contains(&"ab".repeat(32)), "{msg}");
+            assert!(
+                msg.contains(&contract.contract().policy_bundle_checksum),
+                "{msg}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The card of another evaluation, or of another workspace.
+    let mut i = base();
+    i.decision_card.evaluation_id = format!("sha256:{}", "0".repeat(64));
+    assert!(matches!(assemble(i), Err(AuditError::InvalidInput { .. })));
+    let mut i = base();
+    i.decision_card.workspace_id = "ws-other".into();
+    assert!(matches!(assemble(i), Err(AuditError::InvalidInput { .. })));
     let mut i = base();
     i.audit_trail[1].details = json!({"iterations": 1});
     assert!(matches!(

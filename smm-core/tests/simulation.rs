@@ -440,7 +440,9 @@ fn bounded_percentiles_stay_within_the_documented_error() {
 #[test]
 fn zero_threads_is_an_error() {
     let e = simulate(&example(), &with_threads(0)).unwrap_err();
-    assert!(matches!(e, SimulationError::ThreadPool { .. }));
+    // An option the caller got wrong: bad input, not an internal failure.
+    assert!(matches!(e, SimulationError::InvalidOption { .. }));
+    assert!(e.is_input_error());
 }
 
 #[test]

@@ -196,7 +196,7 @@ fn contracts_through_the_abi() {
     let to = CString::new("decommissioned").unwrap();
     assert_eq!(
         unsafe { smm_contract_transition_json(v2.as_ptr(), to.as_ptr(), &mut r) },
-        smm_status::SMM_CONTRACT_REJECTED
+        smm_status::SMM_LIFECYCLE_REJECTED
     );
     assert!(last_error().contains("illegal lifecycle transition signed -> decommissioned"));
 

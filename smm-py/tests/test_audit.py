@@ -10,7 +10,13 @@ import smm_core
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 V2 = (ROOT / "examples" / "workspace.icblabs.v2.json").read_text()
 REQUEST = json.loads((ROOT / "examples" / "icblabs-seed42.request.json").read_text())
+POLICY_INPUT = json.loads((ROOT / "examples" / "policy-input.icblabs.json").read_text())
 WYCHEPROOF = ROOT / "smm-core" / "tests" / "data" / "wycheproof" / "ecdsa_secp256r1_sha256_test.json"
+
+ALLOW_ALL = (
+    "package smm\nimport rego.v1\n\ndecision := {\"allow\": true, \"deny\": [], \"warnings\": [], "
+    "\"reasons\": [], \"require_human_approval\": false}\n"
+)
 
 TRAIL = [
     {"timestamp": "2025-09-01T12:00:00Z", "event": "bundle_created", "actor": "system", "details": {}},
@@ -21,9 +27,12 @@ TRAIL = [
 
 def make_bundle(created_at="2025-09-01T12:00:00Z", previous=None):
     report = smm_core.simulate_request(REQUEST, threads=1)
+    contract = smm_core.Contract.from_json(V2)
+    decision = smm_core.PolicyBundle.default().evaluate(POLICY_INPUT)
+    card = smm_core.decision_card(report, decision, contract)
     return smm_core.assemble_bundle(
-        smm_core.Contract.from_json(V2), report, created_at=created_at, audit_trail=TRAIL,
-        policy_decision={"allow": True}, decision_card={"primary_action": {"action": "approve_promotion"}},
+        contract, report, created_at=created_at, audit_trail=TRAIL,
+        policy_decision=decision, decision_card=card,
         agent_runs=[], previous_bundle_ref=previous,
     )
 
@@ -101,17 +110,28 @@ def test_ecdsa_verify_agrees_with_wycheproof():
 
 def test_assembler_refusals_name_the_field():
     report = smm_core.simulate_request(REQUEST, threads=1)
+    decision = smm_core.PolicyBundle.default().evaluate(POLICY_INPUT)
+    card = smm_core.decision_card(report, decision, V2)
+    common = dict(created_at="2025-09-01T12:00:00Z", policy_decision=decision, decision_card=card)
     with pytest.raises(smm_core.ValidationError) as e:
-        smm_core.assemble_bundle(V2, report, created_at="2025-09-01T12:00:00Z", audit_trail=[])
+        smm_core.assemble_bundle(V2, report, audit_trail=[], **common)
     assert e.value.pointer == "/auditTrail"
     with pytest.raises(smm_core.ValidationError) as e:
-        smm_core.assemble_bundle(V2, report, created_at="2025-09-01T12:00:00Z", audit_trail=TRAIL, previous_bundle_ref="b-1")
+        smm_core.assemble_bundle(V2, report, audit_trail=TRAIL, previous_bundle_ref="b-1", **common)
     assert e.value.pointer == "/previousBundleRef"
     bundle = make_bundle()
     chained = bundle["auditTrail"]
     chained[1]["actor"] = "mallory"
     with pytest.raises(smm_core.ValidationError, match="audit trail broken at event 1"):
-        smm_core.assemble_bundle(V2, report, created_at="2025-09-01T12:00:00Z", audit_trail=chained)
+        smm_core.assemble_bundle(V2, report, audit_trail=chained, **common)
+    # A decision of another policy bundle than the contract names.
+    other = smm_core.PolicyBundle.from_modules({"smm/d.rego": ALLOW_ALL})
+    foreign = other.evaluate(POLICY_INPUT)
+    with pytest.raises(smm_core.PolicyChecksumError) as e:
+        smm_core.assemble_bundle(V2, report, audit_trail=TRAIL, created_at="2025-09-01T12:00:00Z",
+                                 policy_decision=foreign, decision_card=card)
+    assert other.checksum in str(e.value) and smm_core.PolicyBundle.default().checksum in str(e.value)
+    assert isinstance(e.value, smm_core.IntegrityError) and e.value.category == "integrity"
 
 
 def test_batch_verification_and_chains():

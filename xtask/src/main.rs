@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use std::process::ExitCode;
-use xtask::{chained_v2_example, generate_header, header_path, root};
+use xtask::{
+    chained_v2_example, generate_header, header_path, policy_input_example, root, v1_example,
+};
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -38,9 +40,18 @@ fn bless() -> Result<(), String> {
     }
     let header = generate_header(&root().join("smm-ffi"))?;
     write_if_changed(header_path(), &header)?;
+    // v1 first: the v2 example chains to its terms hash.
+    write_if_changed(
+        root().join("examples/workspace.icblabs.v1.json"),
+        &v1_example()?,
+    )?;
     write_if_changed(
         root().join("examples/workspace.icblabs.v2.json"),
         &chained_v2_example()?,
+    )?;
+    write_if_changed(
+        root().join("examples/policy-input.icblabs.json"),
+        &policy_input_example()?,
     )?;
     for path in smm_baselines::regenerate()? {
         println!("wrote {path}");

@@ -27,3 +27,21 @@ fn v2_example_chains_to_the_v1_example() {
         "examples/workspace.icblabs.v2.json does not point at the v1 example's terms hash: run `cargo xtask bless`"
     );
 }
+
+#[test]
+fn examples_carry_the_default_policy_checksum_and_a_current_policy_input() {
+    let dir = xtask::root().join("examples");
+    for (name, fresh) in [
+        ("workspace.icblabs.v1.json", xtask::v1_example().unwrap()),
+        (
+            "policy-input.icblabs.json",
+            xtask::policy_input_example().unwrap(),
+        ),
+    ] {
+        let on_disk = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        assert!(
+            fresh == on_disk,
+            "examples/{name} is stale: run `cargo xtask bless`"
+        );
+    }
+}

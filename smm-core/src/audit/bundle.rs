@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::AuditError;
 use crate::contract::{Contract, ContractSnapshot};
 use crate::jcs;
+use crate::policy::{Decision, DecisionCard, PolicyError};
 use crate::sim::{ConvergenceMetrics, MetricSummary, Reproducibility, SimulationReport};
 use crate::time::Timestamp;
 
@@ -242,10 +243,10 @@ pub struct AuditBundle {
     pub policy_bundle_checksum: String,
     /// What the simulation said.
     pub simulation: SimulationSummary,
-    /// The policy decision (opaque until the policy issue types it).
-    pub policy_decision: Value,
-    /// The decision card (opaque until the policy issue types it).
-    pub decision_card: Value,
+    /// The policy decision (made by the bundle `policyBundleChecksum` names).
+    pub policy_decision: Decision,
+    /// The decision card built from the simulation and that decision.
+    pub decision_card: DecisionCard,
     /// Agent runs with their model usage.
     pub agent_runs: Vec<AgentRun>,
     /// The hash-chained trail.
@@ -279,10 +280,11 @@ pub struct BundleInputs<'a> {
     pub created_at: &'a str,
     /// The simulation report.
     pub simulation: &'a SimulationReport,
-    /// The policy decision (JSON).
-    pub policy_decision: Value,
-    /// The decision card (JSON).
-    pub decision_card: Value,
+    /// The policy decision; its bundle checksum must be the contract's
+    /// `policyBundleChecksum`.
+    pub policy_decision: Decision,
+    /// The decision card of that decision.
+    pub decision_card: DecisionCard,
     /// Agent runs.
     pub agent_runs: Vec<AgentRun>,
     /// The trail (already chained; see [`AuditTrail`]).
@@ -294,7 +296,10 @@ pub struct BundleInputs<'a> {
 /// Assemble a bundle, refusing inconsistent inputs: the contract snapshot
 /// must match its hash, the trail must chain and not be empty, times must be
 /// RFC 3339, the simulation must be of this workspace when it names one,
-/// `previousBundleRef` must look like a bundle id.
+/// `previousBundleRef` must look like a bundle id, the decision must come
+/// from the policy bundle the contract names (an error naming both
+/// checksums otherwise) and the card must be that decision's card for this
+/// workspace.
 pub fn assemble(inputs: BundleInputs<'_>) -> Result<AuditBundle, AuditError> {
     let created = Timestamp::parse(inputs.created_at).ok_or_else(|| AuditError::InvalidInput {
         pointer: "/createdAt".into(),
@@ -314,6 +319,34 @@ pub fn assemble(inputs: BundleInputs<'_>) -> Result<AuditBundle, AuditError> {
             message: format!(
                 "the simulation is of workspace {ws}, the contract of {}",
                 c.workspace_id
+            ),
+        });
+    }
+    if inputs.policy_decision.bundle_checksum != c.policy_bundle_checksum {
+        return Err(PolicyError::ChecksumMismatch {
+            decision: inputs.policy_decision.bundle_checksum.clone(),
+            contract: c.policy_bundle_checksum.clone(),
+        }
+        .into());
+    }
+    let card = &inputs.decision_card;
+    if card.evaluation_id != inputs.policy_decision.evaluation_id
+        || card.policy_bundle_checksum != inputs.policy_decision.bundle_checksum
+    {
+        return Err(AuditError::InvalidInput {
+            pointer: "/decisionCard/evaluationId".into(),
+            message: format!(
+                "the card was built from evaluation {}, the decision is {}",
+                card.evaluation_id, inputs.policy_decision.evaluation_id
+            ),
+        });
+    }
+    if card.workspace_id != c.workspace_id {
+        return Err(AuditError::InvalidInput {
+            pointer: "/decisionCard/workspaceId".into(),
+            message: format!(
+                "the card is of workspace {}, the contract of {}",
+                card.workspace_id, c.workspace_id
             ),
         });
     }
@@ -403,11 +436,9 @@ pub struct BundleRequest {
     /// The simulation report.
     pub simulation: SimulationReport,
     /// The policy decision.
-    #[serde(default)]
-    pub policy_decision: Value,
+    pub policy_decision: Decision,
     /// The decision card.
-    #[serde(default)]
-    pub decision_card: Value,
+    pub decision_card: DecisionCard,
     /// Agent runs.
     #[serde(default)]
     pub agent_runs: Vec<AgentRun>,

@@ -90,6 +90,15 @@ pub enum AuditError {
     /// Canonical JSON failed.
     #[error(transparent)]
     Canonical(#[from] CanonicalError),
+    /// The policy decision does not belong to the contract.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
+    /// A failure inside the library (a bug: please report it).
+    #[error("internal audit error: {message}")]
+    Internal {
+        /// What.
+        message: String,
+    },
     /// A storage operation failed.
     #[error("bundle store: {message}")]
     Storage {
@@ -114,9 +123,26 @@ pub enum AuditError {
 
 impl AuditError {
     pub(crate) fn internal(msg: &str) -> Self {
-        AuditError::InvalidInput {
-            pointer: String::new(),
-            message: format!("internal: {msg}"),
+        AuditError::Internal {
+            message: msg.to_string(),
+        }
+    }
+
+    /// The kind of this error in the [`crate::error::ERROR_TABLE`].
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind as K;
+        match self {
+            AuditError::InvalidInput { .. }
+            | AuditError::BrokenTrail { .. }
+            | AuditError::InvalidKey { .. }
+            | AuditError::InvalidEnvelope { .. }
+            | AuditError::Canonical(_) => K::InvalidInput,
+            AuditError::SignerFailed { .. } | AuditError::BadSignerAnswer { .. } => K::SignerFailed,
+            AuditError::Storage { .. } => K::Storage,
+            AuditError::Conflict { .. } => K::Conflict,
+            AuditError::Corrupt { .. } => K::CorruptBundle,
+            AuditError::Policy(e) => e.kind(),
+            AuditError::Internal { .. } => K::Internal,
         }
     }
 
@@ -125,6 +151,7 @@ impl AuditError {
         match self {
             AuditError::InvalidInput { pointer, .. } => Some(pointer),
             AuditError::Canonical(e) => e.pointer(),
+            AuditError::Policy(e) => e.pointer(),
             _ => None,
         }
     }

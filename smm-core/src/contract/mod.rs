@@ -180,6 +180,24 @@ pub enum ContractError {
 }
 
 impl ContractError {
+    /// The kind of this error in the [`crate::error::ERROR_TABLE`].
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind as K;
+        match self {
+            ContractError::ImmutabilityViolation { .. } => K::Immutability,
+            ContractError::VersionNotIncreased { .. }
+            | ContractError::BrokenLink { .. }
+            | ContractError::DifferentWorkspace { .. } => K::VersionRejected,
+            ContractError::IllegalTransition { .. } => K::LifecycleRejected,
+            ContractError::SnapshotTampered { .. } => K::Integrity,
+            ContractError::Canonical(_)
+            | ContractError::Schema { .. }
+            | ContractError::V1Contract { .. }
+            | ContractError::Migration { .. }
+            | ContractError::InvalidNow(_) => K::InvalidInput,
+        }
+    }
+
     /// The JSON pointer of the offending field, when there is one.
     pub fn pointer(&self) -> Option<&str> {
         match self {

@@ -659,15 +659,16 @@ fn summary(m: &Moments, p: &[f64], z: f64, level: f64) -> MetricSummary {
 }
 
 fn internal(what: &str) -> SimulationError {
-    SimulationError::Merge {
-        reason: format!("internal: {what}"),
+    SimulationError::Internal {
+        message: what.to_string(),
     }
 }
 
 fn resolve_threads(threads: Option<usize>) -> Result<usize, SimulationError> {
     match threads {
-        Some(0) => Err(SimulationError::ThreadPool {
-            reason: "threads must be at least 1".into(),
+        Some(0) => Err(SimulationError::InvalidOption {
+            option: "threads".into(),
+            message: "must be at least 1".into(),
         }),
         Some(t) => Ok(t),
         None => Ok(crate::pool::available()),

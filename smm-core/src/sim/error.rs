@@ -154,11 +154,25 @@ pub enum SimulationError {
         /// Why.
         reason: String,
     },
-    /// `threads` is 0 or the worker pool could not be started.
+    /// A run option (not part of the request) is invalid, e.g. 0 threads.
+    #[error("invalid run option {option}: {message}")]
+    InvalidOption {
+        /// The option.
+        option: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The worker pool could not be started.
     #[error("thread pool: {reason}")]
     ThreadPool {
         /// Why.
         reason: String,
+    },
+    /// A failure inside the engine (a bug: please report it).
+    #[error("internal simulation error: {message}")]
+    Internal {
+        /// What.
+        message: String,
     },
 }
 
@@ -183,12 +197,27 @@ impl SimulationError {
             | UnknownDependency { pointer, .. }
             | DuplicateNodeId { pointer, .. }
             | Cycle { pointer, .. } => Some(pointer),
-            InvalidShard { .. } | Merge { .. } | ThreadPool { .. } => None,
+            InvalidShard { .. }
+            | Merge { .. }
+            | InvalidOption { .. }
+            | ThreadPool { .. }
+            | Internal { .. } => None,
         }
     }
 
-    /// True for every variant caused by the caller's input.
+    /// The kind of this error in the [`crate::error::ERROR_TABLE`].
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind as K;
+        match self {
+            SimulationError::InvalidShard { .. } | SimulationError::Merge { .. } => K::InvalidShard,
+            SimulationError::ThreadPool { .. } => K::ThreadPool,
+            SimulationError::Internal { .. } => K::Internal,
+            _ => K::InvalidInput,
+        }
+    }
+
+    /// True for the variants caused by the caller's input.
     pub fn is_input_error(&self) -> bool {
-        true
+        self.kind().category() == crate::error::ErrorCategory::Input
     }
 }

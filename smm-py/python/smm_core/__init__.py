@@ -15,32 +15,46 @@ Signed audit bundles: :func:`assemble_bundle`, :func:`sign_bundle` with a
 :class:`LocalSigner` or an :class:`ExternalSigner` (a KMS callback),
 :func:`verify_bundle` offline, :class:`FileBundleStore`.
 
+Policies in Rego: :class:`PolicyBundle` (the default bundle, or yours from
+modules, a directory or an OPA bundle archive), :meth:`PolicyBundle.evaluate`
+returning a :class:`Decision`, :func:`decision_card`.
+
 Bad input raises :class:`ValidationError` (a :class:`SmmError` and a
 ``ValueError``) whose message and ``pointer`` attribute name the field.
-Refused contract operations raise the :class:`ContractError` family.
+Every error carries ``code``, ``name`` and ``category`` from the library's
+one error table (the same code is the C status). Refused contract
+operations raise the :class:`ContractError` family; a policy bundle that
+does not load raises :class:`PolicyError`.
 """
 
 from ._smm_core import (
     BLOCK_SIZE,
     BOUNDED_RELATIVE_ERROR,
     BUNDLE_PAYLOAD_TYPE,
+    DECISION_RULE,
     MAX_EXACT_ITERATIONS,
     MAX_ITERATIONS,
     MODEL_ID,
+    REGORUS_VERSION,
     AuditError,
     BundleConflictError,
     Contract,
     ContractError,
     ContractHistory,
     CorruptBundleError,
+    Decision,
     ExternalSigner,
     FileBundleStore,
     ImmutabilityError,
     IntegrityError,
+    InternalError,
     LifecycleError,
     LocalSigner,
     MetricSummary,
     PartialResult,
+    PolicyBundle,
+    PolicyChecksumError,
+    PolicyError,
     ShardError,
     SignerError,
     SimulationReport,
@@ -55,6 +69,7 @@ from ._smm_core import (
     bundle_id,
     canonicalize,
     contract_hash,
+    decision_card,
     ecdsa_p256_verify,
     merge_partials,
     migrate_v1,
@@ -72,23 +87,30 @@ __all__ = [
     "BLOCK_SIZE",
     "BOUNDED_RELATIVE_ERROR",
     "BUNDLE_PAYLOAD_TYPE",
+    "DECISION_RULE",
     "MAX_EXACT_ITERATIONS",
     "MAX_ITERATIONS",
     "MODEL_ID",
+    "REGORUS_VERSION",
     "AuditError",
     "BundleConflictError",
     "Contract",
     "ContractError",
     "ContractHistory",
     "CorruptBundleError",
+    "Decision",
     "ExternalSigner",
     "FileBundleStore",
     "ImmutabilityError",
     "IntegrityError",
+    "InternalError",
     "LifecycleError",
     "LocalSigner",
     "MetricSummary",
     "PartialResult",
+    "PolicyBundle",
+    "PolicyChecksumError",
+    "PolicyError",
     "ShardError",
     "SignerError",
     "SimulationReport",
@@ -103,6 +125,7 @@ __all__ = [
     "bundle_id",
     "canonicalize",
     "contract_hash",
+    "decision_card",
     "ecdsa_p256_verify",
     "merge_partials",
     "migrate_v1",

@@ -1,0 +1,500 @@
+//! Audit bundles: signers, assembly, signing, verification, the file store.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use serde_json::Value;
+use smm_core::audit as core_audit;
+use smm_core::error::ErrorKind;
+
+use crate::contracts::Contract;
+use crate::convert::{bytes_arg, document, from_json, now_arg, to_json};
+use crate::errors::{raise, to_py_err, validation};
+use crate::simulation::{SimulationReport, run_options};
+
+pub(crate) enum SignerKind {
+    Local(core_audit::LocalSigner),
+    External(core_audit::ExternalSigner),
+}
+
+impl SignerKind {
+    fn signer(&self) -> &dyn core_audit::Signer {
+        match self {
+            SignerKind::Local(s) => s,
+            SignerKind::External(s) => s,
+        }
+    }
+}
+
+/// A P-256 private key held in this process (RFC 6979 deterministic
+/// signatures). Its repr never shows the key.
+#[pyclass(module = "smm_core", frozen)]
+pub(crate) struct LocalSigner {
+    pub(crate) inner: SignerKind,
+}
+
+#[pymethods]
+impl LocalSigner {
+    /// A new random key (OS entropy).
+    #[staticmethod]
+    fn generate(py: Python<'_>, key_id: &str) -> PyResult<Self> {
+        for _ in 0..16 {
+            let mut secret = [0u8; 32];
+            getrandom::fill(&mut secret).map_err(|e| {
+                raise(
+                    py,
+                    "SignerError",
+                    format!("no entropy: {e}"),
+                    None,
+                    Some(ErrorKind::SignerFailed),
+                )
+            })?;
+            if let Ok(s) = core_audit::LocalSigner::from_secret_bytes(key_id, &secret) {
+                return Ok(LocalSigner {
+                    inner: SignerKind::Local(s),
+                });
+            }
+        }
+        Err(raise(
+            py,
+            "SignerError",
+            "could not draw a valid key".into(),
+            None,
+            Some(ErrorKind::SignerFailed),
+        ))
+    }
+    /// From a PKCS#8 PEM private key.
+    #[staticmethod]
+    fn from_pem(py: Python<'_>, key_id: &str, pem: &str) -> PyResult<Self> {
+        let s =
+            core_audit::LocalSigner::from_pkcs8_pem(key_id, pem).map_err(|e| to_py_err(py, e))?;
+        Ok(LocalSigner {
+            inner: SignerKind::Local(s),
+        })
+    }
+    /// Sign a 32-byte SHA-256 digest: strict DER, low S (checked against
+    /// the public key).
+    fn sign_digest<'py>(&self, py: Python<'py>, digest: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        sign_digest_with(py, &self.inner, digest)
+    }
+    /// The private key as PKCS#8 PEM. Handle with care.
+    fn to_pem(&self, py: Python<'_>) -> PyResult<String> {
+        match &self.inner {
+            SignerKind::Local(s) => s.to_pkcs8_pem().map_err(|e| to_py_err(py, e)),
+            SignerKind::External(_) => Err(raise(
+                py,
+                "SignerError",
+                "not a local key".into(),
+                None,
+                Some(ErrorKind::SignerFailed),
+            )),
+        }
+    }
+    #[getter]
+    fn key_id(&self) -> String {
+        self.inner.signer().key_id().to_string()
+    }
+    /// The public key as SPKI PEM.
+    #[getter]
+    fn public_key_pem(&self) -> String {
+        core_audit::public_key_pem(self.inner.signer().public_key())
+    }
+    fn __repr__(&self) -> String {
+        format!("LocalSigner(key_id={:?})", self.inner.signer().key_id())
+    }
+}
+
+/// A signer whose key lives elsewhere (AWS KMS `Sign` with ECDSA_SHA_256 and
+/// MessageType DIGEST, GCP KMS, an HSM): `sign_digest(digest: bytes) ->
+/// bytes` returns a DER or P1363 signature of the 32-byte digest. Answers
+/// are verified against `public_key_pem` before use.
+#[pyclass(module = "smm_core", frozen)]
+pub(crate) struct ExternalSigner {
+    pub(crate) inner: SignerKind,
+}
+
+#[pymethods]
+impl ExternalSigner {
+    #[new]
+    fn new(
+        py: Python<'_>,
+        key_id: &str,
+        public_key_pem: &str,
+        sign_digest: Py<PyAny>,
+    ) -> PyResult<Self> {
+        if !sign_digest.bind(py).is_callable() {
+            return Err(validation(py, "", "sign_digest must be callable".into()));
+        }
+        let callback: core_audit::SignCallback = Box::new(move |digest: &[u8; 32]| {
+            Python::attach(|py| {
+                let out = sign_digest
+                    .bind(py)
+                    .call1((PyBytes::new(py, digest),))
+                    .map_err(|e| format!("sign_digest raised {e}"))?;
+                out.extract::<Vec<u8>>()
+                    .map_err(|_| "sign_digest must return bytes".to_string())
+            })
+        });
+        let s = core_audit::ExternalSigner::new(key_id, public_key_pem.as_bytes(), callback)
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(ExternalSigner {
+            inner: SignerKind::External(s),
+        })
+    }
+    #[getter]
+    fn key_id(&self) -> String {
+        self.inner.signer().key_id().to_string()
+    }
+    #[getter]
+    fn public_key_pem(&self) -> String {
+        core_audit::public_key_pem(self.inner.signer().public_key())
+    }
+    /// Sign a 32-byte SHA-256 digest through the callback (checked).
+    fn sign_digest<'py>(&self, py: Python<'py>, digest: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        sign_digest_with(py, &self.inner, digest)
+    }
+    fn __repr__(&self) -> String {
+        format!("ExternalSigner(key_id={:?})", self.inner.signer().key_id())
+    }
+}
+
+pub(crate) fn sign_digest_with<'py>(
+    py: Python<'py>,
+    s: &SignerKind,
+    digest: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let d: [u8; 32] = digest.try_into().map_err(|_| {
+        validation(
+            py,
+            "",
+            format!("digest must be 32 bytes (got {})", digest.len()),
+        )
+    })?;
+    let sig = core_audit::sign_checked(s.signer(), &d).map_err(|e| to_py_err(py, e))?;
+    Ok(PyBytes::new(py, &sig))
+}
+
+pub(crate) fn signer_of<'a>(py: Python<'_>, obj: &'a Bound<'_, PyAny>) -> PyResult<&'a SignerKind> {
+    if let Ok(l) = obj.cast::<LocalSigner>() {
+        return Ok(&l.get().inner);
+    }
+    if let Ok(e) = obj.cast::<ExternalSigner>() {
+        return Ok(&e.get().inner);
+    }
+    Err(validation(
+        py,
+        "",
+        "signer must be a LocalSigner or an ExternalSigner".into(),
+    ))
+}
+
+pub(crate) fn report_value(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if let Ok(r) = obj.cast::<SimulationReport>() {
+        return serde_json::to_value(&r.get().report)
+            .map_err(|e| validation(py, "", e.to_string()));
+    }
+    document(py, obj, "/simulation")
+}
+
+pub(crate) fn contract_value(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if let Ok(c) = obj.cast::<Contract>() {
+        return Ok(c.get().inner.document().clone());
+    }
+    document(py, obj, "/contract")
+}
+
+/// Assemble an audit bundle (returns it as a dict). `policy_decision` is a
+/// Decision (or its dict), `decision_card` the dict `decision_card` made of
+/// it; the decision must come from the contract's policy bundle.
+/// `audit_trail` is a list of events to chain ({timestamp, event, actor,
+/// details}) or an already chained trail (every event with its eventHash).
+#[pyfunction]
+#[pyo3(signature = (contract, simulation, *, created_at, audit_trail, policy_decision,
+                    decision_card, agent_runs = None, previous_bundle_ref = None))]
+#[allow(clippy::too_many_arguments)] // mirrors the Python keyword signature
+pub(crate) fn assemble_bundle<'py>(
+    py: Python<'py>,
+    contract: &Bound<'py, PyAny>,
+    simulation: &Bound<'py, PyAny>,
+    created_at: &Bound<'py, PyAny>,
+    audit_trail: &Bound<'py, PyAny>,
+    policy_decision: &Bound<'py, PyAny>,
+    decision_card: &Bound<'py, PyAny>,
+    agent_runs: Option<&Bound<'py, PyAny>>,
+    previous_bundle_ref: Option<String>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let request = serde_json::json!({
+        "contract": contract_value(py, contract)?,
+        "createdAt": now_arg(py, created_at)?,
+        "simulation": report_value(py, simulation)?,
+        "policyDecision": crate::policy::decision_value(py, policy_decision)?,
+        "decisionCard": to_json(py, decision_card, "/decisionCard")?,
+        "agentRuns": agent_runs.map_or(Ok(Value::Array(vec![])), |v| to_json(py, v, "/agentRuns"))?,
+        "auditTrail": to_json(py, audit_trail, "/auditTrail")?,
+        "previousBundleRef": previous_bundle_ref,
+    });
+    let bundle = core_audit::assemble_request(&request).map_err(|e| to_py_err(py, e))?;
+    from_json(py, &serde_json::to_value(&bundle).unwrap_or(Value::Null))
+}
+
+pub(crate) fn bundle_from(
+    py: Python<'_>,
+    obj: &Bound<'_, PyAny>,
+) -> PyResult<core_audit::AuditBundle> {
+    let v = document(py, obj, "")?;
+    serde_path_to_error::deserialize(&v).map_err(|e| {
+        let pointer = smm_core::sim::SimulationError::from_path_error(&e);
+        validation(
+            py,
+            &pointer,
+            format!("not an audit bundle at {pointer:?}: {}", e.inner()),
+        )
+    })
+}
+
+/// The id of a bundle: "sha256:" + hex of its canonical bytes.
+#[pyfunction]
+pub(crate) fn bundle_id(py: Python<'_>, bundle: &Bound<'_, PyAny>) -> PyResult<String> {
+    bundle_from(py, bundle)?.id().map_err(|e| to_py_err(py, e))
+}
+
+/// Sign a bundle: the DSSE envelope (JSON bytes).
+#[pyfunction]
+pub(crate) fn sign_bundle<'py>(
+    py: Python<'py>,
+    bundle: &Bound<'py, PyAny>,
+    signer: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let b = bundle_from(py, bundle)?;
+    let s = signer_of(py, signer)?;
+    let env = core_audit::sign_bundle(&b, &[s.signer()]).map_err(|e| to_py_err(py, e))?;
+    Ok(PyBytes::new(py, &env))
+}
+
+/// The outcome of verifying a signed bundle.
+#[pyclass(module = "smm_core", frozen)]
+pub(crate) struct VerificationResult {
+    pub(crate) inner: core_audit::VerificationResult,
+}
+
+#[pymethods]
+impl VerificationResult {
+    #[getter]
+    fn verified(&self) -> bool {
+        self.inner.verified
+    }
+    #[getter]
+    fn key_id(&self) -> Option<&str> {
+        self.inner.key_id.as_deref()
+    }
+    #[getter]
+    fn bundle_id(&self) -> Option<&str> {
+        self.inner.bundle_id.as_deref()
+    }
+    /// [{"name", "ok", "detail"}], in the order the checks ran.
+    #[getter]
+    fn checks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        from_json(
+            py,
+            &serde_json::to_value(&self.inner.checks).unwrap_or(Value::Null),
+        )
+    }
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        from_json(
+            py,
+            &serde_json::to_value(&self.inner).unwrap_or(Value::Null),
+        )
+    }
+    fn __bool__(&self) -> bool {
+        self.inner.verified
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "VerificationResult(verified={}, key_id={:?}, bundle_id={:?})",
+            self.inner.verified, self.inner.key_id, self.inner.bundle_id
+        )
+    }
+}
+
+pub(crate) fn trusted_from(
+    py: Python<'_>,
+    obj: &Bound<'_, PyAny>,
+) -> PyResult<Vec<core_audit::TrustedKey>> {
+    let pairs: Vec<(String, Bound<'_, PyAny>)> = if let Ok(d) = obj.cast::<PyDict>() {
+        d.iter()
+            .map(|(k, v)| Ok((k.extract::<String>()?, v)))
+            .collect::<PyResult<_>>()?
+    } else {
+        obj.try_iter()?
+            .map(|i| i?.extract::<(String, Bound<'_, PyAny>)>())
+            .collect::<PyResult<_>>()?
+    };
+    pairs
+        .into_iter()
+        .map(|(id, key)| {
+            let k = bytes_arg(py, &key, "a trusted public key")?;
+            core_audit::TrustedKey::new(&id, &k).map_err(|e| to_py_err(py, e))
+        })
+        .collect()
+}
+
+/// Verify a signed bundle offline against trusted keys ({key_id: public key
+/// PEM/DER/SEC1} or [(key_id, key)]).
+#[pyfunction]
+#[pyo3(signature = (envelope, trusted_keys, *, expected_bundle_id = None))]
+pub(crate) fn verify_bundle(
+    py: Python<'_>,
+    envelope: &Bound<'_, PyAny>,
+    trusted_keys: &Bound<'_, PyAny>,
+    expected_bundle_id: Option<String>,
+) -> PyResult<VerificationResult> {
+    let env = bytes_arg(py, envelope, "envelope")?;
+    let keys = trusted_from(py, trusted_keys)?;
+    let inner =
+        py.detach(|| core_audit::verify_envelope(&env, &keys, expected_bundle_id.as_deref()));
+    Ok(VerificationResult { inner })
+}
+
+/// Verify many signed bundles on `threads` threads (default: every core).
+#[pyfunction]
+#[pyo3(signature = (envelopes, trusted_keys, *, threads = None))]
+pub(crate) fn verify_bundles(
+    py: Python<'_>,
+    envelopes: &Bound<'_, PyAny>,
+    trusted_keys: &Bound<'_, PyAny>,
+    threads: Option<i64>,
+) -> PyResult<Vec<VerificationResult>> {
+    let envs: Vec<Vec<u8>> = envelopes
+        .try_iter()?
+        .map(|e| bytes_arg(py, &e?, "envelope"))
+        .collect::<PyResult<_>>()?;
+    let keys = trusted_from(py, trusted_keys)?;
+    let threads = run_options(py, threads, false)?.threads;
+    let out = py.detach(|| core_audit::verify_envelopes(&envs, &keys, threads));
+    Ok(out
+        .into_iter()
+        .map(|inner| VerificationResult { inner })
+        .collect())
+}
+
+/// Verify a workspace's bundles (dicts) through previousBundleRef.
+#[pyfunction]
+pub(crate) fn verify_bundle_chain<'py>(
+    py: Python<'py>,
+    bundles: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let bs: Vec<core_audit::AuditBundle> = bundles
+        .try_iter()?
+        .map(|b| bundle_from(py, &b?))
+        .collect::<PyResult<_>>()?;
+    let r = core_audit::verify_bundle_chain(&bs).map_err(|e| to_py_err(py, e))?;
+    from_json(py, &serde_json::to_value(r).unwrap_or(Value::Null))
+}
+
+/// ECDSA P-256 / SHA-256: does `signature` (format "der" or "p1363") sign
+/// `message` under `public_key` (PEM, SPKI DER or SEC1)?
+#[pyfunction]
+#[pyo3(signature = (public_key, message, signature, format = "der"))]
+pub(crate) fn ecdsa_p256_verify(
+    py: Python<'_>,
+    public_key: &Bound<'_, PyAny>,
+    message: &[u8],
+    signature: &[u8],
+    format: &str,
+) -> PyResult<bool> {
+    let f = core_audit::SignatureFormat::parse(format).ok_or_else(|| {
+        validation(
+            py,
+            "",
+            format!("format must be 'der' or 'p1363' (got {format:?})"),
+        )
+    })?;
+    let key = bytes_arg(py, public_key, "public_key")?;
+    core_audit::ecdsa_p256_verify(&key, message, signature, f).map_err(|e| to_py_err(py, e))
+}
+
+/// Signed bundles on disk: `audit-bundles/YYYY-MM-DD/bundle-<ws>-<time>-<short id>.json.gz`
+/// and `audit-snapshots/<id>/contract.json.gz`, written atomically; never overwritten.
+#[pyclass(module = "smm_core", frozen)]
+pub(crate) struct FileBundleStore {
+    pub(crate) inner: core_audit::store::FileBundleStore,
+}
+
+#[pymethods]
+impl FileBundleStore {
+    #[new]
+    fn new(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let inner = core_audit::store::FileBundleStore::open(path).map_err(|e| to_py_err(py, e))?;
+        Ok(FileBundleStore { inner })
+    }
+    /// Store a signed bundle (envelope bytes); returns its id. Same bytes
+    /// again: no-op. Other bytes under the id: BundleConflictError.
+    fn put(&self, py: Python<'_>, envelope: &Bound<'_, PyAny>) -> PyResult<String> {
+        use core_audit::store::BundleStore;
+        let env = bytes_arg(py, envelope, "envelope")?;
+        let b =
+            core_audit::store::StoredBundle::from_envelope(&env).map_err(|e| to_py_err(py, e))?;
+        let id = b.bundle_id.clone();
+        py.detach(|| self.inner.put(&b))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(id)
+    }
+    /// The envelope stored under `bundle_id` (checked), or None.
+    fn get<'py>(&self, py: Python<'py>, bundle_id: &str) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        use core_audit::store::BundleStore;
+        let b = py
+            .detach(|| self.inner.get(bundle_id))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(b.map(|b| PyBytes::new(py, &b.envelope)))
+    }
+    /// A workspace's bundles created in [start, end): [{"bundleId", "workspaceId", "createdAt"}].
+    #[pyo3(signature = (workspace_id, start = None, end = None))]
+    fn list<'py>(
+        &self,
+        py: Python<'py>,
+        workspace_id: &str,
+        start: Option<&Bound<'py, PyAny>>,
+        end: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        use core_audit::store::BundleStore;
+        let start = start.map(|s| now_arg(py, s)).transpose()?;
+        let end = end.map(|s| now_arg(py, s)).transpose()?;
+        let items = py
+            .detach(|| {
+                self.inner
+                    .list(workspace_id, start.as_deref(), end.as_deref())
+            })
+            .map_err(|e| to_py_err(py, e))?;
+        let v: Vec<Value> = items
+            .into_iter()
+            .map(|b| serde_json::json!({"bundleId": b.bundle_id, "workspaceId": b.workspace_id, "createdAt": b.created_at}))
+            .collect();
+        from_json(py, &Value::Array(v))
+    }
+    /// The contract snapshot stored with a bundle (a dict), or None.
+    fn snapshot<'py>(&self, py: Python<'py>, bundle_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        match self
+            .inner
+            .get_snapshot(bundle_id)
+            .map_err(|e| to_py_err(py, e))?
+        {
+            None => Ok(py.None().into_bound(py)),
+            Some(b) => from_json(py, &serde_json::from_slice(&b).unwrap_or(Value::Null)),
+        }
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<LocalSigner>()?;
+    m.add_class::<ExternalSigner>()?;
+    m.add_class::<VerificationResult>()?;
+    m.add_class::<FileBundleStore>()?;
+    m.add_function(wrap_pyfunction!(assemble_bundle, m)?)?;
+    m.add_function(wrap_pyfunction!(bundle_id, m)?)?;
+    m.add_function(wrap_pyfunction!(sign_bundle, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_bundle, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_bundles, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_bundle_chain, m)?)?;
+    m.add_function(wrap_pyfunction!(ecdsa_p256_verify, m)?)?;
+    m.add("BUNDLE_PAYLOAD_TYPE", core_audit::BUNDLE_PAYLOAD_TYPE)?;
+    Ok(())
+}

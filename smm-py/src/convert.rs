@@ -1,0 +1,180 @@
+//! Conversions between Python values and JSON, with JSON pointers in every
+//! error, and the small argument parsers shared by every capability.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde_json::{Map, Number, Value};
+
+use crate::errors::validation;
+
+pub(crate) fn escape(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// Convert a Python value (dict/list/str/int/float/bool/None) to JSON,
+/// naming the offending place by JSON pointer.
+pub(crate) fn to_json(py: Python<'_>, obj: &Bound<'_, PyAny>, pointer: &str) -> PyResult<Value> {
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        if let Ok(v) = obj.extract::<i64>() {
+            return Ok(Value::Number(v.into()));
+        }
+        if let Ok(v) = obj.extract::<u64>() {
+            return Ok(Value::Number(v.into()));
+        }
+        return Err(validation(
+            py,
+            pointer,
+            format!("integer at {pointer} is out of range"),
+        ));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        let v = f.value();
+        return Number::from_f64(v).map(Value::Number).ok_or_else(|| {
+            validation(
+                py,
+                pointer,
+                format!("{pointer} must be a finite number (got {v})"),
+            )
+        });
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Value::String(s.extract::<String>()?));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut map = Map::new();
+        for (k, v) in d.iter() {
+            let key: String = k.extract().map_err(|_| {
+                validation(
+                    py,
+                    pointer,
+                    format!("keys of the mapping at {pointer:?} must be strings"),
+                )
+            })?;
+            let child = format!("{pointer}/{}", escape(&key));
+            map.insert(key, to_json(py, &v, &child)?);
+        }
+        return Ok(Value::Object(map));
+    }
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        let mut out = Vec::new();
+        for (i, item) in obj.try_iter()?.enumerate() {
+            out.push(to_json(py, &item?, &format!("{pointer}/{i}"))?);
+        }
+        return Ok(Value::Array(out));
+    }
+    let ty = obj.get_type().name()?.to_string();
+    Err(validation(
+        py,
+        pointer,
+        format!("unsupported value of type {ty} at {pointer:?}"),
+    ))
+}
+
+/// A document given as a Python value or as JSON text (str or bytes).
+pub(crate) fn document(py: Python<'_>, obj: &Bound<'_, PyAny>, pointer: &str) -> PyResult<Value> {
+    let text = if let Ok(s) = obj.cast::<PyString>() {
+        Some(s.extract::<String>()?)
+    } else if let Ok(b) = obj.cast::<PyBytes>() {
+        Some(
+            String::from_utf8(b.as_bytes().to_vec())
+                .map_err(|e| validation(py, pointer, format!("{pointer:?} is not UTF-8: {e}")))?,
+        )
+    } else {
+        None
+    };
+    match text {
+        Some(t) => serde_json::from_str(&t)
+            .map_err(|e| validation(py, pointer, format!("invalid JSON at {pointer:?}: {e}"))),
+        None => to_json(py, obj, pointer),
+    }
+}
+
+pub(crate) fn from_json<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(u) = n.as_u64() {
+                u.into_pyobject(py)?.into_any()
+            } else {
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            }
+        }
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(a) => {
+            let items = a
+                .iter()
+                .map(|x| from_json(py, x))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any()
+        }
+        Value::Object(o) => {
+            let d = PyDict::new(py);
+            for (k, x) in o {
+                d.set_item(k, from_json(py, x)?)?;
+            }
+            d.into_any()
+        }
+    })
+}
+
+/// `now` as an RFC 3339 string: a str, or a timezone-aware datetime.
+pub(crate) fn now_arg(py: Python<'_>, now: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(s) = now.cast::<PyString>() {
+        return s.extract::<String>();
+    }
+    if now.hasattr("isoformat")? && now.hasattr("tzinfo")? {
+        if now.getattr("tzinfo")?.is_none() {
+            return Err(validation(
+                py,
+                "",
+                "now must be a timezone-aware datetime".into(),
+            ));
+        }
+        return now.call_method0("isoformat")?.extract::<String>();
+    }
+    Err(validation(
+        py,
+        "",
+        "now must be an RFC 3339 string or an aware datetime".into(),
+    ))
+}
+
+/// A document as JSON text for the canonicalizer: str/bytes as given,
+/// Python values through the pointer-aware converter.
+pub(crate) fn document_text(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(s.extract::<String>()?.into_bytes());
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(b.as_bytes().to_vec());
+    }
+    let v = to_json(py, obj, "")?;
+    serde_json::to_vec(&v).map_err(|e| validation(py, "", e.to_string()))
+}
+
+pub(crate) fn bytes_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<u8>> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(s.extract::<String>()?.into_bytes());
+    }
+    obj.extract::<Vec<u8>>()
+        .map_err(|_| validation(py, "", format!("{name} must be bytes or str")))
+}
+
+pub(crate) fn int_arg(py: Python<'_>, v: i128, name: &str, pointer: &str) -> PyResult<u64> {
+    u64::try_from(v).map_err(|_| {
+        validation(
+            py,
+            pointer,
+            format!("{name} must be a non-negative integer below 2**64 (got {v})"),
+        )
+    })
+}

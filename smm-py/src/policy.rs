@@ -1,0 +1,325 @@
+//! Policies: `PolicyBundle` (Rego through regorus), `Decision`,
+//! `decision_card`.
+
+use std::collections::BTreeMap;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use serde_json::Value;
+use smm_core::policy::{self as core_policy, EvalMode};
+
+use crate::contracts::contract_from;
+use crate::convert::{document, from_json, to_json};
+use crate::errors::{to_py_err, validation};
+use crate::simulation::SimulationReport;
+
+/// A compiled policy bundle (Rego modules + JSON data). Load it once and
+/// evaluate it from any thread; evaluation releases the GIL. Picklable.
+#[pyclass(module = "smm_core", frozen)]
+pub(crate) struct PolicyBundle {
+    pub(crate) inner: core_policy::PolicyBundle,
+}
+
+fn mode(py: Python<'_>, engine: &str) -> PyResult<EvalMode> {
+    match engine {
+        "vm" => Ok(EvalMode::Vm),
+        "interpreter" => Ok(EvalMode::Interpreter),
+        _ => Err(validation(
+            py,
+            "",
+            format!("engine must be 'vm' or 'interpreter' (got {engine:?})"),
+        )),
+    }
+}
+
+/// A policy input: a dict, JSON text or bytes, validated against its schema.
+fn policy_input(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<core_policy::PolicyInput> {
+    let v = document(py, obj, "")?;
+    core_policy::PolicyInput::from_value(&v).map_err(|e| to_py_err(py, e))
+}
+
+#[pymethods]
+impl PolicyBundle {
+    /// The default bundle shipped with the library.
+    #[staticmethod]
+    fn default(py: Python<'_>) -> PyResult<Self> {
+        let inner = core_policy::PolicyBundle::default_bundle().map_err(|e| to_py_err(py, e))?;
+        Ok(PolicyBundle { inner })
+    }
+    /// From Rego modules ({path: source}) and optional data (a dict).
+    #[staticmethod]
+    #[pyo3(signature = (modules, data = None))]
+    fn from_modules(
+        py: Python<'_>,
+        modules: &Bound<'_, PyDict>,
+        data: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let mut m = BTreeMap::new();
+        for (k, v) in modules.iter() {
+            let path: String = k
+                .extract()
+                .map_err(|_| validation(py, "", "module paths must be strings".into()))?;
+            let src: String = v.extract().map_err(|_| {
+                validation(
+                    py,
+                    "",
+                    format!("the source of module {path:?} must be a string"),
+                )
+            })?;
+            m.insert(path, src);
+        }
+        let data = data.map(|d| to_json(py, d, "/data")).transpose()?;
+        let inner = py
+            .detach(|| core_policy::PolicyBundle::from_modules(m, data))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(PolicyBundle { inner })
+    }
+    /// From a directory laid out as `opa build` expects (symlinks refused).
+    #[staticmethod]
+    fn from_dir(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let inner = py
+            .detach(|| core_policy::PolicyBundle::from_dir(path))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(PolicyBundle { inner })
+    }
+    /// From an OPA bundle archive (`opa build`'s .tar.gz).
+    #[staticmethod]
+    fn from_archive(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let inner = py
+            .detach(|| core_policy::PolicyBundle::from_archive(path))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(PolicyBundle { inner })
+    }
+    /// 64 lowercase hex: a contract's policyBundleChecksum.
+    #[getter]
+    fn checksum(&self) -> &str {
+        self.inner.checksum()
+    }
+    /// Every module, tests included: {path: source}.
+    #[getter]
+    fn modules(&self) -> BTreeMap<String, String> {
+        self.inner.modules().clone()
+    }
+    /// The bundle's data document (a dict).
+    #[getter]
+    fn data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        from_json(py, self.inner.data())
+    }
+    /// Validate `input` (dict or JSON) and evaluate data.smm.decision.
+    /// `engine` is "vm" (the default) or "interpreter"; both agree.
+    #[pyo3(signature = (input, *, engine = "vm"))]
+    fn evaluate(
+        &self,
+        py: Python<'_>,
+        input: &Bound<'_, PyAny>,
+        engine: &str,
+    ) -> PyResult<Decision> {
+        let input = policy_input(py, input)?;
+        let mode = mode(py, engine)?;
+        let inner = py
+            .detach(|| self.inner.evaluate_with(&input, mode))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(Decision { inner })
+    }
+    /// Evaluate any rule path (`data.pkg.rule`) on any input (dict or JSON);
+    /// None when the rule is undefined for it.
+    fn query<'py>(
+        &self,
+        py: Python<'py>,
+        rule_path: &str,
+        input: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let input = document(py, input, "")?;
+        let out = py
+            .detach(|| self.inner.query(rule_path, &input))
+            .map_err(|e| to_py_err(py, e))?;
+        match out {
+            Some(v) => from_json(py, &v),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+    /// Run the bundle's Rego unit tests (`test_*` rules, `opa test`
+    /// semantics) with rule coverage: {"results": [{"name", "module",
+    /// "line", "outcome", "message"?}], "passed", "failed", "skipped",
+    /// "coverage": [{"path", "covered", "notCovered"}], "coveragePercent"}.
+    fn test<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let report = py
+            .detach(|| self.inner.test())
+            .map_err(|e| to_py_err(py, e))?;
+        from_json(py, &serde_json::to_value(report).unwrap_or(Value::Null))
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "PolicyBundle(checksum={:?}, modules={})",
+            self.inner.checksum(),
+            self.inner.modules().len()
+        )
+    }
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let me = &slf.get().inner;
+        let ctor = py
+            .import("smm_core._smm_core")?
+            .getattr("PolicyBundle")?
+            .getattr("from_modules")?;
+        let data = from_json(py, me.data())?;
+        Ok((ctor, (me.modules().clone(), data).into_pyobject(py)?))
+    }
+}
+
+/// A policy decision: allow, deny, warnings, reasons (sorted codes),
+/// require_human_approval, the bundle checksum, the engine and a
+/// deterministic evaluation id. Picklable.
+#[pyclass(module = "smm_core", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub(crate) struct Decision {
+    pub(crate) inner: core_policy::Decision,
+}
+
+#[pymethods]
+impl Decision {
+    #[getter]
+    fn allow(&self) -> bool {
+        self.inner.allow
+    }
+    #[getter]
+    fn deny(&self) -> Vec<String> {
+        self.inner.deny.clone()
+    }
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.inner.warnings.clone()
+    }
+    #[getter]
+    fn reasons(&self) -> Vec<String> {
+        self.inner.reasons.clone()
+    }
+    #[getter]
+    fn require_human_approval(&self) -> bool {
+        self.inner.require_human_approval
+    }
+    #[getter]
+    fn evaluation_id(&self) -> &str {
+        &self.inner.evaluation_id
+    }
+    #[getter]
+    fn bundle_checksum(&self) -> &str {
+        &self.inner.bundle_checksum
+    }
+    #[getter]
+    fn engine(&self) -> &str {
+        &self.inner.engine
+    }
+    #[getter]
+    fn engine_version(&self) -> &str {
+        &self.inner.engine_version
+    }
+    #[getter]
+    fn evaluated_at(&self) -> &str {
+        &self.inner.evaluated_at
+    }
+    /// The decision as a dict (its JSON shape, camelCase keys).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        from_json(
+            py,
+            &serde_json::to_value(&self.inner).unwrap_or(Value::Null),
+        )
+    }
+    /// Compact JSON.
+    fn to_json(&self) -> String {
+        self.inner.to_json()
+    }
+    /// A decision from its dict or JSON form (checked).
+    #[staticmethod]
+    fn from_json(py: Python<'_>, doc: &Bound<'_, PyAny>) -> PyResult<Self> {
+        decision_from(py, doc)
+    }
+    fn __bool__(&self) -> bool {
+        self.inner.allow
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Decision(allow={}, deny={:?}, require_human_approval={}, evaluation_id={:?})",
+            self.inner.allow,
+            self.inner.deny,
+            self.inner.require_human_approval,
+            self.inner.evaluation_id
+        )
+    }
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let ctor = py
+            .import("smm_core._smm_core")?
+            .getattr("Decision")?
+            .getattr("from_json")?;
+        Ok((ctor, (slf.get().inner.to_json(),).into_pyobject(py)?))
+    }
+}
+
+/// A Decision object, or its dict / JSON form.
+pub(crate) fn decision_from(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Decision> {
+    if let Ok(d) = obj.cast::<Decision>() {
+        return Ok(d.get().clone());
+    }
+    let v = document(py, obj, "")?;
+    core_policy::Decision::from_value(&v)
+        .map(|inner| Decision { inner })
+        .map_err(|e| to_py_err(py, e))
+}
+
+/// A decision as JSON (for the assembler).
+pub(crate) fn decision_value(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    Ok(serde_json::to_value(decision_from(py, obj)?.inner).unwrap_or(Value::Null))
+}
+
+/// The decision card (a dict) of a simulation report (SimulationReport or
+/// dict), a decision (Decision or dict) and the contract (Contract, dict or
+/// JSON): action auto_approve, human_approval or deny, with reason codes,
+/// the canary plan and the cost against the budget. Raises
+/// PolicyChecksumError when the decision's bundle is not the contract's.
+#[pyfunction]
+pub(crate) fn decision_card<'py>(
+    py: Python<'py>,
+    report: &Bound<'py, PyAny>,
+    decision: &Bound<'py, PyAny>,
+    contract: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let report = if let Ok(r) = report.cast::<SimulationReport>() {
+        r.get().report.clone()
+    } else {
+        let v = document(py, report, "/report")?;
+        if v.is_string() {
+            return Err(validation(
+                py,
+                "/report",
+                "the report must be an object".into(),
+            ));
+        }
+        serde_path_to_error::deserialize(&v).map_err(|e| {
+            let p = smm_core::sim::SimulationError::from_path_error(&e);
+            validation(
+                py,
+                &format!("/report{p}"),
+                format!("not a simulation report: {}", e.inner()),
+            )
+        })?
+    };
+    let decision = decision_from(py, decision)?.inner;
+    let contract = contract_from(py, contract)?;
+    let card =
+        core_policy::decision_card(&report, &decision, &contract).map_err(|e| to_py_err(py, e))?;
+    from_json(py, &serde_json::to_value(card).unwrap_or(Value::Null))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PolicyBundle>()?;
+    m.add_class::<Decision>()?;
+    m.add_function(wrap_pyfunction!(decision_card, m)?)?;
+    m.add("DECISION_RULE", core_policy::DECISION_RULE)?;
+    m.add("REGORUS_VERSION", core_policy::REGORUS_VERSION)?;
+    Ok(())
+}

@@ -1,0 +1,570 @@
+//! Simulation: `simulate`, `simulate_request`, shards and merges, the
+//! report and partial-result classes.
+
+use numpy::PyArray1;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+use serde_json::Value;
+use smm_core::sim::{
+    self, MetricSummary as CoreMetric, PercentileMode, RunOptions, SimulationReport as CoreReport,
+    SimulationRequest,
+};
+
+use crate::convert::{document, from_json, int_arg};
+use crate::errors::{raise, to_py_err, validation};
+
+/// Statistics of one output: mean, std, min, max, percentiles and the
+/// confidence interval of the mean.
+#[pyclass(module = "smm_core", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub(crate) struct MetricSummary {
+    pub(crate) inner: CoreMetric,
+}
+
+#[pymethods]
+impl MetricSummary {
+    #[getter]
+    fn mean(&self) -> f64 {
+        self.inner.mean
+    }
+    #[getter]
+    fn std(&self) -> f64 {
+        self.inner.std
+    }
+    #[getter]
+    fn min(&self) -> f64 {
+        self.inner.min
+    }
+    #[getter]
+    fn max(&self) -> f64 {
+        self.inner.max
+    }
+    #[getter]
+    fn p5(&self) -> f64 {
+        self.inner.percentiles.p5
+    }
+    #[getter]
+    fn p25(&self) -> f64 {
+        self.inner.percentiles.p25
+    }
+    #[getter]
+    fn p50(&self) -> f64 {
+        self.inner.percentiles.p50
+    }
+    #[getter]
+    fn p75(&self) -> f64 {
+        self.inner.percentiles.p75
+    }
+    #[getter]
+    fn p95(&self) -> f64 {
+        self.inner.percentiles.p95
+    }
+    /// (lower, upper) bounds of the confidence interval for the mean.
+    #[getter]
+    fn confidence_interval(&self) -> (f64, f64) {
+        (self.inner.confidence.lower, self.inner.confidence.upper)
+    }
+    #[getter]
+    fn confidence_level(&self) -> f64 {
+        self.inner.confidence.level
+    }
+    /// {"p5": ..., "p25": ..., "p50": ..., "p75": ..., "p95": ...}
+    #[getter]
+    fn percentiles<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let p = &self.inner.percentiles;
+        for (k, v) in [
+            ("p5", p.p5),
+            ("p25", p.p25),
+            ("p50", p.p50),
+            ("p75", p.p75),
+            ("p95", p.p95),
+        ] {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+    /// The summary as a dict (the report's JSON shape).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        from_json(
+            py,
+            &serde_json::to_value(&self.inner).unwrap_or(Value::Null),
+        )
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "MetricSummary(mean={}, std={}, p5={}, p50={}, p95={})",
+            self.inner.mean,
+            self.inner.std,
+            self.inner.percentiles.p5,
+            self.inner.percentiles.p50,
+            self.inner.percentiles.p95
+        )
+    }
+}
+
+const SAMPLE_NAMES: [&str; 7] = [
+    "readiness_score",
+    "policy_pass_pct",
+    "citation_coverage",
+    "duplication_risk",
+    "cost_estimate_usd",
+    "technical_readiness",
+    "makespan_ms",
+];
+
+/// The result of a readiness simulation. Statistics are attributes; the
+/// whole report is available as a dict or JSON. Picklable.
+#[pyclass(module = "smm_core", frozen)]
+pub(crate) struct SimulationReport {
+    pub(crate) report: CoreReport,
+    /// Per-iteration values by name, in iteration order, when kept.
+    pub(crate) samples: Option<Vec<(String, Vec<f64>)>>,
+}
+
+impl SimulationReport {
+    fn new(out: sim::RunOutput) -> Self {
+        let samples = out.samples.map(|s| {
+            let mut v = vec![
+                (SAMPLE_NAMES[0].to_string(), s.readiness_score),
+                (SAMPLE_NAMES[1].to_string(), s.policy_pass_pct),
+                (SAMPLE_NAMES[2].to_string(), s.citation_coverage),
+                (SAMPLE_NAMES[3].to_string(), s.duplication_risk),
+                (SAMPLE_NAMES[4].to_string(), s.cost_estimate_usd),
+                (SAMPLE_NAMES[5].to_string(), s.technical_readiness),
+            ];
+            if let Some(m) = s.makespan_ms {
+                v.push((SAMPLE_NAMES[6].to_string(), m));
+            }
+            v
+        });
+        SimulationReport {
+            report: out.report,
+            samples,
+        }
+    }
+
+    fn metric(&self, m: &CoreMetric) -> MetricSummary {
+        MetricSummary { inner: m.clone() }
+    }
+}
+
+#[pymethods]
+impl SimulationReport {
+    #[getter]
+    fn model_id(&self) -> &str {
+        &self.report.model_id
+    }
+    #[getter]
+    fn workspace_id(&self) -> Option<&str> {
+        self.report.workspace_id.as_deref()
+    }
+    #[getter]
+    fn risk_profile(&self) -> &str {
+        &self.report.risk_profile
+    }
+    #[getter]
+    fn readiness_score(&self) -> MetricSummary {
+        self.metric(&self.report.readiness_score)
+    }
+    #[getter]
+    fn policy_pass_pct(&self) -> MetricSummary {
+        self.metric(&self.report.policy_pass_pct)
+    }
+    #[getter]
+    fn citation_coverage(&self) -> MetricSummary {
+        self.metric(&self.report.citation_coverage)
+    }
+    #[getter]
+    fn duplication_risk(&self) -> MetricSummary {
+        self.metric(&self.report.duplication_risk)
+    }
+    #[getter]
+    fn cost_estimate_usd(&self) -> MetricSummary {
+        self.metric(&self.report.cost_estimate_usd)
+    }
+    #[getter]
+    fn technical_readiness(&self) -> MetricSummary {
+        self.metric(&self.report.technical_readiness)
+    }
+    /// Makespan statistics of the workflow, or None without a workflow.
+    #[getter]
+    fn makespan_ms(&self) -> Option<MetricSummary> {
+        self.report
+            .workflow
+            .as_ref()
+            .map(|w| self.metric(&w.makespan_ms))
+    }
+    /// Workflow results as a dict (successRate, makespanMs, nodes), or None.
+    #[getter]
+    fn workflow<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        from_json(
+            py,
+            &serde_json::to_value(&self.report.workflow).unwrap_or(Value::Null),
+        )
+    }
+    /// Fraction of iterations in which every workflow node succeeded, or None.
+    #[getter]
+    fn success_rate(&self) -> Option<f64> {
+        self.report.workflow.as_ref().map(|w| w.success_rate)
+    }
+    #[getter]
+    fn converged(&self) -> bool {
+        self.report.convergence_metrics.converged
+    }
+    #[getter]
+    fn iterations_run(&self) -> u64 {
+        self.report.reproducibility.iterations_run
+    }
+    #[getter]
+    fn seed(&self) -> u64 {
+        self.report.reproducibility.seed
+    }
+    /// Convergence metrics as a dict.
+    #[getter]
+    fn convergence<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        from_json(
+            py,
+            &serde_json::to_value(&self.report.convergence_metrics).unwrap_or(Value::Null),
+        )
+    }
+    /// Reproducibility metadata as a dict.
+    #[getter]
+    fn reproducibility<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        from_json(
+            py,
+            &serde_json::to_value(&self.report.reproducibility).unwrap_or(Value::Null),
+        )
+    }
+    /// The report as a dict (camelCase keys, the JSON shape).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        from_json(
+            py,
+            &serde_json::to_value(&self.report).unwrap_or(Value::Null),
+        )
+    }
+    /// The report as compact JSON; `indent=True` for indented JSON.
+    #[pyo3(signature = (indent = false))]
+    fn to_json(&self, indent: bool) -> String {
+        if indent {
+            self.report.to_json_pretty()
+        } else {
+            self.report.to_json()
+        }
+    }
+    /// True when the per-iteration samples were kept (`keep_samples=True`).
+    #[getter]
+    fn has_samples(&self) -> bool {
+        self.samples.is_some()
+    }
+    /// Per-iteration values as numpy float64 arrays, by output name
+    /// (readiness_score, ..., makespan_ms), in iteration order.
+    fn samples<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let Some(s) = &self.samples else {
+            return Err(raise(
+                py,
+                "SmmError",
+                "samples were not kept: call simulate(..., keep_samples=True)".into(),
+                None,
+                None,
+            ));
+        };
+        let d = PyDict::new(py);
+        for (name, v) in s {
+            d.set_item(name, PyArray1::from_slice(py, v))?;
+        }
+        Ok(d)
+    }
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<SimulationReport>()
+            .map(|o| o.get().report == self.report && o.get().samples == self.samples)
+            .unwrap_or(false)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "SimulationReport(model_id={:?}, iterations_run={}, seed={}, readiness_score.mean={})",
+            self.report.model_id,
+            self.report.reproducibility.iterations_run,
+            self.report.reproducibility.seed,
+            self.report.readiness_score.mean
+        )
+    }
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let me = slf.get();
+        let ctor = py
+            .import("smm_core._smm_core")?
+            .getattr("_report_from_state")?;
+        let samples: Option<Vec<(String, Bound<'py, PyBytes>)>> = me.samples.as_ref().map(|s| {
+            s.iter()
+                .map(|(k, v)| {
+                    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                    (k.clone(), PyBytes::new(py, &bytes))
+                })
+                .collect()
+        });
+        let args = (me.report.to_json(), samples).into_pyobject(py)?;
+        Ok((ctor, args))
+    }
+}
+
+#[pyfunction]
+pub(crate) fn _report_from_state(
+    py: Python<'_>,
+    json: &str,
+    samples: Option<Vec<(String, Vec<u8>)>>,
+) -> PyResult<SimulationReport> {
+    let report = CoreReport::from_json(json).map_err(|e| to_py_err(py, e))?;
+    let samples = samples.map(|s| {
+        s.into_iter()
+            .map(|(k, b)| {
+                let v = b
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                    .collect();
+                (k, v)
+            })
+            .collect()
+    });
+    Ok(SimulationReport { report, samples })
+}
+
+/// Iterations [start, end) of a run. Merge the partials of every shard with
+/// `merge_partials` to get exactly the single-run report. Picklable.
+#[pyclass(module = "smm_core", frozen)]
+pub(crate) struct PartialResult {
+    pub(crate) inner: sim::PartialResult,
+}
+
+#[pymethods]
+impl PartialResult {
+    #[getter]
+    fn start(&self) -> u64 {
+        self.inner.start()
+    }
+    #[getter]
+    fn end(&self) -> u64 {
+        self.inner.end()
+    }
+    #[getter]
+    fn iterations_run(&self) -> u64 {
+        self.inner.iterations_run()
+    }
+    #[getter]
+    fn terminated_early(&self) -> bool {
+        self.inner.terminated_early()
+    }
+    /// Serialized form (JSON text), as shipped between processes.
+    fn to_json(&self) -> String {
+        self.inner.to_json()
+    }
+    /// Parse a partial serialized with `to_json`.
+    #[staticmethod]
+    fn from_json(py: Python<'_>, text: &str) -> PyResult<Self> {
+        let inner = sim::PartialResult::from_json(text).map_err(|e| to_py_err(py, e))?;
+        Ok(PartialResult { inner })
+    }
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let ctor = py
+            .import("smm_core._smm_core")?
+            .getattr("PartialResult")?
+            .getattr("from_json")?;
+        Ok((ctor, (slf.get().inner.to_json(),).into_pyobject(py)?))
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "PartialResult(start={}, end={}, iterations_run={})",
+            self.inner.start(),
+            self.inner.end(),
+            self.inner.iterations_run()
+        )
+    }
+}
+
+pub(crate) fn run_options(
+    py: Python<'_>,
+    threads: Option<i64>,
+    keep_samples: bool,
+) -> PyResult<RunOptions> {
+    let threads = match threads {
+        None => None,
+        Some(t) if (1..=4096).contains(&t) => Some(t as usize),
+        Some(t) => {
+            return Err(validation(
+                py,
+                "",
+                format!("threads must be between 1 and 4096 (got {t})"),
+            ));
+        }
+    };
+    Ok(RunOptions {
+        threads,
+        keep_samples,
+    })
+}
+
+pub(crate) fn percentile_mode(py: Python<'_>, s: &str) -> PyResult<PercentileMode> {
+    match s {
+        "auto" => Ok(PercentileMode::Auto),
+        "exact" => Ok(PercentileMode::Exact),
+        "bounded" => Ok(PercentileMode::Bounded),
+        _ => Err(validation(
+            py,
+            "/simulationConfig/percentileMode",
+            format!("percentile_mode must be 'auto', 'exact' or 'bounded' (got {s:?})"),
+        )),
+    }
+}
+
+pub(crate) fn request_from(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<SimulationRequest> {
+    let v = document(py, obj, "")?;
+    SimulationRequest::from_value(&v).map_err(|e| to_py_err(py, e))
+}
+
+/// Run the readiness simulation. See the package docs for the parameters.
+#[pyfunction]
+#[pyo3(signature = (
+    workspace, workflow = None, *, iterations = 1000, seed = 42, confidence_level = 0.95,
+    convergence_threshold = 0.001, early_termination = false, percentile_mode = "auto",
+    threads = None, keep_samples = false
+))]
+#[allow(clippy::too_many_arguments)] // mirrors the Python keyword signature
+pub(crate) fn simulate(
+    py: Python<'_>,
+    workspace: &Bound<'_, PyAny>,
+    workflow: Option<&Bound<'_, PyAny>>,
+    iterations: i128,
+    seed: i128,
+    confidence_level: f64,
+    convergence_threshold: f64,
+    early_termination: bool,
+    percentile_mode: &str,
+    threads: Option<i64>,
+    keep_samples: bool,
+) -> PyResult<SimulationReport> {
+    let mut req = serde_json::json!({
+        "workspaceContext": document(py, workspace, "/workspaceContext")?,
+        "simulationConfig": {
+            "iterations": int_arg(py, iterations, "iterations", "/simulationConfig/iterations")?,
+            "randomSeed": int_arg(py, seed, "seed", "/simulationConfig/randomSeed")?,
+            "confidenceLevel": confidence_level,
+            "convergenceThreshold": convergence_threshold,
+            "enableEarlyTermination": early_termination,
+        },
+    });
+    for (name, v) in [
+        ("confidence_level", confidence_level),
+        ("convergence_threshold", convergence_threshold),
+    ] {
+        if !v.is_finite() {
+            let p = if name == "confidence_level" {
+                "confidenceLevel"
+            } else {
+                "convergenceThreshold"
+            };
+            return Err(validation(
+                py,
+                &format!("/simulationConfig/{p}"),
+                format!("{name} must be finite (got {v})"),
+            ));
+        }
+    }
+    if let (Some(w), Some(obj)) = (workflow, req.as_object_mut()) {
+        obj.insert("workflowJson".into(), document(py, w, "/workflowJson")?);
+    }
+    let mut request = SimulationRequest::from_value(&req).map_err(|e| to_py_err(py, e))?;
+    request.config.percentile_mode = self::percentile_mode(py, percentile_mode)?;
+    let opts = run_options(py, threads, keep_samples)?;
+    let out = py
+        .detach(|| sim::run(&request, &opts))
+        .map_err(|e| to_py_err(py, e))?;
+    Ok(SimulationReport::new(out))
+}
+
+/// Run a whole request document (`{workspaceContext, workflowJson?, simulationConfig?}`,
+/// the shape of the original system's `simulationInput`), as a dict or JSON text.
+#[pyfunction]
+#[pyo3(signature = (request, *, threads = None, keep_samples = false))]
+pub(crate) fn simulate_request(
+    py: Python<'_>,
+    request: &Bound<'_, PyAny>,
+    threads: Option<i64>,
+    keep_samples: bool,
+) -> PyResult<SimulationReport> {
+    let request = request_from(py, request)?;
+    let opts = run_options(py, threads, keep_samples)?;
+    let out = py
+        .detach(|| sim::run(&request, &opts))
+        .map_err(|e| to_py_err(py, e))?;
+    Ok(SimulationReport::new(out))
+}
+
+/// Simulate iterations [start, end) of a request (start a multiple of
+/// BLOCK_SIZE; end one too, or the run's iterations).
+#[pyfunction]
+#[pyo3(signature = (request, start, end, *, threads = None))]
+pub(crate) fn simulate_shard(
+    py: Python<'_>,
+    request: &Bound<'_, PyAny>,
+    start: u64,
+    end: u64,
+    threads: Option<i64>,
+) -> PyResult<PartialResult> {
+    let request = request_from(py, request)?;
+    let opts = run_options(py, threads, false)?;
+    let inner = py
+        .detach(|| sim::simulate_shard(&request, start, end, &opts))
+        .map_err(|e| to_py_err(py, e))?;
+    Ok(PartialResult { inner })
+}
+
+/// Merge the partial results of every shard of one run into its report.
+#[pyfunction]
+#[pyo3(signature = (partials, *, threads = None, keep_samples = false))]
+pub(crate) fn merge_partials(
+    py: Python<'_>,
+    partials: &Bound<'_, PyAny>,
+    threads: Option<i64>,
+    keep_samples: bool,
+) -> PyResult<SimulationReport> {
+    let mut parts = Vec::new();
+    for item in partials.try_iter()? {
+        let item = item?;
+        let p = item.cast::<PartialResult>().map_err(|_| {
+            validation(
+                py,
+                "",
+                "merge_partials takes an iterable of PartialResult".into(),
+            )
+        })?;
+        parts.push(p.get().inner.clone());
+    }
+    let opts = run_options(py, threads, keep_samples)?;
+    let out = py
+        .detach(|| sim::merge_partials(parts, &opts))
+        .map_err(|e| to_py_err(py, e))?;
+    Ok(SimulationReport::new(out))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("MODEL_ID", sim::MODEL_ID)?;
+    m.add("BLOCK_SIZE", sim::BLOCK_SIZE)?;
+    m.add("MAX_ITERATIONS", sim::MAX_ITERATIONS)?;
+    m.add("MAX_EXACT_ITERATIONS", sim::MAX_EXACT_ITERATIONS)?;
+    m.add("BOUNDED_RELATIVE_ERROR", sim::BOUNDED_RELATIVE_ERROR)?;
+    m.add_class::<MetricSummary>()?;
+    m.add_class::<SimulationReport>()?;
+    m.add_class::<PartialResult>()?;
+    m.add_function(wrap_pyfunction!(simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate_request, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate_shard, m)?)?;
+    m.add_function(wrap_pyfunction!(merge_partials, m)?)?;
+    m.add_function(wrap_pyfunction!(_report_from_state, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,175 @@
+"""Policies in Rego, decisions and decision cards from Python."""
+
+import copy
+import io
+import json
+import pathlib
+import pickle
+import tarfile
+
+import pytest
+
+import smm_core
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+V2 = (ROOT / "examples" / "workspace.icblabs.v2.json").read_text()
+INPUT = json.loads((ROOT / "examples" / "policy-input.icblabs.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return smm_core.PolicyBundle.default()
+
+
+def test_default_bundle_allows_the_example(bundle):
+    d = bundle.evaluate(INPUT)
+    assert d and d.allow is True and d.deny == []
+    assert d.require_human_approval  # synthetic voice under legalManualApproval
+    assert "legal_review_required" in d.reasons
+    assert d.warnings == sorted(d.warnings)
+    assert d.bundle_checksum == bundle.checksum == smm_core.Contract.from_json(V2).to_dict()["policyBundleChecksum"]
+    assert d.engine == "regorus" and d.engine_version == smm_core.REGORUS_VERSION
+    assert d.evaluation_id.startswith("sha256:") and len(d.evaluation_id) == 71
+    assert d.evaluated_at == "2025-09-01T12:00:00Z"
+    assert d.to_dict()["evaluationId"] == d.evaluation_id
+    # JSON text and bytes are the same input; the interpreter agrees.
+    assert bundle.evaluate(json.dumps(INPUT)) == d
+    assert bundle.evaluate(json.dumps(INPUT).encode(), engine="interpreter") == d
+    assert pickle.loads(pickle.dumps(d)) == d
+    assert smm_core.Decision.from_json(d.to_json()) == d
+
+
+def test_denials_and_their_codes(bundle):
+    i = copy.deepcopy(INPUT)
+    i["currentSpend"]["thisWeek"] = 1190
+    i["workspace"]["emergencyFlags"] = {"halted": True, "budgetOverride": False,
+                                        "humanApprovalRequired": False, "reason": "breach",
+                                        "haltedAt": "2025-09-01T11:00:00Z"}
+    d = bundle.evaluate(i)
+    assert not d and d.deny == ["weekly_budget_exceeded", "workspace_halted"]
+
+
+def test_bad_input_is_a_validation_error_with_a_pointer(bundle):
+    i = copy.deepcopy(INPUT)
+    i["workflow"][0]["type"] = "pubish"
+    with pytest.raises(smm_core.ValidationError) as e:
+        bundle.evaluate(i)
+    assert e.value.pointer == "/workflow/0/type"
+    assert e.value.code == 3 and e.value.name == "SMM_INVALID_INPUT" and e.value.category == "input"
+    i = copy.deepcopy(INPUT)
+    i["workspace"]["budget"]["hardCap"] = -1
+    with pytest.raises(smm_core.ValidationError) as e:
+        bundle.evaluate(i)
+    assert e.value.pointer == "/workspace/budget/hardCap"
+    with pytest.raises(smm_core.ValidationError):
+        bundle.evaluate({"timestamp": "now"})
+    with pytest.raises(smm_core.ValidationError, match="engine"):
+        bundle.evaluate(INPUT, engine="jit")
+
+
+def test_query_any_rule(bundle):
+    assert bundle.query("data.smm.allow", INPUT) is True
+    assert bundle.query("data.smm.budget.workflow_cost", INPUT) == 400
+    assert bundle.query("data.smm.lib.now_ns", {}) is None
+    assert bundle.query(smm_core.DECISION_RULE, {})["allow"] is False
+
+
+def test_rego_unit_tests_with_full_coverage(bundle):
+    report = bundle.test()
+    assert report["failed"] == 0 and report["passed"] >= 70
+    assert report["coveragePercent"] == 100.0
+    assert all(not f["notCovered"] for f in report["coverage"])
+    assert {r["outcome"] for r in report["results"]} == {"pass"}
+
+
+def test_modules_data_and_pickling(bundle):
+    assert "smm/decision.rego" in bundle.modules
+    assert bundle.data["smm"]["config"]["hallucination"]["minConfidence"] == 0.85
+    again = pickle.loads(pickle.dumps(bundle))
+    assert again.checksum == bundle.checksum
+    assert again.evaluate(INPUT) == bundle.evaluate(INPUT)
+
+
+def test_broken_rego_names_module_and_line():
+    with pytest.raises(smm_core.PolicyError) as e:
+        smm_core.PolicyBundle.from_modules({"pkg/p.rego": "package p\nimport rego.v1\n\nn := count(1)\n"})
+    assert e.value.module == "pkg/p.rego" and e.value.line == 4
+    assert e.value.category == "input" and e.value.name == "SMM_POLICY"
+    with pytest.raises(smm_core.PolicyError) as e:
+        smm_core.PolicyBundle.from_modules({"p.rego": "package p\nallow if {\n"})
+    assert e.value.module == "p.rego"
+
+
+def _opa_archive(path, files):
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo("/" + name)  # opa build writes a leading slash
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_from_dir_and_from_archive_agree(bundle, tmp_path):
+    files = {p: s for p, s in bundle.modules.items()}
+    files["data.json"] = json.dumps(bundle.data, indent=4)
+    files[".manifest"] = json.dumps({"revision": "r1", "roots": ["smm"]})
+    for name, text in files.items():
+        target = tmp_path / "dir" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    from_dir = smm_core.PolicyBundle.from_dir(tmp_path / "dir")
+    _opa_archive(tmp_path / "bundle.tar.gz", files)
+    from_archive = smm_core.PolicyBundle.from_archive(tmp_path / "bundle.tar.gz")
+    assert from_dir.checksum == from_archive.checksum == bundle.checksum
+    (tmp_path / "dir" / "link.rego").symlink_to(tmp_path / "dir" / "smm" / "lib.rego")
+    with pytest.raises(smm_core.PolicyError, match="symbolic link"):
+        smm_core.PolicyBundle.from_dir(tmp_path / "dir")
+    with pytest.raises(smm_core.PolicyError):
+        smm_core.PolicyBundle.from_archive(tmp_path / "missing.tar.gz")
+
+
+def test_decision_card(bundle):
+    report = smm_core.simulate(smm_core.Contract.from_json(V2).to_dict(), iterations=1000, seed=42)
+    d = bundle.evaluate(INPUT)
+    card = smm_core.decision_card(report, d, smm_core.Contract.from_json(V2))
+    assert card["action"] == "human_approval"
+    assert card["reasonCodes"] == ["legal_approval_required", "paid_spend_needs_approval",
+                                   "policy_requires_approval", "readiness_below_threshold"]
+    assert card["canary"] == {"initialPct": 0.05, "watchWindowHours": 48.0}
+    assert card["evaluationId"] == d.evaluation_id
+    assert card["costEstimate"]["weeklyCap"] == 1200
+    # The dict forms work too.
+    assert smm_core.decision_card(report.to_dict(), d.to_dict(), V2) == card
+
+
+def test_decision_card_refuses_another_bundles_decision():
+    other = smm_core.PolicyBundle.from_modules({"smm/d.rego": (
+        "package smm\nimport rego.v1\n\ndecision := {\"allow\": true, \"deny\": [], \"warnings\": [], "
+        "\"reasons\": [], \"require_human_approval\": false}\n")})
+    d = other.evaluate(INPUT)
+    report = smm_core.simulate(smm_core.Contract.from_json(V2).to_dict(), iterations=200)
+    with pytest.raises(smm_core.PolicyChecksumError) as e:
+        smm_core.decision_card(report, d, V2)
+    assert other.checksum in str(e.value)
+    assert e.value.code == 16
+
+
+def test_every_core_error_maps_through_the_table():
+    from smm_core import _smm_core
+
+    table = {code: (name, cls, category) for name, code, cls, category in _smm_core._error_table()}
+    samples = _smm_core._error_samples()
+    assert len(samples) >= 50
+    seen = set()
+    for variant, exc in samples:
+        name, cls, category = table[exc.code]
+        assert type(exc).__name__ == cls, (variant, type(exc).__name__, cls)
+        assert exc.name == name and exc.category == category, variant
+        assert isinstance(exc, smm_core.SmmError)
+        # Bad input, and only bad input, is a ValueError.
+        assert isinstance(exc, ValueError) == (category == "input" and cls in ("ValidationError", "ShardError")), variant
+        assert getattr(smm_core, cls) is type(exc)
+        seen.add(exc.code)
+    assert seen == set(table), "every kind is reachable"
+    internal = [v for v, e in samples if e.category == "internal"]
+    assert all(v.endswith("::Internal") or v == "Simulation::ThreadPool" for v in internal)
