@@ -150,13 +150,32 @@ int main(void) {
     char dir[] = "/tmp/smm-c-store-XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     smm_file_store *store = NULL;
-    CHECK(smm_file_store_open(dir, &store) == SMM_OK, "open store");
+    /* Read-only without trusted keys. */
+    CHECK(smm_file_store_open(dir, NULL, &store) == SMM_OK, "open read-only");
     char *id = NULL, *id2 = NULL, *got = NULL, *list = NULL;
+    CHECK(smm_file_store_put(store, envelope, &id) == SMM_STORAGE && id == NULL, "a read-only store refuses put");
+    smm_file_store_free(store);
+    store = NULL;
+    CHECK(smm_file_store_open(dir, trusted, &store) == SMM_OK, "open store");
     CHECK(smm_file_store_put(store, envelope, &id) == SMM_OK, "put");
     CHECK(smm_file_store_put(store, envelope, &id2) == SMM_OK, "put again is a no-op");
-    CHECK(smm_file_store_put(store, env2, &got) == SMM_CONFLICT && got == NULL, "other bytes under the same id refused");
+    CHECK(smm_file_store_put(store, env2, &got) == SMM_UNTRUSTED && got == NULL, "a key the store does not trust is refused");
     CHECK(smm_file_store_get(store, id, &got) == SMM_OK && got && strcmp(got, envelope) == 0, "get");
-    CHECK(smm_file_store_get(store, "sha256:00", &list) == SMM_NOT_FOUND && list == NULL, "not found");
+    smm_string_free(got);
+    got = NULL;
+    /* A store trusting the KMS key adds its signature to the stored bundle. */
+    smm_file_store *store2 = NULL;
+    CHECK(smm_file_store_open(dir, trusted2, &store2) == SMM_OK, "open with the KMS key");
+    smm_string_free(id2);
+    id2 = NULL;
+    CHECK(smm_file_store_put(store2, env2, &id2) == SMM_OK && id2 && strcmp(id2, id) == 0, "the KMS signature is added");
+    CHECK(smm_file_store_get(store2, id, &got) == SMM_OK && got && strstr(got, "local-key-1") && strstr(got, "key/demo"), "both signatures stored");
+    CHECK(smm_file_store_history_json(store2, id, &list) == SMM_OK && list && strstr(list, "signatures_added"), "history");
+    smm_string_free(list);
+    list = NULL;
+    smm_file_store_free(store2);
+    CHECK(smm_file_store_get(store, "sha256:00", &list) == SMM_INVALID_INPUT && list == NULL, "a malformed id never reaches a path");
+    CHECK(smm_file_store_get(store, "sha256:0000000000000000000000000000000000000000000000000000000000000000", &list) == SMM_NOT_FOUND && list == NULL, "not found");
     CHECK(smm_file_store_list_json(store, "ws-icblabs-0001", "2025-09-01T00:00:00Z", NULL, &list) == SMM_OK && list && strstr(list, id), "list");
     printf("stored %s under %s\n", id ? id : "", dir);
 

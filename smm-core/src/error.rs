@@ -89,6 +89,9 @@ pub enum ErrorCategory {
     /// A bug or an environment failure inside the library (never the
     /// caller's input).
     Internal,
+    /// The work stopped before its end on request: a time limit reached,
+    /// a cancellation.
+    Interrupted,
 }
 
 impl ErrorCategory {
@@ -101,6 +104,7 @@ impl ErrorCategory {
             ErrorCategory::Storage => "storage",
             ErrorCategory::Signer => "signer",
             ErrorCategory::Internal => "internal",
+            ErrorCategory::Interrupted => "interrupted",
         }
     }
 }
@@ -135,6 +139,11 @@ pub enum ErrorKind {
     Policy,
     /// A decision was made by another policy bundle than the contract names.
     PolicyChecksum,
+    /// An envelope a store was asked to publish is not signed by its
+    /// trusted keys.
+    Untrusted,
+    /// A run reached its time limit.
+    Timeout,
     /// A failure inside the library.
     Internal,
 }
@@ -173,7 +182,7 @@ const fn row(
 /// Every error kind with its code, name, Python class and category. C
 /// codes 0 (`SMM_OK`), 1 (`SMM_NULL_ARGUMENT`), 2 (`SMM_INVALID_UTF8`),
 /// 9 (`SMM_NOT_FOUND`) and 100 (`SMM_PANIC`) belong to the C ABI alone.
-pub const ERROR_TABLE: [ErrorInfo; 14] = {
+pub const ERROR_TABLE: [ErrorInfo; 16] = {
     use ErrorCategory as C;
     use ErrorKind as K;
     [
@@ -255,6 +264,20 @@ pub const ERROR_TABLE: [ErrorInfo; 14] = {
             "SMM_POLICY_CHECKSUM",
             "PolicyChecksumError",
             C::Integrity,
+        ),
+        row(
+            K::Untrusted,
+            17,
+            "SMM_UNTRUSTED",
+            "UntrustedBundleError",
+            C::Integrity,
+        ),
+        row(
+            K::Timeout,
+            18,
+            "SMM_TIMEOUT",
+            "TimeoutError",
+            C::Interrupted,
         ),
         row(
             K::Internal,
@@ -452,6 +475,24 @@ pub mod samples {
             }
             .into(),
             S::Merge { reason: m() }.into(),
+            S::InvalidPartial { reason: m() }.into(),
+            S::TooMany {
+                pointer: p(),
+                count: 65,
+                max: 64,
+            }
+            .into(),
+            S::TimeoutOutOfRange {
+                pointer: p(),
+                value: 0,
+                max: 1,
+            }
+            .into(),
+            S::Timeout {
+                seconds: 1,
+                iterations_done: 256,
+            }
+            .into(),
             S::InvalidOption {
                 option: m(),
                 message: m(),
@@ -539,6 +580,7 @@ pub mod samples {
             }
             .into(),
             J::InvalidUtf8 { offset: 0 }.into(),
+            J::TooLarge { len: 1, limit: 0 }.into(),
             A::InvalidInput {
                 pointer: p(),
                 message: m(),
@@ -571,6 +613,11 @@ pub mod samples {
             A::Storage { message: m() }.into(),
             A::Conflict { bundle_id: m() }.into(),
             A::Corrupt {
+                bundle_id: m(),
+                message: m(),
+            }
+            .into(),
+            A::Untrusted {
                 bundle_id: m(),
                 message: m(),
             }
@@ -643,6 +690,10 @@ pub mod samples {
                 SimulationError::Cycle { .. } => "Simulation::Cycle",
                 SimulationError::InvalidShard { .. } => "Simulation::InvalidShard",
                 SimulationError::Merge { .. } => "Simulation::Merge",
+                SimulationError::TooMany { .. } => "Simulation::TooMany",
+                SimulationError::TimeoutOutOfRange { .. } => "Simulation::TimeoutOutOfRange",
+                SimulationError::Timeout { .. } => "Simulation::Timeout",
+                SimulationError::InvalidPartial { .. } => "Simulation::InvalidPartial",
                 SimulationError::InvalidOption { .. } => "Simulation::InvalidOption",
                 SimulationError::ThreadPool { .. } => "Simulation::ThreadPool",
                 SimulationError::Internal { .. } => "Simulation::Internal",
@@ -668,6 +719,7 @@ pub mod samples {
                 CanonicalError::NumberOutOfRange { .. } => "Canonical::NumberOutOfRange",
                 CanonicalError::TooDeep { .. } => "Canonical::TooDeep",
                 CanonicalError::InvalidUtf8 { .. } => "Canonical::InvalidUtf8",
+                CanonicalError::TooLarge { .. } => "Canonical::TooLarge",
             },
             Error::Audit(e) => match e {
                 AuditError::InvalidInput { .. } => "Audit::InvalidInput",
@@ -682,6 +734,7 @@ pub mod samples {
                 AuditError::Storage { .. } => "Audit::Storage",
                 AuditError::Conflict { .. } => "Audit::Conflict",
                 AuditError::Corrupt { .. } => "Audit::Corrupt",
+                AuditError::Untrusted { .. } => "Audit::Untrusted",
             },
             Error::Policy(e) => match e {
                 PolicyError::InvalidBundle { .. } => "Policy::InvalidBundle",

@@ -99,6 +99,14 @@ pub enum CanonicalError {
         /// Offset of the first invalid byte.
         offset: usize,
     },
+    /// The document is longer than [`crate::limits::MAX_DOCUMENT_BYTES`].
+    #[error("the document is {len} bytes, more than the limit of {limit}")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl CanonicalError {
@@ -111,7 +119,7 @@ impl CanonicalError {
             | CanonicalError::InexactInteger { pointer, .. }
             | CanonicalError::NumberOutOfRange { pointer, .. }
             | CanonicalError::TooDeep { pointer, .. } => Some(pointer),
-            CanonicalError::InvalidUtf8 { .. } => None,
+            CanonicalError::InvalidUtf8 { .. } | CanonicalError::TooLarge { .. } => None,
         }
     }
 
@@ -128,14 +136,21 @@ impl CanonicalError {
             | CanonicalError::TooDeep { pointer, .. } => {
                 *pointer = format!("/{t}{pointer}");
             }
-            CanonicalError::InvalidUtf8 { .. } => {}
+            CanonicalError::InvalidUtf8 { .. } | CanonicalError::TooLarge { .. } => {}
         }
         self
     }
 }
 
-/// The canonical form of a JSON document.
+/// The canonical form of a JSON document (at most
+/// [`crate::limits::MAX_DOCUMENT_BYTES`] long).
 pub fn canonicalize(input: &[u8]) -> Result<Vec<u8>, CanonicalError> {
+    if input.len() > crate::limits::MAX_DOCUMENT_BYTES {
+        return Err(CanonicalError::TooLarge {
+            len: input.len(),
+            limit: crate::limits::MAX_DOCUMENT_BYTES,
+        });
+    }
     let text = std::str::from_utf8(input).map_err(|e| CanonicalError::InvalidUtf8 {
         offset: e.valid_up_to(),
     })?;

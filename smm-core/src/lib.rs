@@ -4,7 +4,11 @@
 pub mod audit;
 pub mod contract;
 pub mod error;
+#[cfg(feature = "fs")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod jcs;
+pub mod limits;
 pub mod policy;
 mod pool;
 pub mod schema;
@@ -12,3 +16,8 @@ pub mod sim;
 pub mod time;
 
 pub use error::Error;
+
+/// The workspace README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

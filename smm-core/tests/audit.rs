@@ -560,7 +560,8 @@ fn batch_verification_matches_single_verification() {
         good.clone(),
         b"not json".to_vec(),
     ];
-    let got = audit::verify_envelopes(&batch, &t, Some(2));
+    let got = audit::verify_envelopes(&batch, &t, Some(2)).unwrap();
+    assert!(audit::verify_envelopes(&batch, &t, Some(0)).is_err());
     let want: Vec<_> = batch.iter().map(|e| verify_envelope(e, &t, None)).collect();
     assert_eq!(got, want);
     assert_eq!(
@@ -607,15 +608,63 @@ fn stores_behave(store: &dyn BundleStore) {
     assert_eq!(store.put(&ea).unwrap(), PutOutcome::Stored);
     assert_eq!(store.put(&ea).unwrap(), PutOutcome::AlreadyPresent);
     assert_eq!(store.put(&eb).unwrap(), PutOutcome::Stored);
-    // Same bundle id, other bytes (another signer): refused.
+    // The same bundle signed by another trusted key: the signature is added.
     let other =
         StoredBundle::from_envelope(&sign_bundle(&a, &[&signer("kms2", 2)]).unwrap()).unwrap();
     assert_eq!(other.bundle_id, ea.bundle_id);
+    assert_eq!(
+        store.put(&other).unwrap(),
+        PutOutcome::SignaturesAdded {
+            key_ids: vec!["kms2".into()]
+        }
+    );
+    assert_eq!(store.put(&other).unwrap(), PutOutcome::AlreadyPresent);
+    let both = store.get(&ea.bundle_id).unwrap().unwrap();
+    let env = audit::Envelope::from_json(&both.envelope).unwrap();
+    assert_eq!(
+        env.signatures
+            .iter()
+            .map(|s| s.keyid.as_str())
+            .collect::<Vec<_>>(),
+        ["kms", "kms2"]
+    );
+    let r = verify_envelope(
+        &both.envelope,
+        &[trusted(&s), trusted(&signer("kms2", 2))],
+        None,
+    );
+    assert!(r.verified && r.signed_by == ["kms", "kms2"], "{r:?}");
+    let history = store.history(&ea.bundle_id).unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|e| (e.event.as_str(), e.key_ids.clone()))
+            .collect::<Vec<_>>(),
+        [
+            ("stored", vec!["kms".to_string()]),
+            ("signatures_added", vec!["kms2".to_string()])
+        ]
+    );
+    assert_eq!(
+        history[1].previous_event_hash.as_ref(),
+        Some(&history[0].event_hash)
+    );
+    // An untrusted key's signature, a broken one: refused, nothing changes.
+    let stranger =
+        StoredBundle::from_envelope(&sign_bundle(&a, &[&signer("kms3", 3)]).unwrap()).unwrap();
     assert!(matches!(
-        store.put(&other),
-        Err(AuditError::Conflict { .. })
+        store.put(&stranger),
+        Err(AuditError::Untrusted { .. })
     ));
-    assert_eq!(store.get(&ea.bundle_id).unwrap().unwrap(), ea);
+    let mut forged: Value = serde_json::from_slice(&other.envelope).unwrap();
+    forged["signatures"][0]["sig"] =
+        json!(base64_of(&[0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01]));
+    let forged = StoredBundle::from_envelope(&serde_json::to_vec(&forged).unwrap()).unwrap();
+    assert!(matches!(
+        store.put(&forged),
+        Err(AuditError::Untrusted { .. })
+    ));
+    assert_eq!(store.get(&ea.bundle_id).unwrap().unwrap(), both);
     assert!(
         store
             .get("sha256:0000000000000000000000000000000000000000000000000000000000000000")
@@ -641,17 +690,50 @@ fn stores_behave(store: &dyn BundleStore) {
     let mut lie = eb.clone();
     lie.bundle_id = ea.bundle_id.clone();
     assert!(matches!(store.put(&lie), Err(AuditError::Corrupt { .. })));
+    // Ids that would walk out of the store never reach a path.
+    for bad in HOSTILE_IDS {
+        assert!(
+            matches!(store.get(bad), Err(AuditError::InvalidInput { .. })),
+            "{bad}"
+        );
+        assert!(
+            matches!(store.history(bad), Err(AuditError::InvalidInput { .. })),
+            "{bad}"
+        );
+        let mut b = ea.clone();
+        b.bundle_id = bad.to_string();
+        assert!(store.put(&b).is_err(), "{bad}");
+    }
+}
+
+const HOSTILE_IDS: [&str; 7] = [
+    "/etc/passwd",
+    "sha256:../../../etc",
+    "sha256:/tmp/x",
+    "../audit-snapshots",
+    "sha256:",
+    "sha256:0000000000000000000000000000000000000000000000000000000000000000/..",
+    "SHA256:0000000000000000000000000000000000000000000000000000000000000000",
+];
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn trusted_set() -> Vec<TrustedKey> {
+    vec![trusted(&signer("kms", 1)), trusted(&signer("kms2", 2))]
 }
 
 #[test]
 fn memory_store() {
-    stores_behave(&MemoryBundleStore::new());
+    stores_behave(&MemoryBundleStore::new(trusted_set()));
 }
 
 #[test]
 fn file_store_layout_and_behaviour() {
     let dir = tempdir("layout");
-    let store = FileBundleStore::open(&dir).unwrap();
+    let store = FileBundleStore::open(&dir, trusted_set()).unwrap();
     stores_behave(&store);
     let a = bundle_at("2025-09-01T12:00:00Z", None);
     let id = a.id().unwrap();
@@ -666,6 +748,35 @@ fn file_store_layout_and_behaviour() {
         snap["contractHash"],
         json!(Contract::from_json(V2).unwrap().terms_hash())
     );
+    // Reading needs no keys; writing without them is refused, clearly.
+    let reader = FileBundleStore::open(&dir, vec![]).unwrap();
+    assert!(reader.get(&id).unwrap().is_some());
+    let e = reader
+        .put(&StoredBundle::from_envelope(&sign_bundle(&a, &[&signer("kms", 1)]).unwrap()).unwrap())
+        .unwrap_err();
+    assert!(e.to_string().contains("read-only"), "{e}");
+    // Hostile ids never reach a path.
+    for bad in HOSTILE_IDS {
+        assert!(
+            matches!(
+                store.get_snapshot(bad),
+                Err(AuditError::InvalidInput { .. })
+            ),
+            "{bad}"
+        );
+    }
+    // A snapshot edited on disk is caught: it must be the bundle's own.
+    let snap_path = store.snapshot_path(&id).unwrap();
+    let original = std::fs::read(&snap_path).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, b"{\"contractHash\":\"sha256:evil\"}").unwrap();
+    std::fs::write(&snap_path, gz.finish().unwrap()).unwrap();
+    assert!(matches!(
+        store.get_snapshot(&id),
+        Err(AuditError::Corrupt { .. })
+    ));
+    std::fs::write(&snap_path, original).unwrap();
+    assert!(store.get_snapshot(&id).unwrap().is_some());
     // A file edited on disk is caught on read.
     let s = signer("kms", 1);
     let b = bundle_at("2025-09-02T12:00:00Z", Some(id.clone()));
@@ -677,56 +788,180 @@ fn file_store_layout_and_behaviour() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A crash at any step of a write leaves the old state or the new one:
+/// for a first store and for adding a signature, fail each I/O step in turn.
 #[test]
-fn a_failed_write_leaves_nothing_readable() {
-    let dir = tempdir("crash");
-    let store = FileBundleStore::open(&dir).unwrap();
-    let s = signer("kms", 1);
-    let sb = StoredBundle::from_envelope(&sign_bundle(&bundle(), &[&s]).unwrap()).unwrap();
-    for limit in [0usize, 1, 100, 1000] {
-        store.inject_write_failure_after(limit);
-        assert!(
-            matches!(store.put(&sb), Err(AuditError::Storage { .. })),
-            "limit {limit}"
-        );
-        assert!(store.get(&sb.bundle_id).unwrap().is_none());
-        assert!(
-            store
-                .list("ws-icblabs-0001", None, None)
-                .unwrap()
-                .is_empty()
-        );
+fn a_failure_at_any_write_step_leaves_a_whole_state() {
+    let k1 = signer("kms", 1);
+    let k2 = signer("kms2", 2);
+    let first = StoredBundle::from_envelope(&sign_bundle(&bundle(), &[&k1]).unwrap()).unwrap();
+    let second = StoredBundle::from_envelope(&sign_bundle(&bundle(), &[&k2]).unwrap()).unwrap();
+    let both = {
+        let dir = tempdir("crash-ref");
+        let s = FileBundleStore::open(&dir, trusted_set()).unwrap();
+        s.put(&first).unwrap();
+        s.put(&second).unwrap();
+        let b = s.get(&first.bundle_id).unwrap().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        b
+    };
+    let mut failures = [0usize; 2];
+    for (phase, failures) in failures.iter_mut().enumerate() {
+        for step in 0.. {
+            let dir = tempdir(&format!("crash-{phase}-{step}"));
+            let store = FileBundleStore::open(&dir, trusted_set()).unwrap();
+            if phase == 1 {
+                store.put(&first).unwrap();
+            }
+            let target = if phase == 0 { &first } else { &second };
+            store.inject_failure_at_step(step);
+            let outcome = store.put(target);
+            store.inject_failure_at_step(usize::MAX);
+            let now = store.get(&first.bundle_id).unwrap();
+            match outcome {
+                Err(AuditError::Storage { message }) => {
+                    assert!(message.contains("injected failure"), "{message}");
+                    *failures += 1;
+                    // The old state or the new one, whole (a failure after
+                    // the rename, at the directory's fsync, leaves the new).
+                    let (old, new) = if phase == 0 {
+                        (None, Some(first.clone()))
+                    } else {
+                        (Some(first.clone()), Some(both.clone()))
+                    };
+                    assert!(now == old || now == new, "step {step}: {now:?}");
+                    let listed = store.list("ws-icblabs-0001", None, None).unwrap();
+                    assert_eq!(listed.len(), usize::from(now.is_some()), "step {step}");
+                    // No temporary file is left behind.
+                    assert!(
+                        walk(&dir).iter().all(|p| !p
+                            .file_name()
+                            .unwrap()
+                            .to_string_lossy()
+                            .starts_with(".tmp")),
+                        "step {step}"
+                    );
+                    // And the write succeeds when retried.
+                    store.put(target).unwrap();
+                    let after = store.get(&first.bundle_id).unwrap().unwrap();
+                    assert_eq!(
+                        after,
+                        if phase == 0 {
+                            first.clone()
+                        } else {
+                            both.clone()
+                        }
+                    );
+                    assert!(store.get_snapshot(&first.bundle_id).unwrap().is_some());
+                    std::fs::remove_dir_all(&dir).unwrap();
+                }
+                Ok(_) => {
+                    assert_eq!(
+                        now.unwrap(),
+                        if phase == 0 {
+                            first.clone()
+                        } else {
+                            both.clone()
+                        }
+                    );
+                    std::fs::remove_dir_all(&dir).unwrap();
+                    break;
+                }
+                Err(e) => panic!("step {step}: {e}"),
+            }
+        }
     }
-    // A crash that left a temporary file behind: ignored by reads.
-    let day = dir.join("audit-bundles/2025-09-01");
-    std::fs::create_dir_all(&day).unwrap();
-    std::fs::write(
-        day.join(".tmp-1-0-bundle-ws-icblabs-0001-x.json.gz"),
-        b"partial",
-    )
-    .unwrap();
-    assert!(
-        store
-            .list("ws-icblabs-0001", None, None)
-            .unwrap()
-            .is_empty()
-    );
-    let leftovers: Vec<_> = walk(&dir)
-        .into_iter()
-        .filter(|p| !p.to_string_lossy().contains(".tmp-1-0-"))
-        .filter(|p| p.is_file())
+    // The first store creates directories, writes the snapshot, then the
+    // bundle; adding a signature rewrites the bundle only.
+    assert!(failures[0] >= 10, "{failures:?}");
+    assert!(failures[1] >= 5, "{failures:?}");
+}
+
+/// Writers race on one bundle from threads and from processes, each with a
+/// valid signature by a different trusted key, plus one with a broken
+/// signature: the stored envelope ends with every valid signature, none
+/// lost, and the broken one refused.
+#[test]
+fn racing_writers_lose_no_signature() {
+    const THREAD_KEYS: [u8; 4] = [11, 12, 13, 14];
+    const PROCESS_KEYS: [u8; 3] = [21, 22, 23];
+    let dir = tempdir("race");
+    let keys: Vec<TrustedKey> = THREAD_KEYS
+        .iter()
+        .chain(&PROCESS_KEYS)
+        .map(|k| trusted(&signer(&format!("key-{k}"), *k)))
         .collect();
-    assert!(
-        leftovers
-            .iter()
-            .all(|p| !p.file_name().unwrap().to_string_lossy().starts_with(".tmp")),
-        "{leftovers:?}"
+    let store = FileBundleStore::open(&dir, keys.clone()).unwrap();
+    let b = bundle();
+    let id = b.id().unwrap();
+    // Child processes: this test binary again, running `race_child`.
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = PROCESS_KEYS
+        .iter()
+        .map(|k| {
+            std::process::Command::new(&exe)
+                .args(["--exact", "race_child", "--nocapture", "--test-threads=1"])
+                .env("SMM_RACE_DIR", &dir)
+                .env("SMM_RACE_KEY", k.to_string())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for k in THREAD_KEYS {
+            let (store, b) = (&store, &b);
+            s.spawn(move || {
+                let env = sign_bundle(b, &[&signer(&format!("key-{k}"), k)]).unwrap();
+                store
+                    .put(&StoredBundle::from_envelope(&env).unwrap())
+                    .unwrap();
+            });
+        }
+        let (store, b) = (&store, &b);
+        s.spawn(move || {
+            let env = sign_bundle(b, &[&signer("key-11", 99)]).unwrap();
+            let e = store
+                .put(&StoredBundle::from_envelope(&env).unwrap())
+                .unwrap_err();
+            assert!(matches!(e, AuditError::Untrusted { .. }), "{e}");
+        });
+    });
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let stored = store.get(&id).unwrap().unwrap();
+    let env = audit::Envelope::from_json(&stored.envelope).unwrap();
+    let mut ids: Vec<String> = env.signatures.iter().map(|s| s.keyid.clone()).collect();
+    ids.sort();
+    let mut want: Vec<String> = keys.iter().map(|k| k.key_id.clone()).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    let r = verify_envelope(&stored.envelope, &keys, Some(&id));
+    assert!(r.verified && r.signed_by.len() == keys.len(), "{r:?}");
+    let history = store.history(&id).unwrap();
+    assert_eq!(history.len(), keys.len());
+    assert_eq!(
+        history.iter().map(|e| e.key_ids.len()).sum::<usize>(),
+        keys.len()
     );
-    // Once writes work again, the bundle is stored whole.
-    store.inject_write_failure_after(usize::MAX);
-    assert_eq!(store.put(&sb).unwrap(), PutOutcome::Stored);
-    assert_eq!(store.get(&sb.bundle_id).unwrap().unwrap(), sb);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The child writer of `racing_writers_lose_no_signature` (does nothing
+/// when run on its own).
+#[test]
+fn race_child() {
+    let (Ok(dir), Ok(key)) = (std::env::var("SMM_RACE_DIR"), std::env::var("SMM_RACE_KEY")) else {
+        return;
+    };
+    let k: u8 = key.parse().unwrap();
+    let s = signer(&format!("key-{k}"), k);
+    let store = FileBundleStore::open(&dir, vec![trusted(&s)]).unwrap();
+    let env = sign_bundle(&bundle(), &[&s]).unwrap();
+    store
+        .put(&StoredBundle::from_envelope(&env).unwrap())
+        .unwrap();
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {
@@ -762,4 +997,210 @@ fn signers_are_shareable_trait_objects() {
         )
         .verified
     );
+}
+
+/// Re-encode the first signature of an envelope with `f` applied to its DER.
+fn with_signature(env: &[u8], f: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut v: Value = serde_json::from_slice(env).unwrap();
+    let der = b64
+        .decode(v["signatures"][0]["sig"].as_str().unwrap())
+        .unwrap();
+    v["signatures"][0]["sig"] = json!(b64.encode(f(&der)));
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// The high-S twin of a DER signature: (r, n - s), strict DER.
+fn high_s_twin(der: &[u8]) -> Vec<u8> {
+    let sig = Signature::from_der(der).unwrap();
+    let (r, s) = sig.split_scalars();
+    Signature::from_scalars(r, -*s)
+        .unwrap()
+        .to_der()
+        .as_bytes()
+        .to_vec()
+}
+
+#[test]
+fn the_high_s_twin_and_every_other_encoding_fail_verification() {
+    let s = signer("kms", 1);
+    let keys = [trusted(&s)];
+    let env = sign_bundle(&bundle(), &[&s]).unwrap();
+    assert!(verify_envelope(&env, &keys, None).verified);
+    let detail = |env: &[u8]| {
+        let r = verify_envelope(env, &keys, None);
+        assert!(!r.verified);
+        let c = r.checks.iter().find(|c| c.name == "signature").unwrap();
+        assert!(!c.ok);
+        c.detail.clone()
+    };
+    // (r, n - s): a valid ECDSA signature, refused in a bundle, saying why.
+    let twin = with_signature(&env, high_s_twin);
+    assert!(detail(&twin).contains("high S"), "{}", detail(&twin));
+    // ...while the plain ECDSA primitive still accepts it (Wycheproof).
+    let pae = audit::pae(
+        audit::BUNDLE_PAYLOAD_TYPE,
+        &audit::Envelope::from_json(&env)
+            .unwrap()
+            .payload_bytes()
+            .unwrap(),
+    );
+    let twin_der = {
+        use base64::Engine;
+        let v: Value = serde_json::from_slice(&twin).unwrap();
+        base64::engine::general_purpose::STANDARD
+            .decode(v["signatures"][0]["sig"].as_str().unwrap())
+            .unwrap()
+    };
+    assert!(
+        ecdsa_p256_verify(
+            s.public_key_pem().as_bytes(),
+            &pae,
+            &twin_der,
+            SignatureFormat::Der
+        )
+        .unwrap()
+    );
+    // Non-strict DER: a padded integer, a long-form length, trailing bytes.
+    let padded = with_signature(&env, |d| {
+        let (r_len, r) = (d[3] as usize, &d[4..4 + d[3] as usize]);
+        let rest = &d[4 + r_len..];
+        let mut out = vec![0x30, (d[1] + 1), 0x02, (r_len + 1) as u8, 0x00];
+        out.extend_from_slice(r);
+        out.extend_from_slice(rest);
+        out
+    });
+    assert!(detail(&padded).contains("DER"), "{}", detail(&padded));
+    let long_form = with_signature(&env, |d| {
+        let mut out = vec![0x30, 0x81, d[1]];
+        out.extend_from_slice(&d[2..]);
+        out
+    });
+    assert!(detail(&long_form).contains("DER"), "{}", detail(&long_form));
+    let trailing = with_signature(&env, |d| [d, &[0u8][..]].concat());
+    assert!(detail(&trailing).contains("DER"), "{}", detail(&trailing));
+    // P1363 in a bundle: not DER.
+    let p1363 = with_signature(&env, |d| {
+        Signature::from_der(d).unwrap().to_bytes().to_vec()
+    });
+    assert!(detail(&p1363).contains("DER"), "{}", detail(&p1363));
+    // Base64 with the wrong padding or non-zero trailing bits.
+    let mut v: Value = serde_json::from_slice(&env).unwrap();
+    let sig = v["signatures"][0]["sig"].as_str().unwrap().to_string();
+    v["signatures"][0]["sig"] = json!(sig.trim_end_matches('='));
+    assert!(detail(&serde_json::to_vec(&v).unwrap()).contains("base64"));
+    // The same signature twice.
+    let mut v: Value = serde_json::from_slice(&env).unwrap();
+    let first = v["signatures"][0].clone();
+    v["signatures"].as_array_mut().unwrap().push(first);
+    assert!(detail(&serde_json::to_vec(&v).unwrap()).contains("twice"));
+    // A twin cannot be stored either, so it cannot block the genuine one.
+    let dir = tempdir("twin");
+    let store = FileBundleStore::open(&dir, keys.to_vec()).unwrap();
+    let twin_sb = StoredBundle::from_envelope(&twin).unwrap();
+    assert!(matches!(
+        store.put(&twin_sb),
+        Err(AuditError::Untrusted { .. })
+    ));
+    let genuine = StoredBundle::from_envelope(&env).unwrap();
+    assert_eq!(store.put(&genuine).unwrap(), PutOutcome::Stored);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn keys_sharing_an_id_are_each_tried() {
+    let old = signer("workspace-key", 1);
+    let new = signer("workspace-key", 2);
+    let env = sign_bundle(&bundle(), &[&new]).unwrap();
+    // During a rotation both keys are trusted under the one id.
+    let r = verify_envelope(&env, &[trusted(&old), trusted(&new)], None);
+    assert!(r.verified, "{r:?}");
+    assert!(!verify_envelope(&env, &[trusted(&old)], None).verified);
+    // A signature claiming a trusted id that verifies under none of its keys fails.
+    let liar = signer("workspace-key", 3);
+    let forged = sign_bundle(&bundle(), &[&liar]).unwrap();
+    let r = verify_envelope(&forged, &[trusted(&old), trusted(&new)], None);
+    assert!(!r.verified);
+    // Signatures of keys the verifier does not trust are ignored, not failed.
+    let both = sign_bundle(&bundle(), &[&new, &signer("backup", 4)]).unwrap();
+    let r = verify_envelope(&both, &[trusted(&new)], None);
+    assert!(r.verified && r.signed_by == ["workspace-key"], "{r:?}");
+    // A bundle can be signed again with a rotated key and stored: the new
+    // signature joins the old one.
+    let dir = tempdir("rotate");
+    let store =
+        FileBundleStore::open(&dir, vec![trusted(&old), trusted(&signer("rotated", 5))]).unwrap();
+    let first = StoredBundle::from_envelope(&sign_bundle(&bundle(), &[&old]).unwrap()).unwrap();
+    store.put(&first).unwrap();
+    let again =
+        StoredBundle::from_envelope(&sign_bundle(&bundle(), &[&signer("rotated", 5)]).unwrap())
+            .unwrap();
+    assert_eq!(
+        store.put(&again).unwrap(),
+        PutOutcome::SignaturesAdded {
+            key_ids: vec!["rotated".into()]
+        }
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A signer whose `as_local` lies: the library signs with the local key it
+/// names only when that key is the signer's own.
+struct Impostor {
+    claimed: LocalSigner,
+    real: LocalSigner,
+}
+
+impl Signer for Impostor {
+    fn key_id(&self) -> &str {
+        "impostor"
+    }
+    fn public_key(&self) -> &p256::ecdsa::VerifyingKey {
+        self.claimed.public_key()
+    }
+    fn sign_digest(&self, _: &[u8; 32]) -> Result<Vec<u8>, AuditError> {
+        Ok(vec![0x30, 0x00])
+    }
+    fn as_local(&self) -> Option<&LocalSigner> {
+        Some(&self.real)
+    }
+}
+
+/// A custom signer answering high-S P1363: normalized, never trusted blindly.
+struct HighS(SigningKey, p256::ecdsa::VerifyingKey);
+
+impl Signer for HighS {
+    fn key_id(&self) -> &str {
+        "custom"
+    }
+    fn public_key(&self) -> &p256::ecdsa::VerifyingKey {
+        &self.1
+    }
+    fn sign_digest(&self, d: &[u8; 32]) -> Result<Vec<u8>, AuditError> {
+        let s: Signature = self.0.sign_prehash(d).unwrap();
+        let (r, s) = s.split_scalars();
+        Ok(Signature::from_scalars(r, -*s).unwrap().to_bytes().to_vec())
+    }
+}
+
+#[test]
+fn custom_signers_cannot_skip_the_checks() {
+    let imp = Impostor {
+        claimed: signer("a", 1),
+        real: signer("b", 2),
+    };
+    let e = sign_bundle(&bundle(), &[&imp]).unwrap_err();
+    assert!(matches!(e, AuditError::BadSignerAnswer { .. }), "{e}");
+    let key = SigningKey::from_slice(&[6u8; 32]).unwrap();
+    let custom = HighS(key.clone(), *key.verifying_key());
+    let env = sign_bundle(&bundle(), &[&custom]).unwrap();
+    let t = TrustedKey::new("custom", &key.verifying_key().to_sec1_bytes()).unwrap();
+    assert!(verify_envelope(&env, &[t], None).verified);
+    let v: Value = serde_json::from_slice(&env).unwrap();
+    use base64::Engine;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(v["signatures"][0]["sig"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(audit::check_canonical_signature(&der).map(|_| ()), Ok(()));
 }

@@ -7,6 +7,7 @@
     clippy::indexing_slicing
 )] // test code
 
+use serde_json::json;
 use smm_core::sim::{
     self, BLOCK_SIZE, PercentileMode, RunOptions, SimulationError, SimulationRequest,
     merge_partials, simulate, simulate_shard,
@@ -221,12 +222,12 @@ fn bad_input_names_the_field() {
         (
             Box::new(|v| v["simulationConfig"]["confidenceLevel"] = json!(1.0)),
             "/simulationConfig/confidenceLevel",
-            "strictly between 0 and 1",
+            "greater than 0 and at most 0.999999999",
         ),
         (
             Box::new(|v| v["simulationConfig"]["confidenceLevel"] = json!(0)),
             "/simulationConfig/confidenceLevel",
-            "strictly between 0 and 1",
+            "greater than 0 and at most 0.999999999",
         ),
         (
             Box::new(|v| v["workflowJson"]["nodes"][2]["failureRate"] = json!(1.5)),
@@ -477,4 +478,257 @@ fn report_round_trips_through_json() {
     let r = simulate(&example(), &with_threads(1)).unwrap();
     let back = sim::SimulationReport::from_json(&r.to_json()).unwrap();
     assert_eq!(r, back);
+}
+
+/// A confidence level so close to 1 that its normal quantile is infinite
+/// used to pass and give an interval of (-inf, inf), written as null.
+#[test]
+fn confidence_levels_whose_interval_would_not_be_finite_are_refused() {
+    let e = err_of(|v| v["simulationConfig"]["confidenceLevel"] = json!(0.9999999999999999));
+    assert!(
+        matches!(e, SimulationError::ConfidenceLevelOutOfRange { .. }),
+        "{e}"
+    );
+    assert_eq!(e.pointer(), Some("/simulationConfig/confidenceLevel"));
+    let mut req = example();
+    req.config.confidence_level = sim::MAX_CONFIDENCE_LEVEL;
+    req.config.iterations = 512;
+    let r = simulate(&req, &with_threads(1)).unwrap();
+    assert!(r.is_finite());
+    let c = &r.readiness_score.confidence;
+    assert!(c.lower.is_finite() && c.upper.is_finite() && c.lower < c.upper);
+    assert!(
+        !r.to_json().contains("null,"),
+        "no null number in the report"
+    );
+}
+
+#[test]
+fn timeout_seconds_stops_the_run_with_a_typed_error() {
+    let mut req = example();
+    req.config.iterations = 2_000_000_000;
+    req.config.percentile_mode = sim::PercentileMode::Bounded;
+    req.config.timeout_seconds = Some(1);
+    req.config.enable_early_termination = false;
+    match simulate(&req, &with_threads(2)) {
+        Err(SimulationError::Timeout {
+            seconds,
+            iterations_done,
+        }) => {
+            assert_eq!(seconds, 1);
+            assert!(iterations_done > 0 && iterations_done < 2_000_000_000);
+            assert_eq!(iterations_done % sim::BLOCK_SIZE, 0);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A run that finishes within its limit is the same report as without one.
+    let mut quick = example();
+    quick.config.iterations = 2048;
+    let plain = simulate(&quick, &with_threads(2)).unwrap();
+    quick.config.timeout_seconds = Some(600);
+    let limited = simulate(&quick, &with_threads(2)).unwrap();
+    assert_eq!(plain.readiness_score, limited.readiness_score);
+    for bad in [0u64, smm_core::limits::MAX_TIMEOUT_SECONDS + 1] {
+        let e = err_of(|v| v["simulationConfig"]["timeoutSeconds"] = json!(bad));
+        assert!(
+            matches!(e, SimulationError::TimeoutOutOfRange { .. }),
+            "{e}"
+        );
+    }
+    quick.config.timeout_seconds = Some(smm_core::limits::MAX_TIMEOUT_SECONDS);
+    assert!(simulate(&quick, &with_threads(1)).is_ok());
+}
+
+#[test]
+fn limits_hold_at_the_edge() {
+    use smm_core::limits::*;
+    let channels = |n: usize| -> Vec<String> { (0..n).map(|i| format!("c{i}")).collect() };
+    let mut req = example();
+    req.config.iterations = 256;
+    req.workspace_context.primary_channels = channels(MAX_CHANNELS);
+    assert!(simulate(&req, &with_threads(1)).is_ok());
+    req.workspace_context.primary_channels = channels(MAX_CHANNELS + 1);
+    assert!(matches!(
+        simulate(&req, &with_threads(1)),
+        Err(SimulationError::TooMany { max: 64, .. })
+    ));
+    let mut req = example();
+    req.config.iterations = 1;
+    let node = |i: usize| sim::WorkflowNode {
+        id: format!("n{i}"),
+        node_type: None,
+        parameters: None,
+        dependencies: vec![],
+        estimated_duration: 1.0,
+        failure_rate: 0.0,
+        retry_policy: None,
+    };
+    req.workflow = Some(sim::Workflow {
+        version: None,
+        nodes: (0..MAX_WORKFLOW_NODES).map(node).collect(),
+    });
+    assert!(simulate(&req, &with_threads(1)).is_ok());
+    req.workflow = Some(sim::Workflow {
+        version: None,
+        nodes: (0..=MAX_WORKFLOW_NODES).map(node).collect(),
+    });
+    assert!(matches!(
+        simulate(&req, &with_threads(1)),
+        Err(SimulationError::TooMany { .. })
+    ));
+    let mut req = example();
+    req.config.iterations = 256;
+    assert!(simulate(&req, &with_threads(MAX_THREADS)).is_ok());
+    assert!(matches!(
+        simulate(&req, &with_threads(MAX_THREADS + 1)),
+        Err(SimulationError::InvalidOption { .. })
+    ));
+    let huge = " ".repeat(MAX_DOCUMENT_BYTES + 1);
+    assert!(sim::PartialResult::from_json(&huge).is_err());
+}
+
+/// Forged or damaged partial results are refused with a typed error
+/// before a merge can meet them; none panics.
+#[test]
+fn hostile_partial_results_are_refused() {
+    let mut req = example();
+    req.config.iterations = 1000;
+    let good = sim::simulate_shard(&req, 0, 512, &with_threads(1)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&good.to_json()).unwrap();
+    type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+    let mutations: Vec<(&str, Mutation)> = vec![
+        ("start after end", Box::new(|v| v["start"] = json!(768))),
+        ("end past the run", Box::new(|v| v["end"] = json!(5000))),
+        ("unaligned start", Box::new(|v| v["start"] = json!(3))),
+        ("runEnd outside", Box::new(|v| v["runEnd"] = json!(900))),
+        ("runEnd before start", Box::new(|v| v["runEnd"] = json!(0))),
+        (
+            "terminatedEarly lie",
+            Box::new(|v| v["terminatedEarly"] = json!(true)),
+        ),
+        (
+            "a metric missing",
+            Box::new(|v| {
+                v["moments"].as_array_mut().unwrap().pop();
+            }),
+        ),
+        (
+            "moment count",
+            Box::new(|v| v["moments"][0]["n"] = json!(10)),
+        ),
+        (
+            "moment center",
+            Box::new(|v| v["moments"][0]["center"] = json!(0.25)),
+        ),
+        (
+            "min above max",
+            Box::new(|v| v["moments"][0]["min"] = json!(2.0)),
+        ),
+        (
+            "digits",
+            Box::new(|v| {
+                v["moments"][0]["sum"]["digits"]
+                    .as_array_mut()
+                    .unwrap()
+                    .pop();
+            }),
+        ),
+        (
+            "huge digit",
+            Box::new(|v| v["moments"][0]["sum"]["digits"][5] = json!(i64::MAX)),
+        ),
+        (
+            "pending",
+            Box::new(|v| v["moments"][0]["sum"]["pending"] = json!(u32::MAX)),
+        ),
+        (
+            "samples short",
+            Box::new(|v| {
+                v["samples"][0].as_array_mut().unwrap().pop();
+            }),
+        ),
+        (
+            "sample out of range",
+            Box::new(|v| v["samples"][1][0] = json!(7.0)),
+        ),
+        (
+            "histograms in exact mode",
+            Box::new(|v| v["histograms"] = json!([])),
+        ),
+        ("no samples", Box::new(|v| v["samples"] = json!(null))),
+        ("successes", Box::new(|v| v["successes"] = json!(10_000))),
+        (
+            "node counters",
+            Box::new(|v| {
+                v["nodeCounters"].as_array_mut().unwrap().pop();
+            }),
+        ),
+        (
+            "failures",
+            Box::new(|v| v["nodeCounters"][0]["failures"] = json!(u64::MAX)),
+        ),
+        ("tail long", Box::new(|v| v["tail"] = json!(vec![0.5; 101]))),
+        ("tail value", Box::new(|v| v["tail"][0] = json!(1.5))),
+        (
+            "another request",
+            Box::new(|v| v["request"]["simulationConfig"]["iterations"] = json!(0)),
+        ),
+        ("unknown field", Box::new(|v| v["extra"] = json!(1))),
+        ("wrong type", Box::new(|v| v["start"] = json!("0"))),
+    ];
+    for (what, m) in mutations {
+        let mut bad = v.clone();
+        m(&mut bad);
+        let e = sim::PartialResult::from_json(&bad.to_string())
+            .err()
+            .unwrap_or_else(|| panic!("{what}: accepted"));
+        assert!(e.is_input_error(), "{what}: {e}");
+        // The same refusal through plain serde.
+        assert!(
+            serde_json::from_value::<sim::PartialResult>(bad).is_err(),
+            "{what}"
+        );
+    }
+    // Bounded mode: histograms are checked too.
+    let mut req = example();
+    req.config.iterations = 1000;
+    req.config.percentile_mode = sim::PercentileMode::Bounded;
+    let part = sim::simulate_shard(&req, 0, 1000, &with_threads(1)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&part.to_json()).unwrap();
+    for (what, m) in [
+        (
+            "exponent",
+            Box::new(|v: &mut serde_json::Value| v["histograms"][0][0][1] = json!(65535))
+                as Box<dyn Fn(&mut serde_json::Value)>,
+        ),
+        (
+            "sub-bucket",
+            Box::new(|v: &mut serde_json::Value| v["histograms"][0][0][2] = json!(40000)),
+        ),
+        (
+            "count",
+            Box::new(|v: &mut serde_json::Value| v["histograms"][0][0][3] = json!(u64::MAX)),
+        ),
+        (
+            "zero count",
+            Box::new(|v: &mut serde_json::Value| v["histograms"][0][0][3] = json!(0)),
+        ),
+        (
+            "order",
+            Box::new(|v: &mut serde_json::Value| {
+                v["histograms"][0].as_array_mut().unwrap().reverse()
+            }),
+        ),
+    ] {
+        let mut bad = v.clone();
+        m(&mut bad);
+        assert!(
+            sim::PartialResult::from_json(&bad.to_string()).is_err(),
+            "{what}"
+        );
+    }
+    // Untouched, it still merges into the single-run report.
+    let back = sim::PartialResult::from_json(&part.to_json()).unwrap();
+    let merged = sim::merge_partials(vec![back], &with_threads(1)).unwrap();
+    assert_eq!(merged.report, simulate(&req, &with_threads(1)).unwrap());
 }

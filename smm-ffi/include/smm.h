@@ -11,6 +11,42 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+// Largest JSON document accepted as text, in bytes.
+#define SMM_MAX_DOCUMENT_BYTES 67108864
+
+// Deepest nesting of JSON arrays and objects.
+#define SMM_MAX_DEPTH 128
+
+// Largest `iterations` in bounded-percentile mode.
+#define SMM_MAX_ITERATIONS 10000000000
+
+// Largest `iterations` with exact percentiles (about 57 bytes an iteration).
+#define SMM_MAX_EXACT_ITERATIONS 100000000
+
+// Most worker threads (`threads` arguments; 0 means every core).
+#define SMM_MAX_THREADS 1024
+
+// Most primary channels of a workspace context.
+#define SMM_MAX_CHANNELS 64
+
+// Most nodes of a workflow.
+#define SMM_MAX_WORKFLOW_NODES 10000
+
+// Most retries of a workflow node.
+#define SMM_MAX_RETRIES 100
+
+// Longest `timeoutSeconds`.
+#define SMM_MAX_TIMEOUT_SECONDS 604800
+
+// Most partial results merged at once.
+#define SMM_MAX_PARTIALS 1048576
+
+// Most signatures in one envelope.
+#define SMM_MAX_ENVELOPE_SIGNATURES 64
+
+// Most envelopes verified in one batch.
+#define SMM_MAX_BATCH 1000000
+
 // Result of every fallible call. Numbers are stable and never reused.
 enum smm_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -57,6 +93,11 @@ enum smm_status
   // A decision was made by another policy bundle than the contract's
   // policyBundleChecksum names.
   SMM_POLICY_CHECKSUM = 16,
+  // A store was asked to publish an envelope that is not signed by its
+  // trusted keys.
+  SMM_UNTRUSTED = 17,
+  // A run reached its time limit (timeoutSeconds); no report is made.
+  SMM_TIMEOUT = 18,
   // A failure inside the library (never the caller's input).
   SMM_INTERNAL = 99,
   // A panic was caught at the boundary (a bug in smm-core; please report it).
@@ -184,15 +225,34 @@ smm_status smm_ecdsa_p256_verify(const uint8_t *public_key,
                                  uint32_t format,
                                  int32_t *valid_out);
 
-// Open (creating if needed) a filesystem bundle store at `path`.
+// Open (creating if needed) a filesystem bundle store at `path` that
+// publishes envelopes whose every signature verifies under
+// `trusted_keys_json` (`[{"keyId": ..., "publicKey": PEM}]`; several keys
+// may share an id). With `trusted_keys_json` NULL the store is read-only
+// and `smm_file_store_put` is refused.
 //
 // # Safety
-// `path` is NULL or NUL-terminated; `store_out` is NULL or writable.
-smm_status smm_file_store_open(const char *path, struct smm_file_store **store_out);
+// `path` is NULL or NUL-terminated; `trusted_keys_json` is NULL or
+// NUL-terminated; `store_out` is NULL or writable.
+smm_status smm_file_store_open(const char *path,
+                               const char *trusted_keys_json,
+                               struct smm_file_store **store_out);
+
+// How a stored bundle got its signatures, as JSON
+// (`[{"sequence", "event", "keyIds", "envelopeSha256", "eventHash", ...}]`,
+// empty when the bundle is not stored).
+//
+// # Safety
+// `store` is NULL or live; `bundle_id` NULL or NUL-terminated;
+// `history_out` NULL or writable.
+smm_status smm_file_store_history_json(const struct smm_file_store *store,
+                                       const char *bundle_id,
+                                       char **history_out);
 
 // Store a signed bundle (the envelope JSON); writes its id to
-// `*bundle_id_out`. Storing the same bytes again is fine; different bytes
-// under an existing id are SMM_STORAGE.
+// `*bundle_id_out`. Every signature must verify under the store's trusted
+// keys (SMM_UNTRUSTED otherwise). On a stored id only signatures from
+// other trusted keys are added; anything else is SMM_CONFLICT.
 //
 // # Safety
 // `store` is NULL or live; `envelope_json` NULL or NUL-terminated;

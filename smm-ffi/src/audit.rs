@@ -348,29 +348,67 @@ pub unsafe extern "C" fn smm_ecdsa_p256_verify(
     })
 }
 
-/// Open (creating if needed) a filesystem bundle store at `path`.
+/// Open (creating if needed) a filesystem bundle store at `path` that
+/// publishes envelopes whose every signature verifies under
+/// `trusted_keys_json` (`[{"keyId": ..., "publicKey": PEM}]`; several keys
+/// may share an id). With `trusted_keys_json` NULL the store is read-only
+/// and `smm_file_store_put` is refused.
 ///
 /// # Safety
-/// `path` is NULL or NUL-terminated; `store_out` is NULL or writable.
+/// `path` is NULL or NUL-terminated; `trusted_keys_json` is NULL or
+/// NUL-terminated; `store_out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn smm_file_store_open(
     path: *const c_char,
+    trusted_keys_json: *const c_char,
     store_out: *mut *mut smm_file_store,
 ) -> smm_status {
     boundary(|| {
         check_out(store_out, "store_out")?;
         // SAFETY: per this function's contract.
         let p = unsafe { arg_str(path, "path") }?;
-        let inner = FileBundleStore::open(p).map_err(err)?;
+        let keys = if trusted_keys_json.is_null() {
+            Vec::new()
+        } else {
+            // SAFETY: per this function's contract.
+            trusted_keys(unsafe { arg_str(trusted_keys_json, "trusted_keys_json") }?)?
+        };
+        let inner = FileBundleStore::open(p, keys).map_err(err)?;
         // SAFETY: checked above.
         unsafe { write_obj(store_out, smm_file_store { inner }) };
         Ok(())
     })
 }
 
+/// How a stored bundle got its signatures, as JSON
+/// (`[{"sequence", "event", "keyIds", "envelopeSha256", "eventHash", ...}]`,
+/// empty when the bundle is not stored).
+///
+/// # Safety
+/// `store` is NULL or live; `bundle_id` NULL or NUL-terminated;
+/// `history_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_file_store_history_json(
+    store: *const smm_file_store,
+    bundle_id: *const c_char,
+    history_out: *mut *mut c_char,
+) -> smm_status {
+    boundary(|| {
+        check_out(history_out, "history_out")?;
+        // SAFETY: per this function's contract.
+        let st = unsafe { arg_obj(store, "store") }?;
+        // SAFETY: per this function's contract.
+        let id = unsafe { arg_str(bundle_id, "bundle_id") }?;
+        let h = st.inner.history(id).map_err(err)?;
+        // SAFETY: checked above.
+        unsafe { write_out(history_out, to_json_string(&h)?) }
+    })
+}
+
 /// Store a signed bundle (the envelope JSON); writes its id to
-/// `*bundle_id_out`. Storing the same bytes again is fine; different bytes
-/// under an existing id are SMM_STORAGE.
+/// `*bundle_id_out`. Every signature must verify under the store's trusted
+/// keys (SMM_UNTRUSTED otherwise). On a stored id only signatures from
+/// other trusted keys are added; anything else is SMM_CONFLICT.
 ///
 /// # Safety
 /// `store` is NULL or live; `envelope_json` NULL or NUL-terminated;

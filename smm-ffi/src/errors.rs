@@ -52,6 +52,11 @@ pub enum smm_status {
     /// A decision was made by another policy bundle than the contract's
     /// policyBundleChecksum names.
     SMM_POLICY_CHECKSUM = 16,
+    /// A store was asked to publish an envelope that is not signed by its
+    /// trusted keys.
+    SMM_UNTRUSTED = 17,
+    /// A run reached its time limit (timeoutSeconds); no report is made.
+    SMM_TIMEOUT = 18,
     /// A failure inside the library (never the caller's input).
     SMM_INTERNAL = 99,
     /// A panic was caught at the boundary (a bug in smm-core; please report it).
@@ -60,7 +65,7 @@ pub enum smm_status {
 
 impl smm_status {
     /// Every status.
-    pub fn all() -> [smm_status; 19] {
+    pub fn all() -> [smm_status; 21] {
         [
             smm_status::SMM_OK,
             smm_status::SMM_NULL_ARGUMENT,
@@ -79,6 +84,8 @@ impl smm_status {
             smm_status::SMM_LIFECYCLE_REJECTED,
             smm_status::SMM_POLICY,
             smm_status::SMM_POLICY_CHECKSUM,
+            smm_status::SMM_UNTRUSTED,
+            smm_status::SMM_TIMEOUT,
             smm_status::SMM_INTERNAL,
             smm_status::SMM_PANIC,
         ]
@@ -104,6 +111,8 @@ impl smm_status {
             smm_status::SMM_LIFECYCLE_REJECTED => c"SMM_LIFECYCLE_REJECTED",
             smm_status::SMM_POLICY => c"SMM_POLICY",
             smm_status::SMM_POLICY_CHECKSUM => c"SMM_POLICY_CHECKSUM",
+            smm_status::SMM_UNTRUSTED => c"SMM_UNTRUSTED",
+            smm_status::SMM_TIMEOUT => c"SMM_TIMEOUT",
             smm_status::SMM_INTERNAL => c"SMM_INTERNAL",
             smm_status::SMM_PANIC => c"SMM_PANIC",
         }
@@ -219,6 +228,32 @@ mod tests {
                 status_from_code(row.code).is_some(),
                 "{row:?} has no status"
             );
+        }
+    }
+
+    #[test]
+    fn the_header_limits_are_the_core_limits() {
+        use smm_core::limits::ALL;
+        let c = [
+            ("MAX_DOCUMENT_BYTES", crate::SMM_MAX_DOCUMENT_BYTES),
+            ("MAX_DEPTH", crate::SMM_MAX_DEPTH),
+            ("MAX_ITERATIONS", crate::SMM_MAX_ITERATIONS),
+            ("MAX_EXACT_ITERATIONS", crate::SMM_MAX_EXACT_ITERATIONS),
+            ("MAX_THREADS", crate::SMM_MAX_THREADS),
+            ("MAX_CHANNELS", crate::SMM_MAX_CHANNELS),
+            ("MAX_WORKFLOW_NODES", crate::SMM_MAX_WORKFLOW_NODES),
+            ("MAX_RETRIES", crate::SMM_MAX_RETRIES),
+            ("MAX_TIMEOUT_SECONDS", crate::SMM_MAX_TIMEOUT_SECONDS),
+            ("MAX_PARTIALS", crate::SMM_MAX_PARTIALS),
+            (
+                "MAX_ENVELOPE_SIGNATURES",
+                crate::SMM_MAX_ENVELOPE_SIGNATURES,
+            ),
+            ("MAX_BATCH", crate::SMM_MAX_BATCH),
+        ];
+        assert_eq!(c.len(), ALL.len());
+        for ((a, x), (b, y)) in c.iter().zip(ALL) {
+            assert_eq!((*a, *x), (b, y));
         }
     }
 }

@@ -31,6 +31,34 @@ pub use errors::{
 pub use policy::*;
 pub use simulation::*;
 
+// The resource limits (`smm_core::limits`), as literals so that cbindgen
+// writes them into the header; a test checks them against the core's.
+
+/// Largest JSON document accepted as text, in bytes.
+pub const SMM_MAX_DOCUMENT_BYTES: u64 = 67_108_864;
+/// Deepest nesting of JSON arrays and objects.
+pub const SMM_MAX_DEPTH: u64 = 128;
+/// Largest `iterations` in bounded-percentile mode.
+pub const SMM_MAX_ITERATIONS: u64 = 10_000_000_000;
+/// Largest `iterations` with exact percentiles (about 57 bytes an iteration).
+pub const SMM_MAX_EXACT_ITERATIONS: u64 = 100_000_000;
+/// Most worker threads (`threads` arguments; 0 means every core).
+pub const SMM_MAX_THREADS: u64 = 1024;
+/// Most primary channels of a workspace context.
+pub const SMM_MAX_CHANNELS: u64 = 64;
+/// Most nodes of a workflow.
+pub const SMM_MAX_WORKFLOW_NODES: u64 = 10_000;
+/// Most retries of a workflow node.
+pub const SMM_MAX_RETRIES: u64 = 100;
+/// Longest `timeoutSeconds`.
+pub const SMM_MAX_TIMEOUT_SECONDS: u64 = 604_800;
+/// Most partial results merged at once.
+pub const SMM_MAX_PARTIALS: u64 = 1_048_576;
+/// Most signatures in one envelope.
+pub const SMM_MAX_ENVELOPE_SIGNATURES: u64 = 64;
+/// Most envelopes verified in one batch.
+pub const SMM_MAX_BATCH: u64 = 1_000_000;
+
 /// The library version, a static NUL-terminated string (never free it).
 #[unsafe(no_mangle)]
 pub extern "C" fn smm_version() -> *const c_char {

@@ -76,6 +76,15 @@ pub unsafe extern "C" fn smm_merge_partials_json(
                 "partials_json is NULL".into(),
             ));
         }
+        if count > smm_core::limits::MAX_PARTIALS {
+            return Err((
+                smm_status::SMM_INVALID_SHARD,
+                format!(
+                    "{count} partial results, more than the limit of {}",
+                    smm_core::limits::MAX_PARTIALS
+                ),
+            ));
+        }
         // SAFETY: the caller passes `count` valid pointers.
         let ptrs = unsafe { std::slice::from_raw_parts(partials_json, count) };
         let mut parts = Vec::with_capacity(count);

@@ -369,7 +369,9 @@ pub(crate) fn verify_bundles(
         .collect::<PyResult<_>>()?;
     let keys = trusted_from(py, trusted_keys)?;
     let threads = run_options(py, threads, false)?.threads;
-    let out = py.detach(|| core_audit::verify_envelopes(&envs, &keys, threads));
+    let out = py
+        .detach(|| core_audit::verify_envelopes(&envs, &keys, threads))
+        .map_err(|e| to_py_err(py, e))?;
     Ok(out
         .into_iter()
         .map(|inner| VerificationResult { inner })
@@ -421,13 +423,30 @@ pub(crate) struct FileBundleStore {
 
 #[pymethods]
 impl FileBundleStore {
+    /// Open (creating) a store at `path`. It publishes envelopes whose
+    /// every signature verifies under `trusted_keys` ({key_id: public key}
+    /// or [(key_id, key)]; several keys may share an id); without keys it
+    /// is read-only.
     #[new]
-    fn new(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
-        let inner = core_audit::store::FileBundleStore::open(path).map_err(|e| to_py_err(py, e))?;
+    #[pyo3(signature = (path, trusted_keys = None))]
+    fn new(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        trusted_keys: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let keys = trusted_keys
+            .map(|k| trusted_from(py, k))
+            .transpose()?
+            .unwrap_or_default();
+        let inner =
+            core_audit::store::FileBundleStore::open(path, keys).map_err(|e| to_py_err(py, e))?;
         Ok(FileBundleStore { inner })
     }
-    /// Store a signed bundle (envelope bytes); returns its id. Same bytes
-    /// again: no-op. Other bytes under the id: BundleConflictError.
+    /// Store a signed bundle (envelope bytes); returns its id. Every
+    /// signature must verify under the store's trusted keys
+    /// (UntrustedBundleError). On a stored id only new signatures from
+    /// other trusted keys are added (see `history`); anything else is a
+    /// BundleConflictError.
     fn put(&self, py: Python<'_>, envelope: &Bound<'_, PyAny>) -> PyResult<String> {
         use core_audit::store::BundleStore;
         let env = bytes_arg(py, envelope, "envelope")?;
@@ -437,6 +456,15 @@ impl FileBundleStore {
         py.detach(|| self.inner.put(&b))
             .map_err(|e| to_py_err(py, e))?;
         Ok(id)
+    }
+    /// How a stored bundle got its signatures: [{"sequence", "event",
+    /// "keyIds", "envelopeSha256", "previousEventHash"?, "eventHash"}].
+    fn history<'py>(&self, py: Python<'py>, bundle_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        use core_audit::store::BundleStore;
+        let h = py
+            .detach(|| self.inner.history(bundle_id))
+            .map_err(|e| to_py_err(py, e))?;
+        from_json(py, &serde_json::to_value(h).unwrap_or(Value::Null))
     }
     /// The envelope stored under `bundle_id` (checked), or None.
     fn get<'py>(&self, py: Python<'py>, bundle_id: &str) -> PyResult<Option<Bound<'py, PyBytes>>> {
@@ -470,7 +498,8 @@ impl FileBundleStore {
             .collect();
         from_json(py, &Value::Array(v))
     }
-    /// The contract snapshot stored with a bundle (a dict), or None.
+    /// The contract snapshot stored with a bundle (a dict), checked against
+    /// the bundle that names it; None when the bundle is not stored.
     fn snapshot<'py>(&self, py: Python<'py>, bundle_id: &str) -> PyResult<Bound<'py, PyAny>> {
         match self
             .inner

@@ -2,7 +2,7 @@
 //! Python exceptions: through the core's error table
 //! (`smm_core::error::ERROR_TABLE`), which names each kind's class.
 
-use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::exceptions::{PyException, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
@@ -15,7 +15,7 @@ pub(crate) const CLASSES: &[(&str, &str, &[&str])] = &[
         "Base class of every error raised by smm_core. Attributes: `pointer` (JSON pointer \
          of the offending field, '' when none), `code` and `name` (the stable error code and \
          name, the same as the C status), `category` (input, integrity, conflict, storage, \
-         signer, internal).",
+         signer, internal, interrupted).",
         &["Exception"],
     ),
     (
@@ -85,6 +85,16 @@ pub(crate) const CLASSES: &[(&str, &str, &[&str])] = &[
         &["StorageError", "IntegrityError"],
     ),
     (
+        "UntrustedBundleError",
+        "A store was asked to publish an envelope that is not signed by its trusted keys.",
+        &["AuditError", "IntegrityError"],
+    ),
+    (
+        "TimeoutError",
+        "The run reached its time limit (timeoutSeconds); also a builtins.TimeoutError.",
+        &["SmmError", "builtins.TimeoutError"],
+    ),
+    (
         "PolicyError",
         "A policy bundle does not load (the message names module and line) or has no usable \
          decision.",
@@ -110,6 +120,7 @@ pub(crate) fn types(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
                 b.push(match *base {
                     "Exception" => py.get_type::<PyException>(),
                     "ValueError" => py.get_type::<PyValueError>(),
+                    "builtins.TimeoutError" => py.get_type::<PyTimeoutError>(),
                     own => CLASSES
                         .iter()
                         .position(|(n, _, _)| *n == own)

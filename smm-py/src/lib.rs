@@ -20,6 +20,12 @@ mod simulation;
 fn _smm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The resource limits, the same in every front door.
+    let limits = pyo3::types::PyDict::new(m.py());
+    for (name, value) in smm_core::limits::ALL {
+        limits.set_item(name, value)?;
+    }
+    m.add("LIMITS", limits)?;
     simulation::register(m)?;
     contracts::register(m)?;
     audit::register(m)?;

@@ -392,14 +392,15 @@ pub(crate) fn run_options(
     threads: Option<i64>,
     keep_samples: bool,
 ) -> PyResult<RunOptions> {
+    let max = smm_core::limits::MAX_THREADS;
     let threads = match threads {
         None => None,
-        Some(t) if (1..=4096).contains(&t) => Some(t as usize),
+        Some(t) if t >= 1 && t as u64 <= max as u64 => Some(t as usize),
         Some(t) => {
             return Err(validation(
                 py,
                 "",
-                format!("threads must be between 1 and 4096 (got {t})"),
+                format!("threads must be between 1 and {max} (got {t})"),
             ));
         }
     };
@@ -432,7 +433,7 @@ pub(crate) fn request_from(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<S
 #[pyo3(signature = (
     workspace, workflow = None, *, iterations = 1000, seed = 42, confidence_level = 0.95,
     convergence_threshold = 0.001, early_termination = false, percentile_mode = "auto",
-    threads = None, keep_samples = false
+    threads = None, keep_samples = false, timeout_seconds = None
 ))]
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword signature
 pub(crate) fn simulate(
@@ -447,6 +448,7 @@ pub(crate) fn simulate(
     percentile_mode: &str,
     threads: Option<i64>,
     keep_samples: bool,
+    timeout_seconds: Option<i128>,
 ) -> PyResult<SimulationReport> {
     let mut req = serde_json::json!({
         "workspaceContext": document(py, workspace, "/workspaceContext")?,
@@ -458,6 +460,17 @@ pub(crate) fn simulate(
             "enableEarlyTermination": early_termination,
         },
     });
+    if let (Some(t), Some(cfg)) = (
+        timeout_seconds,
+        req.get_mut("simulationConfig")
+            .and_then(|c| c.as_object_mut()),
+    ) {
+        let p = "/simulationConfig/timeoutSeconds";
+        cfg.insert(
+            "timeoutSeconds".into(),
+            int_arg(py, t, "timeout_seconds", p)?.into(),
+        );
+    }
     for (name, v) in [
         ("confidence_level", confidence_level),
         ("convergence_threshold", convergence_threshold),

@@ -148,13 +148,31 @@ def test_batch_verification_and_chains():
 
 def test_file_store(tmp_path):
     signer = smm_core.LocalSigner.generate("k")
-    store = smm_core.FileBundleStore(tmp_path)
+    rotated = smm_core.LocalSigner.generate("k2")
+    # Without trusted keys a store is read-only.
+    with pytest.raises(smm_core.StorageError, match="read-only"):
+        smm_core.FileBundleStore(tmp_path).put(smm_core.sign_bundle(make_bundle(), signer))
+    store = smm_core.FileBundleStore(tmp_path, {"k": signer.public_key_pem, "k2": rotated.public_key_pem})
     env = smm_core.sign_bundle(make_bundle(), signer)
     bid = store.put(env)
     assert store.put(env) == bid
-    with pytest.raises(smm_core.BundleConflictError):
-        store.put(smm_core.sign_bundle(make_bundle(), smm_core.LocalSigner.generate("k2")))
-    assert store.get(bid) == env
+    # A garbage or untrusted envelope never takes the id.
+    with pytest.raises(smm_core.UntrustedBundleError) as e:
+        store.put(smm_core.sign_bundle(make_bundle(), smm_core.LocalSigner.generate("k3")))
+    assert isinstance(e.value, smm_core.IntegrityError) and e.value.code == 17
+    # Another trusted key signs the stored bundle: the signature is added.
+    assert store.put(smm_core.sign_bundle(make_bundle(), rotated)) == bid
+    assert [(h["event"], h["keyIds"]) for h in store.history(bid)] == [("stored", ["k"]), ("signatures_added", ["k2"])]
+    both = store.get(bid)
+    assert [s["keyid"] for s in json.loads(both)["signatures"]] == ["k", "k2"]
+    assert smm_core.verify_bundle(both, {"k2": rotated.public_key_pem}).verified
+    assert store.get(bid) == both
+    # Ids that would walk out of the store are refused before any path.
+    for bad in ["/etc/passwd", "sha256:../../../etc", "sha256:" + "0" * 63 + "/"]:
+        with pytest.raises(smm_core.ValidationError):
+            store.snapshot(bad)
+        with pytest.raises(smm_core.ValidationError):
+            store.get(bad)
     assert store.get("sha256:" + "0" * 64) is None
     assert [x["bundleId"] for x in store.list("ws-icblabs-0001", start="2025-09-01T00:00:00Z")] == [bid]
     assert store.list("ws-icblabs-0001", end="2025-09-01T00:00:00Z") == []

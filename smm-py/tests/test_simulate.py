@@ -78,7 +78,7 @@ def test_validation_error_names_the_field():
         run(iterations=0)
     with pytest.raises(ValueError, match="iterations"):
         run(iterations=-5)
-    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+    with pytest.raises(ValueError, match="greater than 0 and at most 0.999999999"):
         run(confidence_level=1.5)
     with pytest.raises(smm_core.ValidationError, match="threads"):
         run(threads=0)

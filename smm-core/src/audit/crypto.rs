@@ -95,6 +95,48 @@ pub fn canonical_der(sig: &Signature) -> DerSignature {
     sig.normalize_s().to_der()
 }
 
+/// Why a signature is not in the one form bundle signatures may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonCanonical {
+    /// Not a DER `SEQUENCE { r INTEGER, s INTEGER }` of P-256 scalars.
+    NotDer,
+    /// DER that is not strict (extra leading zeros, long-form lengths,
+    /// trailing bytes): another encoding of the same (r, s).
+    NotStrictDer,
+    /// s > n/2: the high-S twin of a valid signature, which anyone can
+    /// derive from it; only the low-S form is accepted.
+    HighS,
+}
+
+impl std::fmt::Display for NonCanonical {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NonCanonical::NotDer => "is not a DER ECDSA P-256 signature",
+            NonCanonical::NotStrictDer => {
+                "is not strict DER (another encoding of the same signature)"
+            }
+            NonCanonical::HighS => {
+                "has a high S value (the high-S twin of a signature; only low S is accepted)"
+            }
+        })
+    }
+}
+
+/// Check that `der` is a signature in the only form the library emits and
+/// accepts in bundles: strict DER with s <= n/2. (The plain
+/// [`ecdsa_p256_verify`] accepts any valid ECDSA signature, as the
+/// Wycheproof suite expects.)
+pub fn check_canonical_signature(der: &[u8]) -> Result<Signature, NonCanonical> {
+    let sig = Signature::from_der(der).map_err(|_| NonCanonical::NotDer)?;
+    if sig.to_der().as_bytes() != der {
+        return Err(NonCanonical::NotStrictDer);
+    }
+    if sig.normalize_s() != sig {
+        return Err(NonCanonical::HighS);
+    }
+    Ok(sig)
+}
+
 /// Verify a DER signature over `message` (hashed with SHA-256) with the
 /// assembly-optimized P-256 of `ring`: the hot path of bundle
 /// verification, about four times faster than the portable arithmetic.

@@ -95,6 +95,8 @@ impl Envelope {
 
     /// Parse an envelope (strict: unknown fields are refused).
     pub fn from_json(bytes: &[u8]) -> Result<Self, AuditError> {
+        crate::limits::check_document_len(bytes.len())
+            .map_err(|message| AuditError::InvalidEnvelope { message })?;
         serde_json::from_slice(bytes).map_err(|e| AuditError::InvalidEnvelope {
             message: e.to_string(),
         })

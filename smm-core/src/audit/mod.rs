@@ -25,8 +25,8 @@ pub use bundle::{
     verify_trail,
 };
 pub use crypto::{
-    SignatureFormat, canonical_der, ecdsa_p256_verify, parse_public_key, verify_digest,
-    verify_message_der_fast,
+    NonCanonical, SignatureFormat, canonical_der, check_canonical_signature, ecdsa_p256_verify,
+    parse_public_key, verify_digest, verify_message_der_fast,
 };
 pub use dsse::{BUNDLE_PAYLOAD_TYPE, Envelope, EnvelopeSignature, pae, pae_digest};
 pub use p256::ecdsa::VerifyingKey;
@@ -111,6 +111,15 @@ pub enum AuditError {
         /// The id.
         bundle_id: String,
     },
+    /// An envelope a store was asked to publish has a signature that does
+    /// not verify under the store's trusted keys (or none that does).
+    #[error("bundle {bundle_id} is not signed by the store's trusted keys: {message}")]
+    Untrusted {
+        /// The id.
+        bundle_id: String,
+        /// Why.
+        message: String,
+    },
     /// Stored bytes do not match their id.
     #[error("stored bundle {bundle_id} is corrupt: {message}")]
     Corrupt {
@@ -141,6 +150,7 @@ impl AuditError {
             AuditError::Storage { .. } => K::Storage,
             AuditError::Conflict { .. } => K::Conflict,
             AuditError::Corrupt { .. } => K::CorruptBundle,
+            AuditError::Untrusted { .. } => K::Untrusted,
             AuditError::Policy(e) => e.kind(),
             AuditError::Internal { .. } => K::Internal,
         }

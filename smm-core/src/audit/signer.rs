@@ -16,8 +16,10 @@ use super::crypto::{SignatureFormat, canonical_der, parse_signature};
 ///
 /// `sign_digest` receives the SHA-256 digest of the message (the DSSE
 /// pre-authentication encoding) and answers an ECDSA P-256 signature, DER
-/// or P1363. The library checks every answer against `public_key` and
-/// turns it into strict DER with low S before using it.
+/// or P1363. Whatever it answers, the library ([`sign_checked`], which
+/// every signing path goes through) verifies it against `public_key` and
+/// turns it into strict DER with low S before using it: an implementation
+/// cannot skip that.
 pub trait Signer: Send + Sync {
     /// Key id written into signatures (`keyid`), e.g. a KMS key ARN.
     fn key_id(&self) -> &str;
@@ -26,25 +28,36 @@ pub trait Signer: Send + Sync {
     /// Sign a SHA-256 digest.
     fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, AuditError>;
 
-    /// Sign and return strict DER with low S, checked against
-    /// [`Signer::public_key`]. The provided implementation checks every
-    /// answer; a signer that computes the signature in process from the
-    /// private key it holds (see [`LocalSigner`]) may skip the check.
-    fn sign_digest_der(&self, digest: &[u8; 32]) -> Result<Vec<u8>, AuditError> {
-        check_answer(
-            self.key_id(),
-            self.public_key(),
-            digest,
-            &self.sign_digest(digest)?,
-        )
+    /// The [`LocalSigner`] behind this signer, when there is one: the
+    /// library then computes the signature itself from that key (RFC 6979,
+    /// low S), which needs no check, instead of calling `sign_digest`. A
+    /// signer answering a local key whose public key is not
+    /// [`Signer::public_key`] is refused.
+    fn as_local(&self) -> Option<&LocalSigner> {
+        None
     }
 }
 
-/// Sign a digest with any signer and check the answer: it must parse (DER,
-/// or 64-byte P1363) and verify under the signer's public key. Returns
-/// strict DER with low S.
+/// Sign a digest with any signer: the one signing path of the library.
+/// A [`LocalSigner`] signs in process (RFC 6979, normalized to low S); any
+/// other signer's answer must parse (DER, or 64-byte P1363) and verify
+/// under the signer's public key. Returns strict DER with low S.
 pub fn sign_checked(signer: &dyn Signer, digest: &[u8; 32]) -> Result<Vec<u8>, AuditError> {
-    signer.sign_digest_der(digest)
+    if let Some(local) = signer.as_local() {
+        if local.public_key() != signer.public_key() {
+            return Err(AuditError::BadSignerAnswer {
+                key_id: signer.key_id().to_string(),
+                message: "its local key is not the key of its public key".into(),
+            });
+        }
+        return local.sign_low_s(digest);
+    }
+    check_answer(
+        signer.key_id(),
+        signer.public_key(),
+        digest,
+        &signer.sign_digest(digest)?,
+    )
 }
 
 fn check_answer(
@@ -133,6 +146,24 @@ impl LocalSigner {
     }
 }
 
+impl LocalSigner {
+    /// RFC 6979 signature of `digest`, normalized to low S, strict DER.
+    /// Computed here from the key this signer holds, so it is not verified
+    /// again (that would triple the cost of signing); the tests check that
+    /// local signatures verify and reproduce the DSSE specification's
+    /// vector.
+    fn sign_low_s(&self, digest: &[u8; 32]) -> Result<Vec<u8>, AuditError> {
+        let sig: Signature =
+            self.key
+                .sign_prehash(digest)
+                .map_err(|_| AuditError::SignerFailed {
+                    key_id: self.key_id.clone(),
+                    message: "local signing failed".into(),
+                })?;
+        Ok(canonical_der(&sig).as_bytes().to_vec())
+    }
+}
+
 impl Signer for LocalSigner {
     fn key_id(&self) -> &str {
         &self.key_id
@@ -141,22 +172,10 @@ impl Signer for LocalSigner {
         &self.public
     }
     fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, AuditError> {
-        let sig: Signature =
-            self.key
-                .sign_prehash(digest)
-                .map_err(|_| AuditError::BadSignerAnswer {
-                    key_id: self.key_id.clone(),
-                    message: "local signing failed".into(),
-                })?;
-        Ok(canonical_der(&sig).as_bytes().to_vec())
+        self.sign_low_s(digest)
     }
-
-    /// The signature is computed here from the key this signer holds
-    /// (RFC 6979, then normalized to low S), so it is not verified again:
-    /// that would triple the cost of signing. The tests check that local
-    /// signatures verify and reproduce the DSSE specification's vector.
-    fn sign_digest_der(&self, digest: &[u8; 32]) -> Result<Vec<u8>, AuditError> {
-        self.sign_digest(digest)
+    fn as_local(&self) -> Option<&LocalSigner> {
+        Some(self)
     }
 }
 

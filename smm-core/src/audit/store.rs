@@ -1,14 +1,25 @@
 //! Bundle storage: a trait, an in-memory store, and (feature `fs`) a
-//! filesystem store with atomic writes. A store never overwrites: putting
-//! the same bytes again is a no-op, different bytes under an existing id are
-//! an error. Reads check that the bytes still hash to their id.
+//! filesystem store.
+//!
+//! A store publishes only envelopes whose every signature verifies under
+//! the trusted keys it was opened with (a store opened without keys is
+//! read-only). An id is taken by its first envelope; afterwards the only
+//! change is adding signatures from other trusted keys (DSSE allows
+//! several), which is recorded in the bundle's hash-chained store history;
+//! anything else under an existing id is a [`AuditError::Conflict`]. Reads
+//! check that the bytes still hash to their id. Every id is checked
+//! (`sha256:` + 64 lowercase hex) before it reaches a path.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use super::AuditError;
-use super::bundle::AuditBundle;
-use super::dsse::Envelope;
+use super::bundle::{AuditBundle, is_sha256_ref};
+use super::dsse::{BUNDLE_PAYLOAD_TYPE, Envelope, EnvelopeSignature, pae};
+use super::verify::{TrustedKey, check_signatures};
 use crate::jcs;
 use crate::time::Timestamp;
 
@@ -21,13 +32,14 @@ pub struct StoredBundle {
     pub workspace_id: String,
     /// Creation time (RFC 3339).
     pub created_at: String,
-    /// The envelope (JSON bytes).
+    /// The envelope (compact JSON).
     pub envelope: Vec<u8>,
 }
 
 impl StoredBundle {
     /// Read an envelope's payload to learn its id, workspace and time. This
-    /// does not verify the signature (see [`super::verify_envelope`]).
+    /// does not verify the signatures (stores do, see [`BundleStore::put`];
+    /// so does [`super::verify_envelope`]).
     pub fn from_envelope(envelope: &[u8]) -> Result<Self, AuditError> {
         let env = Envelope::from_json(envelope)?;
         let payload = env.payload_bytes()?;
@@ -44,7 +56,7 @@ impl StoredBundle {
             bundle_id: jcs::sha256_ref_of_canonical(&payload),
             workspace_id: bundle.workspace_id,
             created_at: bundle.created_at,
-            envelope: envelope.to_vec(),
+            envelope: env.to_json(),
         })
     }
 
@@ -55,35 +67,257 @@ impl StoredBundle {
             message: e.to_string(),
         })
     }
-
-    fn check_id(&self, expected: &str) -> Result<(), AuditError> {
-        let fresh =
-            StoredBundle::from_envelope(&self.envelope).map_err(|e| AuditError::Corrupt {
-                bundle_id: expected.into(),
-                message: e.to_string(),
-            })?;
-        if fresh.bundle_id != expected {
-            return Err(AuditError::Corrupt {
-                bundle_id: expected.into(),
-                message: format!("content hashes to {}", fresh.bundle_id),
-            });
-        }
-        Ok(())
-    }
 }
 
 /// What `put` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutOutcome {
     /// Newly stored.
     Stored,
-    /// The same bytes were already there.
+    /// Every signature was already there.
     AlreadyPresent,
+    /// The bundle was there; these key ids' signatures were added.
+    SignaturesAdded {
+        /// Key ids of the added signatures.
+        key_ids: Vec<String>,
+    },
+}
+
+/// One event of a stored bundle's history. `eventHash` is the SHA-256 of
+/// the RFC 8785 form of the event without `eventHash`; it covers
+/// `previousEventHash`, so the history is a hash chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StoreEvent {
+    /// 0, 1, 2, ...
+    pub sequence: u64,
+    /// `stored` or `signatures_added`.
+    pub event: String,
+    /// Key ids whose signatures the event brought.
+    pub key_ids: Vec<String>,
+    /// `sha256:` of the envelope (compact JSON) after the event.
+    pub envelope_sha256: String,
+    /// Hash of the event before (absent for the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_event_hash: Option<String>,
+    /// This event's hash.
+    pub event_hash: String,
+}
+
+impl StoreEvent {
+    fn compute_hash(&self) -> Result<String, AuditError> {
+        let mut body =
+            serde_json::to_value(self).map_err(|e| AuditError::internal(&e.to_string()))?;
+        if let Some(o) = body.as_object_mut() {
+            o.remove("eventHash");
+        }
+        Ok(jcs::sha256_ref_of_canonical(&jcs::canonicalize_value(
+            &body,
+        )?))
+    }
+
+    fn new(
+        previous: Option<&StoreEvent>,
+        event: &str,
+        key_ids: Vec<String>,
+        envelope: &[u8],
+    ) -> Result<StoreEvent, AuditError> {
+        let mut e = StoreEvent {
+            sequence: previous.map_or(0, |p| p.sequence + 1),
+            event: event.into(),
+            key_ids,
+            envelope_sha256: jcs::sha256_ref_of_canonical(envelope),
+            previous_event_hash: previous.map(|p| p.event_hash.clone()),
+            event_hash: String::new(),
+        };
+        e.event_hash = e.compute_hash()?;
+        Ok(e)
+    }
+}
+
+/// A bundle as a store keeps it: the envelope (its signatures merged over
+/// time) and the hash-chained history of how it got them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Record {
+    format: String,
+    envelope: Envelope,
+    events: Vec<StoreEvent>,
+}
+
+const RECORD_FORMAT: &str = "smm-stored-bundle/v1";
+
+impl Record {
+    /// Check a record read back: format, id, history chain, and that the
+    /// history ends at this very envelope.
+    fn check(&self, bundle_id: &str) -> Result<StoredBundle, AuditError> {
+        let corrupt = |message: String| AuditError::Corrupt {
+            bundle_id: bundle_id.to_string(),
+            message,
+        };
+        if self.format != RECORD_FORMAT {
+            return Err(corrupt(format!("unknown record format {:?}", self.format)));
+        }
+        let bytes = self.envelope.to_json();
+        let stored = StoredBundle::from_envelope(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        if stored.bundle_id != bundle_id {
+            return Err(corrupt(format!("content hashes to {}", stored.bundle_id)));
+        }
+        let mut previous: Option<&StoreEvent> = None;
+        for (i, e) in self.events.iter().enumerate() {
+            if e.sequence != i as u64
+                || e.previous_event_hash.as_deref() != previous.map(|p| p.event_hash.as_str())
+                || e.compute_hash()? != e.event_hash
+            {
+                return Err(corrupt(format!("store history broken at event {i}")));
+            }
+            previous = Some(e);
+        }
+        match previous {
+            Some(last) if last.envelope_sha256 == jcs::sha256_ref_of_canonical(&bytes) => {
+                Ok(stored)
+            }
+            _ => Err(corrupt(
+                "the store history does not end at this envelope".into(),
+            )),
+        }
+    }
+}
+
+/// Check the form of a bundle id before it reaches a path or a lookup.
+pub fn check_bundle_id(bundle_id: &str) -> Result<(), AuditError> {
+    if is_sha256_ref(bundle_id) {
+        Ok(())
+    } else {
+        Err(AuditError::InvalidInput {
+            pointer: String::new(),
+            message: format!(
+                "{:?} is not a bundle id (sha256: + 64 lowercase hex)",
+                bundle_id.chars().take(80).collect::<String>()
+            ),
+        })
+    }
+}
+
+/// Decide what storing `new` on top of `existing` means, under the
+/// trusted keys: the record to write, or `None` when nothing changes.
+fn plan_put(
+    existing: Option<&Record>,
+    new: &StoredBundle,
+    trusted: &[TrustedKey],
+) -> Result<(Option<Record>, PutOutcome), AuditError> {
+    check_bundle_id(&new.bundle_id)?;
+    if trusted.is_empty() {
+        return Err(AuditError::Storage {
+            message: "this store was opened without trusted keys: it is read-only \
+                      (open it with the keys whose signatures it may publish)"
+                .into(),
+        });
+    }
+    let env = Envelope::from_json(&new.envelope)?;
+    let fresh = StoredBundle::from_envelope(&new.envelope)?;
+    if fresh.bundle_id != new.bundle_id {
+        return Err(AuditError::Corrupt {
+            bundle_id: new.bundle_id.clone(),
+            message: format!("content hashes to {}", fresh.bundle_id),
+        });
+    }
+    if env.payload_type != BUNDLE_PAYLOAD_TYPE {
+        return Err(AuditError::InvalidEnvelope {
+            message: format!(
+                "payload type {:?} is not an audit bundle's",
+                env.payload_type
+            ),
+        });
+    }
+    let payload = env.payload_bytes()?;
+    if jcs::canonicalize(&payload)? != payload {
+        return Err(AuditError::InvalidEnvelope {
+            message: "the payload is not in RFC 8785 form".into(),
+        });
+    }
+    let signed =
+        check_signatures(&env, &pae(&env.payload_type, &payload), trusted).map_err(|why| {
+            AuditError::Untrusted {
+                bundle_id: new.bundle_id.clone(),
+                message: why,
+            }
+        })?;
+    if signed.len() != env.signatures.len() {
+        return Err(AuditError::Untrusted {
+            bundle_id: new.bundle_id.clone(),
+            message: "a signature is by a key this store does not trust".into(),
+        });
+    }
+    let Some(old) = existing else {
+        let bytes = env.to_json();
+        let event = StoreEvent::new(None, "stored", signed, &bytes)?;
+        let record = Record {
+            format: RECORD_FORMAT.into(),
+            envelope: env,
+            events: vec![event],
+        };
+        return Ok((Some(record), PutOutcome::Stored));
+    };
+    if old.envelope.payload != env.payload || old.envelope.payload_type != env.payload_type {
+        return Err(AuditError::Conflict {
+            bundle_id: new.bundle_id.clone(),
+        });
+    }
+    let mut merged: Vec<EnvelopeSignature> = old.envelope.signatures.clone();
+    let mut added = Vec::new();
+    for s in &env.signatures {
+        if merged.contains(s) {
+            continue;
+        }
+        if merged.iter().any(|m| m.keyid == s.keyid) {
+            // A second, different signature by a key that already signed:
+            // another encoding of the same evidence.
+            return Err(AuditError::Conflict {
+                bundle_id: new.bundle_id.clone(),
+            });
+        }
+        merged.push(s.clone());
+        added.push(s.keyid.clone());
+    }
+    if added.is_empty() {
+        return Ok((None, PutOutcome::AlreadyPresent));
+    }
+    if merged.len() > crate::limits::MAX_ENVELOPE_SIGNATURES {
+        return Err(AuditError::InvalidEnvelope {
+            message: format!(
+                "the bundle would have more than {} signatures",
+                crate::limits::MAX_ENVELOPE_SIGNATURES
+            ),
+        });
+    }
+    let envelope = Envelope {
+        payload: old.envelope.payload.clone(),
+        payload_type: old.envelope.payload_type.clone(),
+        signatures: merged,
+    };
+    let mut events = old.events.clone();
+    let event = StoreEvent::new(
+        events.last(),
+        "signatures_added",
+        added.clone(),
+        &envelope.to_json(),
+    )?;
+    events.push(event);
+    Ok((
+        Some(Record {
+            format: RECORD_FORMAT.into(),
+            envelope,
+            events,
+        }),
+        PutOutcome::SignaturesAdded { key_ids: added },
+    ))
 }
 
 /// Where bundles live. Synchronous and object-safe.
 pub trait BundleStore: Send + Sync {
-    /// Store a bundle; never overwrites.
+    /// Store a bundle whose every signature verifies under the store's
+    /// trusted keys; on an existing id, only add signatures.
     fn put(&self, bundle: &StoredBundle) -> Result<PutOutcome, AuditError>;
     /// The bundle with this id, checked against it.
     fn get(&self, bundle_id: &str) -> Result<Option<StoredBundle>, AuditError>;
@@ -95,6 +329,8 @@ pub trait BundleStore: Send + Sync {
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<Vec<StoredBundle>, AuditError>;
+    /// How a stored bundle got its signatures (empty when it is not stored).
+    fn history(&self, bundle_id: &str) -> Result<Vec<StoreEvent>, AuditError>;
 }
 
 fn in_range(created: &str, from: Option<Timestamp>, to: Option<Timestamp>) -> bool {
@@ -121,18 +357,20 @@ fn sort(v: &mut [StoredBundle]) {
 /// A store in memory.
 #[derive(Debug, Default)]
 pub struct MemoryBundleStore {
-    bundles: Mutex<BTreeMap<String, StoredBundle>>,
+    trusted: Vec<TrustedKey>,
+    records: Mutex<BTreeMap<String, Record>>,
 }
 
 impl MemoryBundleStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty store publishing envelopes signed by these keys (none: read-only).
+    pub fn new(trusted_keys: Vec<TrustedKey>) -> Self {
+        MemoryBundleStore {
+            trusted: trusted_keys,
+            records: Mutex::default(),
+        }
     }
-    fn lock(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, BTreeMap<String, StoredBundle>>, AuditError> {
-        self.bundles.lock().map_err(|_| AuditError::Storage {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<String, Record>>, AuditError> {
+        self.records.lock().map_err(|_| AuditError::Storage {
             message: "store lock poisoned".into(),
         })
     }
@@ -140,25 +378,19 @@ impl MemoryBundleStore {
 
 impl BundleStore for MemoryBundleStore {
     fn put(&self, bundle: &StoredBundle) -> Result<PutOutcome, AuditError> {
-        bundle.check_id(&bundle.bundle_id)?;
         let mut m = self.lock()?;
-        match m.get(&bundle.bundle_id) {
-            Some(old) if old.envelope == bundle.envelope => Ok(PutOutcome::AlreadyPresent),
-            Some(_) => Err(AuditError::Conflict {
-                bundle_id: bundle.bundle_id.clone(),
-            }),
-            None => {
-                m.insert(bundle.bundle_id.clone(), bundle.clone());
-                Ok(PutOutcome::Stored)
-            }
+        let (record, outcome) = plan_put(m.get(&bundle.bundle_id), bundle, &self.trusted)?;
+        if let Some(r) = record {
+            m.insert(bundle.bundle_id.clone(), r);
         }
+        Ok(outcome)
     }
     fn get(&self, bundle_id: &str) -> Result<Option<StoredBundle>, AuditError> {
-        let b = self.lock()?.get(bundle_id).cloned();
-        if let Some(b) = &b {
-            b.check_id(bundle_id)?;
-        }
-        Ok(b)
+        check_bundle_id(bundle_id)?;
+        self.lock()?
+            .get(bundle_id)
+            .map(|r| r.check(bundle_id))
+            .transpose()
     }
     fn list(
         &self,
@@ -167,14 +399,23 @@ impl BundleStore for MemoryBundleStore {
         to: Option<&str>,
     ) -> Result<Vec<StoredBundle>, AuditError> {
         let (f, t) = (bound(from, "from")?, bound(to, "to")?);
-        let mut v: Vec<StoredBundle> = self
-            .lock()?
-            .values()
-            .filter(|b| b.workspace_id == workspace_id && in_range(&b.created_at, f, t))
-            .cloned()
-            .collect();
+        let mut v = Vec::new();
+        for (id, r) in self.lock()?.iter() {
+            let b = r.check(id)?;
+            if b.workspace_id == workspace_id && in_range(&b.created_at, f, t) {
+                v.push(b);
+            }
+        }
         sort(&mut v);
         Ok(v)
+    }
+    fn history(&self, bundle_id: &str) -> Result<Vec<StoreEvent>, AuditError> {
+        check_bundle_id(bundle_id)?;
+        Ok(self
+            .lock()?
+            .get(bundle_id)
+            .map(|r| r.events.clone())
+            .unwrap_or_default())
     }
 }
 
@@ -195,18 +436,27 @@ mod fs_store {
     use super::*;
 
     /// Largest decompressed file read back (a guard against gzip bombs).
-    const MAX_FILE: u64 = 256 << 20;
+    const MAX_FILE: u64 = crate::limits::MAX_DOCUMENT_BYTES as u64;
 
     /// A store on the filesystem:
     /// `audit-bundles/YYYY-MM-DD/bundle-<workspaceId>-<timestamp>-<short id>.json.gz`
-    /// (date and timestamp from the bundle's createdAt, never the clock) and
-    /// `audit-snapshots/<bundle id hex>/contract.json.gz`. Every file is
-    /// written to a temporary name, fsynced, renamed into place, and its
-    /// directory fsynced: a crash leaves the whole file or nothing.
+    /// (date and timestamp from the bundle's createdAt, never the clock)
+    /// holds the envelope and its store history,
+    /// `audit-snapshots/<bundle id hex>/contract.json.gz` the contract
+    /// snapshot, `locks/<bundle id hex>.lock` serializes writers of one
+    /// bundle across threads and processes.
+    ///
+    /// A write takes the bundle's lock, reads what is stored, decides (new,
+    /// signatures added, nothing, or refused), writes the snapshot and then
+    /// the bundle each to a temporary file, fsyncs it, renames it into
+    /// place and fsyncs its directory, and every directory it created: a
+    /// crash leaves the old state or the new one, and two writers cannot
+    /// both win.
     #[derive(Debug)]
     pub struct FileBundleStore {
         root: PathBuf,
-        fail_after: AtomicUsize,
+        trusted: Vec<TrustedKey>,
+        fail_at_step: AtomicUsize,
     }
 
     static TMP_COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -219,6 +469,7 @@ mod fs_store {
 
     fn safe_name(s: &str) -> String {
         s.chars()
+            .take(64)
             .map(|c| {
                 if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
                     c
@@ -229,49 +480,59 @@ mod fs_store {
             .collect()
     }
 
-    /// A writer that fails after a set number of bytes (crash testing).
-    struct Limited<W: Write> {
-        inner: W,
-        left: usize,
+    fn hex_of(bundle_id: &str) -> Result<&str, AuditError> {
+        check_bundle_id(bundle_id)?;
+        Ok(bundle_id.get("sha256:".len()..).unwrap_or_default())
     }
 
-    impl<W: Write> Write for Limited<W> {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            if self.left == 0 {
-                return Err(io::Error::other("injected write failure"));
+    /// The steps of one write, counted for failure injection.
+    struct Steps {
+        done: usize,
+        fail_at: usize,
+    }
+
+    impl Steps {
+        fn step(&mut self, what: &str) -> io::Result<()> {
+            let n = self.done;
+            self.done += 1;
+            if n == self.fail_at {
+                return Err(io::Error::other(format!(
+                    "injected failure at step {n} ({what})"
+                )));
             }
-            let n = buf.len().min(self.left);
-            let w = self.inner.write(buf.get(..n).unwrap_or(&[]))?;
-            self.left -= w;
-            Ok(w)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            self.inner.flush()
+            Ok(())
         }
     }
 
     impl FileBundleStore {
-        /// A store rooted at `root` (created when missing).
-        pub fn open(root: impl AsRef<Path>) -> Result<Self, AuditError> {
+        /// A store rooted at `root` (created when missing) that publishes
+        /// envelopes signed by `trusted_keys`; with no keys it is
+        /// read-only (`put` is refused).
+        pub fn open(
+            root: impl AsRef<Path>,
+            trusted_keys: Vec<TrustedKey>,
+        ) -> Result<Self, AuditError> {
             let root = root.as_ref().to_path_buf();
-            fs::create_dir_all(root.join("audit-bundles"))
-                .map_err(|e| io_err("create", &root, e))?;
-            fs::create_dir_all(root.join("audit-snapshots"))
-                .map_err(|e| io_err("create", &root, e))?;
+            for d in ["audit-bundles", "audit-snapshots", "locks"] {
+                fs::create_dir_all(root.join(d)).map_err(|e| io_err("create", &root, e))?;
+            }
             Ok(FileBundleStore {
                 root,
-                fail_after: AtomicUsize::new(usize::MAX),
+                trusted: trusted_keys,
+                fail_at_step: AtomicUsize::new(usize::MAX),
             })
         }
 
-        /// Make every later file write fail after `bytes` bytes, as a crash
-        /// would (for tests of atomicity). `usize::MAX` turns it off.
-        pub fn inject_write_failure_after(&self, bytes: usize) {
-            self.fail_after.store(bytes, Ordering::SeqCst);
+        /// Make the `n`-th I/O step (0-based) of each later write fail, as
+        /// a crash there would (for tests of atomicity); `usize::MAX` turns
+        /// it off.
+        pub fn inject_failure_at_step(&self, n: usize) {
+            self.fail_at_step.store(n, Ordering::SeqCst);
         }
 
-        /// Path of a bundle.
+        /// Path of a bundle's file.
         pub fn bundle_path(&self, b: &StoredBundle) -> Result<PathBuf, AuditError> {
+            let hex = hex_of(&b.bundle_id)?;
             let t = Timestamp::parse(&b.created_at).ok_or_else(|| AuditError::Storage {
                 message: "bad createdAt".into(),
             })?;
@@ -283,23 +544,64 @@ mod fs_store {
             Ok(self.root.join("audit-bundles").join(t.date()).join(format!(
                 "bundle-{}-{stamp}-{}.json.gz",
                 safe_name(&b.workspace_id),
-                short_id(&b.bundle_id)
+                hex.get(..16).unwrap_or(hex)
             )))
         }
 
-        /// Path of the contract snapshot of a bundle.
-        pub fn snapshot_path(&self, bundle_id: &str) -> PathBuf {
-            self.root
+        /// Path of the contract snapshot of a bundle (the id is checked).
+        pub fn snapshot_path(&self, bundle_id: &str) -> Result<PathBuf, AuditError> {
+            Ok(self
+                .root
                 .join("audit-snapshots")
-                .join(bundle_id.trim_start_matches("sha256:"))
-                .join("contract.json.gz")
+                .join(hex_of(bundle_id)?)
+                .join("contract.json.gz"))
         }
 
-        fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), AuditError> {
+        fn lock_path(&self, bundle_id: &str) -> Result<PathBuf, AuditError> {
+            Ok(self
+                .root
+                .join("locks")
+                .join(format!("{}.lock", hex_of(bundle_id)?)))
+        }
+
+        /// Create `dir` and its missing parents under the root, fsyncing
+        /// the parent of each directory created.
+        fn create_dirs(&self, dir: &Path, steps: &mut Steps) -> io::Result<()> {
+            let mut missing = Vec::new();
+            let mut d = dir;
+            while !d.exists() {
+                missing.push(d.to_path_buf());
+                match d.parent() {
+                    Some(p) if p.starts_with(&self.root) => d = p,
+                    _ => break,
+                }
+            }
+            for m in missing.iter().rev() {
+                steps.step("create directory")?;
+                match fs::create_dir(m) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(e),
+                }
+                if let Some(parent) = m.parent() {
+                    steps.step("fsync parent directory")?;
+                    File::open(parent)?.sync_all()?;
+                }
+            }
+            Ok(())
+        }
+
+        /// Write `bytes` gzipped to `path` atomically (the caller holds the
+        /// bundle's lock): temporary file, fsync, rename, fsync directory.
+        fn write_atomic(
+            &self,
+            path: &Path,
+            bytes: &[u8],
+            steps: &mut Steps,
+        ) -> Result<(), AuditError> {
             let dir = path.parent().ok_or_else(|| AuditError::Storage {
                 message: "no parent".into(),
             })?;
-            fs::create_dir_all(dir).map_err(|e| io_err("create", dir, e))?;
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
             let tmp = dir.join(format!(
                 ".tmp-{}-{}-{name}",
@@ -307,19 +609,18 @@ mod fs_store {
                 TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
             ));
             let result = (|| -> io::Result<()> {
+                self.create_dirs(dir, steps)?;
+                steps.step("create temporary file")?;
                 let file = File::create(&tmp)?;
-                let limit = self.fail_after.load(Ordering::SeqCst);
-                let mut gz = GzEncoder::new(
-                    Limited {
-                        inner: file,
-                        left: limit,
-                    },
-                    Compression::default(),
-                );
+                let mut gz = GzEncoder::new(file, Compression::default());
                 gz.write_all(bytes)?;
-                let limited = gz.finish()?;
-                limited.inner.sync_all()?;
+                steps.step("write")?;
+                let file = gz.finish()?;
+                steps.step("fsync file")?;
+                file.sync_all()?;
+                steps.step("rename into place")?;
                 fs::rename(&tmp, path)?;
+                steps.step("fsync directory")?;
                 File::open(dir)?.sync_all()
             })();
             if let Err(e) = result {
@@ -333,9 +634,15 @@ mod fs_store {
             let f = File::open(path).map_err(|e| io_err("open", path, e))?;
             let mut out = Vec::new();
             GzDecoder::new(f)
-                .take(MAX_FILE)
+                .take(MAX_FILE + 1)
                 .read_to_end(&mut out)
                 .map_err(|e| io_err("read", path, e))?;
+            if out.len() as u64 > MAX_FILE {
+                return Err(AuditError::Corrupt {
+                    bundle_id: path.display().to_string(),
+                    message: format!("more than {MAX_FILE} bytes decompressed"),
+                });
+            }
             Ok(out)
         }
 
@@ -360,72 +667,119 @@ mod fs_store {
             Ok(out)
         }
 
-        fn load(path: &Path) -> Result<StoredBundle, AuditError> {
+        /// A record file, parsed but not yet checked against an id.
+        fn read_record(path: &Path) -> Result<Record, AuditError> {
             let bytes = Self::read_gz(path)?;
-            StoredBundle::from_envelope(&bytes).map_err(|e| AuditError::Corrupt {
+            serde_json::from_slice(&bytes).map_err(|e| AuditError::Corrupt {
                 bundle_id: path.display().to_string(),
-                message: e.to_string(),
+                message: format!("not a stored bundle: {e}"),
             })
         }
 
-        /// The contract snapshot stored with a bundle (canonical JSON).
-        pub fn get_snapshot(&self, bundle_id: &str) -> Result<Option<Vec<u8>>, AuditError> {
-            let p = self.snapshot_path(bundle_id);
-            if !p.exists() {
+        fn load(path: &Path) -> Result<StoredBundle, AuditError> {
+            let r = Self::read_record(path)?;
+            let id = StoredBundle::from_envelope(&r.envelope.to_json())
+                .map_err(|e| AuditError::Corrupt {
+                    bundle_id: path.display().to_string(),
+                    message: e.to_string(),
+                })?
+                .bundle_id;
+            r.check(&id)
+        }
+
+        /// The file of the bundle with this id, if stored.
+        fn find(&self, bundle_id: &str) -> Result<Option<PathBuf>, AuditError> {
+            let hex = hex_of(bundle_id)?;
+            let suffix = format!("-{}.json.gz", hex.get(..16).unwrap_or(hex));
+            Ok(self.files()?.into_iter().find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(&suffix))
+            }))
+        }
+
+        fn record_of(&self, bundle_id: &str) -> Result<Option<(PathBuf, Record)>, AuditError> {
+            let Some(p) = self.find(bundle_id)? else {
                 return Ok(None);
+            };
+            let r = Self::read_record(&p)?;
+            r.check(bundle_id)?;
+            Ok(Some((p, r)))
+        }
+
+        /// The contract snapshot stored with a bundle (canonical JSON),
+        /// checked against the snapshot inside the bundle that names it;
+        /// `None` when the bundle is not stored.
+        pub fn get_snapshot(&self, bundle_id: &str) -> Result<Option<Vec<u8>>, AuditError> {
+            let path = self.snapshot_path(bundle_id)?;
+            let Some(bundle) = self.get(bundle_id)? else {
+                return Ok(None);
+            };
+            let expected = snapshot_bytes(&bundle)?;
+            let bytes = Self::read_gz(&path)?;
+            if bytes != expected {
+                return Err(AuditError::Corrupt {
+                    bundle_id: bundle_id.to_string(),
+                    message: "the stored contract snapshot is not the one the bundle holds".into(),
+                });
             }
-            Self::read_gz(&p).map(Some)
+            Ok(Some(bytes))
         }
     }
 
-    fn short_id(id: &str) -> String {
-        id.trim_start_matches("sha256:").chars().take(16).collect()
+    /// The canonical bytes of a bundle's contract snapshot.
+    fn snapshot_bytes(b: &StoredBundle) -> Result<Vec<u8>, AuditError> {
+        let v = serde_json::to_value(&b.bundle()?.contract)
+            .map_err(|e| AuditError::internal(&e.to_string()))?;
+        Ok(jcs::canonicalize_value(&v)?)
     }
 
     impl BundleStore for FileBundleStore {
         fn put(&self, b: &StoredBundle) -> Result<PutOutcome, AuditError> {
-            b.check_id(&b.bundle_id)?;
-            let path = self.bundle_path(b)?;
-            if path.exists() {
-                let old = Self::load(&path)?;
-                return if old.envelope == b.envelope {
-                    Ok(PutOutcome::AlreadyPresent)
-                } else {
-                    Err(AuditError::Conflict {
-                        bundle_id: b.bundle_id.clone(),
-                    })
-                };
+            check_bundle_id(&b.bundle_id)?;
+            if self.trusted.is_empty() {
+                return plan_put(None, b, &self.trusted).map(|(_, o)| o);
             }
-            // The snapshot first: a visible bundle always has its snapshot.
-            let bundle = b.bundle()?;
-            let snapshot = serde_json::to_value(&bundle.contract)
-                .map_err(|e| AuditError::Storage {
-                    message: e.to_string(),
-                })
-                .and_then(|v| Ok(jcs::canonicalize_value(&v)?))?;
-            self.write_atomic(&self.snapshot_path(&b.bundle_id), &snapshot)?;
-            self.write_atomic(&path, &b.envelope)?;
-            Ok(PutOutcome::Stored)
+            let lock_path = self.lock_path(&b.bundle_id)?;
+            let lock = fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(|e| io_err("open lock", &lock_path, e))?;
+            lock.lock().map_err(|e| io_err("lock", &lock_path, e))?;
+            let mut steps = Steps {
+                done: 0,
+                fail_at: self.fail_at_step.load(Ordering::SeqCst),
+            };
+            // Under the lock: read, decide, write. (The lock is released
+            // when `lock` is dropped, whatever happens.)
+            let existing = self.record_of(&b.bundle_id)?;
+            let (record, outcome) = plan_put(existing.as_ref().map(|(_, r)| r), b, &self.trusted)?;
+            let Some(record) = record else {
+                return Ok(outcome);
+            };
+            let path = match &existing {
+                Some((p, _)) => p.clone(),
+                None => self.bundle_path(b)?,
+            };
+            if existing.is_none() {
+                // The snapshot first: a visible bundle always has its snapshot.
+                let snapshot = snapshot_bytes(b)?;
+                self.write_atomic(&self.snapshot_path(&b.bundle_id)?, &snapshot, &mut steps)?;
+            }
+            let bytes =
+                serde_json::to_vec(&record).map_err(|e| AuditError::internal(&e.to_string()))?;
+            let canonical = jcs::canonicalize(&bytes)?;
+            self.write_atomic(&path, &canonical, &mut steps)?;
+            drop(lock);
+            Ok(outcome)
         }
 
         fn get(&self, bundle_id: &str) -> Result<Option<StoredBundle>, AuditError> {
-            let suffix = format!("-{}.json.gz", short_id(bundle_id));
-            for p in self.files()? {
-                if p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.ends_with(&suffix))
-                {
-                    let b = Self::load(&p)?;
-                    if b.bundle_id == bundle_id {
-                        return Ok(Some(b));
-                    }
-                    return Err(AuditError::Corrupt {
-                        bundle_id: bundle_id.into(),
-                        message: format!("{} holds {}", p.display(), b.bundle_id),
-                    });
-                }
-            }
-            Ok(None)
+            self.record_of(bundle_id)?
+                .map(|(_, r)| r.check(bundle_id))
+                .transpose()
         }
 
         fn list(
@@ -452,6 +806,13 @@ mod fs_store {
             }
             sort(&mut v);
             Ok(v)
+        }
+
+        fn history(&self, bundle_id: &str) -> Result<Vec<StoreEvent>, AuditError> {
+            Ok(self
+                .record_of(bundle_id)?
+                .map(|(_, r)| r.events)
+                .unwrap_or_default())
         }
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AuditError;
 use super::bundle::{AuditBundle, verify_trail};
-use super::crypto::{parse_public_key, verify_message_der_fast};
+use super::crypto::{check_canonical_signature, parse_public_key, verify_message_der_fast};
 use super::dsse::{BUNDLE_PAYLOAD_TYPE, Envelope, decode_sig, pae};
 use crate::contract::terms_hash_of;
 use crate::jcs;
@@ -54,13 +54,67 @@ pub struct Check {
 pub struct VerificationResult {
     /// Every check passed.
     pub verified: bool,
-    /// The trusted key whose signature verified.
+    /// The first trusted key whose signature verified.
     pub key_id: Option<String>,
+    /// Every trusted key whose signature verified, in envelope order.
+    pub signed_by: Vec<String>,
     /// The bundle id (sha256 of the payload), once the signature verified.
     pub bundle_id: Option<String>,
     /// The checks, in the order they ran (later checks do not run after a
     /// failed signature).
     pub checks: Vec<Check>,
+}
+
+/// The signatures of an envelope, checked: every one in the only accepted
+/// encoding (strict base64 of strict DER with low S, no duplicates); each
+/// one whose key id is trusted verifies under one of the trusted keys with
+/// that id (several keys may share an id while a key rotates); at least one
+/// does. Signatures of key ids this verifier does not trust are ignored.
+/// Returns the key ids whose signatures verified, or why the check failed.
+pub(crate) fn check_signatures(
+    env: &Envelope,
+    pae: &[u8],
+    trusted: &[TrustedKey],
+) -> Result<Vec<String>, String> {
+    if env.signatures.is_empty() {
+        return Err("the envelope has no signature".into());
+    }
+    if env.signatures.len() > crate::limits::MAX_ENVELOPE_SIGNATURES {
+        return Err(format!(
+            "the envelope has {} signatures (at most {})",
+            env.signatures.len(),
+            crate::limits::MAX_ENVELOPE_SIGNATURES
+        ));
+    }
+    let mut verified = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, s) in env.signatures.iter().enumerate() {
+        let at = || format!("signature {i} (key {:?})", s.keyid);
+        let Some(der) = decode_sig(&s.sig) else {
+            return Err(format!("{} is not strict base64", at()));
+        };
+        if let Err(why) = check_canonical_signature(&der) {
+            return Err(format!("{} {why}", at()));
+        }
+        if !seen.insert((s.keyid.as_str(), s.sig.as_str())) {
+            return Err(format!("{} appears twice", at()));
+        }
+        let mut keys = trusted.iter().filter(|k| k.key_id == s.keyid).peekable();
+        if keys.peek().is_none() {
+            continue; // a key this verifier does not trust
+        }
+        if !keys.any(|k| verify_message_der_fast(&k.key, pae, &der)) {
+            return Err(format!(
+                "{} does not verify under any trusted key with that id",
+                at()
+            ));
+        }
+        verified.push(s.keyid.clone());
+    }
+    if verified.is_empty() {
+        return Err("no signature is by a trusted key".into());
+    }
+    Ok(verified)
 }
 
 /// Verify an envelope: the signature first (before the payload is parsed),
@@ -74,6 +128,7 @@ pub fn verify_envelope(
     let mut r = VerificationResult {
         verified: false,
         key_id: None,
+        signed_by: Vec::new(),
         bundle_id: None,
         checks: Vec::new(),
     };
@@ -114,23 +169,19 @@ pub fn verify_envelope(
         }
     };
     let pae = pae(&env.payload_type, &payload);
-    let signed_by = env.signatures.iter().find_map(|s| {
-        let key = trusted.iter().find(|k| k.key_id == s.keyid)?;
-        let sig = decode_sig(&s.sig)?;
-        verify_message_der_fast(&key.key, &pae, &sig).then(|| key.key_id.clone())
-    });
-    match signed_by {
-        Some(k) => {
-            check(&mut r, "signature", true, format!("ECDSA P-256 by {k}"));
-            r.key_id = Some(k);
-        }
-        None => {
+    match check_signatures(&env, &pae, trusted) {
+        Ok(keys) => {
             check(
                 &mut r,
                 "signature",
-                false,
-                "no signature verifies under a trusted key".into(),
+                true,
+                format!("ECDSA P-256 by {}", keys.join(", ")),
             );
+            r.key_id = keys.first().cloned();
+            r.signed_by = keys;
+        }
+        Err(why) => {
+            check(&mut r, "signature", false, why);
             return r;
         }
     }
@@ -197,9 +248,36 @@ pub fn verify_envelope(
     r
 }
 
-/// Verify many envelopes on `threads` threads (None: every core). Results
-/// are in input order.
+/// Verify many envelopes (at most [`crate::limits::MAX_BATCH`]) on
+/// `threads` threads (None: every core). Results are in input order.
 pub fn verify_envelopes(
+    envelopes: &[Vec<u8>],
+    trusted: &[TrustedKey],
+    threads: Option<usize>,
+) -> Result<Vec<VerificationResult>, AuditError> {
+    if envelopes.len() > crate::limits::MAX_BATCH {
+        return Err(AuditError::InvalidInput {
+            pointer: String::new(),
+            message: format!(
+                "{} envelopes, more than the batch limit of {}",
+                envelopes.len(),
+                crate::limits::MAX_BATCH
+            ),
+        });
+    }
+    if threads.is_some_and(|t| t == 0 || t > crate::limits::MAX_THREADS) {
+        return Err(AuditError::InvalidInput {
+            pointer: String::new(),
+            message: format!(
+                "threads must be between 1 and {}",
+                crate::limits::MAX_THREADS
+            ),
+        });
+    }
+    Ok(verify_batch(envelopes, trusted, threads))
+}
+
+fn verify_batch(
     envelopes: &[Vec<u8>],
     trusted: &[TrustedKey],
     threads: Option<usize>,

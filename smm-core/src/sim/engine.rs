@@ -88,7 +88,7 @@ pub struct RunOutput {
 /// partials of all shards with [`merge_partials`] to get exactly the report
 /// of a single run. Serializable, so shards can run on other machines.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", try_from = "RawPartial")]
 pub struct PartialResult {
     request: SimulationRequest,
     start: u64,
@@ -101,6 +101,167 @@ pub struct PartialResult {
     successes: u64,
     node_counters: Vec<NodeCounters>,
     tail: Vec<f64>,
+}
+
+/// A partial result as decoded from outside, before its checks.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawPartial {
+    request: SimulationRequest,
+    start: u64,
+    end: u64,
+    run_end: u64,
+    terminated_early: bool,
+    moments: Vec<Moments>,
+    samples: Option<Vec<Vec<f64>>>,
+    histograms: Option<Vec<Histogram>>,
+    successes: u64,
+    node_counters: Vec<NodeCounters>,
+    tail: Vec<f64>,
+}
+
+impl TryFrom<RawPartial> for PartialResult {
+    type Error = SimulationError;
+
+    /// Every invariant a shard this engine made holds, so that a forged or
+    /// damaged partial is refused here and nothing downstream (the merge,
+    /// the statistics) meets a value it cannot handle.
+    fn try_from(r: RawPartial) -> Result<Self, SimulationError> {
+        let bad = |reason: String| SimulationError::InvalidPartial { reason };
+        let plan = Plan::compile(&r.request)?;
+        let n = plan.config.iterations;
+        if r.start >= r.end || r.end > n {
+            return Err(bad(format!(
+                "the range [{}, {}) is not within the run's {n} iterations",
+                r.start, r.end
+            )));
+        }
+        if !r.start.is_multiple_of(BLOCK_SIZE) || (!r.end.is_multiple_of(BLOCK_SIZE) && r.end != n)
+        {
+            return Err(bad(format!(
+                "shard bounds must be multiples of {BLOCK_SIZE} (or the run's end)"
+            )));
+        }
+        if r.run_end < r.start || r.run_end > r.end {
+            return Err(bad(format!(
+                "iterations run end at {}, outside [{}, {}]",
+                r.run_end, r.start, r.end
+            )));
+        }
+        let ran = r.run_end - r.start;
+        if ran == 0 {
+            return Err(bad("a partial result runs at least one iteration".into()));
+        }
+        if r.terminated_early != (r.run_end < r.end) {
+            return Err(bad(
+                "terminatedEarly does not match the iterations run".into()
+            ));
+        }
+        if r.terminated_early
+            && (!r.run_end.is_multiple_of(BLOCK_SIZE) || !plan.config.enable_early_termination)
+        {
+            return Err(bad(
+                "early termination stops at a block boundary of a run that enables it".into(),
+            ));
+        }
+        let metrics = plan.metric_count();
+        let centers = plan.centers();
+        if r.moments.len() != metrics {
+            return Err(bad(format!(
+                "{} moments, expected {metrics}",
+                r.moments.len()
+            )));
+        }
+        for (m, c) in r.moments.iter().zip(&centers) {
+            if m.n != ran {
+                return Err(bad(format!("moments count {} values, expected {ran}", m.n)));
+            }
+            if m.center.to_bits() != c.to_bits() {
+                return Err(bad(
+                    "moments are centred elsewhere than this request's".into()
+                ));
+            }
+            if !(m.min.is_finite() && m.max.is_finite() && m.min <= m.max) {
+                return Err(bad("moments have an invalid minimum or maximum".into()));
+            }
+        }
+        let len = usize::try_from(ran).map_err(|_| bad("too many iterations".into()))?;
+        match (&r.samples, &r.histograms, plan.exact) {
+            (Some(s), None, true) => {
+                if s.len() != metrics || s.iter().any(|c| c.len() != len) {
+                    return Err(bad(format!("samples must be {metrics} columns of {len}")));
+                }
+                for (col, m) in s.iter().zip(&r.moments) {
+                    if col
+                        .iter()
+                        .any(|x| !(x.is_finite() && *x >= m.min && *x <= m.max))
+                    {
+                        return Err(bad(
+                            "a sample is not finite or outside its column's range".into()
+                        ));
+                    }
+                }
+            }
+            (None, Some(h), false) => {
+                if h.len() != metrics || h.iter().any(|h| h.total() != Some(ran)) {
+                    return Err(bad(format!(
+                        "histograms must be {metrics}, each counting {ran}"
+                    )));
+                }
+            }
+            _ => {
+                return Err(bad(format!(
+                    "{} percentiles need {}",
+                    if plan.exact { "exact" } else { "bounded" },
+                    if plan.exact {
+                        "samples and no histograms"
+                    } else {
+                        "histograms and no samples"
+                    }
+                )));
+            }
+        }
+        let nodes = plan.workflow.as_ref().map_or(0, |w| w.len());
+        if r.node_counters.len() != nodes {
+            return Err(bad(format!(
+                "{} node counters, expected {nodes}",
+                r.node_counters.len()
+            )));
+        }
+        if r.successes > ran
+            || r.node_counters.iter().any(|c| {
+                c.failures > ran
+                    || c.skipped > ran
+                    || c.failures + c.skipped > ran
+                    || c.retries > ran.saturating_mul(u64::from(crate::sim::MAX_RETRIES))
+            })
+        {
+            return Err(bad("workflow counters exceed the iterations run".into()));
+        }
+        if nodes == 0 && r.successes != 0 {
+            return Err(bad("successes without a workflow".into()));
+        }
+        if r.tail.len() > TAIL
+            || r.tail.len() as u64 > ran
+            || (r.tail.len() < TAIL && r.tail.len() as u64 != ran)
+            || r.tail.iter().any(|x| !(0.0..=1.0).contains(x))
+        {
+            return Err(bad("the readiness tail is not the run's last values".into()));
+        }
+        Ok(PartialResult {
+            request: r.request,
+            start: r.start,
+            end: r.end,
+            run_end: r.run_end,
+            terminated_early: r.terminated_early,
+            moments: r.moments,
+            samples: r.samples,
+            histograms: r.histograms,
+            successes: r.successes,
+            node_counters: r.node_counters,
+            tail: r.tail,
+        })
+    }
 }
 
 impl PartialResult {
@@ -129,10 +290,20 @@ impl PartialResult {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
-    /// Parse a partial serialized with [`PartialResult::to_json`].
+    /// Parse a partial serialized with [`PartialResult::to_json`], checking
+    /// every invariant (a forged or damaged partial is a
+    /// [`SimulationError::InvalidPartial`], never a panic at the merge).
     pub fn from_json(text: &str) -> Result<Self, SimulationError> {
+        crate::limits::check_document_len(text.len())
+            .map_err(|reason| SimulationError::InvalidPartial { reason })?;
         let mut de = serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(&mut de).map_err(super::input::path_error)
+        let raw: RawPartial =
+            serde_path_to_error::deserialize(&mut de).map_err(super::input::path_error)?;
+        de.end().map_err(|e| SimulationError::Parse {
+            pointer: String::new(),
+            message: e.to_string(),
+        })?;
+        PartialResult::try_from(raw)
     }
 }
 
@@ -199,6 +370,15 @@ pub fn merge_partials(
     parts: Vec<PartialResult>,
     opts: &RunOptions,
 ) -> Result<RunOutput, SimulationError> {
+    if parts.len() > crate::limits::MAX_PARTIALS {
+        return Err(SimulationError::Merge {
+            reason: format!(
+                "{} partial results, more than the limit of {}",
+                parts.len(),
+                crate::limits::MAX_PARTIALS
+            ),
+        });
+    }
     let mut parts = parts;
     parts.sort_by_key(|p| p.start);
     let mut iter = parts.into_iter();
@@ -394,7 +574,24 @@ fn run_range(
     };
     let mut b = first_block;
     let mut written = 0usize; // iterations folded so far (exact mode offset)
+    // The one clock the engine reads: the monotonic one, and only to
+    // enforce timeoutSeconds. It decides whether a report is returned,
+    // never what it says.
+    let deadline = plan.config.timeout_seconds.map(|t| {
+        (
+            t,
+            std::time::Instant::now() + std::time::Duration::from_secs(t),
+        )
+    });
     while b < last_block {
+        if let Some((seconds, at)) = deadline
+            && std::time::Instant::now() >= at
+        {
+            return Err(SimulationError::Timeout {
+                seconds,
+                iterations_done: b * BLOCK_SIZE - start,
+            });
+        }
         let wave_end = (b + WAVE_BLOCKS).min(last_block);
         let offset = if plan.exact { written } else { 0 };
         let per_block = split_columns(&mut columns, offset, (wave_end - b) as usize);
@@ -603,6 +800,10 @@ fn finish(
             },
         },
     };
+    if !report.is_finite() {
+        // Validated inputs cannot get here; a forged partial could have.
+        return Err(internal("a statistic is not finite"));
+    }
     let kept = if keep_samples {
         acc.samples.take()
     } else {
@@ -666,10 +867,15 @@ fn internal(what: &str) -> SimulationError {
 
 fn resolve_threads(threads: Option<usize>) -> Result<usize, SimulationError> {
     match threads {
-        Some(0) => Err(SimulationError::InvalidOption {
-            option: "threads".into(),
-            message: "must be at least 1".into(),
-        }),
+        Some(t) if t == 0 || t > crate::limits::MAX_THREADS => {
+            Err(SimulationError::InvalidOption {
+                option: "threads".into(),
+                message: format!(
+                    "must be between 1 and {} (got {t})",
+                    crate::limits::MAX_THREADS
+                ),
+            })
+        }
         Some(t) => Ok(t),
         None => Ok(crate::pool::available()),
     }

@@ -62,8 +62,28 @@ pub enum SimulationError {
         /// The largest accepted value for the chosen percentile mode.
         max: u64,
     },
-    /// `confidenceLevel` is not strictly between 0 and 1.
-    #[error("{pointer} must be strictly between 0 and 1 (got {value})")]
+    /// A list is longer than its documented limit (see [`crate::limits`]).
+    #[error("{pointer} has {count} items, more than the limit of {max}")]
+    TooMany {
+        /// Where.
+        pointer: String,
+        /// How many were given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// `timeoutSeconds` is 0 or longer than a week.
+    #[error("{pointer} must be between 1 and {max} seconds (got {value})")]
+    TimeoutOutOfRange {
+        /// Where.
+        pointer: String,
+        /// What was given.
+        value: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// `confidenceLevel` is not within (0, 0.999999999].
+    #[error("{pointer} must be greater than 0 and at most 0.999999999 (got {value})")]
     ConfidenceLevelOutOfRange {
         /// Where.
         pointer: String,
@@ -148,6 +168,13 @@ pub enum SimulationError {
         /// Why it is rejected.
         reason: String,
     },
+    /// A partial result decoded from outside breaks an invariant of the
+    /// shards this engine makes.
+    #[error("invalid partial result: {reason}")]
+    InvalidPartial {
+        /// Which invariant.
+        reason: String,
+    },
     /// Partial results cannot be merged (gaps, overlaps, other inputs).
     #[error("cannot merge partial results: {reason}")]
     Merge {
@@ -167,6 +194,14 @@ pub enum SimulationError {
     ThreadPool {
         /// Why.
         reason: String,
+    },
+    /// The run reached its `timeoutSeconds` before its end.
+    #[error("the run reached its time limit of {seconds} s after {iterations_done} iterations")]
+    Timeout {
+        /// The limit.
+        seconds: u64,
+        /// Iterations done when it stopped (no report is made of them).
+        iterations_done: u64,
     },
     /// A failure inside the engine (a bug: please report it).
     #[error("internal simulation error: {message}")]
@@ -188,6 +223,8 @@ impl SimulationError {
             | InvalidMoney { pointer, .. }
             | NonPositiveHardCap { pointer, .. }
             | IterationsOutOfRange { pointer, .. }
+            | TooMany { pointer, .. }
+            | TimeoutOutOfRange { pointer, .. }
             | ConfidenceLevelOutOfRange { pointer, .. }
             | InvalidThreshold { pointer, .. }
             | FailureRateOutOfRange { pointer, .. }
@@ -198,9 +235,11 @@ impl SimulationError {
             | DuplicateNodeId { pointer, .. }
             | Cycle { pointer, .. } => Some(pointer),
             InvalidShard { .. }
+            | InvalidPartial { .. }
             | Merge { .. }
             | InvalidOption { .. }
             | ThreadPool { .. }
+            | Timeout { .. }
             | Internal { .. } => None,
         }
     }
@@ -209,8 +248,11 @@ impl SimulationError {
     pub fn kind(&self) -> crate::error::ErrorKind {
         use crate::error::ErrorKind as K;
         match self {
-            SimulationError::InvalidShard { .. } | SimulationError::Merge { .. } => K::InvalidShard,
+            SimulationError::InvalidShard { .. }
+            | SimulationError::InvalidPartial { .. }
+            | SimulationError::Merge { .. } => K::InvalidShard,
             SimulationError::ThreadPool { .. } => K::ThreadPool,
+            SimulationError::Timeout { .. } => K::Timeout,
             SimulationError::Internal { .. } => K::Internal,
             _ => K::InvalidInput,
         }

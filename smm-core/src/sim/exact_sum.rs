@@ -16,9 +16,42 @@ const RENORMALIZE_AFTER: u32 = 1 << 29;
 
 /// Exact sum of finite `f64` values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawExactSum")]
 pub(crate) struct ExactSum {
     digits: Vec<i64>,
     pending: u32,
+}
+
+/// An exact sum as decoded, before its checks.
+#[derive(Deserialize)]
+struct RawExactSum {
+    digits: Vec<i64>,
+    pending: u32,
+}
+
+/// Largest digit magnitude a decoded sum may hold: with it, normalizing
+/// and merging cannot overflow.
+const MAX_DIGIT: i64 = 1 << 62;
+
+impl TryFrom<RawExactSum> for ExactSum {
+    type Error = String;
+    fn try_from(r: RawExactSum) -> Result<Self, String> {
+        if r.digits.len() != DIGITS {
+            return Err(format!(
+                "an exact sum has {DIGITS} digits, not {}",
+                r.digits.len()
+            ));
+        }
+        if r.pending > RENORMALIZE_AFTER
+            || r.digits.iter().any(|d| d.unsigned_abs() > MAX_DIGIT as u64)
+        {
+            return Err("an exact sum's digits are out of range".into());
+        }
+        Ok(ExactSum {
+            digits: r.digits,
+            pending: r.pending,
+        })
+    }
 }
 
 impl Default for ExactSum {

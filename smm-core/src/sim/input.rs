@@ -17,6 +17,9 @@ pub const MAX_EXACT_ITERATIONS: u64 = 100_000_000;
 pub const AUTO_EXACT_LIMIT: u64 = 10_000_000;
 /// Largest accepted `retryPolicy.maxRetries`.
 pub const MAX_RETRIES: u32 = 100;
+/// Largest accepted `confidenceLevel` (its normal quantile, about 6.1, must
+/// stay finite: 0.9999999999999999 would give an infinite interval).
+pub const MAX_CONFIDENCE_LEVEL: f64 = 0.999_999_999;
 
 /// One simulation request: `{workspaceId?, workspaceContext, workflowJson?, simulationConfig?}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -170,8 +173,9 @@ pub struct SimulationConfig {
     /// Exact or bounded-memory percentiles.
     #[serde(default)]
     pub percentile_mode: PercentileMode,
-    /// Accepted for compatibility with the original system; the library reads
-    /// no clock, so it has no effect (enforce time limits in the host).
+    /// Time limit of the run, in seconds (1 ..= a week): a run still going
+    /// at the limit stops at the next block boundary with
+    /// [`SimulationError::Timeout`] (no report). It never changes a result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
     /// Accepted for compatibility with the original system; results never
@@ -222,6 +226,12 @@ impl SimulationConfig {
 impl SimulationRequest {
     /// Parse a request from JSON text. Errors name the field by JSON pointer.
     pub fn from_json(text: &str) -> Result<Self, SimulationError> {
+        crate::limits::check_document_len(text.len()).map_err(|message| {
+            SimulationError::Parse {
+                pointer: String::new(),
+                message,
+            }
+        })?;
         let mut de = serde_json::Deserializer::from_str(text);
         let req: Self = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
         de.end().map_err(|e| SimulationError::Parse {

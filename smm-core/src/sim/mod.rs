@@ -35,9 +35,9 @@ pub use engine::{
 };
 pub use error::SimulationError;
 pub use input::{
-    AUTO_EXACT_LIMIT, Budget, BudgetBreakdown, MAX_EXACT_ITERATIONS, MAX_ITERATIONS, MAX_RETRIES,
-    PercentileMode, RetryPolicy, SimulationConfig, SimulationRequest, Workflow, WorkflowNode,
-    WorkspaceContext,
+    AUTO_EXACT_LIMIT, Budget, BudgetBreakdown, MAX_CONFIDENCE_LEVEL, MAX_EXACT_ITERATIONS,
+    MAX_ITERATIONS, MAX_RETRIES, PercentileMode, RetryPolicy, SimulationConfig, SimulationRequest,
+    Workflow, WorkflowNode, WorkspaceContext,
 };
 pub use model::{MODEL_ID, RiskProfile};
 pub use report::{

@@ -7,7 +7,8 @@ use rand_distr::StandardNormal;
 
 use super::SimulationError;
 use super::input::{
-    MAX_EXACT_ITERATIONS, MAX_ITERATIONS, MAX_RETRIES, SimulationConfig, SimulationRequest,
+    MAX_CONFIDENCE_LEVEL, MAX_EXACT_ITERATIONS, MAX_ITERATIONS, MAX_RETRIES, SimulationConfig,
+    SimulationRequest,
 };
 use super::workflow::CompiledWorkflow;
 
@@ -123,6 +124,13 @@ impl Plan {
                 })?
             }
         };
+        if ctx.primary_channels.len() > crate::limits::MAX_CHANNELS {
+            return Err(SimulationError::TooMany {
+                pointer: "/workspaceContext/primaryChannels".into(),
+                count: ctx.primary_channels.len(),
+                max: crate::limits::MAX_CHANNELS,
+            });
+        }
         if ctx.primary_channels.is_empty() {
             return Err(SimulationError::EmptyChannels {
                 pointer: "/workspaceContext/primaryChannels".into(),
@@ -175,7 +183,7 @@ impl Plan {
             });
         }
         let cl = cfg.confidence_level;
-        if !(cl > 0.0 && cl < 1.0) {
+        if !(cl > 0.0 && cl <= MAX_CONFIDENCE_LEVEL) {
             return Err(SimulationError::ConfidenceLevelOutOfRange {
                 pointer: "/simulationConfig/confidenceLevel".into(),
                 value: cl,
@@ -189,6 +197,24 @@ impl Plan {
             });
         }
 
+        if let Some(t) = cfg.timeout_seconds
+            && !(1..=crate::limits::MAX_TIMEOUT_SECONDS).contains(&t)
+        {
+            return Err(SimulationError::TimeoutOutOfRange {
+                pointer: "/simulationConfig/timeoutSeconds".into(),
+                value: t,
+                max: crate::limits::MAX_TIMEOUT_SECONDS,
+            });
+        }
+        if let Some(w) = &req.workflow
+            && w.nodes.len() > crate::limits::MAX_WORKFLOW_NODES
+        {
+            return Err(SimulationError::TooMany {
+                pointer: "/workflowJson/nodes".into(),
+                count: w.nodes.len(),
+                max: crate::limits::MAX_WORKFLOW_NODES,
+            });
+        }
         let workflow = match &req.workflow {
             None => None,
             Some(w) => Some(CompiledWorkflow::compile(w, "/workflowJson", MAX_RETRIES)?),

@@ -159,7 +159,44 @@ pub struct SimulationReport {
     pub reproducibility: Reproducibility,
 }
 
+impl MetricSummary {
+    /// Every number is finite.
+    pub fn is_finite(&self) -> bool {
+        let p = &self.percentiles;
+        let c = &self.confidence;
+        [
+            self.mean, self.std, self.min, self.max, p.p5, p.p25, p.p50, p.p75, p.p95, c.lower,
+            c.upper, c.level,
+        ]
+        .iter()
+        .all(|x| x.is_finite())
+    }
+}
+
 impl SimulationReport {
+    /// Every number is finite (the engine never reports anything else).
+    pub fn is_finite(&self) -> bool {
+        let c = &self.convergence_metrics;
+        [
+            &self.readiness_score,
+            &self.policy_pass_pct,
+            &self.citation_coverage,
+            &self.duplication_risk,
+            &self.cost_estimate_usd,
+            &self.technical_readiness,
+        ]
+        .iter()
+        .all(|m| m.is_finite())
+            && self.workflow.as_ref().is_none_or(|w| {
+                w.makespan_ms.is_finite()
+                    && w.success_rate.is_finite()
+                    && w.nodes.iter().all(|n| n.failure_rate.is_finite())
+            })
+            && c.stability_threshold.is_finite()
+            && c.last_window_mean.is_none_or(f64::is_finite)
+            && c.previous_window_mean.is_none_or(f64::is_finite)
+    }
+
     /// Compact JSON (field order fixed by the type; floats in shortest
     /// round-trip form, so equal reports give equal bytes).
     pub fn to_json(&self) -> String {

@@ -31,7 +31,7 @@ const MIN_EXPONENT: u64 = 1023 - 40;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Moments {
     pub n: u64,
-    center: f64,
+    pub(crate) center: f64,
     sum: ExactSum,
     sum_sq: ExactSum,
     pub min: f64,
@@ -258,7 +258,7 @@ fn interpolate(lo: f64, hi: f64, frac: f64) -> f64 {
 /// exponents, never on how many values were added. Counts are integers, so
 /// histograms merge in any order with the same result.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(into = "Vec<BucketCount>", from = "Vec<BucketCount>")]
+#[serde(into = "Vec<BucketCount>", try_from = "Vec<BucketCount>")]
 pub(crate) struct Histogram {
     /// Dense pages indexed by biased exponent; `None` until first used.
     positive: Vec<Option<Box<[u64]>>>,
@@ -344,6 +344,43 @@ impl Histogram {
         out
     }
 
+    /// Total count.
+    pub(crate) fn total(&self) -> Option<u64> {
+        self.to_sparse()
+            .iter()
+            .try_fold(0u64, |a, b| a.checked_add(b.3))
+    }
+
+    /// A histogram from decoded buckets, checked: valid exponents and
+    /// sub-buckets, no zero counts, strictly ascending, a total that fits.
+    pub(crate) fn from_checked(buckets: &[BucketCount]) -> Result<Self, String> {
+        let mut total = 0u64;
+        for b in buckets {
+            let BucketCount(neg, e, sub, count) = *b;
+            if e != 0
+                && (u64::from(e) < MIN_EXPONENT || e > 2046 || usize::from(sub) >= SUB_BUCKETS)
+            {
+                return Err(format!(
+                    "histogram bucket ({neg}, {e}, {sub}) does not exist"
+                ));
+            }
+            if e == 0 && (neg || sub != 0) {
+                return Err("the zero bucket is (false, 0, 0)".into());
+            }
+            if count == 0 {
+                return Err("a histogram bucket with a count of 0".into());
+            }
+            total = total
+                .checked_add(count)
+                .ok_or("histogram counts overflow")?;
+        }
+        let h = Histogram::from_sparse(buckets);
+        if h.to_sparse() != buckets {
+            return Err("histogram buckets are not in ascending order, or repeat".into());
+        }
+        Ok(h)
+    }
+
     pub(crate) fn from_sparse(buckets: &[BucketCount]) -> Self {
         let mut h = Histogram::default();
         for b in buckets {
@@ -394,9 +431,10 @@ impl From<Histogram> for Vec<BucketCount> {
     }
 }
 
-impl From<Vec<BucketCount>> for Histogram {
-    fn from(b: Vec<BucketCount>) -> Self {
-        Histogram::from_sparse(&b)
+impl TryFrom<Vec<BucketCount>> for Histogram {
+    type Error = String;
+    fn try_from(b: Vec<BucketCount>) -> Result<Self, String> {
+        Histogram::from_checked(&b)
     }
 }
 

@@ -1,5 +1,6 @@
 """Type stubs of the native module (checked against it by mypy stubtest)."""
 
+import builtins
 import datetime
 import os
 from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Sequence, Tuple, Union
@@ -26,6 +27,7 @@ __all__ = [
     "FileBundleStore",
     "ImmutabilityError",
     "IntegrityError",
+    "LIMITS",
     "InternalError",
     "LifecycleError",
     "LocalSigner",
@@ -45,6 +47,8 @@ __all__ = [
     "StorageError",
     "ValidationError",
     "VerificationResult",
+    "TimeoutError",
+    "UntrustedBundleError",
     "VersionError",
     "Violation",
     "__version__",
@@ -76,6 +80,7 @@ MAX_ITERATIONS: int
 MAX_EXACT_ITERATIONS: int
 BOUNDED_RELATIVE_ERROR: float
 BUNDLE_PAYLOAD_TYPE: str
+LIMITS: dict[str, int]
 DECISION_RULE: str
 REGORUS_VERSION: str
 
@@ -83,7 +88,7 @@ class SmmError(Exception):
     pointer: str
     code: int
     name: str
-    category: Literal["input", "integrity", "conflict", "storage", "signer", "internal"]
+    category: Literal["input", "integrity", "conflict", "storage", "signer", "internal", "interrupted"]
 
 class ValidationError(SmmError, ValueError):
     violations: list[Violation]
@@ -100,6 +105,9 @@ class SignerError(AuditError): ...
 class StorageError(AuditError): ...
 class BundleConflictError(StorageError): ...
 class CorruptBundleError(StorageError, IntegrityError): ...
+class UntrustedBundleError(AuditError, IntegrityError): ...
+
+class TimeoutError(SmmError, builtins.TimeoutError): ...
 
 class PolicyError(SmmError):
     module: str
@@ -205,6 +213,7 @@ def simulate(
     percentile_mode: Literal["auto", "exact", "bounded"] = "auto",
     threads: Optional[int] = None,
     keep_samples: bool = False,
+    timeout_seconds: Optional[int] = None,
 ) -> SimulationReport: ...
 def simulate_request(
     request: _Document, *, threads: Optional[int] = None, keep_samples: bool = False
@@ -314,8 +323,9 @@ class VerificationResult:
 
 @final
 class FileBundleStore:
-    def __new__(cls, path: Union[str, "os.PathLike[str]"]) -> FileBundleStore: ...
+    def __new__(cls, path: Union[str, "os.PathLike[str]"], trusted_keys: Optional[_TrustedKeys] = None) -> FileBundleStore: ...
     def put(self, envelope: _Bytes) -> str: ...
+    def history(self, bundle_id: str) -> list[dict[str, Any]]: ...
     def get(self, bundle_id: str) -> Optional[bytes]: ...
     def list(self, workspace_id: str, start: Optional[_Now] = None, end: Optional[_Now] = None) -> list[dict[str, str]]: ...
     def snapshot(self, bundle_id: str) -> Optional[dict[str, Any]]: ...

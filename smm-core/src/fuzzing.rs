@@ -1,0 +1,162 @@
+//! The bodies of the fuzz targets (`fuzz/`), one per untrusted entry point,
+//! shared with the regression test that replays every input the fuzzers
+//! ever found (`tests/fuzz_regressions.rs`). Each takes arbitrary bytes and
+//! must return without panicking; errors are the expected answer to most
+//! inputs. Not part of the stable API.
+
+use std::sync::OnceLock;
+
+use crate::audit::store::{BundleStore, FileBundleStore, StoredBundle};
+use crate::audit::{LocalSigner, TrustedKey, verify_envelope};
+use crate::contract::{Contract, Lifecycle, migrate_v1, parse_document, validate_document};
+use crate::policy::{PolicyBundle, PolicyInput};
+use crate::sim::{PartialResult, RunOptions, SimulationRequest, merge_partials, simulate};
+
+const NOW: &str = "2025-09-01T12:00:00Z";
+
+fn one_thread() -> RunOptions {
+    RunOptions {
+        threads: Some(1),
+        keep_samples: false,
+    }
+}
+
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
+/// The entry points, by target name.
+pub const TARGETS: [(&str, Target); 7] = [
+    ("request", request),
+    ("partial", partial),
+    ("contract", contract),
+    ("canonicalize", canonicalize),
+    ("envelope", envelope),
+    ("store_read", store_read),
+    ("policy_input", policy_input),
+];
+
+/// A simulation request: parse, then run (capped at 512 iterations so a
+/// fuzzer's huge counts stay fast; the validation sees the real value).
+pub fn request(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(mut req) = SimulationRequest::from_json(text) {
+        req.config.iterations = req.config.iterations.min(512);
+        req.config.timeout_seconds = None;
+        if let Ok(report) = simulate(&req, &one_thread()) {
+            assert!(report.is_finite(), "a report with a non-finite number");
+        }
+    }
+}
+
+/// A partial result: parse (every invariant checked), then merge it.
+pub fn partial(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(p) = PartialResult::from_json(text)
+        && let Ok(out) = merge_partials(vec![p], &one_thread())
+    {
+        assert!(out.report.is_finite(), "a report with a non-finite number");
+    }
+}
+
+/// A contract: validate at a fixed time, parse, and exercise what a parsed
+/// contract offers.
+pub fn contract(data: &[u8]) {
+    let _ = validate_document(data, NOW);
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(v) = parse_document(text) {
+        let _ = migrate_v1(&v);
+    }
+    if let Ok(c) = Contract::from_json(text) {
+        let _ = c.validate(NOW);
+        let _ = c.check_change(&c);
+        for l in Lifecycle::ALL {
+            let _ = c.transition(l);
+        }
+        let _ = c.snapshot().verify();
+    }
+}
+
+/// The RFC 8785 canonicalizer: its output is canonical (idempotent).
+pub fn canonicalize(data: &[u8]) {
+    if let Ok(c) = crate::jcs::canonicalize(data) {
+        assert_eq!(
+            crate::jcs::canonicalize(&c).as_deref().ok(),
+            Some(c.as_slice()),
+            "canonical output is not canonical"
+        );
+    }
+}
+
+fn trusted() -> &'static [TrustedKey] {
+    static KEYS: OnceLock<Vec<TrustedKey>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        LocalSigner::from_secret_bytes("fuzz-key", &[7u8; 32])
+            .ok()
+            .and_then(|s| TrustedKey::new("fuzz-key", s.public_key_pem().as_bytes()).ok())
+            .into_iter()
+            .collect()
+    })
+}
+
+/// An envelope: offline verification, and reading it as a stored bundle.
+pub fn envelope(data: &[u8]) {
+    let r = verify_envelope(data, trusted(), None);
+    assert!(!r.verified || r.bundle_id.is_some());
+    if let Ok(b) = StoredBundle::from_envelope(data) {
+        let _ = b.bundle();
+    }
+}
+
+/// Arbitrary bytes as a stored bundle file, read back through the store.
+pub fn store_read(data: &[u8]) {
+    static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        std::env::temp_dir().join(format!("smm-fuzz-store-{}", std::process::id()))
+    });
+    let Ok(store) = FileBundleStore::open(dir, trusted().to_vec()) else {
+        return;
+    };
+    let day = dir.join("audit-bundles/2025-09-01");
+    if std::fs::create_dir_all(&day).is_err() {
+        return;
+    }
+    let id = "sha256:00000000000000000000000000000000000000000000000000000000000000aa";
+    let file = day.join("bundle-ws-20250901T120000Z-00000000000000aa.json.gz");
+    // Half the inputs as they are, half gzipped (the store's format).
+    let bytes = if data.first().is_some_and(|b| b & 1 == 1) {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        if gz.write_all(data).is_err() {
+            return;
+        }
+        gz.finish().unwrap_or_default()
+    } else {
+        data.to_vec()
+    };
+    if std::fs::write(&file, bytes).is_err() {
+        return;
+    }
+    let _ = store.get(id);
+    let _ = store.history(id);
+    let _ = store.list("ws", None, None);
+    let _ = store.get_snapshot(id);
+    let _ = std::fs::remove_file(&file);
+}
+
+/// A policy input: validate, then evaluate the default bundle on it.
+pub fn policy_input(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(input) = PolicyInput::from_json(text)
+        && let Ok(bundle) = PolicyBundle::default_bundle()
+    {
+        let _ = bundle.evaluate(&input);
+    }
+}
