@@ -482,6 +482,13 @@ pub mod samples {
                 max: 64,
             }
             .into(),
+            S::OutOfRange {
+                pointer: p(),
+                value: 0,
+                min: 1,
+                max: 2,
+            }
+            .into(),
             S::TimeoutOutOfRange {
                 pointer: p(),
                 value: 0,
@@ -691,6 +698,7 @@ pub mod samples {
                 SimulationError::InvalidShard { .. } => "Simulation::InvalidShard",
                 SimulationError::Merge { .. } => "Simulation::Merge",
                 SimulationError::TooMany { .. } => "Simulation::TooMany",
+                SimulationError::OutOfRange { .. } => "Simulation::OutOfRange",
                 SimulationError::TimeoutOutOfRange { .. } => "Simulation::TimeoutOutOfRange",
                 SimulationError::Timeout { .. } => "Simulation::Timeout",
                 SimulationError::InvalidPartial { .. } => "Simulation::InvalidPartial",

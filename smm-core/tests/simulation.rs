@@ -732,3 +732,20 @@ fn hostile_partial_results_are_refused() {
     let merged = sim::merge_partials(vec![back], &with_threads(1)).unwrap();
     assert_eq!(merged.report, simulate(&req, &with_threads(1)).unwrap());
 }
+
+/// Every accepted field is honoured or refused: parallelBatches is the
+/// thread count when the caller gives none (results never depend on it).
+#[test]
+fn parallel_batches_is_honoured_or_refused() {
+    let mut req = example();
+    req.config.iterations = 4096;
+    req.config.enable_early_termination = false;
+    let one = simulate(&req, &with_threads(1)).unwrap();
+    req.config.parallel_batches = Some(2);
+    assert_eq!(simulate(&req, &RunOptions::default()).unwrap(), one);
+    for bad in [0u64, smm_core::limits::MAX_THREADS as u64 + 1] {
+        let e = err_of(|v| v["simulationConfig"]["parallelBatches"] = json!(bad));
+        assert!(matches!(e, SimulationError::OutOfRange { .. }), "{e}");
+        assert_eq!(e.pointer(), Some("/simulationConfig/parallelBatches"));
+    }
+}

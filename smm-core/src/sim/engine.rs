@@ -326,7 +326,7 @@ pub fn simulate_json(request_json: &str, opts: &RunOptions) -> Result<String, Si
 pub fn run(req: &SimulationRequest, opts: &RunOptions) -> Result<RunOutput, SimulationError> {
     let plan = Plan::compile(req)?;
     check_options(&plan, opts)?;
-    let threads = resolve_threads(opts.threads)?;
+    let threads = resolve_threads(opts.threads.or(plan.parallel_batches()))?;
     let partial = run_range(&plan, req, 0, plan.config.iterations, threads)?;
     finish(&plan, partial, opts.keep_samples, threads)
 }
@@ -360,7 +360,7 @@ pub fn simulate_shard(
             "shard bounds must be multiples of the block size {BLOCK_SIZE} (or the run's end)"
         )));
     }
-    let threads = resolve_threads(opts.threads)?;
+    let threads = resolve_threads(opts.threads.or(plan.parallel_batches()))?;
     run_range(&plan, req, start, end, threads)
 }
 
@@ -425,7 +425,7 @@ pub fn merge_partials(
             ),
         });
     }
-    let threads = resolve_threads(opts.threads)?;
+    let threads = resolve_threads(opts.threads.or(plan.parallel_batches()))?;
     finish(&plan, acc, opts.keep_samples, threads)
 }
 

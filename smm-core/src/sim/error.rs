@@ -72,6 +72,18 @@ pub enum SimulationError {
         /// The limit.
         max: usize,
     },
+    /// An integer setting outside its range.
+    #[error("{pointer} must be between {min} and {max} (got {value})")]
+    OutOfRange {
+        /// Where.
+        pointer: String,
+        /// What was given.
+        value: u64,
+        /// Smallest accepted.
+        min: u64,
+        /// Largest accepted.
+        max: u64,
+    },
     /// `timeoutSeconds` is 0 or longer than a week.
     #[error("{pointer} must be between 1 and {max} seconds (got {value})")]
     TimeoutOutOfRange {
@@ -224,6 +236,7 @@ impl SimulationError {
             | NonPositiveHardCap { pointer, .. }
             | IterationsOutOfRange { pointer, .. }
             | TooMany { pointer, .. }
+            | OutOfRange { pointer, .. }
             | TimeoutOutOfRange { pointer, .. }
             | ConfidenceLevelOutOfRange { pointer, .. }
             | InvalidThreshold { pointer, .. }

@@ -178,8 +178,9 @@ pub struct SimulationConfig {
     /// [`SimulationError::Timeout`] (no report). It never changes a result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
-    /// Accepted for compatibility with the original system; results never
-    /// depend on batching, so it has no effect.
+    /// The original system's parallel batches: the number of worker threads
+    /// when the caller does not choose one (1 ..= 1024). Results never
+    /// depend on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel_batches: Option<u64>,
 }

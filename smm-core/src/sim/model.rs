@@ -206,6 +206,16 @@ impl Plan {
                 max: crate::limits::MAX_TIMEOUT_SECONDS,
             });
         }
+        if let Some(p) = cfg.parallel_batches
+            && !(1..=crate::limits::MAX_THREADS as u64).contains(&p)
+        {
+            return Err(SimulationError::OutOfRange {
+                pointer: "/simulationConfig/parallelBatches".into(),
+                value: p,
+                min: 1,
+                max: crate::limits::MAX_THREADS as u64,
+            });
+        }
         if let Some(w) = &req.workflow
             && w.nodes.len() > crate::limits::MAX_WORKFLOW_NODES
         {
@@ -244,6 +254,13 @@ impl Plan {
                 .clone()
                 .or_else(|| ctx.workspace_id.clone()),
         })
+    }
+
+    /// The thread count `parallelBatches` asks for (checked at compile).
+    pub(crate) fn parallel_batches(&self) -> Option<usize> {
+        self.config
+            .parallel_batches
+            .and_then(|p| usize::try_from(p).ok())
     }
 
     /// Number of metrics recorded per iteration (model outputs, plus makespan
