@@ -20,6 +20,7 @@ pub use crate::contract::ContractError;
 pub use crate::jcs::CanonicalError;
 pub use crate::policy::PolicyError;
 pub use crate::sim::SimulationError;
+pub use crate::usage::UsageError;
 
 /// Top-level error of the crate.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -40,6 +41,9 @@ pub enum Error {
     /// A policy bundle, input or decision failed.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// The usage ledger, pricing, a token or a retention plan failed.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
 }
 
 impl Error {
@@ -51,6 +55,7 @@ impl Error {
             Error::Canonical(e) => e.pointer(),
             Error::Audit(e) => e.pointer(),
             Error::Policy(e) => e.pointer(),
+            Error::Usage(e) => e.pointer(),
         }
     }
 
@@ -62,6 +67,7 @@ impl Error {
             Error::Canonical(_) => ErrorKind::InvalidInput,
             Error::Audit(e) => e.kind(),
             Error::Policy(e) => e.kind(),
+            Error::Usage(e) => e.kind(),
         }
     }
 
@@ -92,6 +98,12 @@ pub enum ErrorCategory {
     /// The work stopped before its end on request: a time limit reached,
     /// a cancellation.
     Interrupted,
+    /// An authorization was refused (an agent token), or the host's
+    /// authorization service failed.
+    Unauthorized,
+    /// A quota refused the request: wait for its next period, raise the
+    /// limit, or use the contract's break-glass override.
+    Quota,
 }
 
 impl ErrorCategory {
@@ -105,6 +117,8 @@ impl ErrorCategory {
             ErrorCategory::Signer => "signer",
             ErrorCategory::Internal => "internal",
             ErrorCategory::Interrupted => "interrupted",
+            ErrorCategory::Unauthorized => "unauthorized",
+            ErrorCategory::Quota => "quota",
         }
     }
 }
@@ -144,6 +158,24 @@ pub enum ErrorKind {
     Untrusted,
     /// A run reached its time limit.
     Timeout,
+    /// No such reservation in the usage ledger.
+    UnknownReservation,
+    /// A job's reservation or commit contradicts the ledger.
+    LedgerConflict,
+    /// The usage ledger's storage failed (or its file is missing).
+    LedgerStorage,
+    /// Another writer holds the ledger too long.
+    LedgerLocked,
+    /// The ledger file is not a ledger, or is damaged.
+    LedgerCorrupt,
+    /// The ledger file is from a newer version of the library.
+    LedgerVersion,
+    /// An agent token is refused.
+    TokenRejected,
+    /// The host's token introspection failed.
+    Introspection,
+    /// A strict reservation would pass a quota.
+    QuotaExceeded,
     /// A failure inside the library.
     Internal,
 }
@@ -182,7 +214,7 @@ const fn row(
 /// Every error kind with its code, name, Python class and category. C
 /// codes 0 (`SMM_OK`), 1 (`SMM_NULL_ARGUMENT`), 2 (`SMM_INVALID_UTF8`),
 /// 9 (`SMM_NOT_FOUND`) and 100 (`SMM_PANIC`) belong to the C ABI alone.
-pub const ERROR_TABLE: [ErrorInfo; 16] = {
+pub const ERROR_TABLE: [ErrorInfo; 25] = {
     use ErrorCategory as C;
     use ErrorKind as K;
     [
@@ -278,6 +310,69 @@ pub const ERROR_TABLE: [ErrorInfo; 16] = {
             "SMM_TIMEOUT",
             "TimeoutError",
             C::Interrupted,
+        ),
+        row(
+            K::UnknownReservation,
+            19,
+            "SMM_UNKNOWN_RESERVATION",
+            "UnknownReservationError",
+            C::Input,
+        ),
+        row(
+            K::LedgerConflict,
+            20,
+            "SMM_LEDGER_CONFLICT",
+            "LedgerConflictError",
+            C::Conflict,
+        ),
+        row(
+            K::LedgerStorage,
+            21,
+            "SMM_LEDGER_STORAGE",
+            "LedgerStorageError",
+            C::Storage,
+        ),
+        row(
+            K::LedgerLocked,
+            22,
+            "SMM_LEDGER_LOCKED",
+            "LedgerLockedError",
+            C::Storage,
+        ),
+        row(
+            K::LedgerCorrupt,
+            23,
+            "SMM_LEDGER_CORRUPT",
+            "LedgerCorruptError",
+            C::Integrity,
+        ),
+        row(
+            K::LedgerVersion,
+            24,
+            "SMM_LEDGER_VERSION",
+            "LedgerVersionError",
+            C::Storage,
+        ),
+        row(
+            K::TokenRejected,
+            25,
+            "SMM_TOKEN_REJECTED",
+            "AgentTokenError",
+            C::Unauthorized,
+        ),
+        row(
+            K::Introspection,
+            26,
+            "SMM_INTROSPECTION",
+            "IntrospectionError",
+            C::Unauthorized,
+        ),
+        row(
+            K::QuotaExceeded,
+            27,
+            "SMM_QUOTA_EXCEEDED",
+            "QuotaExceededError",
+            C::Quota,
         ),
         row(
             K::Internal,
@@ -390,6 +485,7 @@ pub mod samples {
         use ContractError as C;
         use PolicyError as P;
         use SimulationError as S;
+        use UsageError as U;
         let m = || "m".to_string();
         let j = J::DuplicateKey {
             pointer: p(),
@@ -629,6 +725,49 @@ pub mod samples {
                 message: m(),
             }
             .into(),
+            U::InvalidInput {
+                pointer: p(),
+                message: m(),
+            }
+            .into(),
+            U::UnknownModel { model_id: m() }.into(),
+            U::Overflow { what: m() }.into(),
+            U::UnknownReservation {
+                reservation_id: m(),
+            }
+            .into(),
+            U::JobInProgress {
+                job_id: m(),
+                reservation_id: m(),
+            }
+            .into(),
+            U::JobCommitted { job_id: m() }.into(),
+            U::LedgerMissing { path: m() }.into(),
+            U::LedgerLocked {
+                path: m(),
+                message: m(),
+            }
+            .into(),
+            U::LedgerCorrupt {
+                path: m(),
+                message: m(),
+            }
+            .into(),
+            U::LedgerVersion {
+                path: m(),
+                found: 2,
+                supported: 1,
+            }
+            .into(),
+            U::Storage { message: m() }.into(),
+            U::TokenRejected { reason: m() }.into(),
+            U::Introspection { message: m() }.into(),
+            U::QuotaExceeded {
+                workspace_id: m(),
+                job_id: m(),
+                reasons: vec![m()],
+            }
+            .into(),
             P::InvalidBundle {
                 path: m(),
                 message: m(),
@@ -743,6 +882,22 @@ pub mod samples {
                 AuditError::Conflict { .. } => "Audit::Conflict",
                 AuditError::Corrupt { .. } => "Audit::Corrupt",
                 AuditError::Untrusted { .. } => "Audit::Untrusted",
+            },
+            Error::Usage(e) => match e {
+                UsageError::InvalidInput { .. } => "Usage::InvalidInput",
+                UsageError::UnknownModel { .. } => "Usage::UnknownModel",
+                UsageError::Overflow { .. } => "Usage::Overflow",
+                UsageError::UnknownReservation { .. } => "Usage::UnknownReservation",
+                UsageError::JobInProgress { .. } => "Usage::JobInProgress",
+                UsageError::JobCommitted { .. } => "Usage::JobCommitted",
+                UsageError::LedgerMissing { .. } => "Usage::LedgerMissing",
+                UsageError::LedgerLocked { .. } => "Usage::LedgerLocked",
+                UsageError::LedgerCorrupt { .. } => "Usage::LedgerCorrupt",
+                UsageError::LedgerVersion { .. } => "Usage::LedgerVersion",
+                UsageError::Storage { .. } => "Usage::Storage",
+                UsageError::TokenRejected { .. } => "Usage::TokenRejected",
+                UsageError::Introspection { .. } => "Usage::Introspection",
+                UsageError::QuotaExceeded { .. } => "Usage::QuotaExceeded",
             },
             Error::Policy(e) => match e {
                 PolicyError::InvalidBundle { .. } => "Policy::InvalidBundle",

@@ -14,6 +14,7 @@ mod pool;
 pub mod schema;
 pub mod sim;
 pub mod time;
+pub mod usage;
 
 pub use error::Error;
 

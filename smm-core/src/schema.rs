@@ -7,6 +7,10 @@ use crate::audit::{AuditBundle, BundleChainReport, Envelope, VerificationResult}
 use crate::contract::{ChainReport, ContractSnapshot, Violation};
 use crate::policy::{Decision, DecisionCard, PolicyDocument, TestReport};
 use crate::sim::{SimulationReport, SimulationRequest};
+use crate::usage::{
+    AgentRun, AgentTokenClaims, BreachPlan, CommitReceipt, ModelUsage, PriceTable, QuotaStatus,
+    Reservation, RetentionPlan, RetentionRecord,
+};
 
 /// Every generated schema as (file name, pretty JSON text with a final newline).
 pub fn all() -> Vec<(&'static str, String)> {
@@ -66,6 +70,46 @@ pub fn all() -> Vec<(&'static str, String)> {
         (
             "rego-test-report.schema.json",
             render(schemars::schema_for!(TestReport)),
+        ),
+        (
+            "agent-run.schema.json",
+            render(schemars::schema_for!(AgentRun)),
+        ),
+        (
+            "model-usage.schema.json",
+            render(schemars::schema_for!(ModelUsage)),
+        ),
+        (
+            "price-table.schema.json",
+            render(schemars::schema_for!(PriceTable)),
+        ),
+        (
+            "reservation.schema.json",
+            render(schemars::schema_for!(Reservation)),
+        ),
+        (
+            "commit-receipt.schema.json",
+            render(schemars::schema_for!(CommitReceipt)),
+        ),
+        (
+            "quota-status.schema.json",
+            render(schemars::schema_for!(Vec<QuotaStatus>)),
+        ),
+        (
+            "breach-plan.schema.json",
+            render(schemars::schema_for!(BreachPlan)),
+        ),
+        (
+            "agent-token-claims.schema.json",
+            render(schemars::schema_for!(AgentTokenClaims)),
+        ),
+        (
+            "retention-records.schema.json",
+            render(schemars::schema_for!(Vec<RetentionRecord>)),
+        ),
+        (
+            "retention-plan.schema.json",
+            render(schemars::schema_for!(RetentionPlan)),
         ),
     ]
 }

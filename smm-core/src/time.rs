@@ -15,13 +15,11 @@ impl Timestamp {
     /// `2025-08-24T12:00:00.5+02:00`). Returns None when it is not one.
     pub fn parse(s: &str) -> Option<Timestamp> {
         let b = s.as_bytes();
+        // A run of at most four ASCII digits.
         let num = |r: std::ops::Range<usize>| -> Option<i64> {
-            let t = s.get(r)?;
-            if t.bytes().all(|c| c.is_ascii_digit()) {
-                t.parse().ok()
-            } else {
-                None
-            }
+            b.get(r)?.iter().try_fold(0i64, |v, c| {
+                c.is_ascii_digit().then(|| v * 10 + i64::from(c - b'0'))
+            })
         };
         if b.len() < 20 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
             return None;
@@ -51,12 +49,16 @@ impl Timestamp {
             while b.get(i).is_some_and(u8::is_ascii_digit) {
                 i += 1;
             }
-            let frac = s.get(start..i)?;
+            let frac = b.get(start..i)?;
             if frac.is_empty() {
                 return None;
             }
-            let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
-            nanos = digits.parse().ok()?;
+            // The first nine digits, padded with zeros.
+            nanos = frac
+                .iter()
+                .chain(std::iter::repeat(&b'0'))
+                .take(9)
+                .fold(0u32, |v, c| v * 10 + u32::from(c - b'0'));
         }
         let offset = match b.get(i) {
             Some(b'Z' | b'z') if i + 1 == b.len() => 0,
@@ -81,6 +83,44 @@ impl Timestamp {
         let days = self.seconds.div_euclid(86_400);
         let secs = self.seconds.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
+        if !(0..=9999).contains(&y) {
+            return self.to_rfc3339_slow();
+        }
+        // The common case without the formatting machinery (the usage
+        // ledger writes two of these per reservation).
+        // `YYYY-MM-DDTHH:MM:SS`, then an optional fraction, then `Z`.
+        let mut head = *b"0000-00-00T00:00:00";
+        for (at, n) in [
+            (0, y / 100),
+            (2, y % 100),
+            (5, m),
+            (8, d),
+            (11, secs / 3600),
+            (14, secs % 3600 / 60),
+            (17, secs % 60),
+        ] {
+            put2(&mut head, at, n);
+        }
+        let mut out = String::with_capacity(30);
+        out.push_str(std::str::from_utf8(&head).unwrap_or_default());
+        if self.nanos != 0 {
+            let mut frac = *b".000000000";
+            let mut n = self.nanos;
+            for slot in frac.iter_mut().skip(1).rev() {
+                *slot = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+            let keep = frac.len() - frac.iter().rev().take_while(|c| **c == b'0').count();
+            out.push_str(std::str::from_utf8(frac.get(..keep).unwrap_or(&[])).unwrap_or_default());
+        }
+        out.push('Z');
+        out
+    }
+
+    fn to_rfc3339_slow(self) -> String {
+        let days = self.seconds.div_euclid(86_400);
+        let secs = self.seconds.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
         let frac = if self.nanos == 0 {
             String::new()
         } else {
@@ -96,7 +136,12 @@ impl Timestamp {
         )
     }
 
-    /// The UTC date `YYYY-MM-DD`.
+    /// The UTC calendar (year, month 1..=12, day 1..=31).
+    pub fn civil(self) -> (i64, i64, i64) {
+        civil_from_days(self.seconds.div_euclid(86_400))
+    }
+
+    /// The UTC date, `YYYY-MM-DD`.
     pub fn date(self) -> String {
         let (y, m, d) = civil_from_days(self.seconds.div_euclid(86_400));
         format!("{y:04}-{m:02}-{d:02}")
@@ -149,9 +194,37 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Two decimal digits of `n` (0..=99) at `at` in `buf`.
+fn put2(buf: &mut [u8], at: usize, n: i64) {
+    let n = n.rem_euclid(100) as u8;
+    if let Some([hi, lo]) = buf.get_mut(at..at + 2) {
+        *hi = b'0' + n / 10;
+        *lo = b'0' + n % 10;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_formatting_is_the_formatter() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let t = Timestamp {
+                seconds: (x % 400_000_000_000) as i64 - 100_000_000_000,
+                nanos: if x.is_multiple_of(3) {
+                    0
+                } else {
+                    (x >> 20) as u32 % 1_000_000_000
+                },
+            };
+            assert_eq!(t.to_rfc3339(), t.to_rfc3339_slow(), "{t:?}");
+        }
+    }
 
     #[test]
     fn parses_rfc3339() {
@@ -178,8 +251,32 @@ mod tests {
             "2025-13-01T00:00:00Z",
             "x025-08-24T10:00:00Z",
             "2025-08-24T10:00:00.Z",
+            "2025-08-24T10:00:+0Z",
+            "2025-08-24T1:00:00ZZ",
+            "2025-08-24T10:00:00.1x",
+            "2025-08-24T24:00:00Z",
+            "2025-08-24T10:00:00+24:00",
         ] {
             assert!(Timestamp::parse(bad).is_none(), "{bad}");
+        }
+        // More than nine fraction digits: the first nine count.
+        assert_eq!(
+            Timestamp::parse("2025-08-24T10:00:00.1234567891Z")
+                .unwrap()
+                .nanos,
+            123_456_789
+        );
+        // Formatting and parsing are inverse.
+        let mut x: u64 = 0x1234_5678_9ABC_DEF1;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let t = Timestamp {
+                seconds: (x % 300_000_000_000) as i64 - 62_000_000_000,
+                nanos: (x >> 33) as u32 % 1_000_000_000,
+            };
+            assert_eq!(Timestamp::parse(&t.to_rfc3339()), Some(t), "{t:?}");
         }
     }
 }

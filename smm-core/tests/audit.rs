@@ -85,20 +85,21 @@ fn runs() -> Vec<AgentRun> {
     (0..8)
         .map(|i| AgentRun {
             job_id: format!("job-research-{i}"),
-            agent_type: "research".into(),
-            agent_version: "1.0.0".into(),
-            status: "completed".into(),
+            workspace_id: "ws-icblabs-0001".into(),
+            agent_type: smm_core::usage::AgentType::Research,
+            status: smm_core::usage::AgentRunStatus::Completed,
+            input_hash: format!("sha256:{:064x}", i + 100),
+            output_hash: Some(format!("sha256:{:064x}", i + 200)),
             started_at: "2025-09-01T10:00:00Z".into(),
-            completed_at: Some("2025-09-01T10:01:00Z".into()),
-            quality_score: Some(0.9),
+            finished_at: Some("2025-09-01T10:01:00Z".into()),
             model_usage: vec![ModelUsage {
                 model_id: "gpt-4".into(),
                 provider: "openai".into(),
-                prompt_hash: format!("{:064x}", i),
+                prompt_hash: format!("sha256:{:064x}", i),
                 input_tokens: 100,
                 output_tokens: 200,
                 total_tokens: 300,
-                cost_estimate_usd: 0.009,
+                cost_usd: "0.009".parse().unwrap(),
                 timestamp: "2025-09-01T10:00:30Z".into(),
             }],
         })
@@ -429,7 +430,7 @@ fn the_assembler_refuses_inconsistent_inputs() {
     i.agent_runs = r;
     assert_eq!(
         assemble(i).unwrap_err().pointer(),
-        Some("/agentRuns/3/modelUsage/0")
+        Some("/agentRuns/3/modelUsage/0/totalTokens")
     );
 }
 

@@ -98,6 +98,29 @@ enum smm_status
   SMM_UNTRUSTED = 17,
   // A run reached its time limit (timeoutSeconds); no report is made.
   SMM_TIMEOUT = 18,
+  // No such reservation to commit or release (never made, released, or
+  // committed).
+  SMM_UNKNOWN_RESERVATION = 19,
+  // A job's reservation or commit contradicts the ledger (the job holds a
+  // reservation already, or is committed).
+  SMM_LEDGER_CONFLICT = 20,
+  // The usage ledger's file is missing, or reading or writing it failed.
+  SMM_LEDGER_STORAGE = 21,
+  // Another writer held the ledger's write lock past the busy timeout; try
+  // again.
+  SMM_LEDGER_LOCKED = 22,
+  // The file is not a usage ledger, or is damaged.
+  SMM_LEDGER_CORRUPT = 23,
+  // The ledger file was written by a newer version of the library.
+  SMM_LEDGER_VERSION = 24,
+  // An agent token was refused (scope, expiry, lifetime); the message says
+  // why.
+  SMM_TOKEN_REJECTED = 25,
+  // The host's token introspection failed.
+  SMM_INTROSPECTION = 26,
+  // A strict reservation was blocked: it would pass a quota (the message
+  // lists which).
+  SMM_QUOTA_EXCEEDED = 27,
   // A failure inside the library (never the caller's input).
   SMM_INTERNAL = 99,
   // A panic was caught at the boundary (a bug in smm-core; please report it).
@@ -114,6 +137,10 @@ typedef uint32_t smm_status;
 // A filesystem bundle store. Made by `smm_file_store_open`, freed by
 // `smm_file_store_free`.
 typedef struct smm_file_store smm_file_store;
+
+// A usage ledger. Made by `smm_ledger_open`, `smm_ledger_open_existing`
+// or `smm_ledger_new_memory`; freed by `smm_ledger_free`. Thread-safe.
+typedef struct smm_ledger smm_ledger;
 
 // A compiled policy bundle. Made by `smm_policy_bundle_*`, freed by
 // `smm_policy_bundle_free`. Thread-safe: evaluate one bundle from many
@@ -500,6 +527,203 @@ smm_status smm_merge_partials_json(const char *const *partials_json,
 
 // Iterations per block: shard boundaries must be multiples of it.
 uint64_t smm_block_size(void);
+
+// Open the SQLite ledger at `path`, creating it (and its schema) when the
+// file does not exist.
+//
+// # Safety
+// `path` is NULL or NUL-terminated; `ledger_out` is NULL or writable.
+smm_status smm_ledger_open(const char *path, struct smm_ledger **ledger_out);
+
+// Open the SQLite ledger at `path`, which must exist
+// (SMM_LEDGER_STORAGE otherwise).
+//
+// # Safety
+// `path` is NULL or NUL-terminated; `ledger_out` is NULL or writable.
+smm_status smm_ledger_open_existing(const char *path, struct smm_ledger **ledger_out);
+
+// A ledger in this process's memory.
+//
+// # Safety
+// `ledger_out` is NULL or writable.
+smm_status smm_ledger_new_memory(struct smm_ledger **ledger_out);
+
+// Free a ledger (closing its file). NULL is ignored.
+//
+// # Safety
+// `ledger` is NULL or a ledger from this library, not yet freed, not in
+// use by another thread.
+void smm_ledger_free(struct smm_ledger *ledger);
+
+// Set (or replace) a quota: `{"workspaceId", "kind", "period", "limit"}`
+// with kind "tokens", "cost_usd" (limit in nano-dollars) or a custom
+// kind, period "day" (UTC), "month" (UTC calendar month) or "total".
+//
+// # Safety
+// `ledger` is NULL or live; `quota_json` is NULL or NUL-terminated.
+smm_status smm_ledger_set_quota(const struct smm_ledger *ledger, const char *quota_json);
+
+// The workspace's quotas (a JSON array of quotas).
+//
+// # Safety
+// `ledger` is NULL or live; `workspace_id` is NULL or NUL-terminated;
+// `quotas_out` is NULL or writable.
+smm_status smm_ledger_quotas(const struct smm_ledger *ledger,
+                             const char *workspace_id,
+                             char **quotas_out);
+
+// Reserve `amounts_json` (`{"tokens": 500, "cost_usd": 15000000}`) for a
+// job before its model calls, at `now`, for `ttl_seconds` (0: the default,
+// 900). Writes the reservation (schemas/reservation.schema.json): outcome
+// "allow", "warn" (80 % of a limit reached) or "block" (a limit would be
+// passed; nothing is held, the id is ""). With `strict`, a block is
+// SMM_QUOTA_EXCEEDED instead (nothing written).
+//
+// # Safety
+// `ledger` is NULL or live; the strings are NULL or NUL-terminated;
+// `reservation_out` is NULL or writable.
+smm_status smm_ledger_reserve(const struct smm_ledger *ledger,
+                              const char *workspace_id,
+                              const char *job_id,
+                              const char *amounts_json,
+                              const char *now,
+                              uint64_t ttl_seconds,
+                              bool strict,
+                              char **reservation_out);
+
+// Record a job's actual usage (`amounts_json`, as for reserve); idempotent
+// by job (a second commit answers the first with "alreadyCommitted":
+// true). Writes the receipt (schemas/commit-receipt.schema.json).
+//
+// # Safety
+// `ledger` is NULL or live; the strings are NULL or NUL-terminated;
+// `receipt_out` is NULL or writable.
+smm_status smm_ledger_commit(const struct smm_ledger *ledger,
+                             const char *reservation_id,
+                             const char *amounts_json,
+                             const char *now,
+                             char **receipt_out);
+
+// Give a reservation back (the model call failed). Releasing twice, or
+// after the commit, is SMM_UNKNOWN_RESERVATION.
+//
+// # Safety
+// `ledger` is NULL or live; `reservation_id` is NULL or NUL-terminated.
+smm_status smm_ledger_release(const struct smm_ledger *ledger, const char *reservation_id);
+
+// Committed usage of `kind` (in its units) in the `period` ("day",
+// "month" or "total") containing `now`.
+//
+// # Safety
+// `ledger` is NULL or live; the strings are NULL or NUL-terminated;
+// `used_out` is NULL or writable.
+smm_status smm_ledger_used(const struct smm_ledger *ledger,
+                           const char *workspace_id,
+                           const char *kind,
+                           const char *period,
+                           const char *now,
+                           uint64_t *used_out);
+
+// Every quota's standing at `now` (schemas/quota-status.schema.json): the
+// `status` of a breach request.
+//
+// # Safety
+// `ledger` is NULL or live; the strings are NULL or NUL-terminated;
+// `status_out` is NULL or writable.
+smm_status smm_ledger_status(const struct smm_ledger *ledger,
+                             const char *workspace_id,
+                             const char *now,
+                             char **status_out);
+
+// The `quotas` figures of a policy input (`[{"kind", "period", "limit",
+// "used"}]`, used counting active reservations) at `now`: what the
+// policy bundle's quota rules read.
+//
+// # Safety
+// `ledger` is NULL or live; the strings are NULL or NUL-terminated;
+// `figures_out` is NULL or writable.
+smm_status smm_ledger_policy_figures(const struct smm_ledger *ledger,
+                                     const char *workspace_id,
+                                     const char *now,
+                                     char **figures_out);
+
+// Apply a retention plan's ledger part (a SQLite ledger only): the plan
+// must match its planHash; deletes the workspace's entries older than its
+// auditRetentionDays; a plan under legal hold deletes nothing. Writes the
+// number of rows deleted.
+//
+// # Safety
+// `ledger` is NULL or live; `plan_json` is NULL or NUL-terminated;
+// `deleted_out` is NULL or writable.
+smm_status smm_ledger_apply_retention(const struct smm_ledger *ledger,
+                                      const char *plan_json,
+                                      uint64_t *deleted_out);
+
+// A priced model-usage record (schemas/model-usage.schema.json) for one
+// call: `prices_json` a price table (schemas/price-table.schema.json),
+// `messages_json` the prompt messages (their RFC 8785 SHA-256 is the
+// promptHash), the tokens, and the call's `timestamp`.
+//
+// # Safety
+// The strings are NULL or NUL-terminated; `usage_out` is NULL or writable.
+smm_status smm_price_usage(const char *prices_json,
+                           const char *model_id,
+                           const char *messages_json,
+                           uint64_t input_tokens,
+                           uint64_t output_tokens,
+                           const char *timestamp,
+                           char **usage_out);
+
+// Check an agent run (schemas/agent-run.schema.json): ids, hashes, times,
+// token totals. SMM_INVALID_INPUT names the field.
+//
+// # Safety
+// `run_json` is NULL or NUL-terminated.
+smm_status smm_agent_run_check(const char *run_json);
+
+// The budget-breach playbook: from a request `{"contract", "status",
+// "now", "actor", "simulation", "policyDecision", "decisionCard",
+// "agentRuns"?, "previousBundleRef"?}` (status: `smm_ledger_status`),
+// the plan the host executes (schemas/breach-plan.schema.json).
+//
+// # Safety
+// `request_json` is NULL or NUL-terminated; `plan_out` is NULL or
+// writable.
+smm_status smm_breach_plan(const char *request_json, char **plan_out);
+
+// Check an agent token's claims (`{"policies", "issuedAt", "expiresAt",
+// "renewable"}`, from the host's introspection) for an agent of
+// `agent_type` ("research", "planner", "creative", "automation", "legal",
+// "publisher") acting for `workspace_id` at `now`. SMM_TOKEN_REJECTED
+// with a message saying which check failed.
+//
+// # Safety
+// The strings are NULL or NUL-terminated.
+smm_status smm_check_agent_token(const char *claims_json,
+                                 const char *workspace_id,
+                                 const char *agent_type,
+                                 const char *now);
+
+// The retention plan (schemas/retention-plan.schema.json) of
+// `records_json` (`[{"id", "kind", "createdAt"}]`) under the contract's
+// dataRetention at `now`; `legal_hold` keeps everything.
+//
+// # Safety
+// The strings are NULL or NUL-terminated; `plan_out` is NULL or writable.
+smm_status smm_retention_plan(const char *contract_json,
+                              const char *records_json,
+                              const char *now,
+                              bool legal_hold,
+                              char **plan_out);
+
+// The contract's quotas for a ledger (its budget hardCap as a total
+// cost_usd quota; USD budgets only), a JSON array for
+// `smm_ledger_set_quota`.
+//
+// # Safety
+// `contract_json` is NULL or NUL-terminated; `quotas_out` is NULL or
+// writable.
+smm_status smm_contract_quotas(const char *contract_json, char **quotas_out);
 
 #ifdef __cplusplus
 }  // extern "C"

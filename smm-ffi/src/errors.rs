@@ -57,6 +57,29 @@ pub enum smm_status {
     SMM_UNTRUSTED = 17,
     /// A run reached its time limit (timeoutSeconds); no report is made.
     SMM_TIMEOUT = 18,
+    /// No such reservation to commit or release (never made, released, or
+    /// committed).
+    SMM_UNKNOWN_RESERVATION = 19,
+    /// A job's reservation or commit contradicts the ledger (the job holds a
+    /// reservation already, or is committed).
+    SMM_LEDGER_CONFLICT = 20,
+    /// The usage ledger's file is missing, or reading or writing it failed.
+    SMM_LEDGER_STORAGE = 21,
+    /// Another writer held the ledger's write lock past the busy timeout; try
+    /// again.
+    SMM_LEDGER_LOCKED = 22,
+    /// The file is not a usage ledger, or is damaged.
+    SMM_LEDGER_CORRUPT = 23,
+    /// The ledger file was written by a newer version of the library.
+    SMM_LEDGER_VERSION = 24,
+    /// An agent token was refused (scope, expiry, lifetime); the message says
+    /// why.
+    SMM_TOKEN_REJECTED = 25,
+    /// The host's token introspection failed.
+    SMM_INTROSPECTION = 26,
+    /// A strict reservation was blocked: it would pass a quota (the message
+    /// lists which).
+    SMM_QUOTA_EXCEEDED = 27,
     /// A failure inside the library (never the caller's input).
     SMM_INTERNAL = 99,
     /// A panic was caught at the boundary (a bug in smm-core; please report it).
@@ -65,7 +88,7 @@ pub enum smm_status {
 
 impl smm_status {
     /// Every status.
-    pub fn all() -> [smm_status; 21] {
+    pub fn all() -> [smm_status; 30] {
         [
             smm_status::SMM_OK,
             smm_status::SMM_NULL_ARGUMENT,
@@ -86,6 +109,15 @@ impl smm_status {
             smm_status::SMM_POLICY_CHECKSUM,
             smm_status::SMM_UNTRUSTED,
             smm_status::SMM_TIMEOUT,
+            smm_status::SMM_UNKNOWN_RESERVATION,
+            smm_status::SMM_LEDGER_CONFLICT,
+            smm_status::SMM_LEDGER_STORAGE,
+            smm_status::SMM_LEDGER_LOCKED,
+            smm_status::SMM_LEDGER_CORRUPT,
+            smm_status::SMM_LEDGER_VERSION,
+            smm_status::SMM_TOKEN_REJECTED,
+            smm_status::SMM_INTROSPECTION,
+            smm_status::SMM_QUOTA_EXCEEDED,
             smm_status::SMM_INTERNAL,
             smm_status::SMM_PANIC,
         ]
@@ -113,6 +145,15 @@ impl smm_status {
             smm_status::SMM_POLICY_CHECKSUM => c"SMM_POLICY_CHECKSUM",
             smm_status::SMM_UNTRUSTED => c"SMM_UNTRUSTED",
             smm_status::SMM_TIMEOUT => c"SMM_TIMEOUT",
+            smm_status::SMM_UNKNOWN_RESERVATION => c"SMM_UNKNOWN_RESERVATION",
+            smm_status::SMM_LEDGER_CONFLICT => c"SMM_LEDGER_CONFLICT",
+            smm_status::SMM_LEDGER_STORAGE => c"SMM_LEDGER_STORAGE",
+            smm_status::SMM_LEDGER_LOCKED => c"SMM_LEDGER_LOCKED",
+            smm_status::SMM_LEDGER_CORRUPT => c"SMM_LEDGER_CORRUPT",
+            smm_status::SMM_LEDGER_VERSION => c"SMM_LEDGER_VERSION",
+            smm_status::SMM_TOKEN_REJECTED => c"SMM_TOKEN_REJECTED",
+            smm_status::SMM_INTROSPECTION => c"SMM_INTROSPECTION",
+            smm_status::SMM_QUOTA_EXCEEDED => c"SMM_QUOTA_EXCEEDED",
             smm_status::SMM_INTERNAL => c"SMM_INTERNAL",
             smm_status::SMM_PANIC => c"SMM_PANIC",
         }

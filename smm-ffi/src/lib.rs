@@ -2,7 +2,7 @@
 //! files by cbindgen (`cargo xtask bless`) and checked for drift by a test.
 //! One file per capability, the same split as the Python bindings:
 //! `errors` (statuses, mapped through the core's error table), `convert`,
-//! `simulation`, `contracts`, `audit`, `policy`.
+//! `simulation`, `contracts`, `audit`, `policy`, `usage`.
 //!
 //! Conventions (after rustls-ffi): every symbol starts with `smm_`; inputs
 //! first, out-parameters last, written only on success; every pointer is
@@ -22,6 +22,7 @@ mod convert;
 mod errors;
 mod policy;
 mod simulation;
+mod usage;
 
 pub use audit::*;
 pub use contracts::*;
@@ -30,6 +31,7 @@ pub use errors::{
 };
 pub use policy::*;
 pub use simulation::*;
+pub use usage::*;
 
 // The resource limits (`smm_core::limits`), as literals so that cbindgen
 // writes them into the header; a test checks them against the core's.

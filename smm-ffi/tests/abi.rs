@@ -312,3 +312,137 @@ fn audit_through_the_abi() {
     unsafe { smm_signer_free(ptr::null_mut()) };
     unsafe { smm_file_store_free(ptr::null_mut()) };
 }
+
+#[test]
+fn usage_through_the_abi() {
+    const NOW: &str = "2025-09-01T12:00:00Z";
+    let cs = |s: &str| CString::new(s).unwrap();
+    let mut ledger = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_ledger_new_memory(&mut ledger) },
+        smm_status::SMM_OK
+    );
+    let quota = cs(r#"{"workspaceId":"ws-1","kind":"cost_usd","period":"month","limit":50000000}"#);
+    assert_eq!(
+        unsafe { smm_ledger_set_quota(ledger, quota.as_ptr()) },
+        smm_status::SMM_OK
+    );
+    let (ws, now) = (cs("ws-1"), cs(NOW));
+    let reserve = |job: &str, amounts: &str, strict: bool| {
+        let (job, amounts) = (cs(job), cs(amounts));
+        let mut out = ptr::null_mut();
+        let st = unsafe {
+            smm_ledger_reserve(
+                ledger,
+                ws.as_ptr(),
+                job.as_ptr(),
+                amounts.as_ptr(),
+                now.as_ptr(),
+                0,
+                strict,
+                &mut out,
+            )
+        };
+        (st, out)
+    };
+    let (st, out) = reserve("job-1", r#"{"cost_usd":45000000}"#, false);
+    assert_eq!(st, smm_status::SMM_OK);
+    let r: serde_json::Value = serde_json::from_str(&take(out)).unwrap();
+    assert_eq!(r["outcome"], "warn");
+    assert_eq!(
+        r["expiresAt"], "2025-09-01T12:15:00Z",
+        "ttl 0 is the default"
+    );
+    let (st, out) = reserve("job-2", r#"{"cost_usd":6000000}"#, true);
+    assert_eq!((st, out.is_null()), (smm_status::SMM_QUOTA_EXCEEDED, true));
+    assert!(last_error().contains("> limit $0.05"));
+    let id = cs(r["id"].as_str().unwrap());
+    let actual = cs(r#"{"cost_usd":44000000}"#);
+    let mut receipt = ptr::null_mut();
+    assert_eq!(
+        unsafe {
+            smm_ledger_commit(
+                ledger,
+                id.as_ptr(),
+                actual.as_ptr(),
+                now.as_ptr(),
+                &mut receipt,
+            )
+        },
+        smm_status::SMM_OK
+    );
+    assert!(take(receipt).contains(r#""alreadyCommitted":false"#));
+    let mut used = 0u64;
+    let (kind, period) = (cs("cost_usd"), cs("month"));
+    assert_eq!(
+        unsafe {
+            smm_ledger_used(
+                ledger,
+                ws.as_ptr(),
+                kind.as_ptr(),
+                period.as_ptr(),
+                now.as_ptr(),
+                &mut used,
+            )
+        },
+        smm_status::SMM_OK
+    );
+    assert_eq!(used, 44_000_000);
+    assert_eq!(
+        unsafe { smm_ledger_release(ledger, id.as_ptr()) },
+        smm_status::SMM_UNKNOWN_RESERVATION
+    );
+    // Status of every new code has its name.
+    for code in 19..=27u32 {
+        let name = unsafe { CStr::from_ptr(smm_status_name(code)) }
+            .to_str()
+            .unwrap();
+        assert!(
+            name.starts_with("SMM_") && name != "SMM_UNKNOWN_STATUS",
+            "{code}"
+        );
+    }
+    // The breach playbook from the ledger's status, as JSON.
+    let mut status = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_ledger_status(ledger, ws.as_ptr(), now.as_ptr(), &mut status) },
+        smm_status::SMM_OK
+    );
+    let status: serde_json::Value = serde_json::from_str(&take(status)).unwrap();
+    assert_eq!(status[0]["used"], 44_000_000);
+    let mut figures = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_ledger_policy_figures(ledger, ws.as_ptr(), now.as_ptr(), &mut figures) },
+        smm_status::SMM_OK
+    );
+    let figures: serde_json::Value = serde_json::from_str(&take(figures)).unwrap();
+    assert_eq!(figures[0]["used"], 44_000_000.0);
+    // A request missing its evidence names the field.
+    let req = cs(
+        &serde_json::json!({"contract": {}, "status": status, "now": NOW, "actor": "x"})
+            .to_string(),
+    );
+    let mut plan = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_breach_plan(req.as_ptr(), &mut plan) },
+        smm_status::SMM_INVALID_INPUT
+    );
+    assert!(plan.is_null());
+    unsafe { smm_ledger_free(ledger) };
+    unsafe { smm_ledger_free(ptr::null_mut()) };
+    // Agent runs are checked.
+    let run = cs(
+        r#"{"jobId":"j","workspaceId":"ws-1","agentType":"research","status":"running","inputHash":"sha256:short","modelUsage":[],"startedAt":"2025-09-01T10:00:00Z"}"#,
+    );
+    assert_eq!(
+        unsafe { smm_agent_run_check(run.as_ptr()) },
+        smm_status::SMM_INVALID_INPUT
+    );
+    assert!(last_error().contains("/inputHash"));
+    // A memory ledger does not apply retention plans; NULLs are statuses.
+    let mut deleted = 0u64;
+    assert_eq!(
+        unsafe { smm_ledger_apply_retention(ptr::null(), quota.as_ptr(), &mut deleted) },
+        smm_status::SMM_NULL_ARGUMENT
+    );
+}

@@ -101,3 +101,51 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
         check(st, out)?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Damaged ledger arguments: a status, never a crash, and the ledger
+    /// keeps its books (the committed total never passes the limit).
+    #[test]
+    fn damaged_ledger_calls(m in mutation(), which in 0..4u8) {
+        let mut ledger = ptr::null_mut();
+        prop_assert_eq!(unsafe { smm_ledger_new_memory(&mut ledger) }, smm_status::SMM_OK);
+        let quota = c(br#"{"workspaceId":"ws-1","kind":"tokens","period":"day","limit":100}"#);
+        prop_assert_eq!(unsafe { smm_ledger_set_quota(ledger, quota.as_ptr()) }, smm_status::SMM_OK);
+        let docs: [&str; 4] = [
+            r#"{"workspaceId":"ws-1","kind":"tokens","period":"day","limit":100}"#,
+            r#"{"tokens":60,"cost_usd":1000}"#,
+            "2025-09-01T12:00:00Z",
+            r#"{"policies":["agent-research-ws-1"],"issuedAt":"2025-09-01T11:00:00Z","expiresAt":"2025-09-01T12:30:00Z"}"#,
+        ];
+        let bad = c(&mutate(docs[usize::from(which)], &m));
+        let good = |i: usize| c(docs[i].as_bytes());
+        let (ws, job, now) = (c(b"ws-1"), c(b"job"), good(2));
+        let mut out = ptr::null_mut();
+        let st = match which {
+            0 => unsafe { smm_ledger_set_quota(ledger, bad.as_ptr()) },
+            1 => unsafe { smm_ledger_reserve(ledger, ws.as_ptr(), job.as_ptr(), bad.as_ptr(), now.as_ptr(), 0, false, &mut out) },
+            2 => unsafe { smm_ledger_reserve(ledger, ws.as_ptr(), job.as_ptr(), good(1).as_ptr(), bad.as_ptr(), 0, false, &mut out) },
+            _ => unsafe { smm_check_agent_token(bad.as_ptr(), ws.as_ptr(), c(b"research").as_ptr(), now.as_ptr()) },
+        };
+        prop_assert_ne!(st, smm_status::SMM_PANIC);
+        if which == 1 || which == 2 {
+            prop_assert_eq!(st == smm_status::SMM_OK, !out.is_null());
+        }
+        unsafe { smm_string_free(out) };
+        // Two more reservations of 60 tokens: at most one more passes
+        // whatever the damaged call did.
+        let mut passed = 0;
+        for j in ["a", "b"] {
+            let mut r = ptr::null_mut();
+            let job = c(j.as_bytes());
+            let amounts = c(br#"{"tokens":60}"#);
+            let st = unsafe { smm_ledger_reserve(ledger, ws.as_ptr(), job.as_ptr(), amounts.as_ptr(), now.as_ptr(), 0, true, &mut r) };
+            if st == smm_status::SMM_OK { passed += 1; }
+            unsafe { smm_string_free(r) };
+        }
+        prop_assert!(passed <= 1 || which == 0, "passed {}", passed);
+        unsafe { smm_ledger_free(ledger) };
+    }
+}

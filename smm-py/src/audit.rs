@@ -228,7 +228,7 @@ pub(crate) fn assemble_bundle<'py>(
         "simulation": report_value(py, simulation)?,
         "policyDecision": crate::policy::decision_value(py, policy_decision)?,
         "decisionCard": to_json(py, decision_card, "/decisionCard")?,
-        "agentRuns": agent_runs.map_or(Ok(Value::Array(vec![])), |v| to_json(py, v, "/agentRuns"))?,
+        "agentRuns": crate::usage::agent_runs_value(py, agent_runs)?,
         "auditTrail": to_json(py, audit_trail, "/auditTrail")?,
         "previousBundleRef": previous_bundle_ref,
     });

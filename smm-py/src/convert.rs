@@ -178,3 +178,29 @@ pub(crate) fn int_arg(py: Python<'_>, v: i128, name: &str, pointer: &str) -> PyR
         )
     })
 }
+
+/// A typed document (`what`) from a Python value, dict or JSON text; a bad
+/// field is a `ValidationError` naming it by JSON pointer under `pointer`.
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(
+    py: Python<'_>,
+    obj: &Bound<'_, PyAny>,
+    pointer: &str,
+    what: &str,
+) -> PyResult<T> {
+    let v = document(py, obj, pointer)?;
+    serde_path_to_error::deserialize(&v).map_err(|e| {
+        let p = format!(
+            "{pointer}{}",
+            smm_core::sim::SimulationError::from_path_error(&e)
+        );
+        validation(py, &p, format!("not {what} at {p:?}: {}", e.inner()))
+    })
+}
+
+/// A JSON value as a Python object (dicts, lists, str, int, float).
+pub(crate) fn to_py<'py, T: serde::Serialize>(
+    py: Python<'py>,
+    v: &T,
+) -> PyResult<Bound<'py, PyAny>> {
+    from_json(py, &serde_json::to_value(v).unwrap_or(Value::Null))
+}

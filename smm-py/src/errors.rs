@@ -2,7 +2,7 @@
 //! Python exceptions: through the core's error table
 //! (`smm_core::error::ERROR_TABLE`), which names each kind's class.
 
-use pyo3::exceptions::{PyException, PyTimeoutError, PyValueError};
+use pyo3::exceptions::{PyException, PyPermissionError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
@@ -15,7 +15,7 @@ pub(crate) const CLASSES: &[(&str, &str, &[&str])] = &[
         "Base class of every error raised by smm_core. Attributes: `pointer` (JSON pointer \
          of the offending field, '' when none), `code` and `name` (the stable error code and \
          name, the same as the C status), `category` (input, integrity, conflict, storage, \
-         signer, internal, interrupted).",
+         signer, internal, interrupted, unauthorized, quota).",
         &["Exception"],
     ),
     (
@@ -106,6 +106,65 @@ pub(crate) const CLASSES: &[(&str, &str, &[&str])] = &[
          names.",
         &["PolicyError", "IntegrityError"],
     ),
+    (
+        "QuotaError",
+        "A cost-control operation failed: a quota refused a job, a reservation is unknown, \
+         or the usage ledger failed.",
+        &["SmmError"],
+    ),
+    (
+        "QuotaExceededError",
+        "A strict reservation was blocked: it would pass a quota. `reasons` lists which \
+         quotas, by how much.",
+        &["QuotaError"],
+    ),
+    (
+        "UnknownReservationError",
+        "No such reservation to commit or release (never made, released, or committed).",
+        &["QuotaError", "ValidationError"],
+    ),
+    (
+        "LedgerConflictError",
+        "A job's reservation or commit contradicts the ledger (the job holds a reservation \
+         already, or is committed).",
+        &["QuotaError"],
+    ),
+    (
+        "LedgerError",
+        "The usage ledger's database failed.",
+        &["QuotaError"],
+    ),
+    (
+        "LedgerStorageError",
+        "The ledger file is missing, or reading or writing it failed.",
+        &["LedgerError"],
+    ),
+    (
+        "LedgerLockedError",
+        "Another writer held the ledger's write lock past the busy timeout; try again.",
+        &["LedgerError"],
+    ),
+    (
+        "LedgerCorruptError",
+        "The file is not a usage ledger, or is damaged.",
+        &["LedgerError", "IntegrityError"],
+    ),
+    (
+        "LedgerVersionError",
+        "The ledger file was written by a newer version of the library.",
+        &["LedgerError"],
+    ),
+    (
+        "AgentTokenError",
+        "An agent token was refused (scope, expiry or lifetime); the message says why. Also a \
+         builtins.PermissionError.",
+        &["SmmError", "builtins.PermissionError"],
+    ),
+    (
+        "IntrospectionError",
+        "The host's token introspection failed.",
+        &["AgentTokenError"],
+    ),
 ];
 
 static TYPES: PyOnceLock<Vec<Py<PyType>>> = PyOnceLock::new();
@@ -121,6 +180,7 @@ pub(crate) fn types(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
                     "Exception" => py.get_type::<PyException>(),
                     "ValueError" => py.get_type::<PyValueError>(),
                     "builtins.TimeoutError" => py.get_type::<PyTimeoutError>(),
+                    "builtins.PermissionError" => py.get_type::<PyPermissionError>(),
                     own => CLASSES
                         .iter()
                         .position(|(n, _, _)| *n == own)
@@ -207,6 +267,9 @@ pub(crate) fn to_py_err(py: Python<'_>, e: impl Into<CoreError>) -> PyErr {
     {
         let _ = err.value(py).setattr("module", module);
         let _ = err.value(py).setattr("line", *line);
+    }
+    if let CoreError::Usage(smm_core::usage::UsageError::QuotaExceeded { reasons, .. }) = &e {
+        let _ = err.value(py).setattr("reasons", reasons.clone());
     }
     err
 }

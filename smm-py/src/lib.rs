@@ -4,7 +4,7 @@
 //! One file per capability, the same split as the C ABI (`smm-ffi/src`):
 //! `errors` (the exception hierarchy, mapped through the core's error
 //! table), `convert` (Python values to and from JSON, with JSON pointers),
-//! `simulation`, `contracts`, `audit`, `policy`. Inputs are converted to
+//! `simulation`, `contracts`, `audit`, `policy`, `usage`. Inputs are converted to
 //! owned Rust values, then the GIL is released for the computation.
 
 use pyo3::prelude::*;
@@ -15,6 +15,7 @@ mod convert;
 mod errors;
 mod policy;
 mod simulation;
+mod usage;
 
 #[pymodule]
 fn _smm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -30,5 +31,6 @@ fn _smm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     contracts::register(m)?;
     audit::register(m)?;
     policy::register(m)?;
+    usage::register(m)?;
     Ok(())
 }

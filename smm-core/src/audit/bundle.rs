@@ -11,6 +11,7 @@ use crate::jcs;
 use crate::policy::{Decision, DecisionCard, PolicyError};
 use crate::sim::{ConvergenceMetrics, MetricSummary, Reproducibility, SimulationReport};
 use crate::time::Timestamp;
+pub use crate::usage::{AgentRun, ModelUsage};
 
 /// Version tag of the bundle format.
 pub const BUNDLE_VERSION: &str = "smm-audit-bundle/v1";
@@ -59,40 +60,6 @@ impl From<&SimulationReport> for SimulationSummary {
             reproducibility: r.reproducibility.clone(),
         }
     }
-}
-
-/// One model call of an agent run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(missing_docs)]
-pub struct ModelUsage {
-    pub model_id: String,
-    pub provider: String,
-    /// SHA-256 of the prompt (full 64 hex).
-    pub prompt_hash: String,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub total_tokens: u64,
-    pub cost_estimate_usd: f64,
-    pub timestamp: String,
-}
-
-/// One agent execution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(missing_docs)]
-pub struct AgentRun {
-    pub job_id: String,
-    pub agent_type: String,
-    pub agent_version: String,
-    pub status: String,
-    pub started_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completed_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quality_score: Option<f64>,
-    #[serde(default)]
-    pub model_usage: Vec<ModelUsage>,
 }
 
 /// One event of the audit trail. `eventHash` is the SHA-256 of the RFC 8785
@@ -366,16 +333,18 @@ pub fn assemble(inputs: BundleInputs<'_>) -> Result<AuditBundle, AuditError> {
         });
     }
     for (i, run) in inputs.agent_runs.iter().enumerate() {
-        for (j, u) in run.model_usage.iter().enumerate() {
-            if u.input_tokens + u.output_tokens != u.total_tokens
-                || !u.cost_estimate_usd.is_finite()
-                || u.cost_estimate_usd < 0.0
-            {
-                return Err(AuditError::InvalidInput {
-                    pointer: format!("/agentRuns/{i}/modelUsage/{j}"),
-                    message: "totalTokens must be inputTokens + outputTokens and the cost finite and >= 0".into(),
-                });
-            }
+        run.check().map_err(|e| AuditError::InvalidInput {
+            pointer: format!("/agentRuns/{i}{}", e.pointer().unwrap_or("")),
+            message: e.to_string(),
+        })?;
+        if run.workspace_id != c.workspace_id {
+            return Err(AuditError::InvalidInput {
+                pointer: format!("/agentRuns/{i}/workspaceId"),
+                message: format!(
+                    "the run is of workspace {}, the contract of {}",
+                    run.workspace_id, c.workspace_id
+                ),
+            });
         }
     }
     let retention_days = c

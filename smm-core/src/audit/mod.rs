@@ -19,6 +19,7 @@ mod verify;
 
 use thiserror::Error;
 
+pub(crate) use bundle::is_sha256_ref;
 pub use bundle::{
     AgentRun, AuditBundle, AuditEvent, AuditTrail, BUNDLE_VERSION, BundleInputs, BundleRequest,
     DEFAULT_RETENTION_DAYS, EventInput, ModelUsage, SimulationSummary, assemble, assemble_request,

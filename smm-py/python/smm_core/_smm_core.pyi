@@ -2,6 +2,7 @@
 
 import builtins
 import datetime
+import decimal
 import os
 from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Sequence, Tuple, Union
 
@@ -12,25 +13,37 @@ from typing_extensions import TypeAlias, final
 _Document: TypeAlias = Union[Mapping[str, Any], str, bytes]
 
 __all__ = [
+    "AgentRun",
+    "AgentTokenError",
     "AuditError",
     "BLOCK_SIZE",
     "BOUNDED_RELATIVE_ERROR",
     "BUNDLE_PAYLOAD_TYPE",
     "BundleConflictError",
+    "COST_UNITS_PER_USD",
     "Contract",
     "ContractError",
     "ContractHistory",
     "CorruptBundleError",
     "DECISION_RULE",
+    "DEFAULT_RESERVATION_TTL_SECONDS",
     "Decision",
     "ExternalSigner",
     "FileBundleStore",
     "ImmutabilityError",
     "IntegrityError",
-    "LIMITS",
     "InternalError",
+    "IntrospectionError",
+    "LIMITS",
+    "LedgerConflictError",
+    "LedgerCorruptError",
+    "LedgerError",
+    "LedgerLockedError",
+    "LedgerStorageError",
+    "LedgerVersionError",
     "LifecycleError",
     "LocalSigner",
+    "MAX_AGENT_TOKEN_SECONDS",
     "MAX_EXACT_ITERATIONS",
     "MAX_ITERATIONS",
     "MODEL_ID",
@@ -39,30 +52,40 @@ __all__ = [
     "PolicyBundle",
     "PolicyChecksumError",
     "PolicyError",
+    "PriceTable",
+    "QuotaError",
+    "QuotaExceededError",
     "REGORUS_VERSION",
+    "Reservation",
     "ShardError",
     "SignerError",
     "SimulationReport",
     "SmmError",
     "StorageError",
+    "TimeoutError",
+    "UnknownReservationError",
+    "UntrustedBundleError",
+    "UsageLedger",
     "ValidationError",
     "VerificationResult",
-    "TimeoutError",
-    "UntrustedBundleError",
     "VersionError",
     "Violation",
-    "__version__",
-    "_error_samples",
-    "_error_table",
-    "_report_from_state",
+    "WARN_PERCENT",
     "assemble_bundle",
+    "authorize_agent",
+    "breach_plan",
     "bundle_id",
     "canonicalize",
+    "check_agent_token",
     "contract_hash",
+    "contract_quotas",
     "decision_card",
     "ecdsa_p256_verify",
     "merge_partials",
     "migrate_v1",
+    "price_usage",
+    "prompt_hash",
+    "retention_plan",
     "sign_bundle",
     "simulate",
     "simulate_request",
@@ -71,6 +94,10 @@ __all__ = [
     "verify_bundle",
     "verify_bundle_chain",
     "verify_bundles",
+    "__version__",
+    "_error_samples",
+    "_error_table",
+    "_report_from_state",
 ]
 
 __version__: str
@@ -83,12 +110,16 @@ BUNDLE_PAYLOAD_TYPE: str
 LIMITS: dict[str, int]
 DECISION_RULE: str
 REGORUS_VERSION: str
+COST_UNITS_PER_USD: int
+WARN_PERCENT: int
+DEFAULT_RESERVATION_TTL_SECONDS: int
+MAX_AGENT_TOKEN_SECONDS: int
 
 class SmmError(Exception):
     pointer: str
     code: int
     name: str
-    category: Literal["input", "integrity", "conflict", "storage", "signer", "internal", "interrupted"]
+    category: Literal["input", "integrity", "conflict", "storage", "signer", "internal", "interrupted", "unauthorized", "quota"]
 
 class ValidationError(SmmError, ValueError):
     violations: list[Violation]
@@ -114,6 +145,20 @@ class PolicyError(SmmError):
     line: Optional[int]
 
 class PolicyChecksumError(PolicyError, IntegrityError): ...
+class QuotaError(SmmError): ...
+
+class QuotaExceededError(QuotaError):
+    reasons: list[str]
+
+class UnknownReservationError(QuotaError, ValidationError): ...
+class LedgerConflictError(QuotaError): ...
+class LedgerError(QuotaError): ...
+class LedgerStorageError(LedgerError): ...
+class LedgerLockedError(LedgerError): ...
+class LedgerCorruptError(LedgerError, IntegrityError): ...
+class LedgerVersionError(LedgerError): ...
+class AgentTokenError(SmmError, builtins.PermissionError): ...
+class IntrospectionError(AgentTokenError): ...
 
 @final
 class MetricSummary:
@@ -338,7 +383,7 @@ def assemble_bundle(
     audit_trail: Sequence[Mapping[str, Any]],
     policy_decision: Union[Decision, _Document],
     decision_card: Mapping[str, Any],
-    agent_runs: Optional[Sequence[Mapping[str, Any]]] = None,
+    agent_runs: Optional[Sequence[Union[AgentRun, Mapping[str, Any]]]] = None,
     previous_bundle_ref: Optional[str] = None,
 ) -> dict[str, Any]: ...
 def bundle_id(bundle: _Document) -> str: ...
@@ -401,6 +446,128 @@ def decision_card(
     decision: Union[Decision, _Document],
     contract: Union[Contract, _Document],
 ) -> dict[str, Any]: ...
+
+_Amount: TypeAlias = Union[int, float, str, "decimal.Decimal"]
+_Period: TypeAlias = Literal["day", "month", "total"]
+_AgentType: TypeAlias = Literal["research", "planner", "creative", "automation", "legal", "publisher"]
+
+@final
+class Reservation:
+    @property
+    def id(self) -> str: ...
+    @property
+    def outcome(self) -> Literal["allow", "warn", "block"]: ...
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def reasons(self) -> list[str]: ...
+    @property
+    def workspace_id(self) -> str: ...
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def amounts(self) -> dict[str, Union[int, float]]: ...
+    @property
+    def created_at(self) -> str: ...
+    @property
+    def expires_at(self) -> str: ...
+    def to_dict(self) -> dict[str, Any]: ...
+    def __bool__(self) -> bool: ...
+
+@final
+class UsageLedger:
+    @staticmethod
+    def open(path: Union[str, "os.PathLike[str]"]) -> UsageLedger: ...
+    @staticmethod
+    def open_existing(path: Union[str, "os.PathLike[str]"]) -> UsageLedger: ...
+    @staticmethod
+    def memory() -> UsageLedger: ...
+    @property
+    def path(self) -> Optional[str]: ...
+    def set_quota(self, workspace_id: str, kind: str, limit: _Amount, period: _Period = "day") -> None: ...
+    def quotas(self, workspace_id: str) -> list[dict[str, Any]]: ...
+    def reserve(
+        self,
+        workspace_id: str,
+        job_id: str,
+        usage: Mapping[str, _Amount],
+        now: _Now,
+        *,
+        ttl_seconds: int = 900,
+        strict: bool = False,
+    ) -> Reservation: ...
+    def commit(self, reservation_id: str, actual_usage: Mapping[str, _Amount], now: _Now) -> dict[str, Any]: ...
+    def release(self, reservation_id: str) -> None: ...
+    def usage(self, workspace_id: str, kind: str, now: _Now, period: _Period = "total") -> float: ...
+    def status(self, workspace_id: str, now: _Now) -> list[dict[str, Any]]: ...
+    def policy_figures(self, workspace_id: str, now: _Now) -> list[dict[str, Any]]: ...
+    def apply_retention(self, plan: _Document) -> int: ...
+
+@final
+class PriceTable:
+    def __new__(cls, table: _Document) -> PriceTable: ...
+    @staticmethod
+    def load(path: Union[str, "os.PathLike[str]"]) -> PriceTable: ...
+    @property
+    def models(self) -> list[str]: ...
+    def cost(self, model_id: str, input_tokens: int, output_tokens: int) -> str: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+@final
+class AgentRun:
+    def __new__(cls, run: _Document) -> AgentRun: ...
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def workspace_id(self) -> str: ...
+    @property
+    def agent_type(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def total_tokens(self) -> int: ...
+    @property
+    def total_cost_usd(self) -> str: ...
+    def usage(self) -> dict[str, Union[int, float]]: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+def price_usage(
+    prices: Union[PriceTable, _Document],
+    model_id: str,
+    messages: Any,
+    input_tokens: int,
+    output_tokens: int,
+    timestamp: _Now,
+) -> dict[str, Any]: ...
+def prompt_hash(messages: Any) -> str: ...
+def breach_plan(
+    contract: Union[Contract, _Document],
+    status: Sequence[Mapping[str, Any]],
+    *,
+    now: _Now,
+    actor: str,
+    simulation: Union[_Document, SimulationReport],
+    policy_decision: Union[Decision, _Document],
+    decision_card: Mapping[str, Any],
+    agent_runs: Optional[Sequence[Union[AgentRun, Mapping[str, Any]]]] = None,
+    previous_bundle_ref: Optional[str] = None,
+) -> dict[str, Any]: ...
+def check_agent_token(claims: _Document, workspace_id: str, agent_type: _AgentType, now: _Now) -> None: ...
+def authorize_agent(
+    introspect: Callable[[str], Mapping[str, Any]],
+    token: str,
+    workspace_id: str,
+    agent_type: _AgentType,
+    now: _Now,
+) -> dict[str, Any]: ...
+def retention_plan(
+    contract: Union[Contract, _Document],
+    records: Sequence[Mapping[str, Any]],
+    now: _Now,
+    *,
+    legal_hold: bool = False,
+) -> dict[str, Any]: ...
+def contract_quotas(contract: Union[Contract, _Document]) -> list[dict[str, Any]]: ...
 
 def _error_table() -> list[tuple[str, int, str, str]]: ...
 def _error_samples() -> list[tuple[str, SmmError]]: ...

@@ -1,0 +1,875 @@
+//! The usage ledger in a SQLite file (feature `sqlite`): the embedded
+//! default. WAL journal, `synchronous = NORMAL` (a process crash loses no
+//! committed transaction; a power loss may lose the last ones), every
+//! reservation in one `BEGIN IMMEDIATE` transaction, so that writers from
+//! any number of threads and processes are serialized and no two
+//! reservations together pass a limit. Tables follow the design's
+//! `workspace_quotas` and `model_usage`; `usage_totals` keeps running sums
+//! per (workspace, kind, period, period index), committed and reserved,
+//! updated in the same transactions, so that a check is a few primary-key
+//! lookups however long the history. Reservations past their expiry are
+//! swept (their holds given back) at the start of each write. The schema
+//! version is SQLite's `user_version`, migrated in order.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+
+use super::UsageError;
+use super::ledger::{
+    Amounts, CommitReceipt, Kind, Period, Quota, QuotaStatus, Reservation, UsageLedger,
+    check_amounts, check_id, check_kind, check_ttl, judge, parse_now,
+};
+use super::retention::RetentionPlan;
+use crate::time::Timestamp;
+
+/// The newest ledger schema this library writes and reads.
+pub const LEDGER_SCHEMA_VERSION: i64 = 1;
+
+/// How long a writer waits for another's transaction before
+/// [`UsageError::LedgerLocked`].
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Schema migrations, by the version they produce.
+const MIGRATIONS: [(i64, &str); 1] = [(
+    1,
+    "CREATE TABLE workspace_quotas (
+        workspace_id TEXT NOT NULL,
+        quota_type TEXT NOT NULL,
+        period TEXT NOT NULL CHECK (period IN ('day', 'month', 'total')),
+        limit_value INTEGER NOT NULL CHECK (limit_value >= 0),
+        PRIMARY KEY (workspace_id, quota_type, period)
+    ) WITHOUT ROWID;
+    CREATE TABLE reservations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        workspace_id TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        day INTEGER NOT NULL,
+        month INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('active', 'lapsed', 'committed', 'released', 'superseded')),
+        expired INTEGER NOT NULL DEFAULT 0,
+        breached TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX reservations_by_job ON reservations (workspace_id, job_id);
+    CREATE INDEX reservations_active_by_expiry ON reservations (expires_at) WHERE state = 'active';
+    CREATE TABLE reservation_amounts (
+        reservation_id INTEGER NOT NULL REFERENCES reservations (id),
+        kind TEXT NOT NULL,
+        amount INTEGER NOT NULL CHECK (amount >= 0),
+        PRIMARY KEY (reservation_id, kind)
+    ) WITHOUT ROWID;
+    CREATE TABLE model_usage (
+        workspace_id TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        reservation_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        amount INTEGER NOT NULL CHECK (amount >= 0),
+        committed_at INTEGER NOT NULL,
+        day INTEGER NOT NULL,
+        month INTEGER NOT NULL,
+        expired INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, job_id, kind)
+    ) WITHOUT ROWID;
+    CREATE TABLE usage_totals (
+        workspace_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        period TEXT NOT NULL CHECK (period IN ('day', 'month', 'total')),
+        period_index INTEGER NOT NULL,
+        committed INTEGER NOT NULL CHECK (committed >= 0),
+        reserved INTEGER NOT NULL CHECK (reserved >= 0),
+        PRIMARY KEY (workspace_id, kind, period, period_index)
+    ) WITHOUT ROWID;",
+)];
+
+/// The ledger's tables (a file without them is not a ledger).
+const TABLES: [&str; 5] = [
+    "workspace_quotas",
+    "reservations",
+    "reservation_amounts",
+    "model_usage",
+    "usage_totals",
+];
+
+/// A usage ledger in a SQLite file. Thread-safe; several processes may
+/// open the same file.
+#[derive(Debug)]
+pub struct SqliteLedger {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+fn storage(path: &Path, e: &rusqlite::Error) -> UsageError {
+    let path = path.display().to_string();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => UsageError::LedgerLocked {
+            path,
+            message: e.to_string(),
+        },
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => UsageError::LedgerCorrupt {
+            path,
+            message: e.to_string(),
+        },
+        Some(ErrorCode::CannotOpen) => UsageError::LedgerMissing { path },
+        _ => UsageError::Storage {
+            message: format!("{path}: {e}"),
+        },
+    }
+}
+
+/// The (period, index) rows an amount at day `day` and month `month`
+/// counts in.
+fn periods(day: i64, month: i64) -> [(&'static str, i64); 3] {
+    [("day", day), ("month", month), ("total", 0)]
+}
+
+impl SqliteLedger {
+    /// Open the ledger at `path`, creating it (and its schema) when the
+    /// file does not exist. A file that is not a ledger is
+    /// [`UsageError::LedgerCorrupt`]; one written by a newer library,
+    /// [`UsageError::LedgerVersion`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, UsageError> {
+        Self::open_with(path.as_ref(), true)
+    }
+
+    /// Open an existing ledger ([`UsageError::LedgerMissing`] when there is none).
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, UsageError> {
+        Self::open_with(path.as_ref(), false)
+    }
+
+    fn open_with(path: &Path, create: bool) -> Result<Self, UsageError> {
+        if !create && !path.exists() {
+            return Err(UsageError::LedgerMissing {
+                path: path.display().to_string(),
+            });
+        }
+        let err = |e: rusqlite::Error| storage(path, &e);
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        // A file that is not a database fails here.
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(err)?;
+        if version > LEDGER_SCHEMA_VERSION {
+            return Err(UsageError::LedgerVersion {
+                path: path.display().to_string(),
+                found: version,
+                supported: LEDGER_SCHEMA_VERSION,
+            });
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(err)?;
+        let ledger = SqliteLedger {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        };
+        ledger.migrate()?;
+        ledger.check_schema()?;
+        Ok(ledger)
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, UsageError> {
+        self.conn.lock().map_err(|_| UsageError::Storage {
+            message: "ledger lock poisoned".into(),
+        })
+    }
+
+    fn err(&self, e: rusqlite::Error) -> UsageError {
+        storage(&self.path, &e)
+    }
+
+    /// Apply the migrations past the file's version, each in a transaction.
+    fn migrate(&self) -> Result<(), UsageError> {
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        for (v, sql) in MIGRATIONS {
+            if v > version {
+                tx.execute_batch(sql).map_err(|e| self.err(e))?;
+                tx.pragma_update(None, "user_version", v)
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// A file with the right version but not our tables is corrupt.
+    fn check_schema(&self) -> Result<(), UsageError> {
+        let conn = self.lock()?;
+        let mut tables = 0;
+        for t in TABLES {
+            let found: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    params![t],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            tables += found;
+        }
+        if tables != TABLES.len() as i64 {
+            return Err(UsageError::LedgerCorrupt {
+                path: self.path.display().to_string(),
+                message: "the ledger's tables are missing".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Apply a retention plan's ledger part: after checking the plan
+    /// against its hash, delete the workspace's ledger entries older than
+    /// its `auditRetentionDays` at its `now`. A plan under legal hold
+    /// deletes nothing. Returns the number of rows deleted.
+    pub fn apply_retention(&self, plan: &RetentionPlan) -> Result<usize, UsageError> {
+        plan.verify()?;
+        if plan.legal_hold {
+            return Ok(0);
+        }
+        let now = parse_now(&plan.now)?;
+        let cutoff = now.plus_seconds(-i64::from(plan.audit_retention_days) * 86_400);
+        self.purge(&plan.workspace_id, &cutoff.to_rfc3339())
+    }
+
+    /// Delete a workspace's usage records (`model_usage`) and finished
+    /// reservations created before `before`, with the day and month totals
+    /// of periods that ended before it (the retention plan's ledger part).
+    /// The all-time totals stay: spending against a lifetime cap does not
+    /// come back when its records are purged. Returns the rows deleted.
+    pub fn purge(&self, workspace_id: &str, before: &str) -> Result<usize, UsageError> {
+        let t = parse_now(before)?;
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let e = |e| self.err(e);
+        let mut n = tx
+            .execute(
+                "DELETE FROM model_usage WHERE workspace_id = ?1 AND committed_at < ?2",
+                params![workspace_id, t.seconds],
+            )
+            .map_err(e)?;
+        n += tx
+            .execute(
+                "DELETE FROM reservation_amounts WHERE reservation_id IN (SELECT id FROM reservations
+                 WHERE workspace_id = ?1 AND created_at < ?2 AND state != 'active')",
+                params![workspace_id, t.seconds],
+            )
+            .map_err(e)?;
+        n += tx
+            .execute(
+                "DELETE FROM reservations WHERE workspace_id = ?1 AND created_at < ?2 AND state != 'active'",
+                params![workspace_id, t.seconds],
+            )
+            .map_err(e)?;
+        n += tx
+            .execute(
+                "DELETE FROM usage_totals WHERE workspace_id = ?1 AND reserved = 0 AND
+                 ((period = 'day' AND period_index < ?2) OR (period = 'month' AND period_index < ?3))",
+                params![workspace_id, Period::Day.index(t), Period::Month.index(t)],
+            )
+            .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(n)
+    }
+}
+
+fn quota_of(workspace_id: &str, kind: String, period: String, limit: i64) -> Option<Quota> {
+    Some(Quota {
+        workspace_id: workspace_id.to_string(),
+        kind,
+        period: Period::parse(&period)?,
+        limit: u64::try_from(limit).ok()?,
+    })
+}
+
+fn to_i64(v: u64, what: &str) -> Result<i64, UsageError> {
+    i64::try_from(v).map_err(|_| UsageError::Overflow {
+        what: what.to_string(),
+    })
+}
+
+fn quotas_tx(tx: &rusqlite::Transaction<'_>, workspace_id: &str) -> rusqlite::Result<Vec<Quota>> {
+    let mut st = tx.prepare_cached(
+        "SELECT quota_type, period, limit_value FROM workspace_quotas WHERE workspace_id = ?1
+         ORDER BY quota_type, period",
+    )?;
+    let rows = st.query_map(params![workspace_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (k, p, l) = row?;
+        if let Some(q) = quota_of(workspace_id, k, p, l) {
+            out.push(q);
+        }
+    }
+    Ok(out)
+}
+
+/// (committed, reserved) of `kind` in the `period` with `index`.
+fn totals_tx(
+    tx: &rusqlite::Transaction<'_>,
+    workspace_id: &str,
+    kind: &str,
+    period: Period,
+    index: i64,
+) -> rusqlite::Result<(u64, u64)> {
+    let mut st = tx.prepare_cached(
+        "SELECT committed, reserved FROM usage_totals
+         WHERE workspace_id = ?1 AND kind = ?2 AND period = ?3 AND period_index = ?4",
+    )?;
+    let row: Option<(i64, i64)> = st
+        .query_row(params![workspace_id, kind, period.as_str(), index], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let (c, r) = row.unwrap_or((0, 0));
+    Ok((u64::try_from(c).unwrap_or(0), u64::try_from(r).unwrap_or(0)))
+}
+
+/// Add `committed` and `reserved` (either may be negative) to the totals
+/// of `kind` at day `day` and month `month`, never below zero.
+fn add_totals_tx(
+    tx: &rusqlite::Transaction<'_>,
+    workspace_id: &str,
+    kind: &str,
+    (day, month): (i64, i64),
+    committed: i64,
+    reserved: i64,
+) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO usage_totals (workspace_id, kind, period, period_index, committed, reserved)
+         VALUES (?1, ?2, ?3, ?4, max(?5, 0), max(?6, 0))
+         ON CONFLICT (workspace_id, kind, period, period_index) DO UPDATE SET
+           committed = max(committed + ?5, 0), reserved = max(reserved + ?6, 0)",
+    )?;
+    for (period, index) in periods(day, month) {
+        st.execute(params![
+            workspace_id,
+            kind,
+            period,
+            index,
+            committed,
+            reserved
+        ])?;
+    }
+    Ok(())
+}
+
+/// Give back the hold of reservation `id` (made at `day`, `month`).
+fn unhold_tx(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    workspace_id: &str,
+    at: (i64, i64),
+) -> rusqlite::Result<()> {
+    let amounts: Vec<(String, i64)> = {
+        let mut st = tx.prepare_cached(
+            "SELECT kind, amount FROM reservation_amounts WHERE reservation_id = ?1",
+        )?;
+        st.query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    for (kind, amount) in amounts {
+        add_totals_tx(tx, workspace_id, &kind, at, 0, -amount)?;
+    }
+    Ok(())
+}
+
+/// Lapse the reservations expired at `now` (their holds given back).
+fn sweep_tx(tx: &rusqlite::Transaction<'_>, now: Timestamp) -> rusqlite::Result<()> {
+    let expired: Vec<(i64, String, i64, i64)> = {
+        let mut st = tx.prepare_cached(
+            "SELECT id, workspace_id, day, month FROM reservations
+             WHERE state = 'active' AND expires_at <= ?1",
+        )?;
+        st.query_map(params![now.seconds], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?
+    };
+    for (id, ws, day, month) in expired {
+        unhold_tx(tx, id, &ws, (day, month))?;
+        tx.execute(
+            "UPDATE reservations SET state = 'lapsed' WHERE id = ?1",
+            params![id],
+        )?;
+    }
+    Ok(())
+}
+
+/// The quotas of `workspace_id` its committed usage at `t` passes.
+fn breaches_tx(
+    tx: &rusqlite::Transaction<'_>,
+    workspace_id: &str,
+    t: Timestamp,
+) -> rusqlite::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for q in quotas_tx(tx, workspace_id)? {
+        let (used, _) = totals_tx(tx, workspace_id, &q.kind, q.period, q.period.index(t))?;
+        if used > q.limit {
+            out.push(format!("{}/{}", q.kind, q.period.as_str()));
+        }
+    }
+    Ok(out)
+}
+
+/// The receipt of committed reservation `id`, answered again.
+fn receipt_tx(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    (workspace_id, job_id): (&str, String),
+    expired: i64,
+    breached: &str,
+) -> rusqlite::Result<CommitReceipt> {
+    // One commit per job: the job's usage rows are this commit's.
+    let mut amounts = Amounts::new();
+    let mut st = tx.prepare_cached(
+        "SELECT kind, amount FROM model_usage WHERE workspace_id = ?1 AND job_id = ?2",
+    )?;
+    for row in st.query_map(params![workspace_id, job_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })? {
+        let (k, a) = row?;
+        amounts.insert(Kind::from(k), u64::try_from(a).unwrap_or(0));
+    }
+    Ok(CommitReceipt {
+        job_id,
+        reservation_id: format!("res-{id}"),
+        amounts,
+        already_committed: true,
+        expired: expired != 0,
+        breached: breached
+            .split(';')
+            .filter(|b| !b.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+/// A reservation's row, as a commit reads it.
+struct ResRow {
+    workspace_id: String,
+    job_id: String,
+    state: String,
+    expires_at: i64,
+    day: i64,
+    month: i64,
+    expired: i64,
+    breached: String,
+}
+
+fn parse_reservation_id(id: &str) -> Result<i64, UsageError> {
+    id.strip_prefix("res-")
+        .filter(|n| !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| UsageError::UnknownReservation {
+            reservation_id: id.chars().take(80).collect(),
+        })
+}
+
+impl UsageLedger for SqliteLedger {
+    fn set_quota(&self, quota: &Quota) -> Result<(), UsageError> {
+        check_id("/workspaceId", &quota.workspace_id)?;
+        check_kind(&quota.kind)?;
+        let limit = to_i64(quota.limit, "the limit")?;
+        let conn = self.lock()?;
+        conn.execute(
+            "INSERT INTO workspace_quotas (workspace_id, quota_type, period, limit_value)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (workspace_id, quota_type, period) DO UPDATE SET limit_value = excluded.limit_value",
+            params![quota.workspace_id, quota.kind, quota.period.as_str(), limit],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn quotas(&self, workspace_id: &str) -> Result<Vec<Quota>, UsageError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        quotas_tx(&tx, workspace_id).map_err(|e| self.err(e))
+    }
+
+    fn reserve(
+        &self,
+        workspace_id: &str,
+        job_id: &str,
+        amounts: &Amounts,
+        now: &str,
+        ttl_seconds: u64,
+    ) -> Result<Reservation, UsageError> {
+        check_id("/workspaceId", workspace_id)?;
+        check_id("/jobId", job_id)?;
+        check_amounts(amounts)?;
+        check_ttl(ttl_seconds)?;
+        for (k, v) in amounts {
+            to_i64(*v, &format!("the {k} amount"))?;
+        }
+        let t = parse_now(now)?;
+        let at = (Period::Day.index(t), Period::Month.index(t));
+        let expires = t.plus_seconds(i64::try_from(ttl_seconds).unwrap_or(i64::MAX));
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let e = |e| self.err(e);
+        sweep_tx(&tx, t).map_err(e)?;
+        let job: Option<(i64, String)> = tx
+            .prepare_cached(
+                "SELECT id, state FROM reservations WHERE workspace_id = ?1 AND job_id = ?2
+                   AND state IN ('committed', 'active')
+                 ORDER BY state = 'committed' DESC LIMIT 1",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![workspace_id, job_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+            })
+            .map_err(e)?;
+        match job {
+            Some((_, state)) if state == "committed" => {
+                return Err(UsageError::JobCommitted {
+                    job_id: job_id.to_string(),
+                });
+            }
+            Some((id, state)) if state == "active" => {
+                return Err(UsageError::JobInProgress {
+                    job_id: job_id.to_string(),
+                    reservation_id: format!("res-{id}"),
+                });
+            }
+            _ => {}
+        }
+        let quotas = quotas_tx(&tx, workspace_id).map_err(e)?;
+        let mut standings = Vec::with_capacity(quotas.len());
+        for q in quotas {
+            let (used, reserved) =
+                totals_tx(&tx, workspace_id, &q.kind, q.period, q.period.index(t)).map_err(e)?;
+            standings.push((q, used.saturating_add(reserved)));
+        }
+        let (outcome, reasons) = judge(standings.iter().map(|(q, n)| (q, *n)), amounts)?;
+        let mut r = Reservation {
+            id: String::new(),
+            workspace_id: workspace_id.to_string(),
+            job_id: job_id.to_string(),
+            amounts: amounts.clone(),
+            outcome,
+            reasons,
+            created_at: t.to_rfc3339(),
+            expires_at: expires.to_rfc3339(),
+        };
+        if !r.allowed() {
+            // Commit the sweep; nothing is held.
+            tx.commit().map_err(e)?;
+            return Ok(r);
+        }
+        // The all-time totals bound every period's: check them for room.
+        for (k, v) in amounts {
+            let (_, held) = totals_tx(&tx, workspace_id, k, Period::Total, 0).map_err(e)?;
+            to_i64(held.saturating_add(*v), &format!("the {k} reserved"))?;
+        }
+        tx.prepare_cached(
+            "INSERT INTO reservations (workspace_id, job_id, created_at, expires_at, day, month, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active')",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                workspace_id,
+                job_id,
+                t.seconds,
+                expires.seconds,
+                at.0,
+                at.1
+            ])
+        })
+        .map_err(e)?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO reservation_amounts (reservation_id, kind, amount) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(e)?;
+            for (k, v) in amounts {
+                let v = to_i64(*v, k)?;
+                st.execute(params![id, k.as_str(), v]).map_err(e)?;
+                add_totals_tx(&tx, workspace_id, k, at, 0, v).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)?;
+        r.id = format!("res-{id}");
+        Ok(r)
+    }
+
+    fn commit(
+        &self,
+        reservation_id: &str,
+        actual: &Amounts,
+        now: &str,
+    ) -> Result<CommitReceipt, UsageError> {
+        check_amounts(actual)?;
+        for (k, v) in actual {
+            to_i64(*v, &format!("the {k} amount"))?;
+        }
+        let id = parse_reservation_id(reservation_id)?;
+        let t = parse_now(now)?;
+        let at = (Period::Day.index(t), Period::Month.index(t));
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let e = |e| self.err(e);
+        let row: Option<ResRow> = tx
+            .prepare_cached(
+                "SELECT workspace_id, job_id, state, expires_at, day, month, expired, breached
+                 FROM reservations WHERE id = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![id], |r| {
+                    Ok(ResRow {
+                        workspace_id: r.get(0)?,
+                        job_id: r.get(1)?,
+                        state: r.get(2)?,
+                        expires_at: r.get(3)?,
+                        day: r.get(4)?,
+                        month: r.get(5)?,
+                        expired: r.get(6)?,
+                        breached: r.get(7)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(e)?;
+        let Some(ResRow {
+            workspace_id: ws,
+            job_id: job,
+            state,
+            expires_at: expires,
+            day,
+            month,
+            expired: was_expired,
+            breached: was_breached,
+        }) = row
+        else {
+            return Err(UsageError::UnknownReservation {
+                reservation_id: reservation_id.to_string(),
+            });
+        };
+        match state.as_str() {
+            "committed" => {
+                return receipt_tx(&tx, id, (&ws, job), was_expired, &was_breached).map_err(e);
+            }
+            "superseded" => {
+                let by: Option<(i64, i64, String)> = tx
+                    .query_row(
+                        "SELECT id, expired, breached FROM reservations
+                         WHERE workspace_id = ?1 AND job_id = ?2 AND state = 'committed'",
+                        params![ws, job],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(e)?;
+                return match by {
+                    Some((by, expired, breached)) => {
+                        receipt_tx(&tx, by, (&ws, job), expired, &breached).map_err(e)
+                    }
+                    // The commit's records were purged since.
+                    None => Err(UsageError::UnknownReservation {
+                        reservation_id: reservation_id.to_string(),
+                    }),
+                };
+            }
+            "released" => {
+                return Err(UsageError::UnknownReservation {
+                    reservation_id: reservation_id.to_string(),
+                });
+            }
+            _ => {}
+        }
+        // One commit per job: another reservation of the job (a retry
+        // after this one lapsed, or the lapsed one this retry replaced) may
+        // be committed already, or may still hold.
+        let other: Option<(i64, String, i64, i64, i64, String)> = tx
+            .prepare_cached(
+                "SELECT id, state, day, month, expired, breached FROM reservations
+                 WHERE workspace_id = ?1 AND job_id = ?2 AND id != ?3
+                   AND state IN ('committed', 'active')",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![ws, job, id], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(e)?;
+        match other {
+            Some((other_id, other_state, _, _, other_expired, other_breached))
+                if other_state == "committed" =>
+            {
+                if state == "active" {
+                    unhold_tx(&tx, id, &ws, (day, month)).map_err(e)?;
+                }
+                tx.execute(
+                    "UPDATE reservations SET state = 'superseded' WHERE id = ?1",
+                    params![id],
+                )
+                .map_err(e)?;
+                let receipt = receipt_tx(&tx, other_id, (&ws, job), other_expired, &other_breached)
+                    .map_err(e)?;
+                tx.commit().map_err(e)?;
+                return Ok(receipt);
+            }
+            Some((other_id, _, other_day, other_month, _, _)) => {
+                unhold_tx(&tx, other_id, &ws, (other_day, other_month)).map_err(e)?;
+                tx.execute(
+                    "UPDATE reservations SET state = 'superseded' WHERE id = ?1",
+                    params![other_id],
+                )
+                .map_err(e)?;
+            }
+            None => {}
+        }
+        let expired = state == "lapsed" || expires <= t.seconds;
+        for (k, v) in actual {
+            let (done, _) = totals_tx(&tx, &ws, k, Period::Total, 0).map_err(e)?;
+            to_i64(done.saturating_add(*v), &format!("the {k} committed"))?;
+        }
+        if state == "active" {
+            unhold_tx(&tx, id, &ws, (day, month)).map_err(e)?;
+        }
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO model_usage (workspace_id, job_id, reservation_id, kind, amount,
+                     committed_at, day, month, expired) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(e)?;
+            for (k, v) in actual {
+                let v = to_i64(*v, k)?;
+                st.execute(params![
+                    ws,
+                    job,
+                    id,
+                    k.as_str(),
+                    v,
+                    t.seconds,
+                    at.0,
+                    at.1,
+                    i64::from(expired)
+                ])
+                .map_err(e)?;
+                add_totals_tx(&tx, &ws, k, at, v, 0).map_err(e)?;
+            }
+        }
+        let breached = breaches_tx(&tx, &ws, t).map_err(e)?;
+        tx.prepare_cached(
+            "UPDATE reservations SET state = 'committed', expired = ?2, breached = ?3 WHERE id = ?1",
+        )
+        .and_then(|mut st| st.execute(params![id, i64::from(expired), breached.join(";")]))
+        .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(CommitReceipt {
+            job_id: job,
+            reservation_id: reservation_id.to_string(),
+            amounts: actual.clone(),
+            already_committed: false,
+            expired,
+            breached,
+        })
+    }
+
+    fn release(&self, reservation_id: &str) -> Result<(), UsageError> {
+        let id = parse_reservation_id(reservation_id)?;
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let e = |e| self.err(e);
+        let row: Option<(String, String, i64, i64)> = tx
+            .query_row(
+                "SELECT workspace_id, state, day, month FROM reservations WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(e)?;
+        match row {
+            Some((ws, state, day, month)) if state == "active" || state == "lapsed" => {
+                if state == "active" {
+                    unhold_tx(&tx, id, &ws, (day, month)).map_err(e)?;
+                }
+                tx.execute(
+                    "UPDATE reservations SET state = 'released' WHERE id = ?1",
+                    params![id],
+                )
+                .map_err(e)?;
+                tx.commit().map_err(e)
+            }
+            _ => Err(UsageError::UnknownReservation {
+                reservation_id: reservation_id.to_string(),
+            }),
+        }
+    }
+
+    fn used(
+        &self,
+        workspace_id: &str,
+        kind: &str,
+        period: Period,
+        now: &str,
+    ) -> Result<u64, UsageError> {
+        check_kind(kind)?;
+        let t = parse_now(now)?;
+        let mut conn = self.lock()?;
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        totals_tx(&tx, workspace_id, kind, period, period.index(t))
+            .map(|(u, _)| u)
+            .map_err(|e| self.err(e))
+    }
+
+    fn status(&self, workspace_id: &str, now: &str) -> Result<Vec<QuotaStatus>, UsageError> {
+        let t = parse_now(now)?;
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let e = |e| self.err(e);
+        sweep_tx(&tx, t).map_err(e)?;
+        let mut out = Vec::new();
+        for q in quotas_tx(&tx, workspace_id).map_err(e)? {
+            let (used, reserved) =
+                totals_tx(&tx, workspace_id, &q.kind, q.period, q.period.index(t)).map_err(e)?;
+            out.push(QuotaStatus {
+                quota: q,
+                used,
+                reserved,
+            });
+        }
+        tx.commit().map_err(e)?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,1022 @@
+//! Cost controls: pricing, the usage ledger (memory and SQLite), the
+//! budget-breach playbook, agent tokens and retention plans.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
+
+use serde_json::json;
+use smm_core::contract::Contract;
+use smm_core::usage::*;
+
+const PRICES: &str = include_str!("../../examples/prices.example.json");
+const V2: &str = include_str!("../../examples/workspace.icblabs.v2.json");
+const NOW: &str = "2025-09-01T12:00:00Z";
+
+fn amounts(pairs: &[(&str, u64)]) -> Amounts {
+    pairs.iter().map(|(k, v)| ((*k).into(), *v)).collect()
+}
+
+fn tempfile(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("smm-usage-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d.join("ledger.sqlite")
+}
+
+#[test]
+fn prices_are_exact_decimals() {
+    let table = PriceTable::from_json(PRICES).unwrap();
+    // 100 in + 200 out on gpt-4: 100 × 30/1e6 + 200 × 60/1e6 = 0.015
+    assert_eq!(table.cost("gpt-4", 100, 200).unwrap().to_string(), "0.015");
+    // A sum of a million calls stays exact.
+    let one = table.cost("gpt-3.5-turbo", 333, 777).unwrap();
+    let mut total = Usd::ZERO;
+    for _ in 0..1_000_000 {
+        total = total.checked_add(one).unwrap();
+    }
+    assert_eq!(total.nanos(), one.nanos() * 1_000_000);
+    assert!(matches!(
+        table.cost("gpt-9", 1, 1),
+        Err(UsageError::UnknownModel { .. })
+    ));
+    let messages = json!([{"role": "system", "content": "You research brands."}, {"role": "user", "content": "ICB Labs"}]);
+    let u = price_usage(&table, "claude-3-sonnet", &messages, 1200, 300, NOW).unwrap();
+    assert_eq!(u.total_tokens, 1500);
+    assert_eq!(u.cost_usd.to_string(), "0.0081");
+    assert_eq!(u.provider, "anthropic");
+    assert!(u.prompt_hash.starts_with("sha256:") && u.prompt_hash.len() == 71);
+    // The hash is of the canonical messages: key order does not matter.
+    let reordered: serde_json::Value = serde_json::from_str(
+        r#"[{"content": "You research brands.", "role": "system"}, {"role": "user", "content": "ICB Labs"}]"#,
+    )
+    .unwrap();
+    assert_eq!(prompt_hash(&reordered).unwrap(), u.prompt_hash);
+    assert!(PriceTable::from_json(&PRICES.replace("\"USD\"", "\"EUR\"")).is_err());
+    assert!(PriceTable::from_json(&PRICES.replace("\"30\"", "\"-30\"")).is_err());
+    // Costs travel as decimal strings.
+    assert_eq!(
+        serde_json::to_value(&u).unwrap()["costUsd"],
+        json!("0.0081")
+    );
+}
+
+fn ledger_behaves(l: &dyn UsageLedger) {
+    l.set_quota(&Quota {
+        workspace_id: "ws".into(),
+        kind: TOKENS.into(),
+        period: Period::Day,
+        limit: 1000,
+    })
+    .unwrap();
+    l.set_quota(&Quota {
+        workspace_id: "ws".into(),
+        kind: COST_USD.into(),
+        period: Period::Month,
+        limit: 2_000_000_000,
+    })
+    .unwrap();
+    assert_eq!(l.quotas("ws").unwrap().len(), 2);
+    // allow, warn at 80 %, block past the limit (holding nothing).
+    let a = l
+        .reserve("ws", "job-1", &amounts(&[("tokens", 500)]), NOW, 900)
+        .unwrap();
+    assert_eq!((a.outcome, a.allowed()), (Outcome::Allow, true));
+    assert!(a.id.starts_with("res-"));
+    let b = l
+        .reserve("ws", "job-2", &amounts(&[("tokens", 300)]), NOW, 900)
+        .unwrap();
+    assert_eq!(b.outcome, Outcome::Warn);
+    assert!(b.reasons[0].contains("tokens per day"), "{:?}", b.reasons);
+    let c = l
+        .reserve("ws", "job-3", &amounts(&[("tokens", 201)]), NOW, 900)
+        .unwrap();
+    assert_eq!(c.outcome, Outcome::Block);
+    assert!(c.id.is_empty() && !c.allowed());
+    let e = c.clone().require_allowed().unwrap_err();
+    assert!(matches!(&e, UsageError::QuotaExceeded { job_id, .. } if job_id == "job-3"));
+    assert!(e.to_string().contains("> limit 1000"), "{e}");
+    assert!(c.reasons[0].contains("> limit 1000"), "{:?}", c.reasons);
+    let c2 = l
+        .reserve("ws", "job-3", &amounts(&[("tokens", 200)]), NOW, 900)
+        .unwrap();
+    assert_eq!(c2.outcome, Outcome::Warn, "a blocked request held nothing");
+    // Release gives the reservation back.
+    l.release(&c2.id).unwrap();
+    assert!(matches!(
+        l.release(&c2.id),
+        Err(UsageError::UnknownReservation { .. })
+    ));
+    // Commit the actual usage (less than reserved); idempotent by job.
+    let r = l
+        .commit(
+            &a.id,
+            &amounts(&[("tokens", 450), ("cost_usd", 13_500_000)]),
+            NOW,
+        )
+        .unwrap();
+    assert!(!r.already_committed && r.breached.is_empty());
+    let again = l.commit(&a.id, &amounts(&[("tokens", 9999)]), NOW).unwrap();
+    assert!(again.already_committed);
+    assert_eq!(
+        again.amounts,
+        amounts(&[("tokens", 450), ("cost_usd", 13_500_000)])
+    );
+    assert_eq!(l.used("ws", "tokens", Period::Day, NOW).unwrap(), 450);
+    assert_eq!(
+        l.used("ws", "cost_usd", Period::Month, NOW).unwrap(),
+        13_500_000
+    );
+    assert!(matches!(
+        l.reserve("ws", "job-1", &amounts(&[("tokens", 1)]), NOW, 900),
+        Err(UsageError::JobCommitted { .. })
+    ));
+    assert!(matches!(
+        l.reserve("ws", "job-2", &amounts(&[("tokens", 1)]), NOW, 900),
+        Err(UsageError::JobInProgress { .. })
+    ));
+    // Status for the policy input: used includes active reservations.
+    let st = l.status("ws", NOW).unwrap();
+    let tokens = st.iter().find(|s| s.quota.kind == "tokens").unwrap();
+    assert_eq!((tokens.used, tokens.reserved), (450, 300));
+    let figures = policy_figures(&st);
+    assert!(
+        figures
+            .iter()
+            .any(|f| f.kind == "tokens" && f.used == 750.0 && f.period == "day")
+    );
+    // A reservation expires: job-2's 300 stop counting after 900 s.
+    let later = "2025-09-01T12:15:00Z";
+    let st = l.status("ws", later).unwrap();
+    assert_eq!(
+        st.iter()
+            .find(|s| s.quota.kind == "tokens")
+            .unwrap()
+            .reserved,
+        0
+    );
+    // Committing an expired reservation records the usage all the same.
+    let late = l
+        .commit(&b.id, &amounts(&[("tokens", 300)]), later)
+        .unwrap();
+    assert!(late.expired);
+    assert_eq!(l.used("ws", "tokens", Period::Day, later).unwrap(), 750);
+    // Releasing a reservation that expired meanwhile is not an error.
+    let e = l
+        .reserve("ws", "job-exp", &amounts(&[("tokens", 1)]), NOW, 60)
+        .unwrap();
+    l.status("ws", later).unwrap();
+    l.release(&e.id).unwrap();
+    assert!(l.release(&e.id).is_err(), "but releasing twice is");
+    // The next UTC day starts a fresh day; the month carries on.
+    let tomorrow = "2025-09-02T00:00:00Z";
+    assert_eq!(l.used("ws", "tokens", Period::Day, tomorrow).unwrap(), 0);
+    assert_eq!(
+        l.used("ws", "cost_usd", Period::Month, tomorrow).unwrap(),
+        13_500_000
+    );
+    assert_eq!(
+        l.used("ws", "cost_usd", Period::Month, "2025-10-01T00:00:00Z")
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        l.used("ws", "tokens", Period::Total, tomorrow).unwrap(),
+        750
+    );
+    // Commits past a limit report the breach.
+    let d = l
+        .reserve("ws", "job-4", &amounts(&[("tokens", 200)]), NOW, 900)
+        .unwrap();
+    let r = l.commit(&d.id, &amounts(&[("tokens", 400)]), NOW).unwrap();
+    assert_eq!(r.breached, vec!["tokens/day"]);
+    // Custom kinds, and the quota of another workspace does not apply.
+    l.set_quota(&Quota {
+        workspace_id: "ws".into(),
+        kind: "renders".into(),
+        period: Period::Total,
+        limit: 2,
+    })
+    .unwrap();
+    let e = l
+        .reserve("ws", "job-5", &amounts(&[("renders", 3)]), NOW, 900)
+        .unwrap();
+    assert_eq!(e.outcome, Outcome::Block);
+    let f = l
+        .reserve("other", "job-5", &amounts(&[("renders", 3)]), NOW, 900)
+        .unwrap();
+    assert_eq!(f.outcome, Outcome::Allow);
+    // Bad input is a typed error naming the field.
+    for (ws, job, am, now, ttl, pointer) in [
+        ("", "j", amounts(&[("tokens", 1)]), NOW, 900, "/workspaceId"),
+        ("ws", "j", amounts(&[("Tokens!", 1)]), NOW, 900, "/kind"),
+        ("ws", "j", amounts(&[]), NOW, 900, "/usage"),
+        (
+            "ws",
+            "j",
+            amounts(&[("tokens", 1)]),
+            "yesterday",
+            900,
+            "/now",
+        ),
+        ("ws", "j", amounts(&[("tokens", 1)]), NOW, 0, "/ttlSeconds"),
+    ] {
+        let e = l.reserve(ws, job, &am, now, ttl).unwrap_err();
+        assert_eq!(e.pointer(), Some(pointer), "{e}");
+    }
+    assert!(matches!(
+        l.commit("res-999999", &amounts(&[("tokens", 1)]), NOW),
+        Err(UsageError::UnknownReservation { .. })
+    ));
+    assert!(matches!(
+        l.commit("../x", &amounts(&[("tokens", 1)]), NOW),
+        Err(UsageError::UnknownReservation { .. })
+    ));
+    // One commit per job: a reservation lapses, the job retries under a
+    // new one, then the late commit of the first arrives. It counts once;
+    // the retry's hold is given back and its commit answers the first.
+    let first = l
+        .reserve("job-ws", "retry", &amounts(&[("tokens", 10)]), NOW, 60)
+        .unwrap();
+    let later = "2025-09-01T12:05:00Z";
+    let retry = l
+        .reserve("job-ws", "retry", &amounts(&[("tokens", 10)]), later, 900)
+        .unwrap();
+    assert_ne!(first.id, retry.id);
+    let late = l
+        .commit(&first.id, &amounts(&[("tokens", 8)]), later)
+        .unwrap();
+    assert!(late.expired && !late.already_committed);
+    let again = l
+        .commit(&retry.id, &amounts(&[("tokens", 9)]), later)
+        .unwrap();
+    assert!(again.already_committed);
+    assert_eq!(again.reservation_id, first.id);
+    assert_eq!(again.amounts, amounts(&[("tokens", 8)]));
+    assert_eq!(l.used("job-ws", "tokens", Period::Day, later).unwrap(), 8);
+    assert!(l.status("job-ws", later).unwrap().is_empty());
+    assert!(matches!(
+        l.reserve("job-ws", "retry", &amounts(&[("tokens", 1)]), later, 900),
+        Err(UsageError::JobCommitted { .. })
+    ));
+}
+
+#[test]
+fn memory_ledger() {
+    ledger_behaves(&MemoryLedger::new());
+}
+
+#[test]
+fn sqlite_ledger() {
+    let path = tempfile("behaves");
+    ledger_behaves(&SqliteLedger::open(&path).unwrap());
+    // The books survive a reopen.
+    let l = SqliteLedger::open_existing(&path).unwrap();
+    assert_eq!(l.used("ws", "tokens", Period::Total, NOW).unwrap(), 1150);
+}
+
+fn race(l: &(dyn UsageLedger + Sync), threads: usize, each: usize, tag: &str) -> usize {
+    let allowed = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let allowed = &allowed;
+            s.spawn(move || {
+                for i in 0..each {
+                    let job = format!("{tag}-{t}-{i}");
+                    let r = l
+                        .reserve("ws", &job, &amounts(&[("tokens", 10)]), NOW, 900)
+                        .unwrap();
+                    if r.allowed() {
+                        allowed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        l.commit(&r.id, &amounts(&[("tokens", 10)]), NOW).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    allowed.into_inner()
+}
+
+/// Never overshoot: 1,000 reservations of 10 tokens against 5,000 from
+/// many threads: exactly 500 pass, and exactly 5,000 are committed.
+#[test]
+fn concurrent_reservations_never_pass_a_limit() {
+    let quota = Quota {
+        workspace_id: "ws".into(),
+        kind: TOKENS.into(),
+        period: Period::Day,
+        limit: 5000,
+    };
+    let mem = MemoryLedger::new();
+    mem.set_quota(&quota).unwrap();
+    assert_eq!(race(&mem, 8, 125, "t"), 500);
+    assert_eq!(mem.used("ws", "tokens", Period::Day, NOW).unwrap(), 5000);
+    let path = tempfile("threads");
+    let sql = SqliteLedger::open(&path).unwrap();
+    sql.set_quota(&quota).unwrap();
+    assert_eq!(race(&sql, 4, 250, "t"), 500);
+    assert_eq!(sql.used("ws", "tokens", Period::Day, NOW).unwrap(), 5000);
+}
+
+/// The same from two processes on one SQLite file.
+#[test]
+fn two_processes_never_pass_a_limit() {
+    let path = tempfile("processes");
+    let l = SqliteLedger::open(&path).unwrap();
+    l.set_quota(&Quota {
+        workspace_id: "ws".into(),
+        kind: TOKENS.into(),
+        period: Period::Day,
+        limit: 5000,
+    })
+    .unwrap();
+    drop(l);
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|tag| {
+            std::process::Command::new(&exe)
+                .args(["--exact", "ledger_child", "--nocapture", "--test-threads=1"])
+                .env("SMM_LEDGER_PATH", &path)
+                .env("SMM_LEDGER_TAG", tag)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut total = 0;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(out.status.success(), "{text}");
+        // libtest prints `test ledger_child ... ` before the child's line.
+        let n: usize = text
+            .lines()
+            .find_map(|l| l.split_once("allowed=").map(|(_, n)| n))
+            .unwrap_or_else(|| panic!("no count in {text}"))
+            .trim()
+            .parse()
+            .unwrap();
+        total += n;
+    }
+    assert_eq!(total, 500);
+    let l = SqliteLedger::open_existing(&path).unwrap();
+    assert_eq!(l.used("ws", "tokens", Period::Day, NOW).unwrap(), 5000);
+}
+
+/// A child process of `two_processes_never_pass_a_limit` (a no-op alone).
+#[test]
+fn ledger_child() {
+    let (Ok(path), Ok(tag)) = (
+        std::env::var("SMM_LEDGER_PATH"),
+        std::env::var("SMM_LEDGER_TAG"),
+    ) else {
+        return;
+    };
+    let l = SqliteLedger::open_existing(&path).unwrap();
+    if tag == "crash" {
+        let r = l
+            .reserve("ws", "done", &amounts(&[("tokens", 100)]), NOW, 900)
+            .unwrap();
+        l.commit(&r.id, &amounts(&[("tokens", 100)]), NOW).unwrap();
+        l.reserve("ws", "in-flight", &amounts(&[("tokens", 50)]), NOW, 900)
+            .unwrap();
+        // Die between the reservation and its commit.
+        std::process::exit(0);
+    }
+    println!("allowed={}", race(&l, 1, 500, &tag));
+}
+
+#[test]
+fn a_crash_between_reserve_and_commit_loses_no_committed_usage() {
+    let path = tempfile("crash");
+    drop(SqliteLedger::open(&path).unwrap());
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(&exe)
+        .args(["--exact", "ledger_child", "--nocapture", "--test-threads=1"])
+        .env("SMM_LEDGER_PATH", &path)
+        .env("SMM_LEDGER_TAG", "crash")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let l = SqliteLedger::open_existing(&path).unwrap();
+    assert_eq!(l.used("ws", "tokens", Period::Total, NOW).unwrap(), 100);
+    // The in-flight reservation holds its tokens until it expires...
+    l.set_quota(&Quota {
+        workspace_id: "ws".into(),
+        kind: TOKENS.into(),
+        period: Period::Total,
+        limit: 200,
+    })
+    .unwrap();
+    let st = l.status("ws", NOW).unwrap();
+    assert_eq!((st[0].used, st[0].reserved), (100, 50));
+    assert_eq!(
+        l.reserve("ws", "next", &amounts(&[("tokens", 51)]), NOW, 900)
+            .unwrap()
+            .outcome,
+        Outcome::Block
+    );
+    // ...and no longer after.
+    let later = "2025-09-01T12:20:00Z";
+    assert_eq!(l.status("ws", later).unwrap()[0].reserved, 0);
+    assert!(
+        l.reserve("ws", "next", &amounts(&[("tokens", 51)]), later, 900)
+            .unwrap()
+            .allowed()
+    );
+}
+
+#[test]
+fn ledger_files_that_are_missing_locked_corrupt_or_newer_are_typed_errors() {
+    let path = tempfile("files");
+    assert!(matches!(
+        SqliteLedger::open_existing(&path),
+        Err(UsageError::LedgerMissing { .. })
+    ));
+    std::fs::write(
+        &path,
+        b"this is not a database, it is a text file of some length......",
+    )
+    .unwrap();
+    assert!(
+        matches!(
+            SqliteLedger::open(&path),
+            Err(UsageError::LedgerCorrupt { .. })
+        ),
+        "{:?}",
+        SqliteLedger::open(&path)
+    );
+    std::fs::remove_file(&path).unwrap();
+    // A newer schema version.
+    drop(SqliteLedger::open(&path).unwrap());
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+    }
+    match SqliteLedger::open(&path) {
+        Err(UsageError::LedgerVersion {
+            found: 99,
+            supported: 1,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    std::fs::remove_file(&path).unwrap();
+    // Locked: another connection holds the write lock past the busy timeout.
+    let l = SqliteLedger::open(&path).unwrap();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let e = l
+        .reserve("ws", "j", &amounts(&[("tokens", 1)]), NOW, 900)
+        .unwrap_err();
+    assert!(matches!(e, UsageError::LedgerLocked { .. }), "{e}");
+    c.execute_batch("ROLLBACK").unwrap();
+    assert!(
+        l.reserve("ws", "j", &amounts(&[("tokens", 1)]), NOW, 900)
+            .unwrap()
+            .allowed()
+    );
+    // Missing directory.
+    assert!(SqliteLedger::open("/nonexistent-dir/x/ledger.sqlite").is_err());
+}
+
+fn example_evidence() -> (
+    Contract,
+    smm_core::sim::SimulationReport,
+    smm_core::policy::Decision,
+    smm_core::policy::DecisionCard,
+) {
+    let contract = Contract::from_json(V2).unwrap();
+    let req = smm_core::sim::SimulationRequest::from_value(&json!({
+        "workspaceContext": contract.document(), "simulationConfig": {"iterations": 512}
+    }))
+    .unwrap();
+    let report = smm_core::sim::simulate(&req, &smm_core::sim::RunOptions::default()).unwrap();
+    let input = smm_core::policy::PolicyInput::from_json(include_str!(
+        "../../examples/policy-input.icblabs.json"
+    ))
+    .unwrap();
+    let decision = smm_core::policy::PolicyBundle::default_bundle()
+        .unwrap()
+        .evaluate(&input)
+        .unwrap();
+    let card = smm_core::policy::decision_card(&report, &decision, &contract).unwrap();
+    (contract, report, decision, card)
+}
+
+#[test]
+fn the_budget_breach_playbook() {
+    let (contract, report, decision, card) = example_evidence();
+    let ledger = MemoryLedger::new();
+    for q in contract_quotas(&contract).unwrap() {
+        assert_eq!(
+            (q.kind.as_str(), q.period, q.limit),
+            ("cost_usd", Period::Total, 5_000_000_000_000)
+        );
+        ledger.set_quota(&q).unwrap();
+    }
+    let ws = contract.contract().workspace_id.clone();
+    let inputs = |status: &[QuotaStatus], contract: &Contract| -> BreachInputs<'static> {
+        BreachInputs {
+            contract: Box::leak(Box::new(contract.clone())),
+            status: status.to_vec().leak(),
+            now: NOW,
+            actor: "system:cost-guard",
+            simulation: Box::leak(Box::new(report.clone())),
+            policy_decision: decision.clone(),
+            decision_card: card.clone(),
+            agent_runs: vec![],
+            previous_bundle_ref: None,
+        }
+    };
+    // Within budget: nothing to do.
+    let st = ledger.status(&ws, NOW).unwrap();
+    let plan = breach_plan(inputs(&st, &contract)).unwrap();
+    assert!(plan.breached.is_empty() && plan.actions.is_empty() && plan.bundle.is_none());
+    // Spend past the hard cap: halt and seal.
+    let r = ledger
+        .reserve(
+            &ws,
+            "job-big",
+            &amounts(&[("cost_usd", 4_000_000_000_000)]),
+            NOW,
+            900,
+        )
+        .unwrap();
+    ledger
+        .commit(&r.id, &amounts(&[("cost_usd", 5_000_000_000_001)]), NOW)
+        .unwrap();
+    let st = ledger.status(&ws, NOW).unwrap();
+    let plan = breach_plan(inputs(&st, &contract)).unwrap();
+    assert_eq!(plan.breached.len(), 1);
+    assert!(!plan.override_used);
+    assert!(
+        matches!(&plan.actions[0], BreachAction::ImmediateHalt { target } if target == "workspace.agents.*")
+    );
+    assert!(matches!(
+        &plan.actions[1],
+        BreachAction::AuditSnapshot { .. }
+    ));
+    let halted = Contract::from_value(plan.contract.clone().unwrap()).unwrap();
+    let flags = &halted.contract().emergency_flags;
+    assert!(
+        flags.halted
+            && flags
+                .reason
+                .as_deref()
+                .unwrap()
+                .starts_with("budget breach")
+    );
+    assert_eq!(
+        halted.terms_hash(),
+        contract.terms_hash(),
+        "halting changes state, not terms"
+    );
+    let bundle = plan.bundle.unwrap();
+    let events: Vec<&str> = bundle
+        .audit_trail
+        .iter()
+        .map(|e| e.event.as_str())
+        .collect();
+    assert_eq!(
+        events,
+        ["budget_breach_detected", "agents_halted", "audit_snapshot"]
+    );
+    assert!(
+        bundle.contract.content["emergencyFlags"]["halted"]
+            .as_bool()
+            .unwrap()
+    );
+    // The halted workspace is denied by the default policy.
+    let mut v: serde_json::Value =
+        serde_json::from_str(include_str!("../../examples/policy-input.icblabs.json")).unwrap();
+    v["workspace"] = plan.contract.clone().unwrap();
+    let d = smm_core::policy::PolicyBundle::default_bundle()
+        .unwrap()
+        .evaluate(&smm_core::policy::PolicyInput::from_value(&v).unwrap())
+        .unwrap();
+    assert!(d.deny.contains(&"workspace_halted".to_string()));
+    // Break glass: with budgetOverride the agents go on, the trail says so.
+    let mut doc = contract.document().clone();
+    doc["emergencyFlags"]["budgetOverride"] = json!(true);
+    let overridden = Contract::from_value(doc).unwrap();
+    let plan = breach_plan(inputs(&st, &overridden)).unwrap();
+    assert!(plan.override_used && plan.contract.is_none());
+    assert!(matches!(
+        &plan.actions[0],
+        BreachAction::BreakGlassOverride { .. }
+    ));
+    let events: Vec<String> = plan
+        .bundle
+        .unwrap()
+        .audit_trail
+        .iter()
+        .map(|e| e.event.clone())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "budget_breach_detected",
+            "break_glass_override",
+            "audit_snapshot"
+        ]
+    );
+    // A contract in euros has no USD hard-cap quota.
+    let mut eur = contract.document().clone();
+    eur["budget"]["currency"] = json!("EUR");
+    assert!(contract_quotas(&Contract::from_value(eur).unwrap()).is_err());
+}
+
+#[test]
+fn agent_tokens_are_scoped_and_short_lived() {
+    let claims =
+        |policies: &[&str], issued: &str, expires: &str, renewable: bool| AgentTokenClaims {
+            policies: policies.iter().map(|p| p.to_string()).collect(),
+            issued_at: issued.into(),
+            expires_at: expires.into(),
+            renewable,
+        };
+    let ok = claims(
+        &["default", "agent-research-ws-1"],
+        "2025-09-01T11:00:00Z",
+        "2025-09-01T13:00:00Z",
+        false,
+    );
+    check_agent_token(&ok, "ws-1", AgentType::Research, NOW).unwrap();
+    for (c, ws, t, now, why) in [
+        (
+            ok.clone(),
+            "ws-2",
+            AgentType::Research,
+            NOW,
+            "do not include",
+        ),
+        (
+            ok.clone(),
+            "ws-1",
+            AgentType::Publisher,
+            NOW,
+            "do not include",
+        ),
+        (
+            ok.clone(),
+            "ws-1",
+            AgentType::Research,
+            "2025-09-01T13:00:00Z",
+            "expired",
+        ),
+        (
+            ok.clone(),
+            "ws-1",
+            AgentType::Research,
+            "2025-09-01T10:59:59Z",
+            "future",
+        ),
+        (
+            claims(
+                &["agent-research-ws-1"],
+                "2025-09-01T11:00:00Z",
+                "2025-09-01T13:00:01Z",
+                false,
+            ),
+            "ws-1",
+            AgentType::Research,
+            NOW,
+            "more than",
+        ),
+        (
+            claims(
+                &["agent-research-ws-1"],
+                "2025-09-01T11:00:00Z",
+                "2025-09-01T12:30:00Z",
+                true,
+            ),
+            "ws-1",
+            AgentType::Research,
+            NOW,
+            "renewable",
+        ),
+    ] {
+        let e = check_agent_token(&c, ws, t, now).unwrap_err();
+        assert!(
+            matches!(&e, UsageError::TokenRejected { reason } if reason.contains(why)),
+            "{e}"
+        );
+    }
+    struct Vault;
+    impl TokenIntrospector for Vault {
+        fn introspect(&self, token: &str) -> Result<AgentTokenClaims, String> {
+            if token == "hvs.good" {
+                Ok(AgentTokenClaims {
+                    policies: vec!["agent-creative-ws-1".into()],
+                    issued_at: "2025-09-01T11:30:00Z".into(),
+                    expires_at: "2025-09-01T12:30:00Z".into(),
+                    renewable: false,
+                })
+            } else {
+                Err("permission denied".into())
+            }
+        }
+    }
+    authorize_agent(&Vault, "hvs.good", "ws-1", AgentType::Creative, NOW).unwrap();
+    assert!(matches!(
+        authorize_agent(&Vault, "hvs.bad", "ws-1", AgentType::Creative, NOW),
+        Err(UsageError::Introspection { .. })
+    ));
+}
+
+#[test]
+fn retention_plans() {
+    let contract = Contract::from_json(V2).unwrap();
+    let records = vec![
+        RetentionRecord {
+            id: "bundle-1".into(),
+            kind: RecordKind::AuditBundle,
+            created_at: "2025-08-24T12:00:00Z".into(),
+        },
+        RetentionRecord {
+            id: "run-1".into(),
+            kind: RecordKind::AgentRun,
+            created_at: "2024-08-01T00:00:00Z".into(),
+        },
+        RetentionRecord {
+            id: "conn-li".into(),
+            kind: RecordKind::Connector,
+            created_at: "2025-08-24T09:45:00Z".into(),
+        },
+    ];
+    // The example keeps audit evidence 365 days; its TTL is 720 hours.
+    let now = "2025-10-01T00:00:00Z";
+    let plan = retention_plan(&contract, &records, now, false).unwrap();
+    let action = |id: &str| plan.items.iter().find(|i| i.id == id).unwrap().action;
+    assert_eq!(action("bundle-1"), RetentionAction::Keep);
+    assert_eq!(action("run-1"), RetentionAction::Delete);
+    assert_eq!(action("conn-li"), RetentionAction::Anonymise);
+    assert_eq!(plan.ttl_expires_at, "2025-09-23T10:00:00Z");
+    assert_eq!(plan.due().count(), 2);
+    plan.verify().unwrap();
+    // Deterministic: the same inputs in another order, the same plan and hash.
+    let mut shuffled = records.clone();
+    shuffled.reverse();
+    assert_eq!(
+        retention_plan(&contract, &shuffled, now, false).unwrap(),
+        plan
+    );
+    let mut tampered = plan.clone();
+    tampered.items[0].action = RetentionAction::Delete;
+    assert!(tampered.verify().is_err());
+    // A legal hold blocks every purge.
+    let held = retention_plan(&contract, &records, now, true).unwrap();
+    assert!(held.items.iter().all(|i| i.action == RetentionAction::Hold));
+    assert_ne!(held.plan_hash, plan.plan_hash);
+    // The SQLite ledger applies the ledger part.
+    let path = tempfile("retention");
+    let l = SqliteLedger::open(&path).unwrap();
+    let r = l
+        .reserve(
+            "ws",
+            "old",
+            &amounts(&[("tokens", 5)]),
+            "2024-01-01T00:00:00Z",
+            900,
+        )
+        .unwrap();
+    l.commit(&r.id, &amounts(&[("tokens", 5)]), "2024-01-01T00:00:00Z")
+        .unwrap();
+    let r = l
+        .reserve("ws", "new", &amounts(&[("tokens", 7)]), NOW, 900)
+        .unwrap();
+    l.commit(&r.id, &amounts(&[("tokens", 7)]), NOW).unwrap();
+    // A held plan deletes nothing; a tampered plan is refused.
+    let mut ledger_plan = retention_plan(&contract, &[], now, true).unwrap();
+    ledger_plan.workspace_id = "ws".into();
+    assert!(
+        l.apply_retention(&ledger_plan).is_err(),
+        "changed after hashing"
+    );
+    let held = retention_plan(&contract, &[], now, true).unwrap();
+    assert_eq!(l.apply_retention(&held).unwrap(), 0);
+    assert_eq!(l.used("ws", "tokens", Period::Total, NOW).unwrap(), 12);
+    // The plan of the ledger's workspace removes what is older than 365 days.
+    let mut doc = contract.document().clone();
+    doc["workspaceId"] = json!("ws");
+    let ws_contract = Contract::from_value(doc).unwrap();
+    let plan = retention_plan(&ws_contract, &[], now, false).unwrap();
+    let old_day = "2024-01-01T00:00:00Z";
+    assert_eq!(l.used("ws", "tokens", Period::Day, old_day).unwrap(), 5);
+    // The old usage record, its reservation and amounts, its day and month
+    // totals.
+    assert_eq!(l.apply_retention(&plan).unwrap(), 5);
+    assert_eq!(l.used("ws", "tokens", Period::Day, old_day).unwrap(), 0);
+    assert_eq!(l.used("ws", "tokens", Period::Day, NOW).unwrap(), 7);
+    // Spending against a lifetime cap does not come back with a purge.
+    assert_eq!(l.used("ws", "tokens", Period::Total, NOW).unwrap(), 12);
+    assert_eq!(l.purge("ws", "2025-01-01T00:00:00Z").unwrap(), 0);
+    let rows: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM model_usage", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1, "only the new usage record is left");
+}
+
+/// The two ledgers are one specification: a random run of reservations,
+/// commits, releases and time steps gives the same answers from both
+/// (outcomes, reasons, ids, receipts, errors, standings).
+#[test]
+fn memory_and_sqlite_ledgers_agree() {
+    let path = tempfile("differential");
+    let sql = SqliteLedger::open(&path).unwrap();
+    let mem = MemoryLedger::new();
+    let ledgers: [&dyn UsageLedger; 2] = [&mem, &sql];
+    for l in ledgers {
+        for (ws, kind, period, limit) in [
+            ("ws-a", "tokens", Period::Day, 3_000),
+            ("ws-a", "cost_usd", Period::Month, 40_000),
+            ("ws-b", "tokens", Period::Total, 5_000),
+            ("ws-b", "images", Period::Day, 7),
+        ] {
+            l.set_quota(&Quota {
+                workspace_id: ws.into(),
+                kind: kind.into(),
+                period,
+                limit,
+            })
+            .unwrap();
+        }
+    }
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut seconds = 1_756_720_000i64; // 2025-09-01T09:46:40Z
+    let mut ids: Vec<String> = Vec::new();
+    let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
+    for step in 0..1_500 {
+        seconds += next(4_000) as i64; // crosses days and a month
+        let now = smm_core::time::Timestamp { seconds, nanos: 0 }.to_rfc3339();
+        let ws = ["ws-a", "ws-b"][next(2) as usize];
+        let mut a = Amounts::new();
+        for kind in ["tokens", "cost_usd", "images"] {
+            if next(2) == 0 {
+                a.insert(kind.into(), next(400));
+            }
+        }
+        if a.is_empty() {
+            a.insert("tokens".into(), 1);
+        }
+        let op = next(10);
+        let answers: Vec<String> = ledgers
+            .iter()
+            .map(|l| match op {
+                0..=4 => {
+                    let job = format!("job-{}", next_job(step, op));
+                    let ttl = 1 + (step % 7) as u64 * 600;
+                    format!("{:?}", l.reserve(ws, &job, &a, &now, ttl))
+                }
+                5..=7 => match ids.get(step % ids.len().max(1)) {
+                    Some(id) => format!("{:?}", l.commit(id, &a, &now)),
+                    None => String::new(),
+                },
+                8 => match ids.last() {
+                    Some(id) => format!("{:?}", l.release(id)),
+                    None => String::new(),
+                },
+                _ => format!(
+                    "{:?} {:?}",
+                    l.status(ws, &now),
+                    l.used(ws, "tokens", Period::Month, &now)
+                ),
+            })
+            .collect();
+        assert_eq!(answers[0], answers[1], "step {step}, op {op}");
+        for what in [
+            "outcome: Allow",
+            "outcome: Warn",
+            "outcome: Block",
+            "already_committed: true",
+            "already_committed: false",
+            "expired: true",
+            "JobCommitted",
+            "JobInProgress",
+            "UnknownReservation",
+            "breached: [\"",
+        ] {
+            if answers[0].contains(what) {
+                *seen.entry(what).or_default() += 1;
+            }
+        }
+        if let Some(id) = answers[0]
+            .split("id: \"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .filter(|id| op <= 4 && !id.is_empty())
+        {
+            ids.push(id.to_string());
+        }
+    }
+    assert!(ids.len() > 100, "the run reserved {}", ids.len());
+    // The run reached every path worth comparing.
+    assert_eq!(seen.len(), 10, "{seen:?}");
+}
+
+/// Job ids repeat now and then (so that jobs are retried and re-reserved).
+fn next_job(step: usize, op: u64) -> usize {
+    if op == 0 { step / 3 } else { step }
+}
+
+/// The policy bundle's quota rules read the ledger's figures.
+#[test]
+fn the_policy_reads_the_ledger_figures() {
+    let ledger = MemoryLedger::new();
+    ledger
+        .set_quota(&Quota {
+            workspace_id: "ws-icblabs-0001".into(),
+            kind: TOKENS.into(),
+            period: Period::Day,
+            limit: 1_000,
+        })
+        .unwrap();
+    let bundle = smm_core::policy::PolicyBundle::default_bundle().unwrap();
+    let decide = |ledger: &MemoryLedger| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("../../examples/policy-input.icblabs.json")).unwrap();
+        let figures = policy_figures(&ledger.status("ws-icblabs-0001", NOW).unwrap());
+        v["quotas"] = serde_json::to_value(figures).unwrap();
+        bundle
+            .evaluate(&smm_core::policy::PolicyInput::from_value(&v).unwrap())
+            .unwrap()
+    };
+    let r = ledger
+        .reserve(
+            "ws-icblabs-0001",
+            "j1",
+            &amounts(&[("tokens", 900)]),
+            NOW,
+            900,
+        )
+        .unwrap();
+    assert!(decide(&ledger).allow, "900 of 1000 is within the quota");
+    ledger
+        .commit(&r.id, &amounts(&[("tokens", 1_200)]), NOW)
+        .unwrap();
+    let d = decide(&ledger);
+    assert!(
+        !d.allow && d.deny.iter().any(|r| r.contains("quota")),
+        "{d:?}"
+    );
+}
+
+/// A ledger file edited by someone else (constraints bypassed): every
+/// call answers, none panics, and no reservation passes a limit because a
+/// total went negative or a state is unknown.
+#[test]
+fn a_tampered_ledger_file_is_answered_not_trusted() {
+    let path = tempfile("tampered");
+    let l = SqliteLedger::open(&path).unwrap();
+    l.set_quota(&Quota {
+        workspace_id: "ws".into(),
+        kind: TOKENS.into(),
+        period: Period::Day,
+        limit: 100,
+    })
+    .unwrap();
+    let r = l
+        .reserve("ws", "a", &amounts(&[("tokens", 40)]), NOW, 900)
+        .unwrap();
+    l.commit(&r.id, &amounts(&[("tokens", 40)]), NOW).unwrap();
+    let r2 = l
+        .reserve("ws", "b", &amounts(&[("tokens", 10)]), NOW, 900)
+        .unwrap();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        "PRAGMA ignore_check_constraints = 1;
+         UPDATE usage_totals SET committed = -5000 WHERE period = 'day';
+         UPDATE usage_totals SET reserved = 9223372036854775807 WHERE period = 'total';
+         UPDATE reservations SET state = 'weird' WHERE job_id = 'b';
+         UPDATE workspace_quotas SET limit_value = -1, period = 'fortnight';
+         INSERT INTO reservations (workspace_id, job_id, created_at, expires_at, day, month, state)
+           VALUES ('ws', 'c', 0, 0, 0, 0, 'active');",
+    )
+    .unwrap();
+    drop(c);
+    let _ = l.status("ws", NOW);
+    let _ = l.used("ws", "tokens", Period::Day, NOW);
+    let _ = l.commit(&r2.id, &amounts(&[("tokens", 1)]), NOW);
+    let _ = l.release(&r2.id);
+    let _ = l.commit(&r.id, &amounts(&[("tokens", 1)]), NOW);
+    // A negative total reads as zero, an unknown quota row is skipped, and a
+    // reservation that would overflow the all-time reserved total is refused.
+    assert_eq!(l.used("ws", "tokens", Period::Day, NOW).unwrap(), 0);
+    assert!(l.quotas("ws").unwrap().is_empty());
+    assert!(matches!(
+        l.reserve("ws", "d", &amounts(&[("tokens", 1)]), NOW, 900),
+        Err(UsageError::Overflow { .. })
+    ));
+}
