@@ -51,6 +51,7 @@ pub fn render(case: &Case) -> Result<String, String> {
     let opts = RunOptions {
         threads: Some(1),
         keep_samples: false,
+        ..Default::default()
     };
     let report = simulate(&req, &opts).map_err(|e| e.to_string())?;
     Ok(format!("{}\n", report.to_json_pretty()))

@@ -21,6 +21,7 @@ fn bench(c: &mut Criterion) {
         &RunOptions {
             threads: Some(1),
             keep_samples: false,
+            ..Default::default()
         },
     )
     .unwrap();

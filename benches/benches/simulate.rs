@@ -21,6 +21,7 @@ fn bench(c: &mut Criterion) {
         let opts = RunOptions {
             threads: Some(threads),
             keep_samples: false,
+            ..Default::default()
         };
         g.throughput(Throughput::Elements(iterations));
         g.bench_function(format!("{iterations}/{mode:?}/{threads}t"), |b| {

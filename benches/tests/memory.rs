@@ -29,6 +29,7 @@ fn peak_bytes(iterations: u64, mode: PercentileMode) -> usize {
     let opts = RunOptions {
         threads: Some(2),
         keep_samples: false,
+        ..Default::default()
     };
     simulate(&req, &opts).unwrap(); // warm the pool cache
     let before = counting::start();

@@ -18,6 +18,7 @@ fn opts(threads: usize) -> RunOptions {
     RunOptions {
         threads: Some(threads),
         keep_samples: false,
+        ..Default::default()
     }
 }
 
@@ -27,6 +28,7 @@ fn samples(req: &SimulationRequest) -> smm_core::sim::Samples {
         &RunOptions {
             threads: Some(1),
             keep_samples: true,
+            ..Default::default()
         },
     )
     .unwrap()

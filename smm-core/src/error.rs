@@ -104,6 +104,8 @@ pub enum ErrorCategory {
     /// A quota refused the request: wait for its next period, raise the
     /// limit, or use the contract's break-glass override.
     Quota,
+    /// A policy decided against the request.
+    Denied,
 }
 
 impl ErrorCategory {
@@ -119,6 +121,7 @@ impl ErrorCategory {
             ErrorCategory::Interrupted => "interrupted",
             ErrorCategory::Unauthorized => "unauthorized",
             ErrorCategory::Quota => "quota",
+            ErrorCategory::Denied => "denied",
         }
     }
 }
@@ -176,6 +179,10 @@ pub enum ErrorKind {
     Introspection,
     /// A strict reservation would pass a quota.
     QuotaExceeded,
+    /// A run was cancelled by its caller.
+    Cancelled,
+    /// A policy decided to deny.
+    Denied,
     /// A failure inside the library.
     Internal,
 }
@@ -214,7 +221,7 @@ const fn row(
 /// Every error kind with its code, name, Python class and category. C
 /// codes 0 (`SMM_OK`), 1 (`SMM_NULL_ARGUMENT`), 2 (`SMM_INVALID_UTF8`),
 /// 9 (`SMM_NOT_FOUND`) and 100 (`SMM_PANIC`) belong to the C ABI alone.
-pub const ERROR_TABLE: [ErrorInfo; 25] = {
+pub const ERROR_TABLE: [ErrorInfo; 27] = {
     use ErrorCategory as C;
     use ErrorKind as K;
     [
@@ -374,6 +381,14 @@ pub const ERROR_TABLE: [ErrorInfo; 25] = {
             "QuotaExceededError",
             C::Quota,
         ),
+        row(
+            K::Cancelled,
+            28,
+            "SMM_CANCELLED",
+            "CancelledError",
+            C::Interrupted,
+        ),
+        row(K::Denied, 29, "SMM_DENIED", "PolicyDeniedError", C::Denied),
         row(
             K::Internal,
             99,
@@ -596,6 +611,10 @@ pub mod samples {
                 iterations_done: 256,
             }
             .into(),
+            S::Cancelled {
+                iterations_done: 256,
+            }
+            .into(),
             S::InvalidOption {
                 option: m(),
                 message: m(),
@@ -608,6 +627,15 @@ pub mod samples {
                 violations: vec![Violation {
                     pointer: p(),
                     rule: "schema.type".into(),
+                    message: m(),
+                    severity: Severity::Error,
+                }],
+            }
+            .into(),
+            C::Rules {
+                violations: vec![Violation {
+                    pointer: p(),
+                    rule: "rule.expired".into(),
                     message: m(),
                     severity: Severity::Error,
                 }],
@@ -800,6 +828,7 @@ pub mod samples {
                 contract: m(),
             }
             .into(),
+            P::Denied { reasons: vec![m()] }.into(),
             P::InvalidCardInput {
                 pointer: p(),
                 message: m(),
@@ -840,6 +869,7 @@ pub mod samples {
                 SimulationError::OutOfRange { .. } => "Simulation::OutOfRange",
                 SimulationError::TimeoutOutOfRange { .. } => "Simulation::TimeoutOutOfRange",
                 SimulationError::Timeout { .. } => "Simulation::Timeout",
+                SimulationError::Cancelled { .. } => "Simulation::Cancelled",
                 SimulationError::InvalidPartial { .. } => "Simulation::InvalidPartial",
                 SimulationError::InvalidOption { .. } => "Simulation::InvalidOption",
                 SimulationError::ThreadPool { .. } => "Simulation::ThreadPool",
@@ -848,6 +878,7 @@ pub mod samples {
             Error::Contract(e) => match e {
                 ContractError::Canonical(_) => "Contract::Canonical",
                 ContractError::Schema { .. } => "Contract::Schema",
+                ContractError::Rules { .. } => "Contract::Rules",
                 ContractError::V1Contract { .. } => "Contract::V1Contract",
                 ContractError::Migration { .. } => "Contract::Migration",
                 ContractError::InvalidNow(_) => "Contract::InvalidNow",
@@ -906,6 +937,7 @@ pub mod samples {
                 PolicyError::InvalidInput { .. } => "Policy::InvalidInput",
                 PolicyError::NoDecision { .. } => "Policy::NoDecision",
                 PolicyError::ChecksumMismatch { .. } => "Policy::ChecksumMismatch",
+                PolicyError::Denied { .. } => "Policy::Denied",
                 PolicyError::InvalidCardInput { .. } => "Policy::InvalidCardInput",
             },
         }

@@ -18,6 +18,7 @@ fn one_thread() -> RunOptions {
     RunOptions {
         threads: Some(1),
         keep_samples: false,
+        ..Default::default()
     }
 }
 

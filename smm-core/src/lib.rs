@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod contract;
 pub mod error;
+pub mod flow;
 #[cfg(feature = "fs")]
 #[doc(hidden)]
 pub mod fuzzing;

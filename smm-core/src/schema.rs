@@ -111,6 +111,14 @@ pub fn all() -> Vec<(&'static str, String)> {
             "retention-plan.schema.json",
             render(schemars::schema_for!(RetentionPlan)),
         ),
+        (
+            "campaign.schema.json",
+            render(schemars::schema_for!(crate::flow::Campaign)),
+        ),
+        (
+            "run-result.schema.json",
+            render(schemars::schema_for!(crate::flow::FlowOutcome)),
+        ),
     ]
 }
 

@@ -115,6 +115,7 @@ fn bundle_at(created: &str, previous: Option<String>) -> AuditBundle {
         &RunOptions {
             threads: Some(1),
             keep_samples: false,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -360,6 +361,7 @@ fn the_assembler_refuses_inconsistent_inputs() {
         &RunOptions {
             threads: Some(1),
             keep_samples: false,
+            ..Default::default()
         },
     )
     .unwrap();

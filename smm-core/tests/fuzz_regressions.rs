@@ -81,6 +81,7 @@ fn write_fuzz_seeds() {
     let opts = smm_core::sim::RunOptions {
         threads: Some(1),
         keep_samples: false,
+        ..Default::default()
     };
     put(
         "partial",

@@ -367,6 +367,7 @@ fn samples_are_returned_in_iteration_order_and_match_the_report() {
     let opts = RunOptions {
         threads: Some(2),
         keep_samples: true,
+        ..Default::default()
     };
     let out = sim::run(&req, &opts).unwrap();
     let s = out.samples.unwrap();
@@ -748,4 +749,51 @@ fn parallel_batches_is_honoured_or_refused() {
         assert!(matches!(e, SimulationError::OutOfRange { .. }), "{e}");
         assert_eq!(e.pointer(), Some("/simulationConfig/parallelBatches"));
     }
+}
+
+/// Progress is reported after each wave and ends at the total; a control
+/// changes no number; a cancel flag stops the run with no report.
+#[test]
+fn runs_report_progress_and_can_be_cancelled() {
+    use smm_core::sim::{Progress, RunControl};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let mut req = SimulationRequest::from_json(EXAMPLE).unwrap();
+    req.config.iterations = 100_000;
+    req.config.enable_early_termination = false;
+    let seen: Arc<Mutex<Vec<Progress>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let opts = RunOptions {
+        threads: Some(2),
+        control: RunControl::default().with_progress(move |p| log.lock().unwrap().push(p)),
+        ..Default::default()
+    };
+    let watched = simulate(&req, &opts).unwrap();
+    assert_eq!(watched, simulate(&req, &with_threads(1)).unwrap());
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.len() >= 3, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].done < w[1].done));
+    assert_eq!(
+        seen.last(),
+        Some(&Progress {
+            done: 100_000,
+            total: 100_000
+        })
+    );
+    // Cancel from the progress callback: the run stops at the next wave.
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = Arc::clone(&flag);
+    let opts = RunOptions {
+        threads: Some(1),
+        control: RunControl::default()
+            .with_cancel(Arc::clone(&flag))
+            .with_progress(move |_| set.store(true, Ordering::Relaxed)),
+        ..Default::default()
+    };
+    let e = simulate(&req, &opts).unwrap_err();
+    assert!(
+        matches!(e, SimulationError::Cancelled { iterations_done } if iterations_done > 0 && iterations_done < 100_000),
+        "{e}"
+    );
+    assert_eq!(e.kind().name(), "SMM_CANCELLED");
 }

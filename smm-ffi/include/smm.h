@@ -121,6 +121,10 @@ enum smm_status
   // A strict reservation was blocked: it would pass a quota (the message
   // lists which).
   SMM_QUOTA_EXCEEDED = 27,
+  // A run was cancelled by its caller (a cancel flag).
+  SMM_CANCELLED = 28,
+  // The policy decided to deny (the message lists the reason codes).
+  SMM_DENIED = 29,
   // A failure inside the library (never the caller's input).
   SMM_INTERNAL = 99,
   // A panic was caught at the boundary (a bug in smm-core; please report it).
@@ -406,6 +410,49 @@ char *smm_last_error_message(void);
 // # Safety
 // `s` is NULL or a pointer returned by this library and not yet freed.
 void smm_string_free(char *s);
+
+// The signer of a key file: a PKCS#8 PEM P-256 key of mode 0600 (a file
+// that others may read is refused), its key id the key's fingerprint
+// (`local-` + 16 hex), as `smm run` uses it. When the file does not
+// exist and `create` is nonzero, a new key is written there once, atomically
+// (of two processes creating it at once, both end up with the same key).
+//
+// # Safety
+// `path` is NULL or NUL-terminated; `signer_out` is NULL or writable.
+smm_status smm_local_signer_from_key_file(const char *path,
+                                          int32_t create,
+                                          struct smm_signer **signer_out);
+
+// Run the main job: validate the contract at `now`, simulate, evaluate the
+// policy bundle, build the decision card, record the agent run against the
+// quotas, sign the audit bundle, store it in `store_dir`, read it back and
+// verify it. The new bundle chains to the workspace's latest bundle in the
+// store.
+//
+// `inputs_json`: `{"contract": {...}, "request"?: {...}, "campaign"?:
+// {...}, "agentRun"?: {...}, "now": "RFC 3339", "actor"?: "..."}` (the
+// schemas of each part are in `schemas/`). `signer`: NULL for the key
+// file `<store_dir>/signing-key.pem`, made once. `ledger`: NULL for the
+// SQLite ledger `<store_dir>/usage.sqlite`. `policy`: NULL for the
+// default bundle. `threads`: 0 for every core.
+//
+// On success `*result_out` is the run result as JSON
+// (`schemas/run-result.schema.json`; its `envelope` is the signed
+// envelope, as stored). On failure the status is the failing step's
+// error and `smm_last_error_message` starts with the step's name
+// ("contract step failed: ..."); nothing of the run is held in the
+// ledger.
+//
+// # Safety
+// Strings are NULL or NUL-terminated; `signer`, `ledger`, `policy` are
+// NULL or live objects of this library; `result_out` is NULL or writable.
+smm_status smm_run_json(const char *inputs_json,
+                        const char *store_dir,
+                        const struct smm_signer *signer,
+                        const struct smm_ledger *ledger,
+                        const struct smm_policy_bundle *policy,
+                        uint32_t threads,
+                        char **result_out);
 
 // The default policy bundle shipped with the library.
 //

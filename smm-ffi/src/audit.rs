@@ -13,7 +13,7 @@ use crate::errors::{Failure, boundary, err, smm_status};
 /// A signing key (a local P-256 key or a host callback). Made by
 /// `smm_local_signer_*` or `smm_external_signer_new`, freed by `smm_signer_free`.
 pub struct smm_signer {
-    inner: Box<dyn Signer>,
+    pub(crate) inner: Box<dyn Signer>,
 }
 
 impl std::fmt::Debug for smm_signer {

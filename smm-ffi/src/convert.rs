@@ -48,7 +48,7 @@ pub(crate) fn options(threads: u32) -> RunOptions {
         } else {
             Some(threads as usize)
         },
-        keep_samples: false,
+        ..Default::default()
     }
 }
 

@@ -80,6 +80,10 @@ pub enum smm_status {
     /// A strict reservation was blocked: it would pass a quota (the message
     /// lists which).
     SMM_QUOTA_EXCEEDED = 27,
+    /// A run was cancelled by its caller (a cancel flag).
+    SMM_CANCELLED = 28,
+    /// The policy decided to deny (the message lists the reason codes).
+    SMM_DENIED = 29,
     /// A failure inside the library (never the caller's input).
     SMM_INTERNAL = 99,
     /// A panic was caught at the boundary (a bug in smm-core; please report it).
@@ -88,7 +92,7 @@ pub enum smm_status {
 
 impl smm_status {
     /// Every status.
-    pub fn all() -> [smm_status; 30] {
+    pub fn all() -> [smm_status; 32] {
         [
             smm_status::SMM_OK,
             smm_status::SMM_NULL_ARGUMENT,
@@ -118,6 +122,8 @@ impl smm_status {
             smm_status::SMM_TOKEN_REJECTED,
             smm_status::SMM_INTROSPECTION,
             smm_status::SMM_QUOTA_EXCEEDED,
+            smm_status::SMM_CANCELLED,
+            smm_status::SMM_DENIED,
             smm_status::SMM_INTERNAL,
             smm_status::SMM_PANIC,
         ]
@@ -154,6 +160,8 @@ impl smm_status {
             smm_status::SMM_TOKEN_REJECTED => c"SMM_TOKEN_REJECTED",
             smm_status::SMM_INTROSPECTION => c"SMM_INTROSPECTION",
             smm_status::SMM_QUOTA_EXCEEDED => c"SMM_QUOTA_EXCEEDED",
+            smm_status::SMM_CANCELLED => c"SMM_CANCELLED",
+            smm_status::SMM_DENIED => c"SMM_DENIED",
             smm_status::SMM_INTERNAL => c"SMM_INTERNAL",
             smm_status::SMM_PANIC => c"SMM_PANIC",
         }

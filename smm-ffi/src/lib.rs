@@ -2,7 +2,8 @@
 //! files by cbindgen (`cargo xtask bless`) and checked for drift by a test.
 //! One file per capability, the same split as the Python bindings:
 //! `errors` (statuses, mapped through the core's error table), `convert`,
-//! `simulation`, `contracts`, `audit`, `policy`, `usage`.
+//! `simulation`, `contracts`, `audit`, `policy`, `usage`, and `flow` (the
+//! main job end to end).
 //!
 //! Conventions (after rustls-ffi): every symbol starts with `smm_`; inputs
 //! first, out-parameters last, written only on success; every pointer is
@@ -20,6 +21,7 @@ mod audit;
 mod contracts;
 mod convert;
 mod errors;
+mod flow;
 mod policy;
 mod simulation;
 mod usage;
@@ -29,6 +31,7 @@ pub use contracts::*;
 pub use errors::{
     smm_last_error_message, smm_status, smm_status_name, smm_string_free, status_from_code,
 };
+pub use flow::*;
 pub use policy::*;
 pub use simulation::*;
 pub use usage::*;

@@ -19,7 +19,7 @@ use crate::errors::{Failure, boundary, err, smm_status};
 /// threads at once.
 #[derive(Debug)]
 pub struct smm_policy_bundle {
-    inner: PolicyBundle,
+    pub(crate) inner: PolicyBundle,
 }
 
 fn invalid(what: &str, e: impl std::fmt::Display) -> Failure {

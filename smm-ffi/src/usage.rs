@@ -42,7 +42,7 @@ impl std::fmt::Debug for smm_ledger {
 }
 
 impl smm_ledger {
-    fn ledger(&self) -> &dyn UsageLedger {
+    pub(crate) fn ledger(&self) -> &dyn UsageLedger {
         match &self.books {
             Books::Memory(l) => l,
             Books::Sqlite(l) => l,

@@ -17,7 +17,7 @@ pub(crate) enum SignerKind {
 }
 
 impl SignerKind {
-    fn signer(&self) -> &dyn core_audit::Signer {
+    pub(crate) fn signer(&self) -> &dyn core_audit::Signer {
         match self {
             SignerKind::Local(s) => s,
             SignerKind::External(s) => s,

@@ -15,7 +15,7 @@ pub(crate) const CLASSES: &[(&str, &str, &[&str])] = &[
         "Base class of every error raised by smm_core. Attributes: `pointer` (JSON pointer \
          of the offending field, '' when none), `code` and `name` (the stable error code and \
          name, the same as the C status), `category` (input, integrity, conflict, storage, \
-         signer, internal, interrupted, unauthorized, quota).",
+         signer, internal, interrupted, unauthorized, quota, denied).",
         &["Exception"],
     ),
     (
@@ -95,6 +95,12 @@ pub(crate) const CLASSES: &[(&str, &str, &[&str])] = &[
         &["SmmError", "builtins.TimeoutError"],
     ),
     (
+        "CancelledError",
+        "The run was cancelled by its caller (a cancel flag or KeyboardInterrupt); no report \
+         is made.",
+        &["SmmError"],
+    ),
+    (
         "PolicyError",
         "A policy bundle does not load (the message names module and line) or has no usable \
          decision.",
@@ -105,6 +111,12 @@ pub(crate) const CLASSES: &[(&str, &str, &[&str])] = &[
         "A decision was made by another policy bundle than the contract's policyBundleChecksum \
          names.",
         &["PolicyError", "IntegrityError"],
+    ),
+    (
+        "PolicyDeniedError",
+        "The policy decided to deny (the main job stops there); `reasons` lists the decision \
+         card's reason codes.",
+        &["PolicyError"],
     ),
     (
         "QuotaError",
@@ -192,6 +204,10 @@ pub(crate) fn types(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
             let dict = PyDict::new(py);
             dict.set_item("__module__", "smm_core")?;
             dict.set_item("__doc__", *doc)?;
+            if *name == "SmmError" {
+                // The step of `run` that failed; None outside `run`.
+                dict.set_item("step", py.None())?;
+            }
             let ty = py
                 .get_type::<PyType>()
                 .call1((*name, PyTuple::new(py, b)?, dict))?;
@@ -252,7 +268,11 @@ pub(crate) fn to_py_err(py: Python<'_>, e: impl Into<CoreError>) -> PyErr {
         e.pointer(),
         Some(kind),
     );
-    if let CoreError::Contract(smm_core::contract::ContractError::Schema { violations }) = &e {
+    if let CoreError::Contract(
+        smm_core::contract::ContractError::Schema { violations }
+        | smm_core::contract::ContractError::Rules { violations },
+    ) = &e
+    {
         let list: Vec<crate::contracts::Violation> = violations
             .iter()
             .cloned()
@@ -267,6 +287,9 @@ pub(crate) fn to_py_err(py: Python<'_>, e: impl Into<CoreError>) -> PyErr {
     {
         let _ = err.value(py).setattr("module", module);
         let _ = err.value(py).setattr("line", *line);
+    }
+    if let CoreError::Policy(smm_core::policy::PolicyError::Denied { reasons }) = &e {
+        let _ = err.value(py).setattr("reasons", reasons.clone());
     }
     if let CoreError::Usage(smm_core::usage::UsageError::QuotaExceeded { reasons, .. }) = &e {
         let _ = err.value(py).setattr("reasons", reasons.clone());

@@ -4,7 +4,8 @@
 //! One file per capability, the same split as the C ABI (`smm-ffi/src`):
 //! `errors` (the exception hierarchy, mapped through the core's error
 //! table), `convert` (Python values to and from JSON, with JSON pointers),
-//! `simulation`, `contracts`, `audit`, `policy`, `usage`. Inputs are converted to
+//! `simulation`, `contracts`, `audit`, `policy`, `usage`, and `flow` (the
+//! main job end to end). Inputs are converted to
 //! owned Rust values, then the GIL is released for the computation.
 
 use pyo3::prelude::*;
@@ -13,6 +14,7 @@ mod audit;
 mod contracts;
 mod convert;
 mod errors;
+mod flow;
 mod policy;
 mod simulation;
 mod usage;
@@ -32,5 +34,6 @@ fn _smm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     audit::register(m)?;
     policy::register(m)?;
     usage::register(m)?;
+    flow::register(m)?;
     Ok(())
 }

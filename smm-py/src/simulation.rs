@@ -407,6 +407,7 @@ pub(crate) fn run_options(
     Ok(RunOptions {
         threads,
         keep_samples,
+        ..Default::default()
     })
 }
 

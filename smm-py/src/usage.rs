@@ -139,6 +139,11 @@ pub(crate) struct UsageLedger {
 }
 
 impl UsageLedger {
+    /// The books, whichever kind.
+    pub(crate) fn ledger(&self) -> &dyn core_usage::UsageLedger {
+        self.books.ledger()
+    }
+
     fn sqlite_with(
         py: Python<'_>,
         path: PathBuf,

@@ -109,6 +109,7 @@ pub fn policy_input_example() -> Result<String, String> {
     let opts = smm_core::sim::RunOptions {
         threads: Some(1),
         keep_samples: false,
+        ..Default::default()
     };
     let report = smm_core::sim::simulate(&request, &opts).map_err(|e| e.to_string())?;
     let summary = smm_core::audit::SimulationSummary::from(&report);

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
     let opts = RunOptions {
         threads: Some(threads),
         keep_samples: false,
+        ..Default::default()
     };
     let before = counting::start();
     let t = Instant::now();

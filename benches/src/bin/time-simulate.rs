@@ -25,6 +25,7 @@ fn main() -> ExitCode {
     let opts = RunOptions {
         threads,
         keep_samples: false,
+        ..Default::default()
     };
     // Warm up (pool start, allocator state), as the Python side does.
     if simulate(&req, &opts).is_err() {

@@ -226,6 +226,21 @@ pub struct AuditBundle {
 }
 
 impl AuditBundle {
+    /// Parse JSON text (duplicate keys, lone surrogates and inexact
+    /// numbers refused); errors name the field by JSON pointer. The trail
+    /// is checked when the bundle is signed or verified.
+    pub fn from_json(text: &str) -> Result<AuditBundle, AuditError> {
+        let checked = jcs::canonicalize(text.as_bytes()).map_err(|e| AuditError::InvalidInput {
+            pointer: e.pointer().unwrap_or("").to_string(),
+            message: e.to_string(),
+        })?;
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&checked))
+            .map_err(|e| AuditError::InvalidInput {
+                pointer: crate::sim::SimulationError::from_path_error(&e),
+                message: e.inner().to_string(),
+            })
+    }
+
     /// The RFC 8785 bytes (the signed payload).
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, AuditError> {
         let bytes = serde_json::to_vec(self).map_err(|e| AuditError::internal(&e.to_string()))?;

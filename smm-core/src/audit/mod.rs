@@ -31,7 +31,10 @@ pub use crypto::{
 };
 pub use dsse::{BUNDLE_PAYLOAD_TYPE, Envelope, EnvelopeSignature, pae, pae_digest};
 pub use p256::ecdsa::VerifyingKey;
-pub use signer::{ExternalSigner, LocalSigner, SignCallback, Signer, public_key_pem, sign_checked};
+pub use signer::{
+    ExternalSigner, LocalSigner, SignCallback, Signer, key_fingerprint_id, public_key_pem,
+    sign_checked,
+};
 pub use verify::{
     BundleChainIssue, BundleChainIssueKind, BundleChainReport, Check, TrustedKey,
     VerificationResult, verify_bundle_chain, verify_envelope, verify_envelopes,

@@ -85,6 +85,19 @@ pub fn public_key_pem(key: &VerifyingKey) -> String {
     key.to_public_key_pem(LineEnding::LF).unwrap_or_default()
 }
 
+/// A key id derived from a public key: `local-` and the first 16 hex
+/// digits of the SHA-256 of its SubjectPublicKeyInfo DER. The same key
+/// gets the same id in every front door, so their envelopes agree.
+pub fn key_fingerprint_id(key: &VerifyingKey) -> String {
+    use sha2::{Digest, Sha256};
+    let der = key
+        .to_public_key_der()
+        .map(|d| d.as_bytes().to_vec())
+        .unwrap_or_default();
+    let hex = crate::jcs::hex(&Sha256::digest(&der));
+    format!("local-{}", hex.get(..16).unwrap_or(&hex))
+}
+
 /// A P-256 private key held in process. Signatures are deterministic
 /// (RFC 6979). The key never appears in `Debug` output or error messages.
 pub struct LocalSigner {
@@ -110,6 +123,14 @@ impl LocalSigner {
             message: "not a PKCS#8 PEM P-256 private key".into(),
         })?;
         Ok(Self::from_key(key_id, key))
+    }
+
+    /// The same key under another id.
+    pub fn with_key_id(self, key_id: &str) -> Self {
+        LocalSigner {
+            key_id: key_id.to_string(),
+            ..self
+        }
     }
 
     /// From the 32-byte private scalar (big-endian). Callers generate it

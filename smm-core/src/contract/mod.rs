@@ -106,6 +106,13 @@ pub enum ContractError {
         /// Every schema violation.
         violations: Vec<Violation>,
     },
+    /// The document breaks a business rule at the time it is used
+    /// (expired, not yet effective, a consent lapsed, ...).
+    #[error("contract breaks its rules at {}: {} ({} violation(s) in all)", .violations.first().map_or("", |v| v.pointer.as_str()), .violations.first().map_or("", |v| v.message.as_str()), .violations.len())]
+    Rules {
+        /// Every violation of severity error.
+        violations: Vec<Violation>,
+    },
     /// A v1 contract was given where v2 is expected.
     #[error("this is a v1 contract (it has {pointer}); migrate it with migrate_v1 first")]
     V1Contract {
@@ -192,6 +199,7 @@ impl ContractError {
             ContractError::SnapshotTampered { .. } => K::Integrity,
             ContractError::Canonical(_)
             | ContractError::Schema { .. }
+            | ContractError::Rules { .. }
             | ContractError::V1Contract { .. }
             | ContractError::Migration { .. }
             | ContractError::InvalidNow(_) => K::InvalidInput,
@@ -202,7 +210,9 @@ impl ContractError {
     pub fn pointer(&self) -> Option<&str> {
         match self {
             ContractError::Canonical(e) => e.pointer(),
-            ContractError::Schema { violations } => violations.first().map(|v| v.pointer.as_str()),
+            ContractError::Schema { violations } | ContractError::Rules { violations } => {
+                violations.first().map(|v| v.pointer.as_str())
+            }
             ContractError::V1Contract { pointer } | ContractError::Migration { pointer, .. } => {
                 Some(pointer)
             }

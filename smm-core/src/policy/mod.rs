@@ -110,6 +110,13 @@ pub enum PolicyError {
         /// Checksum the contract names.
         contract: String,
     },
+    /// The decision is to deny (the main job stops there): the card's
+    /// reason codes say why.
+    #[error("denied by policy: {}", .reasons.join(", "))]
+    Denied {
+        /// The card's reason codes.
+        reasons: Vec<String>,
+    },
     /// Inputs of a decision card do not belong together.
     #[error("cannot build the decision card: {message} (at {pointer})")]
     InvalidCardInput {
@@ -133,6 +140,7 @@ impl PolicyError {
                 K::InvalidInput
             }
             PolicyError::ChecksumMismatch { .. } => K::PolicyChecksum,
+            PolicyError::Denied { .. } => K::Denied,
             PolicyError::InvalidBundle { .. }
             | PolicyError::Compile { .. }
             | PolicyError::Rule { .. }

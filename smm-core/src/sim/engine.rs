@@ -8,6 +8,9 @@
 //! the report. Early termination is checked only at block boundaries, in
 //! index order.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use rayon::prelude::*;
@@ -54,7 +57,84 @@ pub struct RunOptions {
     /// Keep every per-iteration value and return it in [`RunOutput::samples`]
     /// (exact percentile mode only).
     pub keep_samples: bool,
+    /// Watching and stopping the run from outside.
+    pub control: RunControl,
 }
+
+/// How far a run is: iterations done of the range asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Iterations done (a multiple of [`BLOCK_SIZE`], or the end).
+    pub done: u64,
+    /// Iterations of the range (a run's `iterations`, or a shard's length).
+    pub total: u64,
+}
+
+/// Watching and stopping a run from another thread: a cancel flag, read
+/// between waves of blocks (every 32,768 iterations), and a progress
+/// callback, called on the running thread after each wave (a run that
+/// stops early on convergence reports its whole range done). Neither changes
+/// a result; a cancelled run returns [`SimulationError::Cancelled`] and no
+/// report. Clones share the flag and the callback.
+#[derive(Clone, Default)]
+pub struct RunControl {
+    cancel: Option<Arc<AtomicBool>>,
+    progress: Option<Arc<dyn Fn(Progress) + Send + Sync>>,
+}
+
+impl RunControl {
+    /// Stop the run when `flag` becomes true.
+    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(flag);
+        self
+    }
+
+    /// Call `f` after each wave of blocks.
+    pub fn with_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    fn report(&self, done: u64, total: u64) {
+        if let Some(f) = &self.progress {
+            f(Progress { done, total });
+        }
+    }
+}
+
+impl std::fmt::Debug for RunControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunControl")
+            .field("cancel", &self.cancel)
+            .field("progress", &self.progress.as_ref().map(|_| "<callback>"))
+            .finish()
+    }
+}
+
+/// Two controls are equal when they share the same flag and callback.
+impl PartialEq for RunControl {
+    fn eq(&self, other: &Self) -> bool {
+        let flag = match (&self.cancel, &other.cancel) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        let progress = match (&self.progress, &other.progress) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        flag && progress
+    }
+}
+
+impl Eq for RunControl {}
 
 /// Per-iteration values, in iteration order.
 #[derive(Debug, Clone, PartialEq)]
@@ -327,7 +407,14 @@ pub fn run(req: &SimulationRequest, opts: &RunOptions) -> Result<RunOutput, Simu
     let plan = Plan::compile(req)?;
     check_options(&plan, opts)?;
     let threads = resolve_threads(opts.threads.or(plan.parallel_batches()))?;
-    let partial = run_range(&plan, req, 0, plan.config.iterations, threads)?;
+    let partial = run_range(
+        &plan,
+        req,
+        0,
+        plan.config.iterations,
+        threads,
+        &opts.control,
+    )?;
     finish(&plan, partial, opts.keep_samples, threads)
 }
 
@@ -361,7 +448,7 @@ pub fn simulate_shard(
         )));
     }
     let threads = resolve_threads(opts.threads.or(plan.parallel_batches()))?;
-    run_range(&plan, req, start, end, threads)
+    run_range(&plan, req, start, end, threads, &opts.control)
 }
 
 /// Merge the partials of every shard of one run (in any order) into its
@@ -534,6 +621,7 @@ fn run_range(
     start: u64,
     end: u64,
     threads: usize,
+    control: &RunControl,
 ) -> Result<PartialResult, SimulationError> {
     let metrics = plan.metric_count();
     let centers = plan.centers();
@@ -592,6 +680,11 @@ fn run_range(
                 iterations_done: b * BLOCK_SIZE - start,
             });
         }
+        if control.cancelled() {
+            return Err(SimulationError::Cancelled {
+                iterations_done: b * BLOCK_SIZE - start,
+            });
+        }
         let wave_end = (b + WAVE_BLOCKS).min(last_block);
         let offset = if plan.exact { written } else { 0 };
         let per_block = split_columns(&mut columns, offset, (wave_end - b) as usize);
@@ -625,9 +718,12 @@ fn run_range(
         written += accepted;
         if stop {
             acc.terminated_early = true;
+            // Converged: the run is done short of its range.
+            control.report(end - start, end - start);
             break;
         }
         b = wave_end;
+        control.report((b * BLOCK_SIZE).min(end) - start, end - start);
     }
     if plan.exact {
         for c in columns.iter_mut() {

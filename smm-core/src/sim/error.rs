@@ -215,6 +215,12 @@ pub enum SimulationError {
         /// Iterations done when it stopped (no report is made of them).
         iterations_done: u64,
     },
+    /// The run was cancelled through its [`super::RunControl`].
+    #[error("the run was cancelled after {iterations_done} iterations")]
+    Cancelled {
+        /// Iterations done when it stopped (no report is made of them).
+        iterations_done: u64,
+    },
     /// A failure inside the engine (a bug: please report it).
     #[error("internal simulation error: {message}")]
     Internal {
@@ -253,6 +259,7 @@ impl SimulationError {
             | InvalidOption { .. }
             | ThreadPool { .. }
             | Timeout { .. }
+            | Cancelled { .. }
             | Internal { .. } => None,
         }
     }
@@ -266,6 +273,7 @@ impl SimulationError {
             | SimulationError::Merge { .. } => K::InvalidShard,
             SimulationError::ThreadPool { .. } => K::ThreadPool,
             SimulationError::Timeout { .. } => K::Timeout,
+            SimulationError::Cancelled { .. } => K::Cancelled,
             SimulationError::Internal { .. } => K::Internal,
             _ => K::InvalidInput,
         }

@@ -29,9 +29,9 @@ mod stats;
 mod workflow;
 
 pub use engine::{
-    BLOCK_SIZE, ENGINE_VERSION, PartialResult, RAND_CHACHA_VERSION, RAND_DISTR_VERSION,
-    RNG_ALGORITHM, RunOptions, RunOutput, Samples, merge_partials, run, simulate, simulate_json,
-    simulate_shard,
+    BLOCK_SIZE, ENGINE_VERSION, PartialResult, Progress, RAND_CHACHA_VERSION, RAND_DISTR_VERSION,
+    RNG_ALGORITHM, RunControl, RunOptions, RunOutput, Samples, merge_partials, run, simulate,
+    simulate_json, simulate_shard,
 };
 pub use error::SimulationError;
 pub use input::{

@@ -110,6 +110,24 @@ fn is_ref(s: &str) -> bool {
 }
 
 impl AgentRun {
+    /// Parse JSON text and [`check`](Self::check) it; errors name the field
+    /// by JSON pointer.
+    pub fn from_json(text: &str) -> Result<AgentRun, UsageError> {
+        let checked =
+            crate::jcs::canonicalize(text.as_bytes()).map_err(|e| UsageError::InvalidInput {
+                pointer: e.pointer().unwrap_or("").to_string(),
+                message: e.to_string(),
+            })?;
+        let run: AgentRun =
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&checked))
+                .map_err(|e| UsageError::InvalidInput {
+                pointer: crate::sim::SimulationError::from_path_error(&e),
+                message: e.inner().to_string(),
+            })?;
+        run.check()?;
+        Ok(run)
+    }
+
     /// Check the run's invariants; errors name the field by JSON pointer
     /// (relative to the run).
     pub fn check(&self) -> Result<(), UsageError> {

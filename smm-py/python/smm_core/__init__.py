@@ -25,6 +25,10 @@ that block hard, :meth:`UsageLedger.reserve` before a model call and
 :func:`price_usage`, :class:`AgentRun`, :func:`breach_plan` (the
 budget-breach playbook), :func:`check_agent_token`, :func:`retention_plan`.
 
+The main job end to end: :func:`run` (contract, simulation, policies,
+decision card, usage, a signed bundle stored and verified) returning a
+:class:`RunResult`; a failing step raises its typed error with ``.step``.
+
 Bad input raises :class:`ValidationError` (a :class:`SmmError` and a
 ``ValueError``) whose message and ``pointer`` attribute name the field.
 Every error carries ``code``, ``name`` and ``category`` from the library's
@@ -52,6 +56,7 @@ from ._smm_core import (
     AgentTokenError,
     AuditError,
     BundleConflictError,
+    CancelledError,
     Contract,
     ContractError,
     ContractHistory,
@@ -75,11 +80,13 @@ from ._smm_core import (
     PartialResult,
     PolicyBundle,
     PolicyChecksumError,
+    PolicyDeniedError,
     PolicyError,
     PriceTable,
     QuotaError,
     QuotaExceededError,
     Reservation,
+    RunResult,
     ShardError,
     SignerError,
     SimulationReport,
@@ -108,6 +115,7 @@ from ._smm_core import (
     price_usage,
     prompt_hash,
     retention_plan,
+    run,
     sign_bundle,
     simulate,
     simulate_request,
@@ -137,6 +145,7 @@ __all__ = [
     "AgentTokenError",
     "AuditError",
     "BundleConflictError",
+    "CancelledError",
     "Contract",
     "ContractError",
     "ContractHistory",
@@ -160,11 +169,13 @@ __all__ = [
     "PartialResult",
     "PolicyBundle",
     "PolicyChecksumError",
+    "PolicyDeniedError",
     "PolicyError",
     "PriceTable",
     "QuotaError",
     "QuotaExceededError",
     "Reservation",
+    "RunResult",
     "ShardError",
     "SignerError",
     "SimulationReport",
@@ -193,6 +204,7 @@ __all__ = [
     "price_usage",
     "prompt_hash",
     "retention_plan",
+    "run",
     "sign_bundle",
     "simulate",
     "simulate_request",

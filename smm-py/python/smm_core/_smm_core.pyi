@@ -20,6 +20,7 @@ __all__ = [
     "BOUNDED_RELATIVE_ERROR",
     "BUNDLE_PAYLOAD_TYPE",
     "BundleConflictError",
+    "CancelledError",
     "COST_UNITS_PER_USD",
     "Contract",
     "ContractError",
@@ -51,12 +52,14 @@ __all__ = [
     "PartialResult",
     "PolicyBundle",
     "PolicyChecksumError",
+    "PolicyDeniedError",
     "PolicyError",
     "PriceTable",
     "QuotaError",
     "QuotaExceededError",
     "REGORUS_VERSION",
     "Reservation",
+    "RunResult",
     "ShardError",
     "SignerError",
     "SimulationReport",
@@ -86,6 +89,7 @@ __all__ = [
     "price_usage",
     "prompt_hash",
     "retention_plan",
+    "run",
     "sign_bundle",
     "simulate",
     "simulate_request",
@@ -117,9 +121,10 @@ MAX_AGENT_TOKEN_SECONDS: int
 
 class SmmError(Exception):
     pointer: str
+    step: Optional[Literal["contract", "simulate", "policy", "decision", "usage", "assemble", "sign", "store", "verify"]]
     code: int
     name: str
-    category: Literal["input", "integrity", "conflict", "storage", "signer", "internal", "interrupted", "unauthorized", "quota"]
+    category: Literal["input", "integrity", "conflict", "storage", "signer", "internal", "interrupted", "unauthorized", "quota", "denied"]
 
 class ValidationError(SmmError, ValueError):
     violations: list[Violation]
@@ -139,12 +144,17 @@ class CorruptBundleError(StorageError, IntegrityError): ...
 class UntrustedBundleError(AuditError, IntegrityError): ...
 
 class TimeoutError(SmmError, builtins.TimeoutError): ...
+class CancelledError(SmmError): ...
 
 class PolicyError(SmmError):
     module: str
     line: Optional[int]
 
 class PolicyChecksumError(PolicyError, IntegrityError): ...
+
+class PolicyDeniedError(PolicyError):
+    reasons: list[str]
+
 class QuotaError(SmmError): ...
 
 class QuotaExceededError(QuotaError):
@@ -374,6 +384,39 @@ class FileBundleStore:
     def get(self, bundle_id: str) -> Optional[bytes]: ...
     def list(self, workspace_id: str, start: Optional[_Now] = None, end: Optional[_Now] = None) -> list[dict[str, str]]: ...
     def snapshot(self, bundle_id: str) -> Optional[dict[str, Any]]: ...
+
+@final
+class RunResult:
+    @property
+    def bundle_id(self) -> str: ...
+    @property
+    def verified(self) -> bool: ...
+    @property
+    def envelope(self) -> bytes: ...
+    @property
+    def workspace_id(self) -> str: ...
+    @property
+    def contract_hash(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def report(self) -> SimulationReport: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+def run(
+    contract: Union[str, "os.PathLike[str]", _Document, Contract],
+    *,
+    store: Union[str, "os.PathLike[str]", FileBundleStore],
+    now: _Now,
+    request: Optional[Union[str, "os.PathLike[str]", _Document]] = None,
+    key: Optional[Union[str, "os.PathLike[str]", LocalSigner, ExternalSigner]] = None,
+    ledger: Optional[Union[str, "os.PathLike[str]", UsageLedger]] = None,
+    campaign: Optional[Union[str, "os.PathLike[str]", _Document]] = None,
+    agent_run: Optional[Union[str, "os.PathLike[str]", _Document]] = None,
+    policy: Optional[PolicyBundle] = None,
+    actor: str = "smm",
+    threads: Optional[int] = None,
+) -> RunResult: ...
 
 def assemble_bundle(
     contract: Union[_Document, Contract],

@@ -1,0 +1,367 @@
+//! `smm`: the main job of smm-core end to end, and a tool for each part.
+//!
+//! ```text
+//! smm run examples/workspace.icblabs.v2.json --campaign examples/campaign.icblabs.json \
+//!     --agent-run examples/agent-run.research.json --now 2025-09-01T12:00:00Z --store target/smm-run
+//! ```
+//!
+//! Every subcommand has `--help` and `--json`; the exit code says what
+//! kind of failure happened (see `smm --help`). This crate is a thin layer:
+//! everything it does is a call into `smm_core`.
+
+mod commands;
+mod fail;
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::fail::Failure;
+
+const EXIT_CODES: &str = "\
+Exit codes (one meaning each):
+  0    success
+  1    a failure inside smm (a bug: please report it)
+  2    the command line is wrong (an unknown option, a missing argument)
+  3    an input is wrong: a file, a field, a value (the message names it)
+  4    integrity: a hash, signature or checksum does not match
+  5    conflict with existing state (an id taken, a lifecycle rule)
+  6    storage failed (a path, permissions, a full disk, a locked ledger)
+  7    the signer (key file or KMS) failed or answered wrongly
+  8    a policy denied the campaign
+  9    a quota blocked the usage
+  10   an authorization was refused
+  124  a time limit was reached
+  130  interrupted (Ctrl-C)";
+
+/// smm: prove that a marketing campaign is ready, within policy and within
+/// budget, with signed evidence.
+#[derive(Debug, Parser)]
+#[command(name = "smm", version, after_help = EXIT_CODES, propagate_version = true)]
+struct Cli {
+    /// Machine output: one JSON document on stdout (an error too, as
+    /// {"error": {...}}).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The main job: validate the contract, simulate, evaluate the policies,
+    /// decide, record the agent run's usage, sign and store the audit
+    /// bundle, read it back and verify it.
+    Run(RunArgs),
+    /// Simulate a request and show its readiness (a progress bar on a
+    /// terminal; Ctrl-C stops cleanly).
+    Simulate(SimulateArgs),
+    /// Workspace contracts: validate, hash, check a change, migrate v1.
+    #[command(subcommand)]
+    Contract(ContractCommand),
+    /// Policy bundles: evaluate, run their Rego tests, checksum.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Audit bundles: sign, verify, list and show stored ones.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    /// The usage ledger (SQLite): quotas, reservations, commits, a report.
+    #[command(subcommand)]
+    Usage(UsageCommand),
+    /// Write a new P-256 signing key (PKCS#8 PEM, mode 0600) and print its
+    /// public key.
+    Keygen(KeygenArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The workspace contract (v2 JSON).
+    contract: PathBuf,
+    /// A simulation request (default: the contract's own
+    /// `simulationConfig` on the contract's workspace).
+    #[arg(long)]
+    request: Option<PathBuf>,
+    /// The campaign the policies judge (`schemas/campaign.schema.json`):
+    /// its workflow steps, spend, agent output.
+    #[arg(long)]
+    campaign: Option<PathBuf>,
+    /// An agent run to record against the quotas
+    /// (`schemas/agent-run.schema.json`).
+    #[arg(long)]
+    agent_run: Option<PathBuf>,
+    /// The signing key (PKCS#8 PEM, mode 0600). Default: `STORE/signing-key.pem`,
+    /// created on first use.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Where signed bundles are kept.
+    #[arg(long, default_value = "smm-store")]
+    store: PathBuf,
+    /// The usage ledger (SQLite). Default: `STORE/usage.sqlite`.
+    #[arg(long)]
+    ledger: Option<PathBuf>,
+    /// A policy bundle (a directory, or an OPA `.tar.gz`). Default: the
+    /// bundle shipped in smm-core.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// The time the run happens at (RFC 3339). Default: the clock. Pass it
+    /// to reproduce a run byte for byte.
+    #[arg(long)]
+    now: Option<String>,
+    /// Worker threads of the simulation (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Who runs it (written in the audit trail).
+    #[arg(long, default_value = "smm")]
+    actor: String,
+}
+
+#[derive(Debug, Args)]
+struct SimulateArgs {
+    /// The simulation request (JSON, `schemas/simulation-request.schema.json`).
+    request: PathBuf,
+    /// Iterations (overrides the request's).
+    #[arg(long)]
+    iterations: Option<u64>,
+    /// Seed (overrides the request's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Worker threads (default: all cores). The report is the same on any
+    /// count.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ContractCommand {
+    /// Check a v2 contract against its schema and rules at a time.
+    Validate {
+        /// The contract.
+        file: PathBuf,
+        /// The time the rules are checked at (RFC 3339; default: the clock).
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Print the contract's terms hash (RFC 8785, SHA-256).
+    Hash {
+        /// The contract.
+        file: PathBuf,
+    },
+    /// Check that NEW may follow OLD (same terms, or a new version chained
+    /// by `previousContractRef`): a CI gate.
+    CheckChange {
+        /// The current contract.
+        old: PathBuf,
+        /// The proposed one.
+        new: PathBuf,
+    },
+    /// Migrate a v1 contract to v2 (printed, or written with --out).
+    Migrate {
+        /// The v1 contract.
+        file: PathBuf,
+        /// Write here instead of stdout (refuses to overwrite).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Evaluate `data.smm.decision` on a policy input (exit 8 when it
+    /// denies).
+    Eval {
+        /// The policy input (`schemas/policy-input.schema.json`).
+        input: PathBuf,
+        /// The bundle (a directory or an OPA `.tar.gz`; default: shipped).
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+    },
+    /// Run the bundle's Rego tests (`test_*` rules) with coverage.
+    Test {
+        /// The bundle (a directory or an OPA `.tar.gz`; default: shipped).
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+    },
+    /// Print the bundle's checksum (a contract's `policyBundleChecksum`).
+    Checksum {
+        /// The bundle (a directory or an OPA `.tar.gz`; default: shipped).
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BundleCommand {
+    /// Sign an assembled audit bundle (JSON) into a DSSE envelope.
+    Sign {
+        /// The bundle (`schemas/audit-bundle.schema.json`).
+        bundle: PathBuf,
+        /// The signing key (PKCS#8 PEM, mode 0600).
+        #[arg(long)]
+        key: PathBuf,
+        /// Write the envelope here instead of stdout (refuses to overwrite).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Verify an envelope offline (exit 4 when it does not verify).
+    Verify {
+        /// The envelope (DSSE JSON).
+        envelope: PathBuf,
+        /// A trusted key: a public key (PEM) or a private key file; its key
+        /// id is its fingerprint. Repeat for several.
+        #[arg(long = "trust", required = true)]
+        trust: Vec<PathBuf>,
+    },
+    /// List a store's bundles of a workspace, oldest first.
+    List {
+        /// The store.
+        #[arg(long, default_value = "smm-store")]
+        store: PathBuf,
+        /// The workspace.
+        #[arg(long)]
+        workspace: String,
+        /// Created at or after (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Created at or before (RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Show a stored bundle.
+    Show {
+        /// The bundle id (`sha256:` + 64 hex).
+        id: String,
+        /// The store.
+        #[arg(long, default_value = "smm-store")]
+        store: PathBuf,
+    },
+}
+
+/// What a usage command reserves or commits.
+#[derive(Debug, Args)]
+struct AmountArgs {
+    /// Tokens.
+    #[arg(long)]
+    tokens: Option<u64>,
+    /// Dollars (a decimal, e.g. 0.1134).
+    #[arg(long)]
+    cost_usd: Option<String>,
+    /// Any other kind, as KIND=N. Repeatable.
+    #[arg(long = "amount", value_name = "KIND=N")]
+    amount: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsageCommand {
+    /// Set a workspace's quota for a kind and period.
+    Quota {
+        /// The ledger file (created when missing).
+        #[arg(long)]
+        ledger: PathBuf,
+        /// The workspace.
+        #[arg(long)]
+        workspace: String,
+        /// `tokens`, `cost_usd` (in nano-dollars) or a custom kind.
+        #[arg(long)]
+        kind: String,
+        /// day, month or total.
+        #[arg(long)]
+        period: String,
+        /// The limit.
+        #[arg(long)]
+        limit: u64,
+    },
+    /// Reserve usage for a job before its model calls (exit 9 when a quota
+    /// blocks it).
+    Reserve {
+        /// The ledger file (created when missing).
+        #[arg(long)]
+        ledger: PathBuf,
+        /// The workspace.
+        #[arg(long)]
+        workspace: String,
+        /// The job.
+        #[arg(long)]
+        job: String,
+        #[command(flatten)]
+        amounts: AmountArgs,
+        /// When (RFC 3339; default: the clock).
+        #[arg(long)]
+        now: Option<String>,
+        /// Seconds before an uncommitted reservation stops counting.
+        #[arg(long, default_value_t = smm_core::usage::DEFAULT_RESERVATION_TTL_SECONDS)]
+        ttl: u64,
+    },
+    /// Commit a reservation's actual usage (idempotent by job).
+    Commit {
+        /// The ledger file.
+        #[arg(long)]
+        ledger: PathBuf,
+        /// The reservation id (`res-…`).
+        reservation: String,
+        #[command(flatten)]
+        amounts: AmountArgs,
+        /// When (RFC 3339; default: the clock).
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Release a reservation (the model call failed).
+    Release {
+        /// The ledger file.
+        #[arg(long)]
+        ledger: PathBuf,
+        /// The reservation id (`res-…`).
+        reservation: String,
+    },
+    /// Every quota of a workspace: used, reserved, limit.
+    Report {
+        /// The ledger file.
+        #[arg(long)]
+        ledger: PathBuf,
+        /// The workspace.
+        #[arg(long)]
+        workspace: String,
+        /// When (RFC 3339; default: the clock).
+        #[arg(long)]
+        now: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct KeygenArgs {
+    /// The key file to create (refuses to overwrite).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with 0; usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    // Ctrl-C sets the flag; a running simulation stops at its next block.
+    // A second Ctrl-C exits at once.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    let json = cli.json;
+    let result = commands::dispatch(cli.command, json, &cancel);
+    match result {
+        Ok(code) => code,
+        Err(failure) => failure.report(json),
+    }
+}
+
+/// A result of the CLI.
+type Outcome = Result<ExitCode, Failure>;

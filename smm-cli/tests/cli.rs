@@ -1,0 +1,500 @@
+//! The `smm` binary as a user runs it: outputs, exit codes, files.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const NOW: &str = "2025-09-01T12:00:00Z";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn example(name: &str) -> String {
+    root().join("examples").join(name).display().to_string()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("smm-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn smm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_smm"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn run_args<'a>(store: &'a str, extra: &[&'a str]) -> Vec<String> {
+    run_at(NOW, store, extra)
+}
+
+fn run_at<'a>(now: &str, store: &'a str, extra: &[&'a str]) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        "run".into(),
+        example("workspace.icblabs.v2.json"),
+        "--campaign".into(),
+        example("campaign.icblabs.json"),
+        "--agent-run".into(),
+        example("agent-run.research.json"),
+        "--now".into(),
+        now.into(),
+        "--store".into(),
+        store.into(),
+    ];
+    v.extend(extra.iter().map(|s| (*s).to_string()));
+    v
+}
+
+fn smm_owned(args: &[String]) -> Output {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    smm(&refs)
+}
+
+#[test]
+fn the_main_job_runs_and_reads_at_a_glance() {
+    let d = tmp("run");
+    let store = d.join("store").display().to_string();
+    let o = smm_owned(&run_args(&store, &[]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    for needle in [
+        "readiness    0.",
+        "95% CI",
+        "│█",
+        "decision     human_approval",
+        "usage        job research-2025-09-01-launch: 5,770 tokens, $0.1134, recorded",
+        "bundle       sha256:",
+        "verified     signed by local-",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing in\n{out}");
+    }
+    assert!(out.lines().count() < 40, "{out}");
+    // The key was made once, private to its owner.
+    let key = d.join("store/signing-key.pem");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Piped: no progress bar, no carriage returns.
+    assert!(!stderr(&o).contains('\r'));
+
+    // Machine output: the run result, schema-shaped.
+    let o = smm_owned(&run_args(&store, &["--json"]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["verification"]["verified"], true);
+    assert_eq!(v["usage"]["alreadyRecorded"], true);
+    // The second run chains to the first.
+    let bundle = &v["bundleId"];
+    let listed = smm(&[
+        "bundle",
+        "list",
+        "--json",
+        "--store",
+        &store,
+        "--workspace",
+        "ws-icblabs-0001",
+    ]);
+    let rows: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    let show = smm(&[
+        "bundle",
+        "show",
+        "--json",
+        bundle.as_str().unwrap(),
+        "--store",
+        &store,
+    ]);
+    assert_eq!(code(&show), 0, "{}", stderr(&show));
+    let b: Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert!(
+        b["previousBundleRef"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+
+    // The ledger kept the run once.
+    let report = smm(&[
+        "usage",
+        "report",
+        "--json",
+        "--ledger",
+        &format!("{store}/usage.sqlite"),
+        "--workspace",
+        "ws-icblabs-0001",
+        "--now",
+        NOW,
+    ]);
+    let r: Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(r[0]["used"], 113_400_000u64);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn each_failure_has_its_exit_code_and_one_line() {
+    let d = tmp("fail");
+    let store = d.join("store").display().to_string();
+    // An expired contract: input (3), named step and field.
+    let o = smm_owned(&run_at("2027-01-01T00:00:00Z", &store, &[]));
+    assert_eq!(code(&o), 3);
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("smm: contract step failed"), "{err}");
+    assert!(
+        err.contains("/consentRecords/0/expiresAt") && err.contains("fix:"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked") && !err.contains("backtrace"));
+
+    // A quota block: 9, and the JSON error names the step.
+    let ledger = d.join("ledger.sqlite").display().to_string();
+    let q = smm(&[
+        "usage",
+        "quota",
+        "--ledger",
+        &ledger,
+        "--workspace",
+        "ws-icblabs-0001",
+        "--kind",
+        "tokens",
+        "--period",
+        "day",
+        "--limit",
+        "1000",
+    ]);
+    assert_eq!(code(&q), 0, "{}", stderr(&q));
+    let o = smm_owned(&run_args(&store, &["--ledger", &ledger, "--json"]));
+    assert_eq!(code(&o), 9, "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["error"]["step"], "usage");
+    assert_eq!(v["error"]["category"], "quota");
+    assert_eq!(v["error"]["kind"], "SMM_QUOTA_EXCEEDED");
+    // Nothing stored.
+    let listed = smm(&[
+        "bundle",
+        "list",
+        "--store",
+        &store,
+        "--workspace",
+        "ws-icblabs-0001",
+    ]);
+    assert_eq!(stdout(&listed), "");
+
+    // A halted workspace: denied (8).
+    let mut doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(example("workspace.icblabs.v2.json")).unwrap(),
+    )
+    .unwrap();
+    doc["emergencyFlags"]["halted"] = Value::Bool(true);
+    doc["emergencyFlags"]["reason"] = Value::String("incident 42".into());
+    let halted = d.join("halted.json");
+    std::fs::write(&halted, doc.to_string()).unwrap();
+    let mut args = run_args(&store, &[]);
+    args[1] = halted.display().to_string();
+    let o = smm_owned(&args);
+    assert_eq!(code(&o), 8, "{}", stderr(&o));
+    assert!(stderr(&o).contains("decision step failed"));
+    assert!(stderr(&o).contains("workspace_halted"));
+
+    // A key others can read: the signer (7) refuses it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = d.join("open.pem");
+        let o = smm(&["keygen", "--out", key.to_str().unwrap()]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let o = smm_owned(&run_args(&store, &["--key", key.to_str().unwrap()]));
+        assert_ne!(code(&o), 0);
+        assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
+    }
+
+    // A bad flag: clap's usage error (2).
+    assert_eq!(code(&smm(&["run", "--no-such-flag"])), 2);
+    // A bad --now: input (3).
+    let o = smm_owned(&run_at("yesterday", &store, &[]));
+    assert_eq!(code(&o), 3);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn keygen_sign_and_verify_round_trip() {
+    let d = tmp("keys");
+    let key = d.join("k.pem");
+    let o = smm(&["keygen", "--out", key.to_str().unwrap(), "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let k: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(k["publicKeyPem"].as_str().unwrap().contains("PUBLIC KEY"));
+    // Never overwritten.
+    let o = smm(&["keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    let public = d.join("k.pub");
+    std::fs::write(&public, k["publicKeyPem"].as_str().unwrap()).unwrap();
+
+    // A run with that key; its envelope verifies under the public key.
+    let store = d.join("store").display().to_string();
+    let o = smm_owned(&run_args(
+        &store,
+        &["--key", key.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["verification"]["keyId"], k["keyId"]);
+    let env = d.join("env.json");
+    std::fs::write(&env, v["envelope"].as_str().unwrap()).unwrap();
+    let o = smm(&[
+        "bundle",
+        "verify",
+        env.to_str().unwrap(),
+        "--trust",
+        public.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("verified: sha256:"));
+
+    // Altered: integrity (4).
+    let text = v["envelope"]
+        .as_str()
+        .unwrap()
+        .replacen("\"sig\":\"M", "\"sig\":\"N", 1);
+    std::fs::write(&env, text).unwrap();
+    let o = smm(&[
+        "bundle",
+        "verify",
+        env.to_str().unwrap(),
+        "--trust",
+        public.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 4, "{}", stdout(&o));
+    assert!(stdout(&o).contains("FAIL"));
+
+    // Re-sign the bundle from the store with `bundle sign`: the same bytes.
+    let show = smm(&[
+        "bundle",
+        "show",
+        "--json",
+        v["bundleId"].as_str().unwrap(),
+        "--store",
+        &store,
+    ]);
+    let bundle = d.join("bundle.json");
+    std::fs::write(&bundle, &show.stdout).unwrap();
+    let out = d.join("resigned.json");
+    let o = smm(&[
+        "bundle",
+        "sign",
+        bundle.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        v["envelope"].as_str().unwrap()
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn contract_policy_and_usage_tools() {
+    let d = tmp("tools");
+    let v1 = example("workspace.icblabs.v1.json");
+    let v2 = example("workspace.icblabs.v2.json");
+    let o = smm(&["contract", "validate", &v2, "--now", NOW]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = smm(&["contract", "validate", &v2, "--now", "2027-01-01T00:00:00Z"]);
+    assert_eq!(code(&o), 3);
+    assert!(stdout(&o).contains("error at /consentRecords/0/expiresAt"));
+    let o = smm(&["contract", "hash", &v2]);
+    assert!(stdout(&o).starts_with("sha256:"));
+    let migrated = d.join("m.json");
+    let o = smm(&[
+        "contract",
+        "migrate",
+        &v1,
+        "--out",
+        migrated.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = smm(&["contract", "check-change", &v2, &v2]);
+    assert_eq!(stdout(&o).trim(), "same terms");
+
+    let o = smm(&["policy", "checksum"]);
+    let checksum = stdout(&o).trim().to_string();
+    assert!(std::fs::read_to_string(&v2).unwrap().contains(&checksum));
+    let o = smm(&[
+        "policy",
+        "eval",
+        &example("policy-input.icblabs.json"),
+        "--json",
+    ]);
+    assert!(matches!(code(&o), 0 | 8), "{}", stderr(&o));
+    let dec: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(dec["allow"].as_bool().unwrap(), code(&o) == 0);
+    let o = smm(&["policy", "test"]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(stdout(&o).contains("0 failed"));
+
+    let ledger = d.join("l.sqlite").display().to_string();
+    let ws = "ws-icblabs-0001";
+    let o = smm(&[
+        "usage",
+        "quota",
+        "--ledger",
+        &ledger,
+        "--workspace",
+        ws,
+        "--kind",
+        "tokens",
+        "--period",
+        "day",
+        "--limit",
+        "100",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = smm(&[
+        "usage",
+        "reserve",
+        "--json",
+        "--ledger",
+        &ledger,
+        "--workspace",
+        ws,
+        "--job",
+        "j1",
+        "--tokens",
+        "60",
+        "--now",
+        NOW,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let id = r["id"].as_str().unwrap().to_string();
+    // A second job would pass the limit: blocked (9), nothing held.
+    let o = smm(&[
+        "usage",
+        "reserve",
+        "--ledger",
+        &ledger,
+        "--workspace",
+        ws,
+        "--job",
+        "j2",
+        "--tokens",
+        "60",
+        "--now",
+        NOW,
+    ]);
+    assert_eq!(code(&o), 9, "{}", stdout(&o));
+    let o = smm(&[
+        "usage", "commit", "--ledger", &ledger, &id, "--tokens", "55", "--now", NOW,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = smm(&[
+        "usage",
+        "report",
+        "--json",
+        "--ledger",
+        &ledger,
+        "--workspace",
+        ws,
+        "--now",
+        NOW,
+    ]);
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s[0]["used"], 55);
+    assert_eq!(s[0]["reserved"], 0);
+    // Bad amounts and a missing ledger are input errors, not panics.
+    let o = smm(&[
+        "usage",
+        "reserve",
+        "--ledger",
+        &ledger,
+        "--workspace",
+        ws,
+        "--job",
+        "j3",
+        "--cost-usd",
+        "abc",
+    ]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let missing = d.join("none.sqlite").display().to_string();
+    let o = smm(&["usage", "report", "--ledger", &missing, "--workspace", ws]);
+    assert_ne!(code(&o), 0);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_a_long_simulation_cleanly() {
+    use std::time::{Duration, Instant};
+    let d = tmp("ctrlc");
+    let mut req: Value = serde_json::from_str(
+        &std::fs::read_to_string(example("icblabs-seed42.request.json")).unwrap(),
+    )
+    .unwrap();
+    req["simulationConfig"]["enableEarlyTermination"] = Value::Bool(false);
+    let path = d.join("long.json");
+    std::fs::write(&path, req.to_string()).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_smm"))
+        .args([
+            "simulate",
+            path.to_str().unwrap(),
+            "--iterations",
+            "2000000000",
+            "--threads",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it start.
+    std::thread::sleep(Duration::from_millis(700));
+    let sent = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("cancelled"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(out.stdout.is_empty());
+    // Not a timing assertion: a generous bound only against a hang.
+    assert!(took < Duration::from_secs(60));
+    let _ = std::fs::remove_dir_all(&d);
+}

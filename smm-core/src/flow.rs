@@ -1,0 +1,796 @@
+//! The main job, end to end: take a workspace contract, simulate its
+//! readiness, evaluate its policies, decide, record what the agents spent,
+//! seal the evidence, store it, read it back and verify it.
+//!
+//! The steps, in order ([`Step`]):
+//!
+//! 1. `contract`: the v2 contract, checked against its rules at `now`.
+//! 2. `simulate`: the request given, or the contract's own
+//!    (`workspaceContext` and `simulationConfig` from the contract).
+//! 3. `policy`: the policy bundle (its checksum must be the contract's) on
+//!    the contract, the campaign's steps, the spend, the report's summary
+//!    and the ledger's quota figures.
+//! 4. `decision`: the decision card; a deny stops the flow
+//!    ([`crate::policy::PolicyError::Denied`]).
+//! 5. `usage`: the agent run's tokens and dollars reserved against the
+//!    contract's quotas (its budget `hardCap`) and the ledger's own; a
+//!    block stops the flow. A job already committed is recorded once.
+//! 6. `assemble`: the audit bundle (contract snapshot, policy checksum,
+//!    decision, card, run, a trail of these steps).
+//! 7. `sign`, 8. `store`, 9. `verify`: the envelope, stored, read back and
+//!    verified under the signer's public key.
+//!
+//! Then the reservation is committed. A failing step stops the flow with
+//! the step's name and the typed error; the reservation is released, so
+//! the ledger holds nothing of a failed run, and the store holds only what
+//! was completely signed and verified on its way in.
+//!
+//! Deterministic: with the same inputs, seed, key and `now`, the envelope
+//! is the same bytes (RFC 6979 signatures), given the same state of the
+//! ledger (the policies read its figures) and the same previous bundle.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::Error;
+use crate::audit::store::{BundleStore, StoredBundle};
+use crate::audit::{self, AuditTrail, BundleInputs, Signer, TrustedKey, VerificationResult};
+use crate::contract::{Contract, ContractError};
+use crate::policy::{
+    AgentOutput, CardAction, CurrentSpend, Decision, DecisionCard, PolicyBundle, PolicyDocument,
+    PolicyError, PolicyInput, WorkflowStep,
+};
+use crate::sim::{RunOptions, Samples, SimulationReport, SimulationRequest};
+use crate::time::Timestamp;
+use crate::usage::{
+    AgentRun, Amounts, COST_USD, CommitReceipt, Kind, Period, TOKENS, UsageError, UsageLedger,
+    contract_quotas, policy_figures,
+};
+
+/// The steps of the flow, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Load and check the contract.
+    Contract,
+    /// Simulate readiness.
+    Simulate,
+    /// Evaluate the policy bundle.
+    Policy,
+    /// Build the decision card (a deny stops here).
+    Decision,
+    /// Reserve the agent run's usage.
+    Usage,
+    /// Assemble the audit bundle.
+    Assemble,
+    /// Sign it.
+    Sign,
+    /// Store it.
+    Store,
+    /// Read it back and verify it.
+    Verify,
+}
+
+impl Step {
+    /// The name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Contract => "contract",
+            Step::Simulate => "simulate",
+            Step::Policy => "policy",
+            Step::Decision => "decision",
+            Step::Usage => "usage",
+            Step::Assemble => "assemble",
+            Step::Sign => "sign",
+            Step::Store => "store",
+            Step::Verify => "verify",
+        }
+    }
+}
+
+/// A step that failed, with its typed error.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{} step failed: {error}", .step.as_str())]
+pub struct FlowError {
+    /// Which step.
+    pub step: Step,
+    /// Why.
+    pub error: Box<Error>,
+}
+
+impl FlowError {
+    fn at(step: Step) -> impl Fn(Error) -> FlowError {
+        move |error| FlowError {
+            step,
+            error: Box::new(error),
+        }
+    }
+
+    /// The kind of the underlying error.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        self.error.kind()
+    }
+}
+
+/// The campaign the run is about: what the policies judge besides the
+/// contract and the simulation (`schemas/campaign.schema.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Campaign {
+    /// The campaign's steps (none: the policies judge the workspace alone).
+    #[serde(default)]
+    pub workflow: Vec<WorkflowStep>,
+    /// What the workspace has spent; when absent, the ledger's `cost_usd`
+    /// this ISO week and in total (USD contracts).
+    #[serde(default)]
+    pub current_spend: Option<CurrentSpend>,
+    /// An agent output to check for hallucination.
+    #[serde(default)]
+    pub agent_output: Option<AgentOutput>,
+}
+
+impl Campaign {
+    /// Parse JSON text (duplicate keys, lone surrogates and inexact
+    /// numbers refused); errors name the field by JSON pointer.
+    pub fn from_json(text: &str) -> Result<Campaign, PolicyError> {
+        let checked =
+            crate::jcs::canonicalize(text.as_bytes()).map_err(|e| PolicyError::InvalidInput {
+                pointer: e.pointer().unwrap_or("").to_string(),
+                message: e.to_string(),
+            })?;
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&checked))
+            .map_err(|e| PolicyError::InvalidInput {
+                pointer: crate::sim::SimulationError::from_path_error(&e),
+                message: e.inner().to_string(),
+            })
+    }
+
+    /// From a JSON value.
+    pub fn from_value(value: &serde_json::Value) -> Result<Campaign, PolicyError> {
+        Self::from_json(&value.to_string())
+    }
+}
+
+/// The flow's inputs as one JSON document (what the C ABI's
+/// `smm_run_json` takes): `{"contract": {...}, "request"?: {...},
+/// "campaign"?: {...}, "agentRun"?: {...}, "now": "RFC 3339", "actor"?:
+/// "..."}`. A part that fails to parse is the error of its step
+/// (`contract`, `simulate`, `policy`, `usage`), its pointer relative to
+/// the part; the document's own fields (`now`, `actor`, unknown ones) are
+/// errors of the first step, `contract`.
+#[derive(Debug, Clone)]
+pub struct RunDocument {
+    /// The contract.
+    pub contract: Contract,
+    /// The simulation request (none: the contract's own).
+    pub request: Option<SimulationRequest>,
+    /// The campaign (default: no steps, the ledger's spend).
+    pub campaign: Campaign,
+    /// The agent run to record.
+    pub agent_run: Option<AgentRun>,
+    /// Now.
+    pub now: String,
+    /// Who runs it (default `"smm"`).
+    pub actor: String,
+}
+
+impl RunDocument {
+    /// Parse and check.
+    pub fn from_json(text: &str) -> Result<RunDocument, FlowError> {
+        let top = |pointer: &str, message: String| FlowError {
+            step: Step::Contract,
+            error: Box::new(
+                audit::AuditError::InvalidInput {
+                    pointer: pointer.to_string(),
+                    message,
+                }
+                .into(),
+            ),
+        };
+        let checked = crate::jcs::canonicalize(text.as_bytes())
+            .map_err(|e| top(e.pointer().unwrap_or(""), e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&checked).map_err(|e| top("", e.to_string()))?;
+        let serde_json::Value::Object(mut obj) = value else {
+            return Err(top("", "the run document must be a JSON object".into()));
+        };
+        for key in obj.keys() {
+            if ![
+                "contract", "request", "campaign", "agentRun", "now", "actor",
+            ]
+            .contains(&key.as_str())
+            {
+                return Err(top(
+                    &format!("/{}", crate::error::escape_pointer_token(key)),
+                    format!(
+                        "unknown field {key:?} (allowed: contract, request, campaign, agentRun, now, actor)"
+                    ),
+                ));
+            }
+        }
+        let now = match obj.remove("now") {
+            Some(serde_json::Value::String(s)) if Timestamp::parse(&s).is_some() => s,
+            _ => return Err(top("/now", "now must be an RFC 3339 date-time".into())),
+        };
+        let actor = match obj.remove("actor") {
+            None => "smm".to_string(),
+            Some(serde_json::Value::String(s)) if !s.is_empty() && s.len() <= 256 => s,
+            Some(_) => {
+                return Err(top(
+                    "/actor",
+                    "actor must be a string of 1 to 256 bytes".into(),
+                ));
+            }
+        };
+        let contract = match obj.remove("contract") {
+            Some(v) => {
+                Contract::from_value(v).map_err(|e| FlowError::at(Step::Contract)(e.into()))?
+            }
+            None => return Err(top("/contract", "the contract is required".into())),
+        };
+        let request = obj
+            .remove("request")
+            .map(|v| {
+                SimulationRequest::from_value(&v)
+                    .map_err(|e| FlowError::at(Step::Simulate)(e.into()))
+            })
+            .transpose()?;
+        let campaign = obj
+            .remove("campaign")
+            .map(|v| Campaign::from_value(&v).map_err(|e| FlowError::at(Step::Policy)(e.into())))
+            .transpose()?
+            .unwrap_or_default();
+        let agent_run = obj
+            .remove("agentRun")
+            .map(|v| {
+                AgentRun::from_json(&v.to_string())
+                    .map_err(|e| FlowError::at(Step::Usage)(e.into()))
+            })
+            .transpose()?;
+        Ok(RunDocument {
+            contract,
+            request,
+            campaign,
+            agent_run,
+            now,
+            actor,
+        })
+    }
+}
+
+/// What the flow runs on.
+#[derive(Debug, Clone)]
+pub struct FlowInputs<'a> {
+    /// The workspace contract.
+    pub contract: &'a Contract,
+    /// The simulation request; `None`: the contract's own.
+    pub request: Option<SimulationRequest>,
+    /// The campaign.
+    pub campaign: Campaign,
+    /// The research agent's run to record (its model usage against the
+    /// quotas); `None` records nothing.
+    pub agent_run: Option<AgentRun>,
+    /// Now (RFC 3339): the contract's rules, the policies, the ledger, the
+    /// bundle's time.
+    pub now: &'a str,
+    /// Who runs the flow (written in the trail).
+    pub actor: &'a str,
+    /// The workspace's previous bundle, to chain to ([`latest_bundle`]).
+    pub previous_bundle_ref: Option<String>,
+}
+
+/// The services the flow uses, all provided by the host.
+#[derive(Clone, Copy)]
+pub struct FlowServices<'a> {
+    /// The policy bundle (the contract pins its checksum).
+    pub policy: &'a PolicyBundle,
+    /// The usage ledger.
+    pub ledger: &'a dyn UsageLedger,
+    /// The signer (a local key or a KMS).
+    pub signer: &'a dyn Signer,
+    /// The store (it must trust the signer's key).
+    pub store: &'a dyn BundleStore,
+}
+
+impl std::fmt::Debug for FlowServices<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowServices")
+            .field("signer", &self.signer.key_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the agent run's recording did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageRecord {
+    /// The job.
+    pub job_id: String,
+    /// Tokens and nano-dollars recorded.
+    pub amounts: Amounts,
+    /// The ledger's warnings when the reservation neared a limit.
+    pub warnings: Vec<String>,
+    /// The job was recorded by an earlier run (a rerun records it once):
+    /// nothing was reserved or committed this time.
+    pub already_recorded: bool,
+    /// The commit's receipt (none when already recorded).
+    pub receipt: Option<CommitReceipt>,
+}
+
+/// The outcome of a successful flow (`schemas/run-result.schema.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowOutcome {
+    /// Workspace.
+    pub workspace_id: String,
+    /// The contract's terms hash.
+    pub contract_hash: String,
+    /// Contract warnings (violations of severity warning) at `now`.
+    pub contract_warnings: Vec<String>,
+    /// The simulation report.
+    pub simulation: SimulationReport,
+    /// The policy decision.
+    pub decision: Decision,
+    /// The decision card.
+    pub decision_card: DecisionCard,
+    /// The agent run's recording, when there was a run.
+    pub usage: Option<UsageRecord>,
+    /// The bundle's id.
+    pub bundle_id: String,
+    /// The signed envelope, as stored (compact JSON text).
+    pub envelope: String,
+    /// The verification of the envelope read back from the store.
+    pub verification: VerificationResult,
+    /// Per-iteration values (when the run kept them; not serialized).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub samples: Option<Samples>,
+}
+
+impl FlowOutcome {
+    /// Verified on the way back from the store.
+    pub fn verified(&self) -> bool {
+        self.verification.verified
+    }
+}
+
+/// The simulation request a contract implies: its workspace as the
+/// context, its `simulationConfig`.
+pub fn contract_request(contract: &Contract) -> Result<SimulationRequest, Error> {
+    let doc = contract.document();
+    let mut req = serde_json::Map::new();
+    req.insert(
+        "workspaceId".into(),
+        json!(contract.contract().workspace_id),
+    );
+    req.insert("workspaceContext".into(), doc.clone());
+    if let Some(config) = doc.get("simulationConfig") {
+        req.insert("simulationConfig".into(), config.clone());
+    }
+    Ok(SimulationRequest::from_value(&serde_json::Value::Object(
+        req,
+    ))?)
+}
+
+/// The head of the workspace's chain in `store` as of `now` (the bundle a
+/// new one chains to): the newest bundle created at or before `now` that
+/// no other of those names as its previous. Bundles created at the same
+/// second chain in the order they were made.
+pub fn latest_bundle(
+    store: &dyn BundleStore,
+    workspace_id: &str,
+    now: &str,
+) -> Result<Option<String>, Error> {
+    let t = Timestamp::parse(now).ok_or_else(|| audit::AuditError::InvalidInput {
+        pointer: "/now".into(),
+        message: format!("{now:?} is not RFC 3339"),
+    })?;
+    let upto: Vec<StoredBundle> = store
+        .list(workspace_id, None, None)?
+        .into_iter()
+        .filter(|b| Timestamp::parse(&b.created_at).is_some_and(|c| c <= t))
+        .collect();
+    let mut named = std::collections::BTreeSet::new();
+    for b in &upto {
+        if let Some(p) = b.bundle()?.previous_bundle_ref {
+            named.insert(p);
+        }
+    }
+    Ok(upto
+        .into_iter()
+        .rev()
+        .find(|b| !named.contains(&b.bundle_id))
+        .map(|b| b.bundle_id))
+}
+
+/// The ledger's `cost_usd` of the ISO week containing `now` and in
+/// total, as the policy input's spend (in dollars).
+fn ledger_spend(
+    ledger: &dyn UsageLedger,
+    contract: &Contract,
+    now: &str,
+) -> Result<CurrentSpend, Error> {
+    let ws = &contract.contract().workspace_id;
+    let t = Timestamp::parse(now).ok_or_else(|| UsageError::InvalidInput {
+        pointer: "/now".into(),
+        message: format!("{now:?} is not RFC 3339"),
+    })?;
+    // Days since the epoch; 1970-01-01 was a Thursday (ISO weekday 4).
+    let day = t.seconds.div_euclid(86_400);
+    let monday = day - (day + 3).rem_euclid(7);
+    let mut week = 0u64;
+    for d in monday..=day {
+        let at = Timestamp {
+            seconds: d * 86_400,
+            nanos: 0,
+        }
+        .to_rfc3339();
+        week = week.saturating_add(ledger.used(ws, COST_USD, Period::Day, &at)?);
+    }
+    let total = ledger.used(ws, COST_USD, Period::Total, now)?;
+    let usd = |nanos: u64| nanos as f64 / crate::usage::NANOS_PER_USD as f64;
+    Ok(CurrentSpend {
+        this_week: usd(week),
+        total: usd(total),
+        currency: contract.contract().budget.currency.clone(),
+    })
+}
+
+/// The run's usage as ledger amounts: tokens and nano-dollars.
+fn run_amounts(run: &AgentRun) -> Result<Amounts, Error> {
+    let cost = run.total_cost().ok_or_else(|| UsageError::Overflow {
+        what: "the run's cost".into(),
+    })?;
+    Ok([
+        (Kind::from(TOKENS), run.total_tokens()),
+        (Kind::from(COST_USD), cost.nanos()),
+    ]
+    .into())
+}
+
+/// Run the flow. See the module documentation for the steps.
+pub fn run(
+    inputs: FlowInputs<'_>,
+    services: FlowServices<'_>,
+    options: &RunOptions,
+) -> Result<FlowOutcome, FlowError> {
+    let ledger = services.ledger;
+    let mut held: Option<String> = None;
+    let result = run_steps(inputs, services, options, &mut held);
+    if result.is_err()
+        && let Some(id) = held
+    {
+        // Nothing of a failed run stays held. A failure to release leaves
+        // the hold to expire; the step's error is the one to report.
+        let _ = ledger.release(&id);
+    }
+    result
+}
+
+fn run_steps(
+    inputs: FlowInputs<'_>,
+    services: FlowServices<'_>,
+    options: &RunOptions,
+    held: &mut Option<String>,
+) -> Result<FlowOutcome, FlowError> {
+    let FlowInputs {
+        contract,
+        request,
+        campaign,
+        agent_run,
+        now,
+        actor,
+        previous_bundle_ref,
+    } = inputs;
+    let c = contract.contract();
+    let ws = c.workspace_id.clone();
+
+    // 1. The contract at `now`.
+    let at = FlowError::at(Step::Contract);
+    let violations = contract.validate(now).map_err(|e| at(e.into()))?;
+    let (errors, warnings): (Vec<_>, Vec<_>) = violations.into_iter().partition(|v| v.is_error());
+    if !errors.is_empty() {
+        return Err(at(ContractError::Rules { violations: errors }.into()));
+    }
+    let contract_warnings = warnings
+        .iter()
+        .map(|v| format!("{} ({})", v.message, v.pointer))
+        .collect();
+    if let Some(run) = &agent_run {
+        run.check()
+            .and_then(|()| {
+                if run.workspace_id == ws {
+                    Ok(())
+                } else {
+                    Err(UsageError::InvalidInput {
+                        pointer: "/agentRun/workspaceId".into(),
+                        message: format!("the run is of workspace {}, not {ws}", run.workspace_id),
+                    })
+                }
+            })
+            .map_err(|e| FlowError::at(Step::Usage)(e.into()))?;
+    }
+
+    // 2. Simulate.
+    let at = FlowError::at(Step::Simulate);
+    let request = match request {
+        Some(r) => r,
+        None => contract_request(contract).map_err(&at)?,
+    };
+    let output = crate::sim::run(&request, options).map_err(|e| at(e.into()))?;
+    let report = output.report;
+
+    // 3. Policies, with the ledger's figures.
+    let at = FlowError::at(Step::Policy);
+    let contract_quotas = contract_quotas(contract).unwrap_or_default();
+    for q in &contract_quotas {
+        services
+            .ledger
+            .set_quota(q)
+            .map_err(|e| FlowError::at(Step::Usage)(e.into()))?;
+    }
+    let status = services
+        .ledger
+        .status(&ws, now)
+        .map_err(|e| FlowError::at(Step::Usage)(e.into()))?;
+    let current_spend = match campaign.current_spend {
+        Some(s) => s,
+        None => ledger_spend(services.ledger, contract, now).map_err(&at)?,
+    };
+    let input = PolicyInput::new(PolicyDocument {
+        workspace: c.clone(),
+        workflow: campaign.workflow,
+        current_spend,
+        simulation: (&report).into(),
+        agent_output: campaign.agent_output,
+        quotas: policy_figures(&status),
+        timestamp: now.to_string(),
+    })
+    .map_err(|e| at(e.into()))?;
+    let decision = services.policy.evaluate(&input).map_err(|e| at(e.into()))?;
+
+    // 4. The decision card; a deny stops here.
+    let at = FlowError::at(Step::Decision);
+    let card =
+        crate::policy::decision_card(&report, &decision, contract).map_err(|e| at(e.into()))?;
+    if card.action == CardAction::Deny {
+        return Err(at(PolicyError::Denied {
+            reasons: card.reason_codes.clone(),
+        }
+        .into()));
+    }
+
+    // 5. Reserve the agent run's usage.
+    let at = FlowError::at(Step::Usage);
+    let mut usage = None;
+    if let Some(run) = &agent_run {
+        let amounts = run_amounts(run).map_err(&at)?;
+        let (warnings, already_recorded) = match services.ledger.reserve(
+            &ws,
+            &run.job_id,
+            &amounts,
+            now,
+            crate::usage::DEFAULT_RESERVATION_TTL_SECONDS,
+        ) {
+            Ok(r) => {
+                let r = r.require_allowed().map_err(|e| at(e.into()))?;
+                *held = Some(r.id);
+                (r.reasons, false)
+            }
+            // Recorded by an earlier run of the same job: once is enough.
+            Err(UsageError::JobCommitted { .. }) => (Vec::new(), true),
+            Err(e) => return Err(at(e.into())),
+        };
+        usage = Some(UsageRecord {
+            job_id: run.job_id.clone(),
+            amounts,
+            warnings,
+            already_recorded,
+            receipt: None,
+        });
+    }
+
+    // 6. Assemble.
+    let at = FlowError::at(Step::Assemble);
+    let mut trail = AuditTrail::new();
+    let mut event = |name: &str, details: serde_json::Value| -> Result<(), FlowError> {
+        trail
+            .append(now, name, actor, details)
+            .map(|_| ())
+            .map_err(|e| at(e.into()))
+    };
+    event(
+        "contract_validated",
+        json!({"termsHash": contract.terms_hash(), "contractVersion": c.contract_version}),
+    )?;
+    event(
+        "simulation_executed",
+        json!({
+            "modelId": report.model_id,
+            "seed": report.reproducibility.seed,
+            "iterationsRun": report.reproducibility.iterations_run,
+            "readinessMean": report.readiness_score.mean,
+        }),
+    )?;
+    event(
+        "policy_evaluated",
+        json!({
+            "bundleChecksum": decision.bundle_checksum,
+            "evaluationId": decision.evaluation_id,
+            "allow": decision.allow,
+        }),
+    )?;
+    event(
+        "decision_made",
+        json!({"action": card.action.as_str(), "reasonCodes": card.reason_codes}),
+    )?;
+    if let Some(u) = &usage {
+        event(
+            "agent_run_recorded",
+            json!({"jobId": u.job_id, "amounts": u.amounts}),
+        )?;
+    }
+    event("bundle_sealed", json!({}))?;
+    let bundle = audit::assemble(BundleInputs {
+        contract,
+        created_at: now,
+        simulation: &report,
+        policy_decision: decision.clone(),
+        decision_card: card.clone(),
+        agent_runs: agent_run.into_iter().collect(),
+        audit_trail: trail.into_events(),
+        previous_bundle_ref,
+    })
+    .map_err(|e| at(e.into()))?;
+
+    // 7. Sign.
+    let at = FlowError::at(Step::Sign);
+    let envelope = audit::sign_bundle(&bundle, &[services.signer]).map_err(|e| at(e.into()))?;
+
+    // 8. Store.
+    let at = FlowError::at(Step::Store);
+    let stored = StoredBundle::from_envelope(&envelope).map_err(|e| at(e.into()))?;
+    services.store.put(&stored).map_err(|e| at(e.into()))?;
+
+    // 9. Read back and verify.
+    let at = FlowError::at(Step::Verify);
+    let back = services
+        .store
+        .get(&stored.bundle_id)
+        .map_err(|e| at(e.into()))?
+        .ok_or_else(|| {
+            at(audit::AuditError::Corrupt {
+                bundle_id: stored.bundle_id.clone(),
+                message: "not in the store after it was put".into(),
+            }
+            .into())
+        })?;
+    let trusted = [TrustedKey {
+        key_id: services.signer.key_id().to_string(),
+        key: *services.signer.public_key(),
+    }];
+    let verification = audit::verify_envelope(&back.envelope, &trusted, Some(&stored.bundle_id));
+    if !verification.verified || back.envelope != envelope {
+        let failed = verification.checks.iter().find(|c| !c.ok).map_or_else(
+            || "the stored envelope differs".to_string(),
+            |c| c.name.clone(),
+        );
+        return Err(at(audit::AuditError::Corrupt {
+            bundle_id: stored.bundle_id.clone(),
+            message: format!("read back, it does not verify ({failed})"),
+        }
+        .into()));
+    }
+
+    // Commit the usage: the run is sealed.
+    if let (Some(u), Some(id)) = (&mut usage, held.take()) {
+        let receipt = services
+            .ledger
+            .commit(&id, &u.amounts, now)
+            .map_err(|e| FlowError::at(Step::Usage)(e.into()))?;
+        u.receipt = Some(receipt);
+    }
+    Ok(FlowOutcome {
+        workspace_id: ws,
+        contract_hash: contract.terms_hash().to_string(),
+        contract_warnings,
+        simulation: report,
+        decision,
+        decision_card: card,
+        usage,
+        bundle_id: stored.bundle_id,
+        envelope: String::from_utf8_lossy(&envelope).into_owned(),
+        verification,
+        samples: output.samples,
+    })
+}
+
+/// The signing key kept in a file (feature `fs`): read it when it exists,
+/// or create it once from `fresh_secret` (32 bytes of the caller's
+/// entropy: the core reads none). The file is a PKCS#8 PEM of mode 0600,
+/// created atomically: written under a temporary name, then linked into
+/// place, so that of two processes creating it at once one wins and the
+/// other reads the winner's key, and a crash leaves no half-written key. A
+/// key file that others can read (on Unix) is refused. The signer's key id
+/// is the key's fingerprint ([`crate::audit::key_fingerprint_id`]).
+#[cfg(feature = "fs")]
+pub fn signer_from_file(
+    path: &std::path::Path,
+    fresh_secret: impl FnOnce() -> [u8; 32],
+) -> Result<audit::LocalSigner, Error> {
+    use std::io::Write;
+    let io = |what: &str, e: std::io::Error| -> Error {
+        audit::AuditError::InvalidKey {
+            message: format!("{what} {}: {e}", path.display()),
+        }
+        .into()
+    };
+    let read = |path: &std::path::Path| -> Result<audit::LocalSigner, Error> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)
+                .map_err(|e| io("cannot read", e))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(audit::AuditError::InvalidKey {
+                    message: format!(
+                        "{} is readable by others (mode {:o}): chmod 600 it",
+                        path.display(),
+                        mode & 0o777
+                    ),
+                }
+                .into());
+            }
+        }
+        let pem = std::fs::read_to_string(path).map_err(|e| io("cannot read", e))?;
+        let signer = audit::LocalSigner::from_pkcs8_pem("local", &pem)?;
+        let id = audit::key_fingerprint_id(signer.public_key());
+        Ok(signer.with_key_id(&id))
+    };
+    if path.exists() {
+        return read(path);
+    }
+    let secret = fresh_secret();
+    let signer = audit::LocalSigner::from_secret_bytes("local", &secret)?;
+    let pem = signer.to_pkcs8_pem()?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| io("cannot create the directory of", e))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("key"),
+        std::process::id()
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = options.open(&tmp).and_then(|mut f| {
+        f.write_all(pem.as_bytes())?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io("cannot write", e));
+    }
+    // The link fails when another process made the key meanwhile: theirs
+    // is the key.
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+            let id = audit::key_fingerprint_id(signer.public_key());
+            Ok(signer.with_key_id(&id))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
+        Err(e) => Err(io("cannot create", e)),
+    }
+}

@@ -1,0 +1,407 @@
+//! The main job end to end: `run(contract, *, store, now, ...) -> RunResult`,
+//! the same flow as `smm run` and `smm_run_json`.
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+use smm_core::audit::store::FileBundleStore as CoreStore;
+use smm_core::audit::{self as core_audit, Signer, TrustedKey};
+use smm_core::error::ErrorKind;
+use smm_core::flow::{
+    self as core_flow, Campaign, FlowError, FlowInputs, FlowOutcome, FlowServices,
+};
+use smm_core::policy::PolicyBundle as CorePolicy;
+use smm_core::usage::{self as core_usage, SqliteLedger};
+
+use crate::audit::{ExternalSigner, FileBundleStore, LocalSigner};
+use crate::contracts::Contract;
+use crate::convert::{document_text, from_json, now_arg};
+use crate::errors::{raise, to_py_err, validation};
+use crate::policy::PolicyBundle;
+use crate::simulation::{SimulationReport, request_from};
+use crate::usage::UsageLedger;
+
+/// A path given as `os.PathLike`, or as a `str` that is not JSON text.
+fn as_path(obj: &Bound<'_, PyAny>) -> PyResult<Option<PathBuf>> {
+    if obj.hasattr("__fspath__")? {
+        return Ok(Some(obj.extract::<PathBuf>()?));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        let s: String = s.extract()?;
+        if !s.trim_start().starts_with(['{', '[']) {
+            return Ok(Some(PathBuf::from(s)));
+        }
+    }
+    Ok(None)
+}
+
+/// A document: a path, JSON text or bytes, or a dict.
+fn doc_text(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    let bytes = match as_path(obj)? {
+        Some(p) => std::fs::read(&p).map_err(|e| {
+            raise(
+                py,
+                "ValidationError",
+                format!("cannot read the {what} {}: {e}", p.display()),
+                Some(""),
+                Some(ErrorKind::InvalidInput),
+            )
+        })?,
+        None => document_text(py, obj)?,
+    };
+    String::from_utf8(bytes)
+        .map_err(|e| validation(py, "", format!("the {what} is not UTF-8: {e}")))
+}
+
+/// The signer of a run.
+enum SignerArg<'py> {
+    Owned(core_audit::LocalSigner),
+    Local(Bound<'py, LocalSigner>),
+    External(Bound<'py, ExternalSigner>),
+}
+
+impl SignerArg<'_> {
+    fn signer(&self) -> &dyn Signer {
+        match self {
+            SignerArg::Owned(s) => s,
+            SignerArg::Local(s) => s.get().inner.signer(),
+            SignerArg::External(s) => s.get().inner.signer(),
+        }
+    }
+}
+
+fn entropy(py: Python<'_>) -> PyResult<[u8; 32]> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| {
+        raise(
+            py,
+            "SignerError",
+            format!("no entropy for a new key: {e}"),
+            None,
+            Some(ErrorKind::SignerFailed),
+        )
+    })?;
+    Ok(secret)
+}
+
+fn signer_arg<'py>(
+    py: Python<'py>,
+    key: Option<&Bound<'py, PyAny>>,
+    store_root: Option<&PathBuf>,
+) -> PyResult<SignerArg<'py>> {
+    let Some(key) = key else {
+        // A key made once beside the store.
+        let Some(root) = store_root else {
+            return Err(validation(
+                py,
+                "",
+                "give key= when store= is a FileBundleStore object".into(),
+            ));
+        };
+        let path = root.join("signing-key.pem");
+        let secret = if path.exists() { [0; 32] } else { entropy(py)? };
+        return core_flow::signer_from_file(&path, || secret)
+            .map(SignerArg::Owned)
+            .map_err(|e| to_py_err(py, e));
+    };
+    if let Ok(s) = key.cast::<LocalSigner>() {
+        return Ok(SignerArg::Local(s.clone()));
+    }
+    if let Ok(s) = key.cast::<ExternalSigner>() {
+        return Ok(SignerArg::External(s.clone()));
+    }
+    match as_path(key)? {
+        Some(path) if path.exists() => core_flow::signer_from_file(&path, || [0; 32])
+            .map(SignerArg::Owned)
+            .map_err(|e| to_py_err(py, e)),
+        Some(path) => Err(raise(
+            py,
+            "SignerError",
+            format!("no key file {}", path.display()),
+            None,
+            Some(ErrorKind::SignerFailed),
+        )),
+        None => Err(validation(
+            py,
+            "",
+            "key must be a PEM file path, a LocalSigner or an ExternalSigner".into(),
+        )),
+    }
+}
+
+/// The outcome of `run`: the bundle's id, whether it verified on its way
+/// back from the store, the signed envelope, and the whole result as a dict
+/// (`schemas/run-result.schema.json`).
+#[pyclass(module = "smm_core", frozen)]
+pub(crate) struct RunResult {
+    outcome: FlowOutcome,
+}
+
+#[pymethods]
+impl RunResult {
+    /// The audit bundle's id ("sha256:" + 64 hex).
+    #[getter]
+    fn bundle_id(&self) -> &str {
+        &self.outcome.bundle_id
+    }
+    /// The envelope read back from the store verified under the signer's key.
+    #[getter]
+    fn verified(&self) -> bool {
+        self.outcome.verified()
+    }
+    /// The signed DSSE envelope, as stored.
+    #[getter]
+    fn envelope<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.outcome.envelope.as_bytes())
+    }
+    /// The workspace.
+    #[getter]
+    fn workspace_id(&self) -> &str {
+        &self.outcome.workspace_id
+    }
+    /// The contract's terms hash.
+    #[getter]
+    fn contract_hash(&self) -> &str {
+        &self.outcome.contract_hash
+    }
+    /// The decision card's action: "auto_approve", "human_approval" (a deny
+    /// raises PolicyDeniedError instead).
+    #[getter]
+    fn action(&self) -> &'static str {
+        self.outcome.decision_card.action.as_str()
+    }
+    /// The simulation report.
+    #[getter]
+    fn report(&self) -> SimulationReport {
+        SimulationReport {
+            report: self.outcome.simulation.clone(),
+            samples: None,
+        }
+    }
+    /// The whole result as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let v =
+            serde_json::to_value(&self.outcome).map_err(|e| validation(py, "", e.to_string()))?;
+        from_json(py, &v)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "RunResult(bundle_id={:?}, action={:?}, verified={})",
+            self.outcome.bundle_id,
+            self.outcome.decision_card.action.as_str(),
+            self.outcome.verified()
+        )
+    }
+}
+
+/// Run the main job: validate the contract at `now`, simulate, evaluate the
+/// policy bundle (default: the shipped one), build the decision card, record
+/// the agent run against the quotas in the ledger (default:
+/// `<store>/usage.sqlite`), sign the audit bundle (key: a PEM file path, a
+/// LocalSigner or ExternalSigner; default: `<store>/signing-key.pem`, made
+/// once), store it (a directory, or a FileBundleStore that trusts the key),
+/// read it back and verify it. Chains to the workspace's latest bundle in
+/// the store. A failing step raises its typed error with `.step` set.
+#[pyfunction]
+#[pyo3(signature = (contract, *, store, now, request = None, key = None, ledger = None, campaign = None, agent_run = None, policy = None, actor = "smm", threads = None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    py: Python<'_>,
+    contract: &Bound<'_, PyAny>,
+    store: &Bound<'_, PyAny>,
+    now: &Bound<'_, PyAny>,
+    request: Option<&Bound<'_, PyAny>>,
+    key: Option<&Bound<'_, PyAny>>,
+    ledger: Option<&Bound<'_, PyAny>>,
+    campaign: Option<&Bound<'_, PyAny>>,
+    agent_run: Option<&Bound<'_, PyAny>>,
+    policy: Option<&Bound<'_, PyAny>>,
+    actor: &str,
+    threads: Option<usize>,
+) -> PyResult<RunResult> {
+    let now = now_arg(py, now)?;
+    let step_err = |step: core_flow::Step, e: smm_core::Error| -> PyErr {
+        flow_err(
+            py,
+            FlowError {
+                step,
+                error: Box::new(e),
+            },
+        )
+    };
+    let contract = match contract.cast::<Contract>() {
+        Ok(c) => c.get().inner.clone(),
+        Err(_) => {
+            let text = doc_text(py, contract, "contract")?;
+            smm_core::contract::Contract::from_json(&text)
+                .map_err(|e| step_err(core_flow::Step::Contract, e.into()))?
+        }
+    };
+    let request = request
+        .map(|r| match as_path(r)? {
+            Some(_) => {
+                let text = doc_text(py, r, "request")?;
+                smm_core::sim::SimulationRequest::from_json(&text)
+                    .map_err(|e| step_err(core_flow::Step::Simulate, e.into()))
+            }
+            None => request_from(py, r),
+        })
+        .transpose()?;
+    let campaign = match campaign {
+        Some(c) => Campaign::from_json(&doc_text(py, c, "campaign")?)
+            .map_err(|e| step_err(core_flow::Step::Policy, e.into()))?,
+        None => Campaign::default(),
+    };
+    let agent_run = match agent_run {
+        Some(a) => Some(
+            core_usage::AgentRun::from_json(&doc_text(py, a, "agent run")?)
+                .map_err(|e| step_err(core_flow::Step::Usage, e.into()))?,
+        ),
+        None => None,
+    };
+
+    let py_store = store.cast::<FileBundleStore>().ok().cloned();
+    let root = match &py_store {
+        Some(_) => None,
+        None => Some(as_path(store)?.ok_or_else(|| {
+            validation(
+                py,
+                "",
+                "store must be a directory path or a FileBundleStore".into(),
+            )
+        })?),
+    };
+    if let Some(r) = &root {
+        std::fs::create_dir_all(r).map_err(|e| {
+            to_py_err(
+                py,
+                core_audit::AuditError::Storage {
+                    message: format!("cannot create {}: {e}", r.display()),
+                },
+            )
+        })?;
+    }
+    let signer = signer_arg(py, key, root.as_ref())?;
+    let owned_store = match &root {
+        Some(r) => Some(
+            CoreStore::open(
+                r,
+                vec![TrustedKey {
+                    key_id: signer.signer().key_id().to_string(),
+                    key: *signer.signer().public_key(),
+                }],
+            )
+            .map_err(|e| step_err(core_flow::Step::Store, e.into()))?,
+        ),
+        None => None,
+    };
+    let py_ledger = ledger.and_then(|l| l.cast::<UsageLedger>().ok()).cloned();
+    let owned_ledger = match (&py_ledger, ledger) {
+        (Some(_), _) => None,
+        (None, Some(l)) => {
+            let path = as_path(l)?.ok_or_else(|| {
+                validation(py, "", "ledger must be a file path or a UsageLedger".into())
+            })?;
+            Some(
+                py.detach(|| SqliteLedger::open(&path))
+                    .map_err(|e| step_err(core_flow::Step::Usage, e.into()))?,
+            )
+        }
+        (None, None) => {
+            let path = root
+                .as_ref()
+                .map(|r| r.join("usage.sqlite"))
+                .ok_or_else(|| {
+                    validation(
+                        py,
+                        "",
+                        "give ledger= when store= is a FileBundleStore object".into(),
+                    )
+                })?;
+            Some(
+                py.detach(|| SqliteLedger::open(&path))
+                    .map_err(|e| step_err(core_flow::Step::Usage, e.into()))?,
+            )
+        }
+    };
+    let py_policy = match policy {
+        Some(p) => Some(
+            p.cast::<PolicyBundle>()
+                .map_err(|_| validation(py, "", "policy must be a PolicyBundle".into()))?
+                .clone(),
+        ),
+        None => None,
+    };
+    let default_policy = match &py_policy {
+        Some(_) => None,
+        None => Some(
+            CorePolicy::default_bundle()
+                .map_err(|e| step_err(core_flow::Step::Policy, e.into()))?,
+        ),
+    };
+
+    let store_ref: &dyn smm_core::audit::store::BundleStore = match (&owned_store, &py_store) {
+        (Some(s), _) => s,
+        (None, Some(s)) => &s.get().inner,
+        (None, None) => return Err(validation(py, "", "no store".into())),
+    };
+    let ledger_ref: &dyn core_usage::UsageLedger = match (&owned_ledger, &py_ledger) {
+        (Some(l), _) => l,
+        (None, Some(l)) => l.get().ledger(),
+        (None, None) => return Err(validation(py, "", "no ledger".into())),
+    };
+    let policy_ref: &CorePolicy = match (&default_policy, &py_policy) {
+        (Some(p), _) => p,
+        (None, Some(p)) => &p.get().inner,
+        (None, None) => return Err(validation(py, "", "no policy".into())),
+    };
+    let signer_ref = signer.signer();
+    let ws = contract.contract().workspace_id.clone();
+    let result = py.detach(|| {
+        let previous = core_flow::latest_bundle(store_ref, &ws, &now).map_err(|e| FlowError {
+            step: core_flow::Step::Store,
+            error: Box::new(e),
+        })?;
+        let options = smm_core::sim::RunOptions {
+            threads,
+            ..Default::default()
+        };
+        core_flow::run(
+            FlowInputs {
+                contract: &contract,
+                request,
+                campaign,
+                agent_run,
+                now: &now,
+                actor,
+                previous_bundle_ref: previous,
+            },
+            FlowServices {
+                policy: policy_ref,
+                ledger: ledger_ref,
+                signer: signer_ref,
+                store: store_ref,
+            },
+            &options,
+        )
+    });
+    match result {
+        Ok(outcome) => Ok(RunResult { outcome }),
+        Err(e) => Err(flow_err(py, e)),
+    }
+}
+
+/// The step's typed error, with `.step` naming the step.
+fn flow_err(py: Python<'_>, e: FlowError) -> PyErr {
+    let step = e.step.as_str();
+    let err = to_py_err(py, *e.error);
+    let _ = err.value(py).setattr("step", step);
+    err
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<RunResult>()?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    Ok(())
+}
