@@ -12,25 +12,32 @@ pub const REGENERATE: &str = "cargo xtask bless";
 /// One baseline case.
 #[derive(Debug, Clone)]
 pub struct Case {
-    /// Case name (file stem).
+    /// Case name (the expected file's stem).
     pub name: &'static str,
     /// The input file: `{simulationInput, tolerances, ...}`.
     pub input: PathBuf,
+    /// The model the case runs (set in the input's `simulationConfig`).
+    pub model: &'static str,
     /// The expected report.
     pub expected: PathBuf,
 }
 
-/// Every baseline case.
+/// Every baseline case: the original system's example input under each
+/// model (v1 reproduces the reports made before v2 existed).
 pub fn cases() -> Vec<Case> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    ["icblabs-seed42"]
-        .into_iter()
-        .map(|name| Case {
-            name,
-            input: dir.join(format!("{name}.input.json")),
-            expected: dir.join(format!("{name}.expected.json")),
-        })
-        .collect()
+    [
+        ("icblabs-seed42", "icblabs-seed42", "smm-readiness-v1"),
+        ("icblabs-seed42-v2", "icblabs-seed42", "smm-readiness-v2"),
+    ]
+    .into_iter()
+    .map(|(name, input, model)| Case {
+        name,
+        input: dir.join(format!("{input}.input.json")),
+        model,
+        expected: dir.join(format!("{name}.expected.json")),
+    })
+    .collect()
 }
 
 /// Read a case's input file.
@@ -43,10 +50,17 @@ pub fn read_input(case: &Case) -> Result<serde_json::Value, String> {
 /// Run a case and render the expected file's text (pretty JSON + newline).
 pub fn render(case: &Case) -> Result<String, String> {
     let input = read_input(case)?;
-    let req = input
+    let mut req = input
         .get("simulationInput")
+        .cloned()
         .ok_or_else(|| format!("{}: no simulationInput", case.input.display()))?;
-    let req = SimulationRequest::from_value(req).map_err(|e| e.to_string())?;
+    if let Some(config) = req
+        .get_mut("simulationConfig")
+        .and_then(|c| c.as_object_mut())
+    {
+        config.insert("model".into(), case.model.into());
+    }
+    let req = SimulationRequest::from_value(&req).map_err(|e| e.to_string())?;
     // One thread: the report is the same on any count, and this is the plain path.
     let opts = RunOptions {
         threads: Some(1),

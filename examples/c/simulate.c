@@ -11,6 +11,21 @@
 #include "example_util.h"
 
 
+/* Progress: count the calls; stop the run once `stop_after` calls were made. */
+struct watch {
+    int calls;
+    int stop_after;
+    uint64_t last_done, total;
+};
+
+static int on_progress(void *userdata, uint64_t done, uint64_t total) {
+    struct watch *w = userdata;
+    w->calls++;
+    w->last_done = done;
+    w->total = total;
+    return w->stop_after > 0 && w->calls >= w->stop_after;
+}
+
 /* Print a message for a failed call and free it. */
 static void report_error(const char *what, smm_status st) {
     char *msg = smm_last_error_message();
@@ -62,7 +77,63 @@ int main(int argc, char **argv) {
         free(no_et);
     }
 
-    /* 3. Errors: status codes, out-params untouched, a message naming the field. */
+    /* 3. A precision target, through the request JSON: stop as soon as the
+     *    readiness mean is known to within 0.002 (95 % interval), and shards
+     *    stop at the same iteration as the single run. */
+    char *precise = replaced(request, "\"iterations\": 1000,",
+                             "\"iterations\": 1000000, \"percentileMode\": \"bounded\", \"precision\": {\"halfWidth\": 0.002},");
+    CHECK(precise != NULL, "example request has iterations");
+    if (precise) {
+        char *single = NULL, *p0 = NULL, *p1 = NULL, *merged = NULL;
+        CHECK(smm_simulate_json(precise, 0, &single) == SMM_OK, "precision run");
+        CHECK(single && strstr(single, "\"stoppedBy\":\"precision\"") != NULL, "stopped by the precision rule");
+        const char *it = single ? strstr(single, "\"iterationsRun\":") : NULL;
+        if (it) printf("precision 0.002 -> %llu iterations\n", strtoull(it + strlen("\"iterationsRun\":"), NULL, 10));
+        uint64_t cut = 4 * smm_block_size();
+        CHECK(smm_simulate_shard_json(precise, 0, cut, 1, &p0) == SMM_OK, "precision shard 0");
+        CHECK(smm_simulate_shard_json(precise, cut, 1000000, 0, &p1) == SMM_OK, "precision shard 1");
+        const char *parts[2] = {p0, p1};
+        st = smm_merge_partials_json(parts, 2, 0, &merged);
+        if (st != SMM_OK) report_error("precision merge", st);
+        CHECK(st == SMM_OK, "precision merge");
+        CHECK(single && merged && strcmp(single, merged) == 0, "precision: merged report differs");
+        smm_string_free(single);
+        smm_string_free(p0);
+        smm_string_free(p1);
+        smm_string_free(merged);
+        free(precise);
+    }
+
+    /* 4. Progress and cancellation: the callback sees the run end; returning
+     *    nonzero stops a long run with SMM_CANCELLED and no report. */
+    {
+        struct watch w = {0, 0, 0, 0};
+        char *report = NULL;
+        st = smm_simulate_progress_json(request, 1, on_progress, &w, &report);
+        CHECK(st == SMM_OK && report != NULL, "progress run: %s", smm_status_name(st));
+        CHECK(w.calls >= 1 && w.last_done == w.total, "progress reached the end (%d calls)", w.calls);
+        CHECK(one && report && strcmp(one, report) == 0, "progress does not change the report");
+        smm_string_free(report);
+
+        char *longer = replaced(request, "\"iterations\": 1000,",
+                                "\"iterations\": 100000000, \"percentileMode\": \"bounded\",");
+        char *big = longer ? replaced(longer, "\"enableEarlyTermination\": true",
+                                      "\"enableEarlyTermination\": false") : NULL;
+        CHECK(big != NULL, "could not build the long request");
+        if (big) {
+            char *none = NULL;
+            struct watch stop = {0, 1, 0, 0};
+            st = smm_simulate_progress_json(big, 1, on_progress, &stop, &none);
+            CHECK(st == SMM_CANCELLED && none == NULL, "cancelled run: %s", smm_status_name(st));
+            CHECK(stop.calls == 1 && stop.last_done < stop.total, "stopped at the first wave");
+            printf("cancelled after %llu of %llu iterations\n", (unsigned long long)stop.last_done,
+                   (unsigned long long)stop.total);
+            free(big);
+        }
+        free(longer);
+    }
+
+    /* 5. Errors: status codes, out-params untouched, a message naming the field. */
     char *out = NULL;
     st = smm_simulate_json(NULL, 1, &out);
     CHECK(st == SMM_NULL_ARGUMENT && out == NULL, "NULL request");

@@ -9,8 +9,8 @@
 
 use proptest::prelude::*;
 use smm_core::sim::{
-    BLOCK_SIZE, MetricSummary, RunOptions, SimulationReport, SimulationRequest, merge_partials,
-    run, simulate, simulate_shard,
+    BLOCK_SIZE, MetricSummary, ModelVersion, PrecisionTarget, RunOptions, SimulationReport,
+    SimulationRequest, StoppingRule, merge_partials, run, simulate, simulate_shard,
 };
 use smm_proptests::request;
 
@@ -157,6 +157,61 @@ proptest! {
         let merged = merge_partials(parts, &opts(threads)).unwrap().report;
         prop_assert_eq!(simulate(&req, &opts(2)).unwrap().to_json(), merged.to_json());
     }
+
+    /// The precision rule stops at the same iteration on any thread count
+    /// and any shard layout: the merge decides it from the merged
+    /// statistics at block boundaries.
+    #[test]
+    fn the_precision_stop_is_the_same_on_any_layout(
+        req in request(1000..12_000),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+        half_width in 0.002..0.02f64,
+        relative in any::<bool>(),
+        also_citation in any::<bool>(),
+        v1 in any::<bool>(),
+        threads in 1usize..4,
+    ) {
+        let mut req = req;
+        req.config.enable_early_termination = true;
+        req.config.stopping_rule = Some(StoppingRule::Precision);
+        req.config.model = if v1 { ModelVersion::V1 } else { ModelVersion::V2 };
+        req.config.precision = Some(PrecisionTarget {
+            half_width: Some(if relative { half_width * 2.0 } else { half_width }),
+            relative,
+            metrics: if also_citation {
+                [("citationCoverage".to_string(), 0.004)].into()
+            } else {
+                Default::default()
+            },
+            ..PrecisionTarget::default()
+        });
+        let n = req.config.iterations;
+        let blocks = n.div_ceil(BLOCK_SIZE);
+        let mut bounds: Vec<u64> = cuts.iter().map(|c| c.index(blocks as usize) as u64 * BLOCK_SIZE).collect();
+        bounds.push(0);
+        bounds.push(n);
+        bounds.sort_unstable();
+        bounds.dedup();
+        let parts: Vec<_> = bounds
+            .windows(2)
+            .map(|w| simulate_shard(&req, w[0], w[1], &opts(threads)).unwrap())
+            .collect();
+        // Every partial survives a trip through JSON (its block sums checked).
+        let parts: Vec<_> = parts
+            .iter()
+            .map(|p| smm_core::sim::PartialResult::from_json(&p.to_json()).unwrap())
+            .collect();
+        let merged = merge_partials(parts, &opts(threads)).unwrap().report;
+        let single = simulate(&req, &opts(1)).unwrap();
+        prop_assert_eq!(single.to_json(), merged.to_json());
+        let c = &single.convergence_metrics;
+        if c.terminated_early {
+            prop_assert!(single.reproducibility.iterations_run >= 1000);
+            prop_assert!(single.reproducibility.iterations_run.is_multiple_of(BLOCK_SIZE));
+            prop_assert!(c.precision_targets.iter().all(|t| t.met));
+            prop_assert_eq!(c.stopped_by.as_deref(), Some("precision"));
+        }
+    }
 }
 
 /// Value stability: literal outputs for a fixed seed (rand's practice). A
@@ -170,18 +225,31 @@ fn value_stability_for_a_fixed_seed() {
             "simulationConfig": {"iterations": 1000, "randomSeed": 7}}"#,
     )
     .unwrap();
-    let r = simulate(&req, &opts(1)).unwrap();
-    let got = [
-        r.readiness_score.mean,
-        r.policy_pass_pct.percentiles.p50,
-        r.cost_estimate_usd.max,
-    ];
-    let expected: [f64; 3] = VALUES;
+    let values = |req: &SimulationRequest| {
+        let r = simulate(req, &opts(1)).unwrap();
+        [
+            r.readiness_score.mean,
+            r.policy_pass_pct.percentiles.p50,
+            r.cost_estimate_usd.max,
+        ]
+    };
+    // Model v2, the default.
+    let got = values(&req);
     assert_eq!(
         got.map(f64::to_bits),
-        expected.map(f64::to_bits),
+        V2_VALUES.map(f64::to_bits),
+        "got {got:?}"
+    );
+    // Model v1 gives what it gave before v2 existed.
+    let mut v1 = req.clone();
+    v1.config.model = ModelVersion::V1;
+    let got = values(&v1);
+    assert_eq!(
+        got.map(f64::to_bits),
+        V1_VALUES.map(f64::to_bits),
         "got {got:?}"
     );
 }
 
-const VALUES: [f64; 3] = [0.748296572031482, 0.7274261181930448, 366.34237039504524];
+const V1_VALUES: [f64; 3] = [0.748296572031482, 0.7274261181930448, 366.34237039504524];
+const V2_VALUES: [f64; 3] = [0.7511438183268382, 0.7392741457478811, 334.3025673807969];

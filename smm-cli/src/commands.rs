@@ -289,6 +289,27 @@ fn simulate(a: SimulateArgs, json: bool, cancel: &Arc<AtomicBool>) -> Outcome {
     if let Some(s) = a.seed {
         req.config.random_seed = s;
     }
+    if let Some(m) = &a.model {
+        req.config.model = serde_json::from_value(Value::String(m.clone())).map_err(|_| {
+            Failure::input(format!(
+                "--model {m:?}: use smm-readiness-v2 or smm-readiness-v1"
+            ))
+        })?;
+    }
+    let target = a
+        .precision
+        .map(|h| (h, false))
+        .or(a.relative_precision.map(|h| (h, true)));
+    if let Some((h, relative)) = target {
+        req.config.enable_early_termination = true;
+        req.config.stopping_rule = Some(smm_core::sim::StoppingRule::Precision);
+        let p = req.config.precision.get_or_insert_with(Default::default);
+        p.half_width = Some(h);
+        p.relative = relative;
+    }
+    // Re-check the edited request (a bad value names its field).
+    let req = SimulationRequest::from_value(&to_value(&req)?)
+        .map_err(|e| Failure::from(e).in_file(&a.request))?;
     let iterations = req.config.iterations;
     let options = RunOptions {
         threads: a.threads,

@@ -133,6 +133,17 @@ struct SimulateArgs {
     /// count.
     #[arg(long)]
     threads: Option<usize>,
+    /// Stop as soon as the readiness mean's confidence interval has at most
+    /// this half-width (after 1,000 iterations; never past --iterations).
+    #[arg(long, conflicts_with = "relative_precision")]
+    precision: Option<f64>,
+    /// The same, as a fraction of the mean (0.001: within 0.1 %).
+    #[arg(long)]
+    relative_precision: Option<f64>,
+    /// The readiness model: smm-readiness-v2 (default) or smm-readiness-v1
+    /// (to reproduce reports made before v2).
+    #[arg(long)]
+    model: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

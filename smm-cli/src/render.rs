@@ -109,18 +109,43 @@ pub fn report(r: &SimulationReport, readiness: Option<&[f64]>) -> String {
     let mut out = String::new();
     let rep = &r.reproducibility;
     let _ = writeln!(out, "readiness    {}", interval(&r.readiness_score));
+    let c = &r.convergence_metrics;
     let _ = writeln!(
         out,
-        "             {} iterations, seed {}, model {}{}",
+        "             {} iterations, seed {}, model {}",
         thousands(rep.iterations_run),
         rep.seed,
         r.model_id,
-        if r.convergence_metrics.converged {
-            ", stopped early (converged)"
-        } else {
-            ""
-        }
     );
+    match (&c.stopped_by, c.target_half_width) {
+        (Some(rule), Some(target)) => {
+            let _ = writeln!(
+                out,
+                "             stopped by the {rule} rule at {} of {} iterations: half-width {:.5} ≤ target {:.5}",
+                thousands(rep.iterations_run),
+                thousands(c.iterations_without_early_termination),
+                c.achieved_half_width,
+                target
+            );
+        }
+        (Some(rule), None) => {
+            let _ = writeln!(
+                out,
+                "             stopped by the {rule} rule at {} of {} iterations (half-width {:.5})",
+                thousands(rep.iterations_run),
+                thousands(c.iterations_without_early_termination),
+                c.achieved_half_width
+            );
+        }
+        (None, Some(target)) if c.achieved_half_width > target => {
+            let _ = writeln!(
+                out,
+                "             precision target {target:.5} not reached: half-width {:.5} after all iterations",
+                c.achieved_half_width
+            );
+        }
+        _ => {}
+    }
     if let Some(values) = readiness {
         out.push_str(&histogram(values, "             "));
     }

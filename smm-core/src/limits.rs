@@ -31,8 +31,11 @@ pub const MAX_ENVELOPE_SIGNATURES: usize = 64;
 /// Most envelopes verified in one batch.
 pub const MAX_BATCH: usize = 1_000_000;
 
+/// Most points in one parameter sweep.
+pub const MAX_SWEEP_POINTS: usize = 100_000;
+
 /// Every limit by name, for the bindings (`smm_core.LIMITS`) and the docs.
-pub const ALL: [(&str, u64); 12] = [
+pub const ALL: [(&str, u64); 13] = [
     ("MAX_DOCUMENT_BYTES", MAX_DOCUMENT_BYTES as u64),
     ("MAX_DEPTH", MAX_DEPTH as u64),
     ("MAX_ITERATIONS", MAX_ITERATIONS),
@@ -45,6 +48,7 @@ pub const ALL: [(&str, u64); 12] = [
     ("MAX_PARTIALS", MAX_PARTIALS as u64),
     ("MAX_ENVELOPE_SIGNATURES", MAX_ENVELOPE_SIGNATURES as u64),
     ("MAX_BATCH", MAX_BATCH as u64),
+    ("MAX_SWEEP_POINTS", MAX_SWEEP_POINTS as u64),
 ];
 
 /// Refuse a document longer than [`MAX_DOCUMENT_BYTES`]; `what` names it.

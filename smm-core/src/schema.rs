@@ -119,6 +119,14 @@ pub fn all() -> Vec<(&'static str, String)> {
             "run-result.schema.json",
             render(schemars::schema_for!(crate::flow::FlowOutcome)),
         ),
+        (
+            "sweep-row.schema.json",
+            render(schemars::schema_for!(crate::sim::sweep::SweepRow)),
+        ),
+        (
+            "sweep-point.schema.json",
+            render(schemars::schema_for!(crate::sim::sweep::SweepPoint)),
+        ),
     ]
 }
 

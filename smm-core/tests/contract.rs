@@ -457,3 +457,26 @@ fn history_verification_finds_every_kind_of_break() {
         serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
     assert_eq!(back.verify().unwrap().terms_hash(), v2.terms_hash());
 }
+
+#[test]
+fn a_schema_error_does_not_hide_the_rules_that_can_still_be_checked() {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("../../examples/workspace.icblabs.v2.json")).unwrap();
+    doc["notAField"] = serde_json::json!(1);
+    let text = doc.to_string();
+    // Later than the consent's expiry: a rule violation besides the schema's.
+    let v = smm_core::contract::validate_document(text.as_bytes(), "2027-01-01T00:00:00Z").unwrap();
+    assert!(v.iter().any(|x| x.pointer == "/notAField"), "{v:?}");
+    assert!(
+        v.iter()
+            .any(|x| x.pointer == "/consentRecords/0/expiresAt" && x.is_error()),
+        "{v:?}"
+    );
+    // A required field missing: nothing more can be checked, and nothing
+    // is made up.
+    doc.as_object_mut().unwrap().remove("budget");
+    let v =
+        smm_core::contract::validate_document(doc.to_string().as_bytes(), "2025-09-01T00:00:00Z")
+            .unwrap();
+    assert!(v.iter().all(|x| x.rule.starts_with("schema")), "{v:?}");
+}

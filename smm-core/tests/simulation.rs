@@ -39,7 +39,7 @@ fn err_of(mutate: impl FnOnce(&mut serde_json::Value)) -> SimulationError {
 #[test]
 fn reads_the_reference_input_and_reports_every_output() {
     let r = simulate(&example(), &with_threads(1)).unwrap();
-    assert_eq!(r.model_id, "smm-readiness-v1");
+    assert_eq!(r.model_id, "smm-readiness-v2");
     assert_eq!(r.workspace_id.as_deref(), Some("ws-icblabs-0001"));
     assert_eq!(r.risk_profile, "medium");
     // The original engine gives about 0.730 on this input (digest §4.6).
@@ -498,9 +498,20 @@ fn confidence_levels_whose_interval_would_not_be_finite_are_refused() {
     assert!(r.is_finite());
     let c = &r.readiness_score.confidence;
     assert!(c.lower.is_finite() && c.upper.is_finite() && c.lower < c.upper);
+    // No number is null (only the fields that may be absent by design).
+    fn nulls(v: &serde_json::Value, key: &str, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Null => out.push(key.to_string()),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| nulls(x, key, out)),
+            serde_json::Value::Object(o) => o.iter().for_each(|(k, x)| nulls(x, k, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    nulls(&serde_json::from_str(&r.to_json()).unwrap(), "", &mut found);
     assert!(
-        !r.to_json().contains("null,"),
-        "no null number in the report"
+        found.iter().all(|k| k == "stoppedBy"),
+        "null numbers in the report: {found:?}"
     );
 }
 
@@ -796,4 +807,355 @@ fn runs_report_progress_and_can_be_cancelled() {
         "{e}"
     );
     assert_eq!(e.kind().name(), "SMM_CANCELLED");
+}
+
+/// The example workspace with the precision rule and a target half-width.
+fn precise(target: f64) -> SimulationRequest {
+    let mut req = example();
+    req.config.iterations = 5_000_000;
+    req.config.enable_early_termination = true;
+    req.config.stopping_rule = None; // v2's default: precision
+    req.config.precision = Some(sim::PrecisionTarget {
+        half_width: Some(target),
+        ..Default::default()
+    });
+    req
+}
+
+#[test]
+fn the_precision_rule_stops_where_the_normal_approximation_says() {
+    let mut runs = Vec::new();
+    for target in [0.002, 0.0005] {
+        let r = simulate(&precise(target), &with_threads(2)).unwrap();
+        let c = &r.convergence_metrics;
+        let n = r.reproducibility.iterations_run;
+        assert_eq!(c.stopping_rule, "precision");
+        assert_eq!(c.stopped_by.as_deref(), Some("precision"));
+        assert!(c.terminated_early && c.converged);
+        assert_eq!(c.iterations_without_early_termination, 5_000_000);
+        assert!(c.achieved_half_width <= target, "{c:?}");
+        assert_eq!(c.target_half_width, Some(target));
+        // The half-width is the report's own interval.
+        let ci = &r.readiness_score.confidence;
+        assert!((ci.upper - ci.lower - 2.0 * c.achieved_half_width).abs() < 1e-12);
+        // The normal approximation from the run's own standard deviation.
+        let z = 1.959963984540054;
+        let predicted = (z * r.readiness_score.std / target).powi(2);
+        assert!(
+            (n as f64 - predicted).abs() <= BLOCK_SIZE as f64,
+            "target {target}: stopped at {n}, predicted {predicted:.0}"
+        );
+        // It stopped at the first boundary that met the target: one block
+        // less would not have.
+        assert!(n.is_multiple_of(BLOCK_SIZE));
+        runs.push(n as f64);
+    }
+    // A quarter of the half-width needs about sixteen times the iterations.
+    let ratio = runs[1] / runs[0];
+    assert!((14.0..18.0).contains(&ratio), "ratio {ratio}");
+}
+
+#[test]
+fn precision_targets_may_be_relative_and_name_more_metrics() {
+    let mut req = precise(0.005);
+    req.config.precision = Some(sim::PrecisionTarget {
+        half_width: Some(0.005),
+        relative: true,
+        metrics: [("costEstimateUSD".to_string(), 0.01)].into(),
+        ..Default::default()
+    });
+    let r = simulate(&req, &with_threads(2)).unwrap();
+    let c = &r.convergence_metrics;
+    assert_eq!(c.precision_targets.len(), 2);
+    assert_eq!(c.precision_targets[1].metric, "costEstimateUSD");
+    for t in &c.precision_targets {
+        assert!(
+            t.met && t.achieved_half_width <= t.target_half_width,
+            "{t:?}"
+        );
+    }
+    // Relative: 0.5 % of the readiness mean, 1 % of the cost mean.
+    let t0 = c.precision_targets[0].target_half_width;
+    assert!((t0 - 0.005 * r.readiness_score.mean).abs() < 1e-12);
+    let t1 = c.precision_targets[1].target_half_width;
+    assert!((t1 - 0.01 * r.cost_estimate_usd.mean).abs() < 1e-9);
+
+    // Never before minIterations, never past the requested iterations.
+    let mut req = precise(0.5);
+    req.config.precision.as_mut().unwrap().min_iterations = 3000;
+    let r = simulate(&req, &with_threads(1)).unwrap();
+    assert_eq!(r.reproducibility.iterations_run, 3072);
+    let mut req = precise(0.00001);
+    req.config.iterations = 4000;
+    let r = simulate(&req, &with_threads(1)).unwrap();
+    assert_eq!(r.reproducibility.iterations_run, 4000);
+    assert!(!r.convergence_metrics.terminated_early);
+    assert!(!r.convergence_metrics.converged);
+    assert_eq!(r.convergence_metrics.stopped_by, None);
+}
+
+#[test]
+fn bad_precision_settings_name_the_field() {
+    let cases: Vec<(serde_json::Value, &str)> = vec![
+        (
+            json!({"enableEarlyTermination": false, "precision": {"halfWidth": 0.01}}),
+            "/simulationConfig/enableEarlyTermination",
+        ),
+        (
+            json!({"enableEarlyTermination": true, "stoppingRule": "window", "precision": {"halfWidth": 0.01}}),
+            "/simulationConfig/precision",
+        ),
+        (
+            json!({"enableEarlyTermination": true, "precision": {"halfWidth": -1}}),
+            "/simulationConfig/precision/halfWidth",
+        ),
+        (
+            json!({"enableEarlyTermination": true, "precision": {"halfWidth": 2, "relative": true}}),
+            "/simulationConfig/precision/halfWidth",
+        ),
+        (
+            json!({"enableEarlyTermination": true, "precision": {"minIterations": 999}}),
+            "/simulationConfig/precision/minIterations",
+        ),
+        (
+            json!({"enableEarlyTermination": true, "precision": {"metrics": {"readiness": 0.01}}}),
+            "/simulationConfig/precision/metrics/readiness",
+        ),
+        (
+            json!({"enableEarlyTermination": true, "precision": {"halfwidth": 0.01}}),
+            "/simulationConfig/precision/halfwidth",
+        ),
+        (
+            json!({"model": "smm-readiness-v3"}),
+            "/simulationConfig/model",
+        ),
+    ];
+    for (config, pointer) in cases {
+        let e = err_of(|v| {
+            for (k, x) in config.as_object().unwrap() {
+                v["simulationConfig"][k] = x.clone();
+            }
+        });
+        assert_eq!(e.pointer(), Some(pointer), "{config}: {e}");
+    }
+}
+
+#[test]
+fn model_v1_reproduces_its_reports_bit_for_bit() {
+    // The report of the original example input made before v2 existed:
+    // every field of it is in today's v1 report with the same value.
+    let before: serde_json::Value =
+        serde_json::from_str(include_str!("data/icblabs-seed42.v1-before-v2.json")).unwrap();
+    let input: serde_json::Value =
+        serde_json::from_str(include_str!("../../baselines/icblabs-seed42.input.json")).unwrap();
+    let mut req = SimulationRequest::from_value(&input["simulationInput"]).unwrap();
+    req.config.model = sim::ModelVersion::V1;
+    let now: serde_json::Value =
+        serde_json::from_str(&simulate(&req, &with_threads(3)).unwrap().to_json()).unwrap();
+    fn contained(old: &serde_json::Value, new: &serde_json::Value, at: &str) {
+        match (old, new) {
+            (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+                for (k, v) in a {
+                    let Some(w) = b.get(k) else {
+                        panic!("{at}/{k} is gone")
+                    };
+                    contained(v, w, &format!("{at}/{k}"));
+                }
+            }
+            (serde_json::Value::Array(a), serde_json::Value::Array(b)) => {
+                assert_eq!(a.len(), b.len(), "{at}");
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    contained(x, y, &format!("{at}/{i}"));
+                }
+            }
+            (serde_json::Value::Number(a), serde_json::Value::Number(b)) => {
+                assert_eq!(
+                    a.as_f64().map(f64::to_bits),
+                    b.as_f64().map(f64::to_bits),
+                    "{at}"
+                );
+            }
+            (a, b) => assert_eq!(a, b, "{at}"),
+        }
+    }
+    contained(&before, &now, "");
+    // The window rule, as before, is v1's default.
+    assert_eq!(now["convergenceMetrics"]["stoppingRule"], "window");
+}
+
+#[test]
+fn model_v2_draws_the_season_so_samples_do_not_follow_the_index() {
+    // Under v1 the seasonal factor follows i mod 365: cost (which it
+    // multiplies) correlates with sin(2πi/365). Under v2 it does not.
+    let corr = |model| {
+        let mut req = example();
+        req.config.iterations = 36_500;
+        req.config.enable_early_termination = false;
+        req.config.model = model;
+        let out = sim::run(
+            &req,
+            &RunOptions {
+                threads: Some(2),
+                keep_samples: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let cost = out.samples.unwrap().cost_estimate_usd;
+        let season: Vec<f64> = (0..cost.len())
+            .map(|i| (2.0 * std::f64::consts::PI * (i % 365) as f64 / 365.0).sin())
+            .collect();
+        let n = cost.len() as f64;
+        let (mx, my) = (cost.iter().sum::<f64>() / n, season.iter().sum::<f64>() / n);
+        let cov: f64 = cost
+            .iter()
+            .zip(&season)
+            .map(|(x, y)| (x - mx) * (y - my))
+            .sum();
+        let vx: f64 = cost.iter().map(|x| (x - mx).powi(2)).sum();
+        let vy: f64 = season.iter().map(|y| (y - my).powi(2)).sum();
+        cov / (vx * vy).sqrt()
+    };
+    let v1 = corr(sim::ModelVersion::V1);
+    let v2 = corr(sim::ModelVersion::V2);
+    assert!(v1 > 0.3, "v1 follows the index: {v1}");
+    // 36,500 independent samples: |r| beyond 0.03 would be 4.5 standard errors.
+    assert!(v2.abs() < 0.03, "v2 does not: {v2}");
+}
+
+#[test]
+fn a_stop_inside_a_later_shard_is_found_by_the_merge() {
+    // The first shard is shorter than minIterations: the stop falls inside
+    // the second, which ran to its end; the merge recomputes its head.
+    let req = precise(0.003);
+    let n = req.config.iterations;
+    let single = simulate(&req, &with_threads(1)).unwrap();
+    let stop = single.reproducibility.iterations_run;
+    assert!(stop > 1024 && stop < 1_000_000, "{stop}");
+    let parts = vec![
+        simulate_shard(&req, 0, 256, &with_threads(1)).unwrap(),
+        simulate_shard(&req, 256, stop + 10 * BLOCK_SIZE, &with_threads(2)).unwrap(),
+        simulate_shard(&req, stop + 10 * BLOCK_SIZE, n, &with_threads(2)).unwrap(),
+    ];
+    let merged = merge_partials(parts.clone(), &with_threads(2))
+        .unwrap()
+        .report;
+    assert_eq!(merged.to_json(), single.to_json());
+    // At the shards' boundary exactly.
+    let parts2 = vec![
+        simulate_shard(&req, 0, stop, &with_threads(1)).unwrap(),
+        simulate_shard(&req, stop, n, &with_threads(1)).unwrap(),
+    ];
+    assert!(!parts2[0].terminated_early());
+    let merged = merge_partials(parts2, &with_threads(1)).unwrap().report;
+    assert_eq!(merged.to_json(), single.to_json());
+
+    // A later shard's block sums are checked: altered, refused.
+    let mut v: serde_json::Value = serde_json::from_str(&parts[1].to_json()).unwrap();
+    let x = v["blockSums"][0][3][0].as_f64().unwrap();
+    v["blockSums"][0][3][0] = json!(x + 1e-9);
+    let e = sim::PartialResult::from_json(&v.to_string()).unwrap_err();
+    assert!(e.to_string().contains("block sums"), "{e}");
+    let mut v: serde_json::Value = serde_json::from_str(&parts[1].to_json()).unwrap();
+    v.as_object_mut().unwrap().remove("blockSums");
+    assert!(sim::PartialResult::from_json(&v.to_string()).is_err());
+    // A first shard that claims to have stopped where the targets are not met.
+    let mut v: serde_json::Value = serde_json::from_str(&parts[0].to_json()).unwrap();
+    v["terminatedEarly"] = json!(true);
+    v["end"] = json!(512);
+    assert!(sim::PartialResult::from_json(&v.to_string()).is_err());
+}
+
+#[test]
+fn no_silent_defaults_in_the_workspace_context() {
+    // A misspelled key names the field it meant.
+    let e = err_of(|v| {
+        let ctx = v["workspaceContext"].as_object_mut().unwrap();
+        let risk = ctx.remove("riskProfile").unwrap();
+        ctx.insert("riskprofile".into(), risk);
+    });
+    assert_eq!(e.pointer(), Some("/workspaceContext/riskprofile"), "{e}");
+    assert!(
+        e.to_string().contains("did you mean \"riskProfile\""),
+        "{e}"
+    );
+    let e = err_of(|v| {
+        let b = v["workspaceContext"]["budget"].as_object_mut().unwrap();
+        let cap = b.remove("hardCap").unwrap();
+        b.insert("hardcap".into(), cap);
+    });
+    assert_eq!(e.pointer(), Some("/workspaceContext/budget/hardcap"), "{e}");
+    assert!(e.to_string().contains("\"hardCap\""), "{e}");
+    let e = err_of(|v| v["workspaceContext"]["budget"]["breakdown"]["paidAd"] = json!(1));
+    assert!(e.to_string().contains("paidAds"), "{e}");
+    // Null or missing riskProfile: no default.
+    let e = err_of(|v| v["workspaceContext"]["riskProfile"] = serde_json::Value::Null);
+    assert_eq!(e.pointer(), Some("/workspaceContext/riskProfile"), "{e}");
+    let e = err_of(|v| {
+        v["workspaceContext"]
+            .as_object_mut()
+            .unwrap()
+            .remove("riskProfile");
+    });
+    assert_eq!(e.pointer(), Some("/workspaceContext/riskProfile"), "{e}");
+    // A whole v2 contract is a valid context.
+    let contract: serde_json::Value =
+        serde_json::from_str(include_str!("../../examples/workspace.icblabs.v2.json")).unwrap();
+    let req = SimulationRequest::from_value(&json!({"workspaceContext": contract})).unwrap();
+    assert_eq!(
+        req.workspace_context.risk_profile.as_deref(),
+        Some("medium")
+    );
+    // The same check through JSON text.
+    let mut v: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
+    v["workspaceContext"]["primarychannels"] = json!(["x"]);
+    let e = SimulationRequest::from_json(&v.to_string()).unwrap_err();
+    assert!(e.to_string().contains("primaryChannels"), "{e}");
+}
+
+#[test]
+fn errors_speak_json_not_rust() {
+    let e = err_of(|v| v["workspaceContext"]["budget"]["hardCap"] = json!("lots"));
+    let msg = e.to_string();
+    assert!(msg.contains("expected a number"), "{msg}");
+    assert!(!msg.contains("f64"), "{msg}");
+    let e = err_of(|v| v["workspaceContext"]["primaryChannels"] = json!({"a": 1}));
+    let msg = e.to_string();
+    assert!(msg.contains("object") && msg.contains("array"), "{msg}");
+    assert!(!msg.contains("map") && !msg.contains("sequence"), "{msg}");
+    let e = err_of(|v| v["simulationConfig"]["iterations"] = json!(-5));
+    assert!(e.to_string().contains("non-negative integer"), "{e}");
+    let e = err_of(|v| v["workspaceContext"]["budget"] = json!([1]));
+    assert!(!e.to_string().contains("struct"), "{e}");
+}
+
+#[test]
+fn a_nodes_failure_rate_is_reported_per_iteration_and_per_attempt() {
+    let mut v: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
+    v["workflowJson"] = json!({"nodes": [
+        {"id": "flaky", "estimatedDuration": 10, "failureRate": 0.3,
+         "retryPolicy": {"maxRetries": 3, "backoffMs": 1}},
+        {"id": "after", "dependencies": ["flaky"], "estimatedDuration": 10, "failureRate": 0.0}
+    ]});
+    v["simulationConfig"]["iterations"] = json!(200_000);
+    v["simulationConfig"]["enableEarlyTermination"] = json!(false);
+    let req = SimulationRequest::from_json(&v.to_string()).unwrap();
+    let r = simulate(&req, &with_threads(2)).unwrap();
+    let nodes = &r.workflow.as_ref().unwrap().nodes;
+    let flaky = &nodes[0];
+    // The input's 0.3 is per attempt; four attempts all failing is 0.3^4.
+    assert!(
+        (flaky.failure_rate_per_attempt - 0.3).abs() < 0.005,
+        "{flaky:?}"
+    );
+    assert!(
+        (flaky.failures_per_iteration - 0.0081).abs() < 0.001,
+        "{flaky:?}"
+    );
+    assert_eq!(flaky.failure_rate, flaky.failures_per_iteration);
+    assert_eq!(flaky.attempts, 200_000 + flaky.retries);
+    // Its dependent is skipped when it fails, and never fails itself.
+    assert_eq!(nodes[1].skipped, flaky.failures);
+    assert_eq!(nodes[1].attempts, 200_000 - flaky.failures);
+    assert_eq!(nodes[1].failure_rate_per_attempt, 0.0);
 }

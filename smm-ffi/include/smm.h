@@ -47,6 +47,9 @@
 // Most envelopes verified in one batch.
 #define SMM_MAX_BATCH 1000000
 
+// Most points in one parameter sweep.
+#define SMM_MAX_SWEEP_POINTS 100000
+
 // Result of every fallible call. Numbers are stable and never reused.
 enum smm_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -166,6 +169,13 @@ typedef int32_t (*smm_sign_digest_fn)(void *userdata,
                                       uint8_t *signature_out,
                                       size_t signature_capacity,
                                       size_t *signature_len_out);
+
+// A run's progress: `done` of `total` iterations. Return 0 to go on,
+// anything else to stop the run (it then fails with `SMM_CANCELLED`).
+// Called on the thread that called `smm_simulate_progress_json`, during
+// that call, after each wave of blocks (every 32,768 iterations, never
+// per iteration) and once at the end. `userdata` is passed through.
+typedef int32_t (*smm_progress_fn)(void *userdata, uint64_t done, uint64_t total);
 
 #ifdef __cplusplus
 extern "C" {
@@ -549,6 +559,19 @@ smm_status smm_decision_card_json(const char *report_json,
 // writable.
 smm_status smm_simulate_json(const char *request_json, uint32_t threads, char **report_out);
 
+// `smm_simulate_json` with a progress callback that can stop the run
+// (`progress` NULL: none). A stopped run writes no report and returns
+// `SMM_CANCELLED`.
+//
+// # Safety
+// As for `smm_simulate_json`; `progress`, when not NULL, is safe to call
+// with `userdata` during this call.
+smm_status smm_simulate_progress_json(const char *request_json,
+                                      uint32_t threads,
+                                      smm_progress_fn progress,
+                                      void *userdata,
+                                      char **report_out);
+
 // Simulate iterations [start, end) of a request and write the partial
 // result (JSON) to `*partial_out`. `start` must be a multiple of
 // `smm_block_size()`, `end` one too or the run's iterations.
@@ -574,6 +597,22 @@ smm_status smm_merge_partials_json(const char *const *partials_json,
 
 // Iterations per block: shard boundaries must be multiples of it.
 uint64_t smm_block_size(void);
+
+// Run a parameter sweep: `request_json` with, at each point of the
+// cartesian product of `grid_json` (`{"/json/pointer": [values, ...],
+// ...}`, axes in lexicographic pointer order, the last fastest),
+// `iterations` iterations seeded from `seed` and the point's values.
+// Writes the rows (`schemas/sweep-row.schema.json`), a JSON array in
+// sweep order, to `*rows_out`.
+//
+// # Safety
+// Strings are NULL or NUL-terminated; `rows_out` is NULL or writable.
+smm_status smm_sweep_json(const char *request_json,
+                          const char *grid_json,
+                          uint64_t iterations,
+                          uint64_t seed,
+                          uint32_t threads,
+                          char **rows_out);
 
 // Open the SQLite ledger at `path`, creating it (and its schema) when the
 // file does not exist.

@@ -299,6 +299,7 @@ mod tests {
                 crate::SMM_MAX_ENVELOPE_SIGNATURES,
             ),
             ("MAX_BATCH", crate::SMM_MAX_BATCH),
+            ("MAX_SWEEP_POINTS", crate::SMM_MAX_SWEEP_POINTS),
         ];
         assert_eq!(c.len(), ALL.len());
         for ((a, x), (b, y)) in c.iter().zip(ALL) {

@@ -63,6 +63,8 @@ pub const SMM_MAX_PARTIALS: u64 = 1_048_576;
 pub const SMM_MAX_ENVELOPE_SIGNATURES: u64 = 64;
 /// Most envelopes verified in one batch.
 pub const SMM_MAX_BATCH: u64 = 1_000_000;
+/// Most points in one parameter sweep.
+pub const SMM_MAX_SWEEP_POINTS: u64 = 100_000;
 
 /// The library version, a static NUL-terminated string (never free it).
 #[unsafe(no_mangle)]

@@ -1,8 +1,10 @@
 //! Simulation: whole runs, shards and merges.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use smm_core::sim::{self, PartialResult, SimulationRequest};
+use smm_core::sim::{self, PartialResult, Progress, RunControl, SimulationRequest};
 
 use crate::convert::{arg_str, check_out, options, write_out};
 use crate::errors::{boundary, err, smm_status};
@@ -25,6 +27,79 @@ pub unsafe extern "C" fn smm_simulate_json(
         // SAFETY: per this function's contract.
         let text = unsafe { arg_str(request_json, "request_json") }?;
         let report = sim::simulate_json(text, &options(threads)).map_err(err)?;
+        // SAFETY: checked above.
+        unsafe { write_out(report_out, report) }
+    })
+}
+
+/// A run's progress: `done` of `total` iterations. Return 0 to go on,
+/// anything else to stop the run (it then fails with `SMM_CANCELLED`).
+/// Called on the thread that called `smm_simulate_progress_json`, during
+/// that call, after each wave of blocks (every 32,768 iterations, never
+/// per iteration) and once at the end. `userdata` is passed through.
+pub type smm_progress_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, done: u64, total: u64) -> i32>;
+
+/// The callback and its userdata, called only on the thread that made the
+/// call, during it.
+struct Callback {
+    f: unsafe extern "C" fn(*mut c_void, u64, u64) -> i32,
+    userdata: *mut c_void,
+}
+
+// SAFETY: the engine calls progress on the thread running the call (its
+// fold loop), never from its workers, and not after the call returns; the
+// pointer is only handed back to the host's function there.
+unsafe impl Send for Callback {}
+// SAFETY: as above: there is no concurrent use.
+unsafe impl Sync for Callback {}
+
+impl Callback {
+    /// Ask the host whether to go on.
+    ///
+    /// # Safety
+    /// On the calling thread, during the call (see `smm_progress_fn`).
+    unsafe fn stop(&self, p: Progress) -> bool {
+        // SAFETY: per this function's contract.
+        unsafe { (self.f)(self.userdata, p.done, p.total) != 0 }
+    }
+}
+
+/// `smm_simulate_json` with a progress callback that can stop the run
+/// (`progress` NULL: none). A stopped run writes no report and returns
+/// `SMM_CANCELLED`.
+///
+/// # Safety
+/// As for `smm_simulate_json`; `progress`, when not NULL, is safe to call
+/// with `userdata` during this call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_simulate_progress_json(
+    request_json: *const c_char,
+    threads: u32,
+    progress: smm_progress_fn,
+    userdata: *mut c_void,
+    report_out: *mut *mut c_char,
+) -> smm_status {
+    boundary(|| {
+        check_out(report_out, "report_out")?;
+        // SAFETY: per this function's contract.
+        let text = unsafe { arg_str(request_json, "request_json") }?;
+        let mut opts = options(threads);
+        if let Some(f) = progress {
+            let cancel = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&cancel);
+            let cb = Callback { f, userdata };
+            opts.control =
+                RunControl::default()
+                    .with_cancel(cancel)
+                    .with_progress(move |p: Progress| {
+                        // SAFETY: per this function's contract (see `Callback`).
+                        if unsafe { cb.stop(p) } {
+                            flag.store(true, Ordering::SeqCst);
+                        }
+                    });
+        }
+        let report = sim::simulate_json(text, &opts).map_err(err)?;
         // SAFETY: checked above.
         unsafe { write_out(report_out, report) }
     })
@@ -108,4 +183,45 @@ pub unsafe extern "C" fn smm_merge_partials_json(
 #[unsafe(no_mangle)]
 pub extern "C" fn smm_block_size() -> u64 {
     sim::BLOCK_SIZE
+}
+
+/// Run a parameter sweep: `request_json` with, at each point of the
+/// cartesian product of `grid_json` (`{"/json/pointer": [values, ...],
+/// ...}`, axes in lexicographic pointer order, the last fastest),
+/// `iterations` iterations seeded from `seed` and the point's values.
+/// Writes the rows (`schemas/sweep-row.schema.json`), a JSON array in
+/// sweep order, to `*rows_out`.
+///
+/// # Safety
+/// Strings are NULL or NUL-terminated; `rows_out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_sweep_json(
+    request_json: *const c_char,
+    grid_json: *const c_char,
+    iterations: u64,
+    seed: u64,
+    threads: u32,
+    rows_out: *mut *mut c_char,
+) -> smm_status {
+    boundary(|| {
+        check_out(rows_out, "rows_out")?;
+        // SAFETY: per this function's contract.
+        let request = unsafe { arg_str(request_json, "request_json") }?;
+        // SAFETY: per this function's contract.
+        let grid = unsafe { arg_str(grid_json, "grid_json") }?;
+        let request = smm_core::contract::parse_document(request).map_err(err)?;
+        let grid = smm_core::contract::parse_document(grid).map_err(err)?;
+        let grid: std::collections::BTreeMap<String, Vec<serde_json::Value>> =
+            serde_json::from_value(grid).map_err(|e| {
+                (
+                    smm_status::SMM_INVALID_INPUT,
+                    format!("grid_json must map JSON pointers to arrays of values: {e}"),
+                )
+            })?;
+        let rows =
+            sim::sweep::sweep(&request, &grid, iterations, seed, &options(threads)).map_err(err)?;
+        let json = crate::convert::to_json_string(&rows)?;
+        // SAFETY: checked above.
+        unsafe { write_out(rows_out, json) }
+    })
 }

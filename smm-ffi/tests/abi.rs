@@ -41,7 +41,7 @@ fn simulate_round_trip_and_thread_invariance() {
     );
     let (a, b) = (take(a), take(b));
     assert_eq!(a, b);
-    assert!(a.contains("\"modelId\":\"smm-readiness-v1\""));
+    assert!(a.contains("\"modelId\":\"smm-readiness-v2\""));
 }
 
 #[test]

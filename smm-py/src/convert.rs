@@ -68,11 +68,26 @@ pub(crate) fn to_json(py: Python<'_>, obj: &Bound<'_, PyAny>, pointer: &str) -> 
         }
         return Ok(Value::Array(out));
     }
+    // numpy scalars (np.int64, np.float64, np.bool_) and arrays: their
+    // Python value (`tolist()` gives ints, floats, bools and nested lists).
+    let module = obj
+        .get_type()
+        .module()
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    if module == "numpy" && obj.hasattr("tolist")? {
+        let plain = obj.call_method0("tolist")?;
+        if !plain.get_type().is(obj.get_type()) {
+            return to_json(py, &plain, pointer);
+        }
+    }
     let ty = obj.get_type().name()?.to_string();
     Err(validation(
         py,
         pointer,
-        format!("unsupported value of type {ty} at {pointer:?}"),
+        format!(
+            "unsupported value of type {ty} at {pointer:?} (use a number, string, bool, None, list or dict)"
+        ),
     ))
 }
 
@@ -126,10 +141,35 @@ pub(crate) fn from_json<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, 
     })
 }
 
-/// `now` as an RFC 3339 string: a str, or a timezone-aware datetime.
+/// `now` as an RFC 3339 string: a str (a date alone, `2025-09-01`, is
+/// midnight UTC), a timezone-aware datetime, or a `datetime.date` (midnight
+/// UTC).
 pub(crate) fn now_arg(py: Python<'_>, now: &Bound<'_, PyAny>) -> PyResult<String> {
+    let date_only = |s: &str| {
+        let b = s.as_bytes();
+        s.len() == 10
+            && b.iter().enumerate().all(|(i, c)| {
+                if i == 4 || i == 7 {
+                    *c == b'-'
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+    };
     if let Ok(s) = now.cast::<PyString>() {
-        return s.extract::<String>();
+        let s = s.extract::<String>()?;
+        return Ok(if date_only(&s) {
+            format!("{s}T00:00:00Z")
+        } else {
+            s
+        });
+    }
+    if now.hasattr("isoformat")? && !now.hasattr("tzinfo")? {
+        // datetime.date: midnight UTC.
+        let s: String = now.call_method0("isoformat")?.extract()?;
+        if date_only(&s) {
+            return Ok(format!("{s}T00:00:00Z"));
+        }
     }
     if now.hasattr("isoformat")? && now.hasattr("tzinfo")? {
         if now.getattr("tzinfo")?.is_none() {

@@ -16,7 +16,9 @@ mod convert;
 mod errors;
 mod flow;
 mod policy;
+mod progress;
 mod simulation;
+mod sweep;
 mod usage;
 
 #[pymodule]
@@ -35,5 +37,6 @@ fn _smm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     policy::register(m)?;
     usage::register(m)?;
     flow::register(m)?;
+    sweep::register(m)?;
     Ok(())
 }

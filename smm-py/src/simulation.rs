@@ -103,6 +103,9 @@ impl MetricSummary {
     }
 }
 
+/// numpy (counts, edges).
+type Histogram<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>);
+
 const SAMPLE_NAMES: [&str; 7] = [
     "readiness_score",
     "policy_pass_pct",
@@ -216,6 +219,37 @@ impl SimulationReport {
     fn iterations_run(&self) -> u64 {
         self.report.reproducibility.iterations_run
     }
+    /// Iterations asked for (more than `iterations_run` when the run
+    /// stopped early).
+    #[getter]
+    fn iterations_requested(&self) -> u64 {
+        self.report.reproducibility.iterations_requested
+    }
+    /// The run stopped before its iterations (see `stopped_by`).
+    #[getter]
+    fn terminated_early(&self) -> bool {
+        self.report.convergence_metrics.terminated_early
+    }
+    /// The rule in force: "precision", "window" or "none".
+    #[getter]
+    fn stopping_rule(&self) -> &str {
+        &self.report.convergence_metrics.stopping_rule
+    }
+    /// The rule that stopped the run early, or None.
+    #[getter]
+    fn stopped_by(&self) -> Option<&str> {
+        self.report.convergence_metrics.stopped_by.as_deref()
+    }
+    /// Half-width of the readiness mean's confidence interval.
+    #[getter]
+    fn achieved_half_width(&self) -> f64 {
+        self.report.convergence_metrics.achieved_half_width
+    }
+    /// The precision rule's readiness target (absolute), or None.
+    #[getter]
+    fn target_half_width(&self) -> Option<f64> {
+        self.report.convergence_metrics.target_half_width
+    }
     #[getter]
     fn seed(&self) -> u64 {
         self.report.reproducibility.seed
@@ -274,6 +308,151 @@ impl SimulationReport {
             d.set_item(name, PyArray1::from_slice(py, v))?;
         }
         Ok(d)
+    }
+    /// A histogram of one output's samples (`keep_samples=True`): numpy
+    /// `(counts, edges)` with `bins` equal bins over `range` (default: the
+    /// samples' min and max), as `numpy.histogram` gives, for any plotting
+    /// library.
+    #[pyo3(signature = (bins = 50, metric = "readiness_score", range = None))]
+    fn histogram<'py>(
+        &self,
+        py: Python<'py>,
+        bins: usize,
+        metric: &str,
+        range: Option<(f64, f64)>,
+    ) -> PyResult<Histogram<'py>> {
+        let Some(s) = &self.samples else {
+            return Err(raise(
+                py,
+                "SmmError",
+                "samples were not kept: call simulate(..., keep_samples=True)".into(),
+                None,
+                None,
+            ));
+        };
+        let Some((_, values)) = s.iter().find(|(n, _)| n == metric) else {
+            return Err(validation(
+                py,
+                "",
+                format!(
+                    "no samples of {metric:?} (one of {})",
+                    s.iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        };
+        if !(1..=100_000).contains(&bins) {
+            return Err(validation(
+                py,
+                "",
+                format!("bins must be 1 to 100000 (got {bins})"),
+            ));
+        }
+        let (mut lo, mut hi) = match range {
+            Some((a, b)) if a.is_finite() && b.is_finite() && a <= b => (a, b),
+            Some((a, b)) => {
+                return Err(validation(
+                    py,
+                    "",
+                    format!("range ({a}, {b}) is not finite and ordered"),
+                ));
+            }
+            None => values
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| {
+                    (l.min(*x), h.max(*x))
+                }),
+        };
+        if !lo.is_finite() {
+            (lo, hi) = (0.0, 1.0);
+        } else if lo == hi {
+            (lo, hi) = (lo - 0.5, hi + 0.5);
+        }
+        let width = (hi - lo) / bins as f64;
+        let edges: Vec<f64> = (0..=bins).map(|k| lo + width * k as f64).collect();
+        let mut counts = vec![0i64; bins];
+        for x in values {
+            if *x < lo || *x > hi {
+                continue;
+            }
+            let k = (((x - lo) / width) as usize).min(bins - 1);
+            if let Some(c) = counts.get_mut(k) {
+                *c += 1;
+            }
+        }
+        Ok((
+            PyArray1::from_vec(py, counts),
+            PyArray1::from_vec(py, edges),
+        ))
+    }
+    /// A report from its JSON (`to_json()`, or a report written by any
+    /// front door), checked against the report schema. No samples.
+    #[staticmethod]
+    fn from_json(py: Python<'_>, text: &str) -> PyResult<Self> {
+        let report = CoreReport::from_json(text).map_err(|e| to_py_err(py, e))?;
+        Ok(SimulationReport {
+            report,
+            samples: None,
+        })
+    }
+    /// One flat dict per output (snake_case): metric, mean, std, min, max,
+    /// p5, p25, p50, p75, p95 (numeric order), ci_lower, ci_upper,
+    /// confidence_level.
+    fn to_records<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let r = &self.report;
+        let mut metrics = vec![
+            ("readiness_score", &r.readiness_score),
+            ("policy_pass_pct", &r.policy_pass_pct),
+            ("citation_coverage", &r.citation_coverage),
+            ("duplication_risk", &r.duplication_risk),
+            ("cost_estimate_usd", &r.cost_estimate_usd),
+            ("technical_readiness", &r.technical_readiness),
+        ];
+        if let Some(w) = &r.workflow {
+            metrics.push(("makespan_ms", &w.makespan_ms));
+        }
+        metrics
+            .into_iter()
+            .map(|(name, m)| {
+                let d = PyDict::new(py);
+                d.set_item("metric", name)?;
+                for (k, v) in [
+                    ("mean", m.mean),
+                    ("std", m.std),
+                    ("min", m.min),
+                    ("max", m.max),
+                    ("p5", m.percentiles.p5),
+                    ("p25", m.percentiles.p25),
+                    ("p50", m.percentiles.p50),
+                    ("p75", m.percentiles.p75),
+                    ("p95", m.percentiles.p95),
+                    ("ci_lower", m.confidence.lower),
+                    ("ci_upper", m.confidence.upper),
+                    ("confidence_level", m.confidence.level),
+                ] {
+                    d.set_item(k, v)?;
+                }
+                Ok(d)
+            })
+            .collect()
+    }
+    /// `to_records()` as a pandas DataFrame indexed by metric (needs pandas).
+    fn to_frame<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let pd = py.import("pandas").map_err(|_| {
+            raise(
+                py,
+                "SmmError",
+                "to_frame needs pandas: pip install \"smm-core[pandas]\"".into(),
+                None,
+                None,
+            )
+        })?;
+        let frame = pd
+            .getattr("DataFrame")?
+            .call_method1("from_records", (self.to_records(py)?,))?;
+        frame.call_method1("set_index", ("metric",))
     }
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         other
@@ -429,12 +608,46 @@ pub(crate) fn request_from(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<S
     SimulationRequest::from_value(&v).map_err(|e| to_py_err(py, e))
 }
 
-/// Run the readiness simulation. See the package docs for the parameters.
+/// Run the readiness simulation of a workspace.
+///
+/// Parameters:
+/// - workspace: the workspace context (dict, JSON text or bytes): riskProfile,
+///   primaryChannels, budget {hardCap, breakdown}; a whole v2 contract works.
+/// - workflow: the campaign DAG `{"nodes": [...]}` (optional).
+/// - iterations: iterations to run (1 to 10,000,000,000; exact percentiles
+///   up to 100,000,000).
+/// - seed: the run's seed; the same inputs and seed give the same bytes.
+/// - confidence_level: level of every mean's interval, in (0, 0.999999999].
+/// - convergence_threshold: the window rule's threshold, and the precision
+///   rule's default target half-width.
+/// - early_termination: stop early by the stopping rule (see below).
+/// - percentile_mode: "auto", "exact" or "bounded".
+/// - threads: worker threads (None: every core); never changes a result.
+/// - keep_samples: keep every per-iteration value (`report.samples()`,
+///   `report.histogram()`).
+/// - timeout_seconds: stop with TimeoutError after this long.
+/// - model: "smm-readiness-v2" (default) or "smm-readiness-v1".
+/// - stopping_rule: "precision" (v2's default) or "window" (v1's).
+/// - precision: stop once the readiness mean's interval has at most this
+///   half-width (turns early termination on; at least 1,000 iterations).
+/// - relative_precision: the same, as a fraction of the mean.
+/// - precision_metrics: further {metric: half-width} targets
+///   (policyPassPct, citationCoverage, duplicationRisk, costEstimateUSD,
+///   technicalReadiness).
+/// - min_iterations: no early stop before this many (at least 1,000).
+/// - progress: a callable (done, total) called at most every 0.2 s and at
+///   the end (returning False stops the run with CancelledError), or
+///   "tqdm". Ctrl-C stops a run with KeyboardInterrupt.
+///
+/// Returns a SimulationReport. A whole request document goes to
+/// `simulate_request`.
 #[pyfunction]
 #[pyo3(signature = (
     workspace, workflow = None, *, iterations = 1000, seed = 42, confidence_level = 0.95,
     convergence_threshold = 0.001, early_termination = false, percentile_mode = "auto",
-    threads = None, keep_samples = false, timeout_seconds = None
+    threads = None, keep_samples = false, timeout_seconds = None, model = None,
+    stopping_rule = None, precision = None, relative_precision = None, precision_metrics = None,
+    min_iterations = None, progress = None
 ))]
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword signature
 pub(crate) fn simulate(
@@ -450,9 +663,44 @@ pub(crate) fn simulate(
     threads: Option<i64>,
     keep_samples: bool,
     timeout_seconds: Option<i128>,
+    model: Option<&str>,
+    stopping_rule: Option<&str>,
+    precision: Option<f64>,
+    relative_precision: Option<f64>,
+    precision_metrics: Option<&Bound<'_, PyAny>>,
+    min_iterations: Option<i128>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<SimulationReport> {
+    // A precision target turns early termination on with the precision rule.
+    let target = match (precision, relative_precision) {
+        (Some(_), Some(_)) => {
+            return Err(validation(
+                py,
+                "/simulationConfig/precision",
+                "give precision or relative_precision, not both".into(),
+            ));
+        }
+        (Some(h), None) => Some((h, false)),
+        (None, Some(h)) => Some((h, true)),
+        (None, None) => None,
+    };
+    let early_termination = early_termination || target.is_some();
+    // A Contract is its document; a whole request belongs to simulate_request.
+    let context = match workspace.cast::<crate::contracts::Contract>() {
+        Ok(c) => c.get().inner.document().clone(),
+        Err(_) => document(py, workspace, "/workspaceContext")?,
+    };
+    if context.get("workspaceContext").is_some() {
+        return Err(validation(
+            py,
+            "/workspaceContext",
+            "this is a whole request ({workspaceContext, workflowJson, simulationConfig}): \
+             pass it to simulate_request"
+                .into(),
+        ));
+    }
     let mut req = serde_json::json!({
-        "workspaceContext": document(py, workspace, "/workspaceContext")?,
+        "workspaceContext": context,
         "simulationConfig": {
             "iterations": int_arg(py, iterations, "iterations", "/simulationConfig/iterations")?,
             "randomSeed": int_arg(py, seed, "seed", "/simulationConfig/randomSeed")?,
@@ -489,52 +737,111 @@ pub(crate) fn simulate(
             ));
         }
     }
+    if let Some(cfg) = req
+        .get_mut("simulationConfig")
+        .and_then(|c| c.as_object_mut())
+    {
+        if let Some(m) = model {
+            cfg.insert("model".into(), m.into());
+        }
+        if let Some(r) = stopping_rule {
+            cfg.insert("stoppingRule".into(), r.into());
+        }
+        let mut p = serde_json::Map::new();
+        if let Some((h, relative)) = target {
+            p.insert("halfWidth".into(), h.into());
+            if relative {
+                p.insert("relative".into(), true.into());
+            }
+        }
+        if let Some(m) = precision_metrics {
+            p.insert(
+                "metrics".into(),
+                document(py, m, "/simulationConfig/precision/metrics")?,
+            );
+        }
+        if let Some(n) = min_iterations {
+            let at = "/simulationConfig/precision/minIterations";
+            p.insert(
+                "minIterations".into(),
+                int_arg(py, n, "min_iterations", at)?.into(),
+            );
+        }
+        if !p.is_empty() {
+            cfg.insert("precision".into(), p.into());
+        }
+    }
     if let (Some(w), Some(obj)) = (workflow, req.as_object_mut()) {
         obj.insert("workflowJson".into(), document(py, w, "/workflowJson")?);
     }
     let mut request = SimulationRequest::from_value(&req).map_err(|e| to_py_err(py, e))?;
     request.config.percentile_mode = self::percentile_mode(py, percentile_mode)?;
-    let opts = run_options(py, threads, keep_samples)?;
-    let out = py
-        .detach(|| sim::run(&request, &opts))
-        .map_err(|e| to_py_err(py, e))?;
-    Ok(SimulationReport::new(out))
+    run_watched(py, &request, threads, keep_samples, progress)
+}
+
+/// Run with progress, cancellation and Ctrl-C (see `progress`).
+fn run_watched(
+    py: Python<'_>,
+    request: &SimulationRequest,
+    threads: Option<i64>,
+    keep_samples: bool,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> PyResult<SimulationReport> {
+    let mut opts = run_options(py, threads, keep_samples)?;
+    let (watch, control) = crate::progress::watch(py, progress)?;
+    opts.control = control;
+    let result = py.detach(|| sim::run(request, &opts));
+    let report = watch.finish(py, result).map(SimulationReport::new)?;
+    let c = &report.report.convergence_metrics;
+    if c.terminated_early {
+        // Where a user looks: the iterations asked for were not all run.
+        let msg = format!(
+            "the {} rule stopped the run after {} of {} iterations (report.terminated_early, \
+             report.stopped_by)",
+            c.stopped_by.as_deref().unwrap_or("stopping"),
+            report.report.reproducibility.iterations_run,
+            report.report.reproducibility.iterations_requested
+        );
+        let category = py.import("smm_core")?.getattr("EarlyTerminationWarning")?;
+        let msg = std::ffi::CString::new(msg).unwrap_or_default();
+        PyErr::warn(py, &category, &msg, 2)?;
+    }
+    Ok(report)
 }
 
 /// Run a whole request document (`{workspaceContext, workflowJson?, simulationConfig?}`,
 /// the shape of the original system's `simulationInput`), as a dict or JSON text.
 #[pyfunction]
-#[pyo3(signature = (request, *, threads = None, keep_samples = false))]
+#[pyo3(signature = (request, *, threads = None, keep_samples = false, progress = None))]
 pub(crate) fn simulate_request(
     py: Python<'_>,
     request: &Bound<'_, PyAny>,
     threads: Option<i64>,
     keep_samples: bool,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<SimulationReport> {
     let request = request_from(py, request)?;
-    let opts = run_options(py, threads, keep_samples)?;
-    let out = py
-        .detach(|| sim::run(&request, &opts))
-        .map_err(|e| to_py_err(py, e))?;
-    Ok(SimulationReport::new(out))
+    run_watched(py, &request, threads, keep_samples, progress)
 }
 
 /// Simulate iterations [start, end) of a request (start a multiple of
 /// BLOCK_SIZE; end one too, or the run's iterations).
 #[pyfunction]
-#[pyo3(signature = (request, start, end, *, threads = None))]
+#[pyo3(signature = (request, start, end, *, threads = None, progress = None))]
 pub(crate) fn simulate_shard(
     py: Python<'_>,
     request: &Bound<'_, PyAny>,
     start: u64,
     end: u64,
     threads: Option<i64>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PartialResult> {
     let request = request_from(py, request)?;
-    let opts = run_options(py, threads, false)?;
-    let inner = py
-        .detach(|| sim::simulate_shard(&request, start, end, &opts))
-        .map_err(|e| to_py_err(py, e))?;
+    let mut opts = run_options(py, threads, false)?;
+    let (watch, control) = crate::progress::watch(py, progress)?;
+    opts.control = control;
+    let result = py.detach(|| sim::simulate_shard(&request, start, end, &opts));
+    let inner = watch.finish(py, result)?;
     Ok(PartialResult { inner })
 }
 

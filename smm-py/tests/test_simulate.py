@@ -24,7 +24,7 @@ def run(**kw):
 
 def test_report_exposes_statistics_as_attributes():
     r = run()
-    assert r.model_id == "smm-readiness-v1" == smm_core.MODEL_ID
+    assert r.model_id == "smm-readiness-v2" == smm_core.MODEL_ID
     assert r.workspace_id == "ws-icblabs-0001"
     rs = r.readiness_score
     assert 0.70 < rs.mean < 0.76
@@ -45,9 +45,14 @@ def test_report_exposes_statistics_as_attributes():
 
 def test_same_bytes_as_the_rust_engine_and_on_any_thread_count():
     # The checked-in baseline was produced by the Rust engine from the same request.
-    expected = json.loads((ROOT / "baselines" / "icblabs-seed42.expected.json").read_text())
+    expected = json.loads((ROOT / "baselines" / "icblabs-seed42-v2.expected.json").read_text())
     from_request = smm_core.simulate_request(REQUEST, threads=2)
     assert from_request.to_dict() == expected
+    # Model v1 (the original example's baseline) reproduces its report.
+    v1 = json.loads((ROOT / "baselines" / "icblabs-seed42.expected.json").read_text())
+    old = json.loads(json.dumps(REQUEST))
+    old["simulationConfig"]["model"] = "smm-readiness-v1"
+    assert smm_core.simulate_request(old).to_dict() == v1
     assert smm_core.simulate_request(json.dumps(REQUEST), threads=1).to_json() == from_request.to_json()
     one = run(threads=1).to_json()
     assert run(threads=2).to_json() == one
@@ -175,3 +180,188 @@ def test_works_in_child_processes(method):
     p.join(timeout=120)
     assert p.exitcode == 0
     assert out == parent
+
+
+def test_precision_stops_the_run_when_the_interval_is_narrow_enough():
+    r = run(iterations=1_000_000, precision=0.002, threads=2)
+    assert r.stopping_rule == "precision" and r.stopped_by == "precision"
+    assert r.terminated_early and r.iterations_requested == 1_000_000
+    assert 1000 <= r.iterations_run < 10_000
+    assert r.achieved_half_width <= r.target_half_width == 0.002
+    lo, hi = r.readiness_score.confidence_interval
+    assert hi - lo == pytest.approx(2 * r.achieved_half_width)
+    # The same stop on any thread count, and from the request document.
+    assert run(iterations=1_000_000, precision=0.002, threads=1).to_json() == r.to_json()
+    doc = json.loads(json.dumps(REQUEST))
+    doc["simulationConfig"].update(iterations=1_000_000, precision={"halfWidth": 0.002})
+    assert smm_core.simulate_request(doc).to_json() == r.to_json()
+    # Relative, with a further metric.
+    rel = run(iterations=1_000_000, relative_precision=0.003, precision_metrics={"citationCoverage": 0.004})
+    targets = rel.convergence["precisionTargets"]
+    assert [t["metric"] for t in targets] == ["readinessScore", "citationCoverage"]
+    assert all(t["met"] for t in targets)
+    assert targets[0]["targetHalfWidth"] == pytest.approx(0.003 * rel.readiness_score.mean)
+    # Not reached: all iterations run, and the report says so.
+    short = run(iterations=2000, precision=0.0001)
+    assert short.stopped_by is None and not short.converged and short.iterations_run == 2000
+
+
+def test_precision_settings_are_checked():
+    with pytest.raises(smm_core.ValidationError) as e:
+        run(precision=0.01, relative_precision=0.01)
+    with pytest.raises(smm_core.ValidationError) as e:
+        run(precision=-1.0)
+    assert e.value.pointer == "/simulationConfig/precision/halfWidth"
+    with pytest.raises(smm_core.ValidationError) as e:
+        run(precision=0.01, min_iterations=10)
+    assert e.value.pointer == "/simulationConfig/precision/minIterations"
+    with pytest.raises(smm_core.ValidationError) as e:
+        run(precision=0.01, precision_metrics={"readiness": 0.1})
+    assert e.value.pointer == "/simulationConfig/precision/metrics/readiness"
+    with pytest.raises(smm_core.ValidationError) as e:
+        run(model="smm-readiness-v3")
+    assert e.value.pointer == "/simulationConfig/model"
+
+
+def test_model_v1_stays_selectable():
+    v1 = run(model="smm-readiness-v1", early_termination=True)
+    assert v1.model_id == "smm-readiness-v1" and v1.stopping_rule == "window"
+    v2 = run(early_termination=True)
+    assert v2.model_id == "smm-readiness-v2" and v2.stopping_rule == "precision"
+    assert v1.readiness_score.mean != v2.readiness_score.mean
+
+
+LONG = dict(iterations=200_000_000, percentile_mode="bounded")
+
+
+def test_progress_is_reported_and_reaches_the_end():
+    calls = []
+    r = run(iterations=3_000_000, threads=2, progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1] == (3_000_000, 3_000_000)
+    assert all(0 < d <= t == 3_000_000 for d, t in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    # Never per iteration: at most one call per wave of 32,768 iterations.
+    assert len(calls) <= 3_000_000 // 32_768 + 1
+    # Watching changes nothing.
+    assert r.to_json() == run(iterations=3_000_000, threads=1).to_json()
+
+
+def test_a_callback_returning_false_cancels_the_run():
+    seen = []
+
+    def stop(done, total):
+        seen.append(done)
+        return False
+
+    with pytest.raises(smm_core.CancelledError) as e:
+        run(threads=2, progress=stop, **LONG)
+    assert e.value.category == "interrupted"
+    assert len(seen) == 1 and seen[0] < LONG["iterations"]
+    # Returning None or True goes on; the library is usable right after.
+    assert run(iterations=300_000, progress=lambda d, t: None).iterations_run == 300_000
+
+
+def test_a_callback_that_raises_cancels_with_the_cause():
+    class Stop(Exception):
+        pass
+
+    def boom(done, total):
+        raise Stop("enough")
+
+    with pytest.raises(smm_core.CancelledError) as e:
+        run(threads=1, progress=boom, **LONG)
+    assert isinstance(e.value.__cause__, Stop)
+
+
+def test_progress_must_be_callable_or_tqdm():
+    with pytest.raises(smm_core.ValidationError):
+        run(progress="bar")
+    with pytest.raises(smm_core.ValidationError):
+        run(progress=42)
+
+
+def test_tqdm_adapter(capsys):
+    pytest.importorskip("tqdm")
+    r = run(iterations=2_000_000, progress="tqdm")
+    assert r.iterations_run == 2_000_000
+    assert "simulate" in capsys.readouterr().err
+
+
+def test_shards_report_progress_too():
+    req = json.loads(json.dumps(REQUEST))
+    req["simulationConfig"].update(iterations=1_000_000, enableEarlyTermination=False)
+    calls = []
+    p = smm_core.simulate_shard(req, 0, 500_224, progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (500_224, 500_224) and p.iterations_run == 500_224
+
+
+SIGINT_CHILD = r"""
+import json, sys, smm_core
+req = json.loads(open(sys.argv[1]).read())
+req["simulationConfig"].update(iterations=5_000_000_000, percentileMode="bounded", enableEarlyTermination=False)
+print("started", flush=True)
+try:
+    smm_core.simulate_request(req, threads=1)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(3)
+print("finished", flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_long_run_with_keyboard_interrupt(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "child.py"
+    script.write_text(SIGINT_CHILD)
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(ROOT / "examples" / "icblabs-seed42.request.json")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout.readline().strip() == "started"
+    time.sleep(0.5)
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=120)
+    assert child.returncode == 3, out
+    assert "interrupted" in out
+
+
+def test_a_first_afternoon_with_the_library():
+    import datetime
+    import warnings
+
+    # A typo in the context is refused with the name it meant.
+    ws = dict(WORKSPACE)
+    ws["riskprofile"] = ws.pop("riskProfile")
+    with pytest.raises(smm_core.ValidationError) as e:
+        smm_core.simulate(ws, iterations=100)
+    assert e.value.pointer == "/workspaceContext/riskprofile"
+    assert 'did you mean "riskProfile"' in str(e.value)
+    with pytest.raises(smm_core.ValidationError) as e:
+        smm_core.simulate(dict(WORKSPACE, riskProfile=None), iterations=100)
+    assert e.value.pointer == "/workspaceContext/riskProfile"
+    # Errors in JSON's words.
+    with pytest.raises(smm_core.ValidationError) as e:
+        smm_core.simulate(dict(WORKSPACE, primaryChannels="linkedin"), iterations=100)
+    assert "f64" not in str(e.value) and "sequence" not in str(e.value) and "array" in str(e.value)
+    # A whole request passed to simulate says where it belongs.
+    with pytest.raises(smm_core.ValidationError) as e:
+        smm_core.simulate(REQUEST)
+    assert "simulate_request" in str(e.value)
+    # A Contract is a workspace.
+    contract = smm_core.Contract.from_json((ROOT / "examples" / "workspace.icblabs.v2.json").read_text())
+    assert smm_core.simulate(contract, iterations=300).workspace_id == "ws-icblabs-0001"
+    # A run that stops early says so: attributes and a warning.
+    with pytest.warns(smm_core.EarlyTerminationWarning, match="3328 of 1000000"):
+        r = run(iterations=1_000_000, precision=0.002)
+    assert r.terminated_early and r.iterations_requested == 1_000_000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run(iterations=1000)  # ran every iteration: no warning
+    # Dates are midnight UTC.
+    assert contract.validate(datetime.date(2025, 9, 1)) == contract.validate("2025-09-01T00:00:00Z")
+    assert contract.validate("2025-09-01") == contract.validate("2025-09-01T00:00:00Z")

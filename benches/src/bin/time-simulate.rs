@@ -1,4 +1,5 @@
-//! Time `simulate` in process: `time-simulate ITERATIONS REPEATS [THREADS]`.
+//! Time `simulate` in process: `time-simulate ITERATIONS REPEATS [THREADS [MODEL]]`
+//! (MODEL 1 runs `smm-readiness-v1`, anything else the default v2).
 //! Prints the median and best seconds, one per line (`median S`, `best S`).
 //! Used by benches/python/overhead.py to compare the Python front door
 //! with the same run from Rust.
@@ -15,13 +16,16 @@ fn main() -> ExitCode {
         .filter_map(|a| a.parse().ok())
         .collect();
     let (Some(&iterations), Some(&repeats)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: time-simulate ITERATIONS REPEATS [THREADS]");
+        eprintln!("usage: time-simulate ITERATIONS REPEATS [THREADS [MODEL]]");
         return ExitCode::FAILURE;
     };
     let threads = args.get(2).map(|t| *t as usize);
-    let Some(req) = baseline_request(iterations, PercentileMode::Auto) else {
+    let Some(mut req) = baseline_request(iterations, PercentileMode::Auto) else {
         return ExitCode::FAILURE;
     };
+    if args.get(3) == Some(&1) {
+        req.config.model = smm_core::sim::ModelVersion::V1;
+    }
     let opts = RunOptions {
         threads,
         keep_samples: false,

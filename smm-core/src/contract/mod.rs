@@ -283,8 +283,10 @@ pub fn terms_hash_of(doc: &Value) -> Result<String, ContractError> {
 }
 
 /// Every violation of a contract document (JSON text) at `now`: schema
-/// violations, then (when the schema holds) the business rules. Errors only
-/// when the text has no canonical form or `now` is not a timestamp.
+/// violations, then the business rules (when the schema fails, those that
+/// can still be checked on the document without its offending values).
+/// Errors only when the text has no canonical form or `now` is not a
+/// timestamp.
 pub fn validate_document(text: &[u8], now: &str) -> Result<Vec<Violation>, ContractError> {
     let now = parse_now(now)?;
     let doc = checked_value(text)?;
@@ -299,8 +301,59 @@ pub fn validate_document(text: &[u8], now: &str) -> Result<Vec<Violation>, Contr
                 severity: Severity::Error,
             }),
         }
+    } else {
+        // The rules that can still be checked: without the offending
+        // values (an unknown field, a bad optional one), the document may
+        // be a contract; its rule violations elsewhere are listed too.
+        let mut rest = doc;
+        let removed: Vec<String> = out
+            .iter()
+            .map(|v| v.pointer.clone())
+            .filter(|p| !p.is_empty())
+            .collect();
+        for p in &removed {
+            remove_pointer(&mut rest, p);
+        }
+        if !removed.is_empty()
+            && compiled_schema().1.validate(&rest).is_empty()
+            && let Ok(c) = serde_json::from_value::<WorkspaceContract>(rest)
+        {
+            let mut rule_out = Vec::new();
+            rules::check(&c, now, &mut rule_out);
+            out.extend(rule_out.into_iter().filter(|v| {
+                !removed
+                    .iter()
+                    .any(|p| v.pointer == *p || v.pointer.starts_with(&format!("{p}/")))
+            }));
+        }
     }
     Ok(out)
+}
+
+/// Remove the value at `pointer` (an object member or an array element).
+fn remove_pointer(doc: &mut Value, pointer: &str) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    let key = last.replace("~1", "/").replace("~0", "~");
+    let target = if parent.is_empty() {
+        Some(doc)
+    } else {
+        doc.pointer_mut(parent)
+    };
+    match target {
+        Some(Value::Object(o)) => {
+            o.remove(&key);
+        }
+        Some(Value::Array(a)) => {
+            if let Ok(i) = key.parse::<usize>()
+                && i < a.len()
+            {
+                a.remove(i);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A parsed, schema-valid v2 contract with its terms hash.

@@ -18,10 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use super::SimulationError;
 use super::input::SimulationRequest;
-use super::model::{MODEL_ID, MODEL_METRICS, Plan};
+use super::model::{MODEL_METRICS, PRECISION_METRICS, Plan, Stop};
 use super::report::{
-    ConfidenceInterval, ConvergenceMetrics, MetricSummary, NodeSummary, Percentiles,
-    Reproducibility, SimulationReport, WorkflowSummary,
+    ConfidenceInterval, ConvergenceMetrics, MetricPrecision, MetricSummary, NodeSummary,
+    Percentiles, Reproducibility, SimulationReport, WorkflowSummary,
 };
 use super::stats::{
     BOUNDED_RELATIVE_ERROR, Histogram, Moments, PERCENTILES, block_sums, convergence,
@@ -181,6 +181,12 @@ pub struct PartialResult {
     successes: u64,
     node_counters: Vec<NodeCounters>,
     tail: Vec<f64>,
+    /// Under the precision rule, a shard that does not start the run keeps
+    /// each block's sums of every targeted metric (in the rule's target
+    /// order), so that the merge finds the stopping point exactly where a
+    /// single run would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    block_sums: Option<Vec<Vec<[f64; 4]>>>,
 }
 
 /// A partial result as decoded from outside, before its checks.
@@ -198,6 +204,8 @@ struct RawPartial {
     successes: u64,
     node_counters: Vec<NodeCounters>,
     tail: Vec<f64>,
+    #[serde(default)]
+    block_sums: Option<Vec<Vec<[f64; 4]>>>,
 }
 
 impl TryFrom<RawPartial> for PartialResult {
@@ -237,11 +245,18 @@ impl TryFrom<RawPartial> for PartialResult {
                 "terminatedEarly does not match the iterations run".into()
             ));
         }
-        if r.terminated_early
-            && (!r.run_end.is_multiple_of(BLOCK_SIZE) || !plan.config.enable_early_termination)
+        if r.terminated_early && (!r.run_end.is_multiple_of(BLOCK_SIZE) || plan.stop == Stop::Never)
         {
             return Err(bad(
                 "early termination stops at a block boundary of a run that enables it".into(),
+            ));
+        }
+        if r.terminated_early
+            && let Some(p) = plan.precision()
+            && (r.start != 0 || !p.met(&r.moments))
+        {
+            return Err(bad(
+                "the precision rule stops only the first shard, where its targets are met".into(),
             ));
         }
         let metrics = plan.metric_count();
@@ -321,6 +336,7 @@ impl TryFrom<RawPartial> for PartialResult {
         if nodes == 0 && r.successes != 0 {
             return Err(bad("successes without a workflow".into()));
         }
+        check_block_sums(&plan, &r, ran)?;
         if r.tail.len() > TAIL
             || r.tail.len() as u64 > ran
             || (r.tail.len() < TAIL && r.tail.len() as u64 != ran)
@@ -340,7 +356,51 @@ impl TryFrom<RawPartial> for PartialResult {
             successes: r.successes,
             node_counters: r.node_counters,
             tail: r.tail,
+            block_sums: r.block_sums,
         })
+    }
+}
+
+/// A shard's block sums are there exactly when the merge needs them (the
+/// precision rule, a shard after the first), one per block and target, and
+/// add up, exactly, to the shard's moments.
+fn check_block_sums(plan: &Plan, r: &RawPartial, ran: u64) -> Result<(), SimulationError> {
+    let bad = |reason: &str| SimulationError::InvalidPartial {
+        reason: reason.to_string(),
+    };
+    let wanted = plan.precision().filter(|_| r.start != 0);
+    match (wanted, &r.block_sums) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(bad(
+            "block sums belong only to later shards of a precision run",
+        )),
+        (Some(_), None) => Err(bad("a later shard of a precision run needs its block sums")),
+        (Some(p), Some(sums)) => {
+            let blocks = ran.div_ceil(BLOCK_SIZE);
+            if sums.len() != p.targets.len() || sums.iter().any(|c| c.len() as u64 != blocks) {
+                return Err(bad(&format!(
+                    "block sums must be {} columns of {blocks}",
+                    p.targets.len()
+                )));
+            }
+            for (column, &(m, _)) in sums.iter().zip(&p.targets) {
+                let Some(moments) = r.moments.get(m) else {
+                    return Err(bad("block sums of a metric the shard does not have"));
+                };
+                let mut rebuilt = Moments::new(moments.center);
+                for (k, b) in column.iter().enumerate() {
+                    if !(b.iter().all(|x| x.is_finite()) && b[1] >= 0.0 && b[2] <= b[3]) {
+                        return Err(bad("a block sum is not finite or not ordered"));
+                    }
+                    let first = r.start + k as u64 * BLOCK_SIZE;
+                    rebuilt.add_sums((r.end - first).min(BLOCK_SIZE), b);
+                }
+                if &rebuilt != moments {
+                    return Err(bad("block sums do not add up to the shard's moments"));
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -476,6 +536,8 @@ pub fn merge_partials(
     };
     let plan = Plan::compile(&acc.request)?;
     check_options(&plan, opts)?;
+    let threads = resolve_threads(opts.threads.or(plan.parallel_batches()))?;
+    let precision = plan.precision().cloned();
     if acc.start != 0 {
         return Err(SimulationError::Merge {
             reason: format!("the first shard starts at iteration {}, not 0", acc.start),
@@ -502,6 +564,28 @@ pub fn merge_partials(
                 },
             });
         }
+        if let Some(p) = &precision {
+            // The boundary between the shards, then each inside the next.
+            if p.met(&acc.moments) {
+                acc.terminated_early = true;
+                continue;
+            }
+            if let Some(stop) = precision_stop_inside(p, &acc.moments, &next) {
+                // Recompute the head of the shard up to the stop (at most
+                // one shard's work), as a single run would have ended.
+                let head = run_range(
+                    &plan,
+                    &acc.request,
+                    next.start,
+                    stop,
+                    threads,
+                    &opts.control,
+                )?;
+                append(&mut acc, head);
+                acc.terminated_early = true;
+                continue;
+            }
+        }
         append(&mut acc, next);
     }
     if !acc.terminated_early && acc.end != plan.config.iterations {
@@ -512,8 +596,33 @@ pub fn merge_partials(
             ),
         });
     }
-    let threads = resolve_threads(opts.threads.or(plan.parallel_batches()))?;
     finish(&plan, acc, opts.keep_samples, threads)
+}
+
+/// The first block boundary strictly inside `next` where the precision rule
+/// is met, given the moments of every iteration before it.
+fn precision_stop_inside(
+    p: &super::model::PrecisionPlan,
+    before: &[Moments],
+    next: &PartialResult,
+) -> Option<u64> {
+    let sums = next.block_sums.as_ref()?;
+    let mut cumulative = before.to_vec();
+    let blocks = sums.first().map_or(0, Vec::len);
+    for k in 0..blocks {
+        let first = next.start + k as u64 * BLOCK_SIZE;
+        let len = (next.end - first).min(BLOCK_SIZE);
+        for (column, &(m, _)) in sums.iter().zip(&p.targets) {
+            if let (Some(c), Some(b)) = (cumulative.get_mut(m), column.get(k)) {
+                c.add_sums(len, b);
+            }
+        }
+        let boundary = first + len;
+        if boundary < next.end && p.met(&cumulative) {
+            return Some(boundary);
+        }
+    }
+    None
 }
 
 fn check_options(plan: &Plan, opts: &RunOptions) -> Result<(), SimulationError> {
@@ -550,6 +659,7 @@ fn append(acc: &mut PartialResult, next: PartialResult) {
     acc.end = next.end;
     acc.run_end = next.run_end;
     acc.terminated_early = next.terminated_early;
+    acc.block_sums = None;
 }
 
 /// What a block reports besides its samples.
@@ -598,10 +708,14 @@ fn run_block(plan: &Plan, centers: &[f64], block: u64, out: &mut [&mut [f64]]) -
         .map(|(column, c)| block_sums(column.get(..len).unwrap_or(&[]), *c))
         .collect();
     let readiness = out.first().and_then(|c| c.get(..len)).unwrap_or(&[]);
-    let converged_here = plan.config.enable_early_termination
-        && len as u64 == BLOCK_SIZE
-        && first + BLOCK_SIZE < n
-        && convergence(readiness, plan.config.convergence_threshold).0;
+    let converged_here = match plan.stop {
+        Stop::Window(threshold) => {
+            len as u64 == BLOCK_SIZE
+                && first + BLOCK_SIZE < n
+                && convergence(readiness, threshold).0
+        }
+        Stop::Never | Stop::Precision(_) => false,
+    };
     BlockSummary {
         len,
         sums,
@@ -640,7 +754,14 @@ fn run_range(
         successes: 0,
         node_counters: vec![NodeCounters::default(); plan.workflow.as_ref().map_or(0, |w| w.len())],
         tail: Vec::with_capacity(TAIL),
+        block_sums: plan
+            .precision()
+            .filter(|_| start != 0)
+            .map(|p| vec![Vec::new(); p.targets.len()]),
     };
+    // The precision rule is decided here only from the run's first
+    // iteration; later shards keep block sums for the merge to decide.
+    let precision = plan.precision().filter(|_| start == 0);
     let pool = if threads > 1 {
         Some(crate::pool::pool(threads).map_err(|reason| SimulationError::ThreadPool { reason })?)
     } else {
@@ -706,8 +827,17 @@ fn run_range(
         let mut stop = false;
         for s in &summaries {
             fold_summary(&mut acc, s);
+            if let (Some(columns), Some(p)) = (&mut acc.block_sums, plan.precision()) {
+                for (column, &(m, _)) in columns.iter_mut().zip(&p.targets) {
+                    if let Some(b) = s.sums.get(m) {
+                        column.push(*b);
+                    }
+                }
+            }
             accepted += s.len;
-            if s.converged_here {
+            if s.converged_here
+                || precision.is_some_and(|p| acc.run_end < end && p.met(&acc.moments))
+            {
                 stop = true;
                 break;
             }
@@ -846,20 +976,56 @@ fn finish(
                     .ids
                     .iter()
                     .zip(counters)
-                    .map(|(id, c)| NodeSummary {
-                        id: id.clone(),
-                        failures: c.failures,
-                        failure_rate: c.failures as f64 / n as f64,
-                        retries: c.retries,
-                        skipped: c.skipped,
+                    .map(|(id, c)| {
+                        let attempts = (n - c.skipped.min(n)).saturating_add(c.retries);
+                        let per_attempt = if attempts == 0 {
+                            0.0
+                        } else {
+                            c.retries.saturating_add(c.failures) as f64 / attempts as f64
+                        };
+                        NodeSummary {
+                            id: id.clone(),
+                            failures: c.failures,
+                            failure_rate: c.failures as f64 / n as f64,
+                            retries: c.retries,
+                            skipped: c.skipped,
+                            attempts,
+                            failures_per_iteration: c.failures as f64 / n as f64,
+                            failure_rate_per_attempt: per_attempt,
+                        }
                     })
                     .collect(),
             })
         }
     };
-    let (converged, last, prev) = convergence(&acc.tail, plan.config.convergence_threshold);
+    let (window_converged, last, prev) = convergence(&acc.tail, plan.config.convergence_threshold);
+    let rule = plan.config.stopping_rule();
+    let standing = plan
+        .precision()
+        .map(|p| p.standing(&acc.moments))
+        .unwrap_or_default();
+    let converged = match &plan.stop {
+        Stop::Precision(p) => p.met(&acc.moments),
+        Stop::Window(_) | Stop::Never => window_converged,
+    };
+    // The same formula as the interval's and the precision rule's.
+    let readiness_half = acc
+        .moments
+        .first()
+        .filter(|m| m.n > 0)
+        .map_or(0.0, |m| z * m.std() / (m.n as f64).sqrt());
+    let precision_targets: Vec<MetricPrecision> = standing
+        .iter()
+        .map(|&(m, target, achieved)| MetricPrecision {
+            metric: PRECISION_METRICS.get(m).copied().unwrap_or("?").to_string(),
+            target_half_width: target,
+            achieved_half_width: achieved,
+            met: achieved <= target,
+        })
+        .collect();
+    let model_id = plan.model.id();
     let report = SimulationReport {
-        model_id: MODEL_ID.into(),
+        model_id: model_id.into(),
         workspace_id: plan.workspace_id.clone(),
         risk_profile: plan.risk.as_str().into(),
         readiness_score,
@@ -876,6 +1042,14 @@ fn finish(
             terminated_early: acc.terminated_early,
             last_window_mean: last,
             previous_window_mean: prev,
+            stopping_rule: rule.map_or("none", |r| r.as_str()).into(),
+            stopped_by: rule
+                .filter(|_| acc.terminated_early)
+                .map(|r| r.as_str().to_string()),
+            achieved_half_width: readiness_half,
+            target_half_width: precision_targets.first().map(|t| t.target_half_width),
+            precision_targets,
+            iterations_without_early_termination: plan.config.iterations,
         },
         reproducibility: Reproducibility {
             seed: plan.config.random_seed,
@@ -883,7 +1057,7 @@ fn finish(
             iterations_run: n,
             rng_algorithm: RNG_ALGORITHM.into(),
             block_size: BLOCK_SIZE,
-            model_id: MODEL_ID.into(),
+            model_id: model_id.into(),
             engine_version: ENGINE_VERSION.into(),
             rand_chacha_version: RAND_CHACHA_VERSION.into(),
             rand_distr_version: RAND_DISTR_VERSION.into(),

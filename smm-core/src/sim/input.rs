@@ -151,6 +151,101 @@ pub enum PercentileMode {
     Bounded,
 }
 
+/// The version of the readiness model a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub enum ModelVersion {
+    /// The original model: the seasonal factor follows the iteration index
+    /// (`i mod 365`), so consecutive samples are dependent. Kept so that
+    /// its reports reproduce bit for bit.
+    #[serde(rename = "smm-readiness-v1")]
+    V1,
+    /// The same formulas, with the day of the season drawn per iteration
+    /// (uniform over 365 days, the first draw of an iteration): samples are
+    /// independent, so confidence intervals are honest. The default.
+    #[default]
+    #[serde(rename = "smm-readiness-v2")]
+    V2,
+}
+
+impl ModelVersion {
+    /// The model id written in reports.
+    pub fn id(self) -> &'static str {
+        match self {
+            ModelVersion::V1 => "smm-readiness-v1",
+            ModelVersion::V2 => "smm-readiness-v2",
+        }
+    }
+}
+
+/// Which rule stops a run early (when `enableEarlyTermination` is on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum StoppingRule {
+    /// Stop at the first block boundary, after `precision.minIterations`,
+    /// where the confidence interval of the readiness mean (and of every
+    /// metric named in `precision.metrics`) is at most its target
+    /// half-width. The default of model v2.
+    Precision,
+    /// The original rule: stop at the first block boundary where the mean
+    /// of the last 50 readiness values is within `convergenceThreshold` of
+    /// the mean of the 50 before. Weak: the two 50-sample means differ by
+    /// chance (a standard error near 0.012 for the example workspace), so a
+    /// threshold of 0.001 is met at random about once in fifteen
+    /// boundaries, whatever the run has learned. Kept, and the default of
+    /// model v1, so that old requests reproduce their old reports.
+    Window,
+}
+
+impl StoppingRule {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoppingRule::Precision => "precision",
+            StoppingRule::Window => "window",
+        }
+    }
+}
+
+/// The least `precision.minIterations` (and its default).
+pub const MIN_PRECISION_ITERATIONS: u64 = 1000;
+
+/// The precision rule's targets (`simulationConfig.precision`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrecisionTarget {
+    /// Target half-width of the readiness mean's confidence interval (at
+    /// `confidenceLevel`). Absolute by default; with `relative`, a fraction
+    /// of the mean's magnitude. Default: `convergenceThreshold`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub half_width: Option<f64>,
+    /// The targets are fractions of each mean's magnitude (in (0, 1]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub relative: bool,
+    /// No stop before this many iterations (at least 1,000, the default).
+    #[serde(default = "default_min_iterations")]
+    pub min_iterations: u64,
+    /// Further metrics that must also meet their target half-width, by
+    /// report name (`policyPassPct`, `citationCoverage`, `duplicationRisk`,
+    /// `costEstimateUSD`, `technicalReadiness`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metrics: std::collections::BTreeMap<String, f64>,
+}
+
+fn default_min_iterations() -> u64 {
+    MIN_PRECISION_ITERATIONS
+}
+
+impl Default for PrecisionTarget {
+    fn default() -> Self {
+        PrecisionTarget {
+            half_width: None,
+            relative: false,
+            min_iterations: MIN_PRECISION_ITERATIONS,
+            metrics: Default::default(),
+        }
+    }
+}
+
 /// Run configuration (`simulationConfig`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -164,10 +259,12 @@ pub struct SimulationConfig {
     /// Level of the confidence interval for each mean, strictly in (0, 1).
     #[serde(default = "default_confidence")]
     pub confidence_level: f64,
-    /// Convergence threshold on the readiness mean (last 50 vs previous 50).
+    /// The window rule's threshold on the readiness mean (last 50 vs
+    /// previous 50), and the precision rule's default target half-width.
     #[serde(default = "default_threshold")]
     pub convergence_threshold: f64,
-    /// Stop at the first block boundary where the readiness series has converged.
+    /// Stop early, at the first block boundary where the stopping rule
+    /// (`stoppingRule`) is met.
     #[serde(default)]
     pub enable_early_termination: bool,
     /// Exact or bounded-memory percentiles.
@@ -183,6 +280,18 @@ pub struct SimulationConfig {
     /// depend on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel_batches: Option<u64>,
+    /// The readiness model: `smm-readiness-v2` (the default) or
+    /// `smm-readiness-v1` (to reproduce reports made before v2).
+    #[serde(default)]
+    pub model: ModelVersion,
+    /// The early-termination rule; default `precision` with model v2,
+    /// `window` with model v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopping_rule: Option<StoppingRule>,
+    /// The precision rule's targets (default: the readiness mean to within
+    /// `convergenceThreshold`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<PrecisionTarget>,
 }
 
 fn default_iterations() -> u64 {
@@ -209,11 +318,25 @@ impl Default for SimulationConfig {
             percentile_mode: PercentileMode::Auto,
             timeout_seconds: None,
             parallel_batches: None,
+            model: ModelVersion::V2,
+            stopping_rule: None,
+            precision: None,
         }
     }
 }
 
 impl SimulationConfig {
+    /// The stopping rule in force (`None` when early termination is off).
+    pub fn stopping_rule(&self) -> Option<StoppingRule> {
+        if !self.enable_early_termination {
+            return None;
+        }
+        Some(self.stopping_rule.unwrap_or(match self.model {
+            ModelVersion::V1 => StoppingRule::Window,
+            ModelVersion::V2 => StoppingRule::Precision,
+        }))
+    }
+
     /// Whether this run keeps every sample (exact percentiles).
     pub fn exact_percentiles(&self) -> bool {
         match self.percentile_mode {
@@ -222,6 +345,147 @@ impl SimulationConfig {
             PercentileMode::Auto => self.iterations <= AUTO_EXACT_LIMIT,
         }
     }
+}
+
+/// The names a workspace context may use: the model's own fields and every
+/// field of a v2 workspace contract (so a whole contract can be the
+/// context), at the top level, in `budget` and in `budget.breakdown`.
+fn context_names(level: &str) -> Vec<String> {
+    let schema = crate::contract::schema();
+    let names = |props: Option<&serde_json::Value>| -> Vec<String> {
+        props
+            .and_then(|p| p.as_object())
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    match level {
+        "budget" => names(schema.pointer("/$defs/ContractBudget/properties")),
+        "breakdown" => names(schema.pointer("/$defs/Breakdown/properties")),
+        _ => names(schema.get("properties")),
+    }
+}
+
+/// Edit distance (for "did you mean").
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row.first().copied().unwrap_or(0);
+        if let Some(first) = row.first_mut() {
+            *first = i + 1;
+        }
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            let up = row.get(j + 1).copied().unwrap_or(usize::MAX);
+            let left = row.get(j).copied().unwrap_or(usize::MAX);
+            let next = (prev + cost)
+                .min(up.saturating_add(1))
+                .min(left.saturating_add(1));
+            prev = up;
+            if let Some(slot) = row.get_mut(j + 1) {
+                *slot = next;
+            }
+        }
+    }
+    row.last().copied().unwrap_or(0)
+}
+
+/// The nearest valid name to `key`, when one is close.
+fn nearest<'a>(key: &str, names: &'a [String]) -> Option<&'a str> {
+    let lower = key.to_lowercase();
+    names
+        .iter()
+        .map(|n| {
+            let d = if n.to_lowercase() == lower {
+                0
+            } else {
+                distance(&lower, &n.to_lowercase())
+            };
+            (d, n)
+        })
+        .filter(|(d, n)| *d <= 2.max(n.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n.as_str())
+}
+
+/// No silent defaults in a workspace context: an unknown name (a typo such
+/// as `riskprofile` or `budget.hardcap`) is refused with the nearest valid
+/// one, and `riskProfile` must be given.
+fn check_context(doc: &serde_json::Value) -> Result<(), SimulationError> {
+    let Some(ctx) = doc.get("workspaceContext").and_then(|c| c.as_object()) else {
+        return Ok(()); // the typed parse reports a missing or non-object context
+    };
+    let unknown = |pointer: String, key: &str, names: &[String]| {
+        let hint = nearest(key, names)
+            .map(|n| format!("; did you mean {n:?}?"))
+            .unwrap_or_else(|| format!(" (allowed: {})", names.join(", ")));
+        SimulationError::Parse {
+            pointer,
+            message: format!("unknown field {key:?}{hint}"),
+        }
+    };
+    let mut top = context_names("top");
+    for own in ["workspaceId", "riskProfile", "primaryChannels", "budget"] {
+        if !top.iter().any(|n| n == own) {
+            top.push(own.into());
+        }
+    }
+    for key in ctx.keys() {
+        if !top.iter().any(|n| n == key) {
+            return Err(unknown(
+                format!(
+                    "/workspaceContext/{}",
+                    crate::error::escape_pointer_token(key)
+                ),
+                key,
+                &top,
+            ));
+        }
+    }
+    match ctx.get("riskProfile") {
+        Some(serde_json::Value::String(_)) => {}
+        None | Some(serde_json::Value::Null) => {
+            return Err(SimulationError::Parse {
+                pointer: "/workspaceContext/riskProfile".into(),
+                message:
+                    "riskProfile is required (low, medium, high or enterprise): no default is \
+                          assumed"
+                        .into(),
+            });
+        }
+        Some(_) => {} // the typed parse names the wrong type
+    }
+    if let Some(budget) = ctx.get("budget").and_then(|b| b.as_object()) {
+        let names = context_names("budget");
+        for key in budget.keys() {
+            if !names.iter().any(|n| n == key) {
+                return Err(unknown(
+                    format!(
+                        "/workspaceContext/budget/{}",
+                        crate::error::escape_pointer_token(key)
+                    ),
+                    key,
+                    &names,
+                ));
+            }
+        }
+        if let Some(bd) = budget.get("breakdown").and_then(|b| b.as_object()) {
+            let names = context_names("breakdown");
+            for key in bd.keys() {
+                if !names.iter().any(|n| n == key) {
+                    return Err(unknown(
+                        format!(
+                            "/workspaceContext/budget/breakdown/{}",
+                            crate::error::escape_pointer_token(key)
+                        ),
+                        key,
+                        &names,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl SimulationRequest {
@@ -233,6 +497,12 @@ impl SimulationRequest {
                 message,
             }
         })?;
+        // The context's names first (a typo is the error to report, not
+        // the field it left missing); the typed parse then names syntax
+        // errors, wrong types and duplicate keys by pointer.
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+            check_context(&value)?;
+        }
         let mut de = serde_json::Deserializer::from_str(text);
         let req: Self = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
         de.end().map_err(|e| SimulationError::Parse {
@@ -244,6 +514,7 @@ impl SimulationRequest {
 
     /// Convert an already-parsed JSON value. Errors name the field by JSON pointer.
     pub fn from_value(value: &serde_json::Value) -> Result<Self, SimulationError> {
+        check_context(value)?;
         serde_path_to_error::deserialize(value).map_err(path_error)
     }
 
@@ -292,6 +563,37 @@ pub(crate) fn path_error<E: std::fmt::Display>(
 ) -> SimulationError {
     SimulationError::Parse {
         pointer: SimulationError::from_path_error(&err),
-        message: err.inner().to_string(),
+        message: json_terms(&err.inner().to_string()),
     }
+}
+
+/// A serde message in JSON's words, not Rust's ("expected f64" becomes
+/// "expected a number", "a sequence" "an array", "a map" "an object").
+pub fn json_terms(message: &str) -> String {
+    let mut m = message.to_string();
+    for (rust, json) in [
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer"),
+        ("expected usize", "expected a non-negative integer"),
+        ("expected i64", "expected an integer"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected an object"),
+        ("invalid type: sequence", "invalid type: array"),
+        ("invalid type: map", "invalid type: object"),
+        ("floating point", "number"),
+    ] {
+        m = m.replace(rust, json);
+    }
+    if let Some(at) = m.find("expected struct ") {
+        // "expected struct WorkspaceContext" -> "expected an object"
+        let end = m
+            .get(at + 16..)
+            .and_then(|rest| rest.find(|c: char| !c.is_alphanumeric() && c != '_'))
+            .map_or(m.len(), |e| at + 16 + e);
+        m.replace_range(at..end, "expected an object");
+    }
+    m
 }

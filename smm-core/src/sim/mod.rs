@@ -1,4 +1,4 @@
-//! Readiness simulation (model `smm-readiness-v1`).
+//! Readiness simulation (models `smm-readiness-v2`, the default, and `smm-readiness-v1`).
 //!
 //! ```
 //! use smm_core::sim::{SimulationRequest, RunOptions, simulate};
@@ -26,6 +26,7 @@ mod input;
 mod model;
 mod report;
 mod stats;
+pub mod sweep;
 mod workflow;
 
 pub use engine::{
@@ -36,12 +37,13 @@ pub use engine::{
 pub use error::SimulationError;
 pub use input::{
     AUTO_EXACT_LIMIT, Budget, BudgetBreakdown, MAX_CONFIDENCE_LEVEL, MAX_EXACT_ITERATIONS,
-    MAX_ITERATIONS, MAX_RETRIES, PercentileMode, RetryPolicy, SimulationConfig, SimulationRequest,
-    Workflow, WorkflowNode, WorkspaceContext,
+    MAX_ITERATIONS, MAX_RETRIES, MIN_PRECISION_ITERATIONS, ModelVersion, PercentileMode,
+    PrecisionTarget, RetryPolicy, SimulationConfig, SimulationRequest, StoppingRule, Workflow,
+    WorkflowNode, WorkspaceContext,
 };
-pub use model::{MODEL_ID, RiskProfile};
+pub use model::{MODEL_ID, PRECISION_METRICS, RiskProfile};
 pub use report::{
-    ConfidenceInterval, ConvergenceMetrics, MetricSummary, NodeSummary, Percentiles,
-    Reproducibility, SimulationReport, WorkflowSummary,
+    ConfidenceInterval, ConvergenceMetrics, MetricPrecision, MetricSummary, NodeSummary,
+    Percentiles, Reproducibility, SimulationReport, WorkflowSummary,
 };
 pub use stats::{BOUNDED_ABSOLUTE_ERROR, BOUNDED_RELATIVE_ERROR};

@@ -1,19 +1,108 @@
-//! Model `smm-readiness-v1`: validation of the inputs into a compiled plan and
-//! the per-iteration draws, in the order `shared/design/simulation-model.md`
-//! states them.
+//! Models `smm-readiness-v1` and `-v2`: validation of the inputs into a
+//! compiled plan and the per-iteration draws, in the order
+//! `shared/design/simulation-model.md` states them. v2 differs in one
+//! place: the day of the season is the first draw of an iteration (uniform
+//! over 365 days) instead of the iteration index modulo 365.
 
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
 use super::SimulationError;
 use super::input::{
-    MAX_CONFIDENCE_LEVEL, MAX_EXACT_ITERATIONS, MAX_ITERATIONS, MAX_RETRIES, SimulationConfig,
-    SimulationRequest,
+    MAX_CONFIDENCE_LEVEL, MAX_EXACT_ITERATIONS, MAX_ITERATIONS, MAX_RETRIES,
+    MIN_PRECISION_ITERATIONS, ModelVersion, SimulationConfig, SimulationRequest, StoppingRule,
 };
 use super::workflow::CompiledWorkflow;
 
-/// Id of the model this engine implements.
-pub const MODEL_ID: &str = "smm-readiness-v1";
+/// Id of the default model (a request's `simulationConfig.model` chooses).
+pub const MODEL_ID: &str = "smm-readiness-v2";
+
+/// The metrics a precision target may name, by report name, in the
+/// engine's metric order (readiness first).
+pub const PRECISION_METRICS: [&str; MODEL_METRICS] = [
+    "readinessScore",
+    "policyPassPct",
+    "citationCoverage",
+    "duplicationRisk",
+    "costEstimateUSD",
+    "technicalReadiness",
+];
+
+/// How a run may stop early, compiled.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Stop {
+    /// It runs every iteration.
+    Never,
+    /// The original window rule, with its threshold.
+    Window(f64),
+    /// The precision rule.
+    Precision(PrecisionPlan),
+}
+
+/// The precision rule, compiled.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PrecisionPlan {
+    /// The normal quantile of the confidence level.
+    pub z: f64,
+    /// (metric index, target half-width), readiness first.
+    pub targets: Vec<(usize, f64)>,
+    /// Targets are fractions of each mean's magnitude.
+    pub relative: bool,
+    /// No stop before this many iterations.
+    pub min_iterations: u64,
+}
+
+impl PrecisionPlan {
+    /// Each target's (metric index, target half-width, achieved half-width)
+    /// for these moments (absolute half-widths).
+    pub(crate) fn standing(&self, moments: &[super::stats::Moments]) -> Vec<(usize, f64, f64)> {
+        self.targets
+            .iter()
+            .map(|&(m, target)| {
+                let (mean, std, n) = moments
+                    .get(m)
+                    .map_or((0.0, 0.0, 0), |x| (x.mean(), x.std(), x.n));
+                let achieved = if n > 0 {
+                    self.z * std / (n as f64).sqrt()
+                } else {
+                    f64::INFINITY
+                };
+                let target = if self.relative {
+                    target * mean.abs()
+                } else {
+                    target
+                };
+                (m, target, achieved)
+            })
+            .collect()
+    }
+
+    /// The rule is met: enough iterations and every target reached.
+    pub(crate) fn met(&self, moments: &[super::stats::Moments]) -> bool {
+        let n = moments.first().map_or(0, |m| m.n);
+        n >= self.min_iterations
+            && self
+                .standing(moments)
+                .iter()
+                .all(|(_, target, achieved)| achieved <= target)
+    }
+}
+
+/// A uniform day of the season in 0..365 from one or more `u32` draws
+/// (Lemire's multiply-and-reject: no bias, and defined here rather than by a
+/// library version).
+#[inline]
+fn draw_day<R: rand::Rng + ?Sized>(rng: &mut R) -> usize {
+    const DAYS: u64 = 365;
+    // 2^32 mod 365: products whose low word falls below it are rejected.
+    const REJECT_BELOW: u32 = ((1u64 << 32) % DAYS) as u32;
+    loop {
+        let m = u64::from(rng.next_u32()) * DAYS;
+        if (m as u32) >= REJECT_BELOW {
+            return (m >> 32) as usize;
+        }
+    }
+}
 
 /// Risk profile of a workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +188,8 @@ pub(crate) struct Plan {
     pub config: SimulationConfig,
     pub exact: bool,
     pub workspace_id: Option<String>,
+    pub model: ModelVersion,
+    pub stop: Stop,
 }
 
 fn check_money(pointer: &str, v: f64) -> Result<f64, SimulationError> {
@@ -233,6 +324,32 @@ impl Plan {
         // 1 - 0.1 * min(1, nodeCount / 10)
         let node_factor = 1.0 - (node_count as f64 / 10.0).min(1.0) * 0.1;
 
+        let stop = match cfg.stopping_rule() {
+            None => {
+                if cfg.stopping_rule.is_some() || cfg.precision.is_some() {
+                    return Err(SimulationError::Parse {
+                        pointer: "/simulationConfig/enableEarlyTermination".into(),
+                        message: "a stopping rule or precision target is given, but early \
+                                  termination is off: set enableEarlyTermination to true"
+                            .into(),
+                    });
+                }
+                Stop::Never
+            }
+            Some(StoppingRule::Window) => {
+                if cfg.precision.is_some() {
+                    return Err(SimulationError::Parse {
+                        pointer: "/simulationConfig/precision".into(),
+                        message: "precision targets belong to the precision rule, not the \
+                                  window rule"
+                            .into(),
+                    });
+                }
+                Stop::Window(th)
+            }
+            Some(StoppingRule::Precision) => Stop::Precision(precision_plan(cfg)?),
+        };
+
         let seasonal = (0..365)
             .map(|k| 0.8 + 0.4 * libm::sin(2.0 * std::f64::consts::PI * f64::from(k) / 365.0))
             .collect();
@@ -253,7 +370,17 @@ impl Plan {
                 .workspace_id
                 .clone()
                 .or_else(|| ctx.workspace_id.clone()),
+            model: cfg.model,
+            stop,
         })
+    }
+
+    /// The precision rule, when it governs the run.
+    pub(crate) fn precision(&self) -> Option<&PrecisionPlan> {
+        match &self.stop {
+            Stop::Precision(p) => Some(p),
+            _ => None,
+        }
     }
 
     /// The thread count `parallelBatches` asks for (checked at compile).
@@ -293,13 +420,13 @@ impl Plan {
         let n = |rng: &mut R| -> f64 { rng.sample(StandardNormal) };
         let u = |rng: &mut R| -> f64 { rng.random::<f64>() };
 
+        let day = match self.model {
+            ModelVersion::V1 => (i % 365) as usize,
+            ModelVersion::V2 => draw_day(rng),
+        };
         let vol = (self.base_vol + 0.1 * n(rng)).max(0.0);
         let comp = (0.5 + 0.2 * n(rng)).max(0.0);
-        let seasonal = self
-            .seasonal
-            .get((i % 365) as usize)
-            .copied()
-            .unwrap_or(1.0);
+        let seasonal = self.seasonal.get(day).copied().unwrap_or(1.0);
         let mut health_sum = 0.0;
         for _ in &self.rate_limits {
             health_sum += clamp(0.9 + 0.1 * n(rng), 0.1, 1.0);
@@ -368,4 +495,77 @@ impl Plan {
 #[inline]
 pub(crate) fn clamp(x: f64, lo: f64, hi: f64) -> f64 {
     lo.max(hi.min(x))
+}
+
+fn precision_plan(cfg: &SimulationConfig) -> Result<PrecisionPlan, SimulationError> {
+    let p = cfg.precision.clone().unwrap_or_default();
+    let bad = |pointer: &str, message: String| SimulationError::Parse {
+        pointer: format!("/simulationConfig/precision{pointer}"),
+        message,
+    };
+    let check = |pointer: &str, v: f64| -> Result<f64, SimulationError> {
+        let ok = v.is_finite() && v > 0.0 && (!p.relative || v <= 1.0);
+        if ok {
+            Ok(v)
+        } else if p.relative {
+            Err(bad(
+                pointer,
+                format!("a relative target must be in (0, 1] (got {v})"),
+            ))
+        } else {
+            Err(bad(
+                pointer,
+                format!("a target half-width must be a positive number (got {v})"),
+            ))
+        }
+    };
+    let readiness = match p.half_width {
+        Some(h) => check("/halfWidth", h)?,
+        None if p.relative => {
+            return Err(bad(
+                "/halfWidth",
+                "a relative target needs halfWidth (convergenceThreshold is absolute)".into(),
+            ));
+        }
+        None if cfg.convergence_threshold > 0.0 => cfg.convergence_threshold,
+        None => {
+            return Err(bad(
+                "/halfWidth",
+                "no target: give halfWidth (convergenceThreshold is 0)".into(),
+            ));
+        }
+    };
+    if !(MIN_PRECISION_ITERATIONS..=MAX_ITERATIONS).contains(&p.min_iterations) {
+        return Err(bad(
+            "/minIterations",
+            format!(
+                "must be between {MIN_PRECISION_ITERATIONS} and {MAX_ITERATIONS} (got {})",
+                p.min_iterations
+            ),
+        ));
+    }
+    let mut targets = vec![(0, readiness)];
+    for (name, h) in &p.metrics {
+        let pointer = format!("/metrics/{}", crate::error::escape_pointer_token(name));
+        let Some(index) = PRECISION_METRICS.iter().position(|m| m == name) else {
+            return Err(bad(
+                &pointer,
+                format!(
+                    "unknown metric {name:?} (one of {})",
+                    PRECISION_METRICS.join(", ")
+                ),
+            ));
+        };
+        let h = check(&pointer, *h)?;
+        match targets.iter_mut().find(|(m, _)| *m == index) {
+            Some(t) => t.1 = h,
+            None => targets.push((index, h)),
+        }
+    }
+    Ok(PrecisionPlan {
+        z: super::stats::z_for_level(cfg.confidence_level),
+        targets,
+        relative: p.relative,
+        min_iterations: p.min_iterations,
+    })
 }

@@ -58,12 +58,24 @@ pub struct NodeSummary {
     pub id: String,
     /// Iterations in which the node failed after all retries.
     pub failures: u64,
-    /// failures / iterations run.
+    /// failures / iterations run: failures per iteration, not per attempt
+    /// (the original system's name; the same as `failuresPerIteration`).
     pub failure_rate: f64,
     /// Retries taken over all iterations.
     pub retries: u64,
     /// Iterations in which the node was skipped because a dependency failed.
     pub skipped: u64,
+    /// Attempts over all iterations: (iterations run - skipped) + retries.
+    #[serde(default)]
+    pub attempts: u64,
+    /// failures / iterations run.
+    #[serde(default)]
+    pub failures_per_iteration: f64,
+    /// Failed attempts / attempts: (retries + failures) / attempts, the
+    /// rate the workflow's `failureRate` input describes (0 without
+    /// attempts).
+    #[serde(default)]
+    pub failure_rate_per_attempt: f64,
 }
 
 /// Workflow simulation results.
@@ -84,9 +96,13 @@ pub struct WorkflowSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConvergenceMetrics {
-    /// At least 100 iterations and |mean(last 50) - mean(previous 50)| < threshold.
+    /// The stopping rule in force is met at the end of the run: under the
+    /// precision rule, every target after `minIterations`; otherwise (the
+    /// window rule, or none) at least 100 iterations and
+    /// |mean(last 50) - mean(previous 50)| < threshold.
     pub converged: bool,
-    /// Iterations actually run.
+    /// Iterations actually run (the same as `reproducibility.iterationsRun`;
+    /// the name is the original system's).
     pub required_iterations: u64,
     /// The configured threshold.
     pub stability_threshold: f64,
@@ -96,6 +112,45 @@ pub struct ConvergenceMetrics {
     pub last_window_mean: Option<f64>,
     /// Mean readiness of the 50 iterations before those.
     pub previous_window_mean: Option<f64>,
+    /// The early-termination rule in force: `precision`, `window`, or
+    /// `none` (early termination off).
+    #[serde(default = "rule_none")]
+    pub stopping_rule: String,
+    /// The rule that stopped the run before its iterations (`precision`
+    /// or `window`), or null when it ran them all.
+    #[serde(default)]
+    pub stopped_by: Option<String>,
+    /// Half-width of the readiness mean's confidence interval, as achieved.
+    #[serde(default)]
+    pub achieved_half_width: f64,
+    /// The precision rule's readiness target as an absolute half-width
+    /// (null under another rule).
+    #[serde(default)]
+    pub target_half_width: Option<f64>,
+    /// Every precision target, readiness first (empty under another rule).
+    #[serde(default)]
+    pub precision_targets: Vec<MetricPrecision>,
+    /// Iterations a run without early termination would have used.
+    #[serde(default)]
+    pub iterations_without_early_termination: u64,
+}
+
+fn rule_none() -> String {
+    "none".into()
+}
+
+/// One precision target at the end of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MetricPrecision {
+    /// The metric (report name).
+    pub metric: String,
+    /// The target half-width, absolute (a relative target times |mean|).
+    pub target_half_width: f64,
+    /// The half-width achieved.
+    pub achieved_half_width: f64,
+    /// achieved <= target.
+    pub met: bool,
 }
 
 /// Everything needed to reproduce the run bit for bit.
@@ -132,7 +187,7 @@ pub struct Reproducibility {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SimulationReport {
-    /// Model id (`smm-readiness-v1`).
+    /// Model id (`smm-readiness-v2` or `smm-readiness-v1`).
     pub model_id: String,
     /// Workspace id, when the input named one.
     pub workspace_id: Option<String>,
@@ -190,11 +245,20 @@ impl SimulationReport {
             && self.workflow.as_ref().is_none_or(|w| {
                 w.makespan_ms.is_finite()
                     && w.success_rate.is_finite()
-                    && w.nodes.iter().all(|n| n.failure_rate.is_finite())
+                    && w.nodes.iter().all(|n| {
+                        n.failure_rate.is_finite()
+                            && n.failures_per_iteration.is_finite()
+                            && n.failure_rate_per_attempt.is_finite()
+                    })
             })
             && c.stability_threshold.is_finite()
             && c.last_window_mean.is_none_or(f64::is_finite)
             && c.previous_window_mean.is_none_or(f64::is_finite)
+            && c.achieved_half_width.is_finite()
+            && c.target_half_width.is_none_or(f64::is_finite)
+            && c.precision_targets
+                .iter()
+                .all(|t| t.target_half_width.is_finite() && t.achieved_half_width.is_finite())
     }
 
     /// Compact JSON (field order fixed by the type; floats in shortest

@@ -117,6 +117,8 @@ from ._smm_core import (
     retention_plan,
     run,
     sign_bundle,
+    sweep_plan,
+    sweep_row,
     simulate,
     simulate_request,
     simulate_shard,
@@ -126,6 +128,17 @@ from ._smm_core import (
     verify_bundles,
     __version__,
 )
+
+
+
+class EarlyTerminationWarning(UserWarning):
+    """A run stopped before the iterations asked for (by its stopping rule):
+    ``report.terminated_early``, ``report.stopped_by``, ``report.iterations_run``
+    and ``report.iterations_requested`` say how far it went. Silence with
+    ``warnings.simplefilter("ignore", smm_core.EarlyTerminationWarning)``."""
+
+
+from ._sweep import SweepResult, sweep
 
 __all__ = [
     "BLOCK_SIZE",
@@ -205,6 +218,11 @@ __all__ = [
     "prompt_hash",
     "retention_plan",
     "run",
+    "EarlyTerminationWarning",
+    "sweep",
+    "sweep_plan",
+    "sweep_row",
+    "SweepResult",
     "sign_bundle",
     "simulate",
     "simulate_request",

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import TypeAlias, final
+from typing_extensions import NotRequired, TypeAlias, TypedDict, final
 
 _Document: TypeAlias = Union[Mapping[str, Any], str, bytes]
 
@@ -90,6 +90,9 @@ __all__ = [
     "prompt_hash",
     "retention_plan",
     "run",
+    "sweep_plan",
+    "sweep_row",
+    "_sweep",
     "sign_bundle",
     "simulate",
     "simulate_request",
@@ -103,6 +106,29 @@ __all__ = [
     "_error_table",
     "_report_from_state",
 ]
+
+class _AuditEvent(TypedDict):
+    """One event of an audit trail (hash-chained; see assemble_bundle)."""
+
+    sequence: int
+    timestamp: str
+    event: str
+    actor: str
+    details: NotRequired[dict[str, Any]]
+    previousEventHash: NotRequired[str]
+    eventHash: str
+
+_RiskProfile: TypeAlias = Literal["low", "medium", "high", "enterprise"]
+
+class _WorkspaceContext(TypedDict, total=False):
+    """What the model reads of a workspace (a whole v2 contract also works)."""
+
+    workspaceId: str
+    riskProfile: _RiskProfile
+    primaryChannels: list[str]
+    budget: dict[str, Any]
+
+_Progress: TypeAlias = Union[Callable[[int, int], Optional[bool]], Literal["tqdm"], None]
 
 __version__: str
 MODEL_ID: str
@@ -229,6 +255,18 @@ class SimulationReport:
     @property
     def iterations_run(self) -> int: ...
     @property
+    def iterations_requested(self) -> int: ...
+    @property
+    def terminated_early(self) -> bool: ...
+    @property
+    def stopping_rule(self) -> Literal["precision", "window", "none"]: ...
+    @property
+    def stopped_by(self) -> Optional[Literal["precision", "window"]]: ...
+    @property
+    def achieved_half_width(self) -> float: ...
+    @property
+    def target_half_width(self) -> Optional[float]: ...
+    @property
     def seed(self) -> int: ...
     @property
     def convergence(self) -> dict[str, Any]: ...
@@ -239,6 +277,13 @@ class SimulationReport:
     def to_dict(self) -> dict[str, Any]: ...
     def to_json(self, indent: bool = False) -> str: ...
     def samples(self) -> dict[str, npt.NDArray[np.float64]]: ...
+    def histogram(
+        self, bins: int = 50, metric: str = "readiness_score", range: Optional[Tuple[float, float]] = None
+    ) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+    @staticmethod
+    def from_json(text: str) -> SimulationReport: ...
+    def to_records(self) -> list[dict[str, Any]]: ...
+    def to_frame(self) -> Any: ...
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]: ...
 
 @final
@@ -257,7 +302,7 @@ class PartialResult:
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]: ...
 
 def simulate(
-    workspace: _Document,
+    workspace: Union[_WorkspaceContext, _Document, Contract],
     workflow: Optional[_Document] = None,
     *,
     iterations: int = 1000,
@@ -269,12 +314,19 @@ def simulate(
     threads: Optional[int] = None,
     keep_samples: bool = False,
     timeout_seconds: Optional[int] = None,
+    model: Optional[Literal["smm-readiness-v2", "smm-readiness-v1"]] = None,
+    stopping_rule: Optional[Literal["precision", "window"]] = None,
+    precision: Optional[float] = None,
+    relative_precision: Optional[float] = None,
+    precision_metrics: Optional[Mapping[str, float]] = None,
+    min_iterations: Optional[int] = None,
+    progress: _Progress = None,
 ) -> SimulationReport: ...
 def simulate_request(
-    request: _Document, *, threads: Optional[int] = None, keep_samples: bool = False
+    request: _Document, *, threads: Optional[int] = None, keep_samples: bool = False, progress: _Progress = None
 ) -> SimulationReport: ...
 def simulate_shard(
-    request: _Document, start: int, end: int, *, threads: Optional[int] = None
+    request: _Document, start: int, end: int, *, threads: Optional[int] = None, progress: _Progress = None
 ) -> PartialResult: ...
 def merge_partials(
     partials: Iterable[PartialResult], *, threads: Optional[int] = None, keep_samples: bool = False
@@ -283,7 +335,7 @@ def _report_from_state(
     json: str, samples: Optional[Sequence[Tuple[str, bytes]]]
 ) -> SimulationReport: ...
 
-_Now = Union[str, datetime.datetime]
+_Now = Union[str, datetime.datetime, datetime.date]
 _Lifecycle = Literal["draft", "validated", "signed", "provisioning", "active", "paused", "decommissioned"]
 
 @final
@@ -418,12 +470,26 @@ def run(
     threads: Optional[int] = None,
 ) -> RunResult: ...
 
+def sweep_plan(
+    request: _Document, grid: Mapping[str, Sequence[Any]], *, iterations: int, seed: int
+) -> list[dict[str, Any]]: ...
+def sweep_row(point: Mapping[str, Any], report: SimulationReport) -> dict[str, Any]: ...
+def _sweep(
+    request: _Document,
+    grid: Mapping[str, Sequence[Any]],
+    *,
+    iterations: int,
+    seed: int,
+    threads: Optional[int] = None,
+    progress: Optional[Callable[[int, int], Optional[bool]]] = None,
+) -> list[dict[str, Any]]: ...
+
 def assemble_bundle(
     contract: Union[_Document, Contract],
     simulation: Union[_Document, SimulationReport],
     *,
     created_at: _Now,
-    audit_trail: Sequence[Mapping[str, Any]],
+    audit_trail: Sequence[Union[_AuditEvent, Mapping[str, Any]]],
     policy_decision: Union[Decision, _Document],
     decision_card: Mapping[str, Any],
     agent_runs: Optional[Sequence[Union[AgentRun, Mapping[str, Any]]]] = None,

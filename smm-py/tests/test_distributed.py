@@ -1,0 +1,110 @@
+"""Runs and sweeps on a real Dask cluster (worker processes): the same
+bytes as one process, even when a worker dies mid-run."""
+
+import json
+import os
+import pathlib
+import pickle
+import signal
+import time
+
+import pytest
+
+import smm_core
+
+distributed = pytest.importorskip("distributed")
+from smm_core import distributed as smm_dask  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+REQUEST = json.loads((ROOT / "examples" / "icblabs-seed42.request.json").read_text())
+
+
+def request(iterations, mode="auto", early=False, **config):
+    r = json.loads(json.dumps(REQUEST))
+    r["simulationConfig"].update(
+        iterations=iterations, percentileMode=mode, enableEarlyTermination=early, **config
+    )
+    r["simulationConfig"].pop("timeoutSeconds", None)
+    return r
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    )
+    c = distributed.Client(cluster)
+    try:
+        yield c
+    finally:
+        c.close()
+        cluster.close()
+
+
+def test_shard_bounds_cover_the_run_at_block_boundaries():
+    b = smm_dask.shard_bounds(1_000_003, 7)
+    assert b[0][0] == 0 and b[-1][1] == 1_000_003
+    assert all(x[1] == y[0] for x, y in zip(b, b[1:]))
+    assert all(a % smm_core.BLOCK_SIZE == 0 for a, _ in b)
+    assert smm_dask.shard_bounds(100, 8) == [(0, 100)]
+
+
+@pytest.mark.parametrize(
+    "req",
+    [
+        request(300_000),
+        request(300_000, "bounded"),
+        request(2_000_000, "bounded", early=True, precision={"halfWidth": 0.0004}),
+        request(100_000, early=True, model="smm-readiness-v1", convergenceThreshold=0.01),
+    ],
+    ids=["exact", "bounded", "precision", "v1-window"],
+)
+def test_a_sharded_run_equals_the_single_process_run(client, req):
+    single = smm_core.simulate_request(req, threads=2)
+    assert smm_dask.simulate(client, req).to_json() == single.to_json()
+    assert smm_dask.simulate(client, req, shards=7).to_json() == single.to_json()
+
+
+def test_a_sweep_on_the_cluster_equals_the_sequential_sweep(client):
+    grid = {"/workspaceContext/budget/hardCap": [2000, 8000], "/workspaceContext/riskProfile": ["low", "medium", "high"]}
+    here = smm_core.sweep(REQUEST, grid, iterations=5000, seed=11)
+    there = smm_core.sweep(REQUEST, grid, iterations=5000, seed=11, client=client)
+    assert there == here
+
+
+def test_a_lost_worker_changes_nothing(client):
+    req = request(12_000_000, "bounded")
+    single = smm_core.simulate_request(req, threads=2)
+    pids = client.run(os.getpid)
+    bounds = smm_dask.shard_bounds(12_000_000, 4)
+    futures = client.map(
+        smm_dask._run_shard,
+        [req] * 4,
+        [a for a, _ in bounds],
+        [b for _, b in bounds],
+        [1] * 4,
+        pure=False,
+    )
+    # Kill a worker while it computes a shard; its nanny restarts it and
+    # the scheduler recomputes what was lost.
+    deadline = time.time() + 30
+    while time.time() < deadline and not any(client.processing().values()):
+        time.sleep(0.05)
+    busy = [w for w, tasks in client.processing().items() if tasks]
+    assert busy, "no worker started a shard"
+    os.kill(pids[busy[0]], signal.SIGKILL)
+    parts = client.gather(futures)
+    assert smm_core.merge_partials(parts).to_json() == single.to_json()
+
+
+def test_everything_a_task_carries_pickles():
+    contract = smm_core.Contract.from_json((ROOT / "examples" / "workspace.icblabs.v2.json").read_text())
+    report = smm_core.simulate_request(request(2000))
+    part = smm_core.simulate_shard(request(2000), 0, 1024)
+    bundle = smm_core.PolicyBundle.default()
+    for obj in (request(2000), contract, report, part, bundle):
+        back = pickle.loads(pickle.dumps(obj))
+        assert type(back) is type(obj)
+    assert pickle.loads(pickle.dumps(report)).to_json() == report.to_json()
+    assert pickle.loads(pickle.dumps(contract)).terms_hash == contract.terms_hash
+    assert pickle.loads(pickle.dumps(part)).iterations_run == 1024
