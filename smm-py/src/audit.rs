@@ -35,6 +35,9 @@ pub(crate) struct LocalSigner {
 #[pymethods]
 impl LocalSigner {
     /// A new random key (OS entropy).
+    ///
+    /// Parameters:
+    /// - key_id: the key id written in signatures
     #[staticmethod]
     fn generate(py: Python<'_>, key_id: &str) -> PyResult<Self> {
         for _ in 0..16 {
@@ -63,6 +66,10 @@ impl LocalSigner {
         ))
     }
     /// From a PKCS#8 PEM private key.
+    ///
+    /// Parameters:
+    /// - key_id: the key id written in signatures
+    /// - pem: a PKCS#8 PEM P-256 private key
     #[staticmethod]
     fn from_pem(py: Python<'_>, key_id: &str, pem: &str) -> PyResult<Self> {
         let s =
@@ -210,6 +217,17 @@ pub(crate) fn contract_value(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult
 #[pyfunction]
 #[pyo3(signature = (contract, simulation, *, created_at, audit_trail, policy_decision,
                     decision_card, agent_runs = None, previous_bundle_ref = None))]
+/// assemble_bundle
+///
+/// Parameters:
+/// - contract: the v2 contract (Contract or document)
+/// - simulation: the SimulationReport (or its dict)
+/// - created_at: the bundle's time (RFC 3339 or aware datetime)
+/// - audit_trail: the hash-chained events
+/// - policy_decision: the Decision (or its dict)
+/// - decision_card: the card from decision_card
+/// - agent_runs: AgentRun objects or dicts (optional)
+/// - previous_bundle_ref: the workspace's previous bundle id (optional)
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword signature
 pub(crate) fn assemble_bundle<'py>(
     py: Python<'py>,
@@ -258,6 +276,10 @@ pub(crate) fn bundle_id(py: Python<'_>, bundle: &Bound<'_, PyAny>) -> PyResult<S
 }
 
 /// Sign a bundle: the DSSE envelope (JSON bytes).
+///
+/// Parameters:
+/// - bundle: the assembled bundle (dict or text)
+/// - signer: a LocalSigner or an ExternalSigner
 #[pyfunction]
 pub(crate) fn sign_bundle<'py>(
     py: Python<'py>,
@@ -298,6 +320,7 @@ impl VerificationResult {
             &serde_json::to_value(&self.inner.checks).unwrap_or(Value::Null),
         )
     }
+    /// The object as a dict (its JSON schema's shape).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         from_json(
             py,
@@ -339,6 +362,11 @@ pub(crate) fn trusted_from(
 
 /// Verify a signed bundle offline against trusted keys ({key_id: public key
 /// PEM/DER/SEC1} or [(key_id, key)]).
+///
+/// Parameters:
+/// - envelope: the DSSE envelope (bytes or text)
+/// - trusted_keys: {key_id: public key PEM} or [(key_id, key)]
+/// - expected_bundle_id: the id it must have (optional)
 #[pyfunction]
 #[pyo3(signature = (envelope, trusted_keys, *, expected_bundle_id = None))]
 pub(crate) fn verify_bundle(
@@ -355,6 +383,11 @@ pub(crate) fn verify_bundle(
 }
 
 /// Verify many signed bundles on `threads` threads (default: every core).
+///
+/// Parameters:
+/// - envelopes: DSSE envelopes
+/// - trusted_keys: {key_id: public key PEM} or [(key_id, key)]
+/// - threads: worker threads (None: every core)
 #[pyfunction]
 #[pyo3(signature = (envelopes, trusted_keys, *, threads = None))]
 pub(crate) fn verify_bundles(
@@ -459,6 +492,9 @@ impl FileBundleStore {
     }
     /// How a stored bundle got its signatures: [{"sequence", "event",
     /// "keyIds", "envelopeSha256", "previousEventHash"?, "eventHash"}].
+    ///
+    /// Parameters:
+    /// - bundle_id: the bundle id ("sha256:" + 64 hex)
     fn history<'py>(&self, py: Python<'py>, bundle_id: &str) -> PyResult<Bound<'py, PyAny>> {
         use core_audit::store::BundleStore;
         let h = py
@@ -475,6 +511,11 @@ impl FileBundleStore {
         Ok(b.map(|b| PyBytes::new(py, &b.envelope)))
     }
     /// A workspace's bundles created in [start, end): [{"bundleId", "workspaceId", "createdAt"}].
+    ///
+    /// Parameters:
+    /// - workspace_id: the workspace
+    /// - start: created at or after (RFC 3339 or datetime; None: no bound)
+    /// - end: created before (None: no bound)
     #[pyo3(signature = (workspace_id, start = None, end = None))]
     fn list<'py>(
         &self,
@@ -500,6 +541,9 @@ impl FileBundleStore {
     }
     /// The contract snapshot stored with a bundle (a dict), checked against
     /// the bundle that names it; None when the bundle is not stored.
+    ///
+    /// Parameters:
+    /// - bundle_id: the bundle id ("sha256:" + 64 hex)
     fn snapshot<'py>(&self, py: Python<'py>, bundle_id: &str) -> PyResult<Bound<'py, PyAny>> {
         match self
             .inner

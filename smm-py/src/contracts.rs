@@ -44,6 +44,7 @@ impl Violation {
     fn is_error(&self) -> bool {
         self.inner.is_error()
     }
+    /// The object as a dict (its JSON schema's shape).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         from_json(
             py,
@@ -66,6 +67,9 @@ pub(crate) fn violations(v: Vec<core_contract::Violation>) -> Vec<Violation> {
 }
 
 /// The RFC 8785 canonical form of a JSON document (text, bytes or a Python value).
+///
+/// Parameters:
+/// - doc: JSON text, bytes, or a Python value
 #[pyfunction]
 pub(crate) fn canonicalize<'py>(
     py: Python<'py>,
@@ -97,6 +101,10 @@ pub(crate) fn contract_hash(py: Python<'_>, contract: &Bound<'_, PyAny>) -> PyRe
 }
 
 /// Every violation of a contract document at `now`: schema, then business rules.
+///
+/// Parameters:
+/// - doc: the contract document (text, bytes or dict)
+/// - now: RFC 3339 string, aware datetime or date
 #[pyfunction]
 pub(crate) fn validate_contract(
     py: Python<'_>,
@@ -111,6 +119,9 @@ pub(crate) fn validate_contract(
 }
 
 /// Migrate a v1 contract document to v2 (returns a dict).
+///
+/// Parameters:
+/// - doc: a v1 contract document
 #[pyfunction]
 pub(crate) fn migrate_v1<'py>(
     py: Python<'py>,
@@ -134,6 +145,9 @@ pub(crate) struct Contract {
 impl Contract {
     /// Parse a v2 contract (JSON text, bytes or dict). Bad input raises
     /// ValidationError (with `.violations` for schema violations).
+    ///
+    /// Parameters:
+    /// - doc: the v2 contract: JSON text, bytes or a dict
     #[staticmethod]
     fn from_json(py: Python<'_>, doc: &Bound<'_, PyAny>) -> PyResult<Self> {
         Ok(Contract {
@@ -211,6 +225,7 @@ impl Contract {
             &serde_json::to_value(self.inner.snapshot()).unwrap_or(Value::Null),
         )
     }
+    /// The object as a dict (its JSON schema's shape).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         from_json(py, self.inner.document())
     }
@@ -279,6 +294,9 @@ impl ContractHistory {
         Ok(h)
     }
     /// Add a version (Contract, contract dict/JSON or snapshot dict).
+    ///
+    /// Parameters:
+    /// - item: a Contract, a contract document, or a snapshot dict
     fn add(&mut self, py: Python<'_>, item: &Bound<'_, PyAny>) -> PyResult<()> {
         let n = self.items.len();
         self.items.push(history_item(py, item, n)?);

@@ -203,6 +203,19 @@ impl RunResult {
 /// once), store it (a directory, or a FileBundleStore that trusts the key),
 /// read it back and verify it. Chains to the workspace's latest bundle in
 /// the store. A failing step raises its typed error with `.step` set.
+///
+/// Parameters:
+/// - contract: a path, JSON text, a dict or a Contract
+/// - store: a directory, or a FileBundleStore that trusts the key
+/// - now: RFC 3339 string, aware datetime or date
+/// - request: a simulation request (default: the contract's simulationConfig)
+/// - key: a PEM file path, a LocalSigner or an ExternalSigner (default: <store>/signing-key.pem, made once)
+/// - ledger: a SQLite file path or a UsageLedger (default: <store>/usage.sqlite)
+/// - campaign: the campaign: workflow steps, spend, agent output (path, text or dict)
+/// - agent_run: the research agent's run to record (path, text, dict)
+/// - policy: a PolicyBundle (default: the shipped bundle)
+/// - actor: who runs it (in the audit trail)
+/// - threads: worker threads of the simulation (None: every core)
 #[pyfunction]
 #[pyo3(signature = (contract, *, store, now, request = None, key = None, ledger = None, campaign = None, agent_run = None, policy = None, actor = "smm", threads = None))]
 #[allow(clippy::too_many_arguments)]

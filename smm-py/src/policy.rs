@@ -75,6 +75,9 @@ impl PolicyBundle {
         Ok(PolicyBundle { inner })
     }
     /// From a directory laid out as `opa build` expects (symlinks refused).
+    ///
+    /// Parameters:
+    /// - path: a directory of .rego modules and data.json files
     #[staticmethod]
     fn from_dir(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
         let inner = py
@@ -83,6 +86,9 @@ impl PolicyBundle {
         Ok(PolicyBundle { inner })
     }
     /// From an OPA bundle archive (`opa build`'s .tar.gz).
+    ///
+    /// Parameters:
+    /// - path: an OPA bundle archive (.tar.gz)
     #[staticmethod]
     fn from_archive(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
         let inner = py
@@ -123,6 +129,10 @@ impl PolicyBundle {
     }
     /// Evaluate any rule path (`data.pkg.rule`) on any input (dict or JSON);
     /// None when the rule is undefined for it.
+    ///
+    /// Parameters:
+    /// - rule_path: a rule, e.g. "data.smm.budget.workflow_cost"
+    /// - input: any JSON document (dict or text)
     fn query<'py>(
         &self,
         py: Python<'py>,
@@ -232,6 +242,9 @@ impl Decision {
         self.inner.to_json()
     }
     /// A decision from its dict or JSON form (checked).
+    ///
+    /// Parameters:
+    /// - doc: a decision as JSON text, bytes or a dict
     #[staticmethod]
     fn from_json(py: Python<'_>, doc: &Bound<'_, PyAny>) -> PyResult<Self> {
         decision_from(py, doc)

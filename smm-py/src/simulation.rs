@@ -313,6 +313,11 @@ impl SimulationReport {
     /// `(counts, edges)` with `bins` equal bins over `range` (default: the
     /// samples' min and max), as `numpy.histogram` gives, for any plotting
     /// library.
+    ///
+    /// Parameters:
+    /// - bins: the number of equal bins
+    /// - metric: the output: "readiness_score" (default), "policy_pass_pct", ..., "makespan_ms"
+    /// - range: (low, high) of the bins (default: the samples' min and max)
     #[pyo3(signature = (bins = 50, metric = "readiness_score", range = None))]
     fn histogram<'py>(
         &self,
@@ -389,6 +394,9 @@ impl SimulationReport {
     }
     /// A report from its JSON (`to_json()`, or a report written by any
     /// front door), checked against the report schema. No samples.
+    ///
+    /// Parameters:
+    /// - text: a report's JSON
     #[staticmethod]
     fn from_json(py: Python<'_>, text: &str) -> PyResult<Self> {
         let report = CoreReport::from_json(text).map_err(|e| to_py_err(py, e))?;
@@ -541,6 +549,9 @@ impl PartialResult {
         self.inner.to_json()
     }
     /// Parse a partial serialized with `to_json`.
+    ///
+    /// Parameters:
+    /// - text: a partial's JSON, as `to_json` wrote it
     #[staticmethod]
     fn from_json(py: Python<'_>, text: &str) -> PyResult<Self> {
         let inner = sim::PartialResult::from_json(text).map_err(|e| to_py_err(py, e))?;
@@ -811,6 +822,12 @@ fn run_watched(
 
 /// Run a whole request document (`{workspaceContext, workflowJson?, simulationConfig?}`,
 /// the shape of the original system's `simulationInput`), as a dict or JSON text.
+///
+/// Parameters:
+/// - request: the request document (dict, JSON text or bytes)
+/// - threads: worker threads (None: every core)
+/// - keep_samples: keep every per-iteration value
+/// - progress: a callable (done, total) or "tqdm" (see simulate)
 #[pyfunction]
 #[pyo3(signature = (request, *, threads = None, keep_samples = false, progress = None))]
 pub(crate) fn simulate_request(
@@ -826,6 +843,13 @@ pub(crate) fn simulate_request(
 
 /// Simulate iterations [start, end) of a request (start a multiple of
 /// BLOCK_SIZE; end one too, or the run's iterations).
+///
+/// Parameters:
+/// - request: the request document
+/// - start: first iteration (a multiple of BLOCK_SIZE)
+/// - end: one past the last (a multiple of BLOCK_SIZE, or the run's iterations)
+/// - threads: worker threads (None: every core)
+/// - progress: a callable (done, total) or "tqdm" (see simulate)
 #[pyfunction]
 #[pyo3(signature = (request, start, end, *, threads = None, progress = None))]
 pub(crate) fn simulate_shard(
@@ -846,6 +870,11 @@ pub(crate) fn simulate_shard(
 }
 
 /// Merge the partial results of every shard of one run into its report.
+///
+/// Parameters:
+/// - partials: every shard's PartialResult, in any order
+/// - threads: worker threads (None: every core)
+/// - keep_samples: keep the samples (exact mode)
 #[pyfunction]
 #[pyo3(signature = (partials, *, threads = None, keep_samples = false))]
 pub(crate) fn merge_partials(

@@ -47,6 +47,12 @@ fn to_py<'py, T: serde::Serialize>(py: Python<'py>, v: &T) -> PyResult<Bound<'py
 
 /// The points of a sweep, as dicts `{index, inputs, seed, request}`, in
 /// sweep order.
+///
+/// Parameters:
+/// - request: the request document
+/// - grid: JSON pointers into the request -> lists of values
+/// - iterations: iterations of each point
+/// - seed: the sweep's seed
 #[pyfunction]
 #[pyo3(signature = (request, grid, *, iterations, seed))]
 pub(crate) fn sweep_plan<'py>(
@@ -80,6 +86,14 @@ pub(crate) fn sweep_row<'py>(
 }
 
 /// Run a sweep in this process: one row (dict) per point, in sweep order.
+///
+/// Parameters:
+/// - request: the request document
+/// - grid: JSON pointers -> lists of values
+/// - iterations: iterations of each point
+/// - seed: the sweep's seed
+/// - threads: worker threads (None: every core)
+/// - progress: a callable (points done, points)
 #[pyfunction]
 #[pyo3(signature = (request, grid, *, iterations, seed, threads = None, progress = None))]
 pub(crate) fn _sweep<'py>(

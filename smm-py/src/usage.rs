@@ -197,6 +197,12 @@ impl UsageLedger {
     /// Set (or replace) a quota: `kind` "tokens", "cost_usd" (limit in
     /// dollars) or a custom kind; `period` "day" (UTC), "month" (UTC
     /// calendar month) or "total".
+    ///
+    /// Parameters:
+    /// - workspace_id: the workspace
+    /// - kind: "tokens", "cost_usd" or a custom kind
+    /// - limit: the limit (dollars for cost_usd)
+    /// - period: "day", "month" or "total"
     #[pyo3(signature = (workspace_id, kind, limit, period = "day"))]
     fn set_quota(
         &self,
@@ -217,6 +223,9 @@ impl UsageLedger {
     }
     /// The workspace's quotas: [{"kind", "period", "limit"}] (limit in
     /// Python units).
+    ///
+    /// Parameters:
+    /// - workspace_id: the workspace
     fn quotas<'py>(&self, py: Python<'py>, workspace_id: &str) -> PyResult<Bound<'py, PyList>> {
         let qs = py
             .detach(|| self.books.ledger().quotas(workspace_id))
@@ -237,6 +246,14 @@ impl UsageLedger {
     /// held). With `strict=True` a block raises QuotaExceededError. An
     /// uncommitted reservation expires after `ttl_seconds` (default
     /// DEFAULT_RESERVATION_TTL_SECONDS).
+    ///
+    /// Parameters:
+    /// - workspace_id: the workspace
+    /// - job_id: the job (one commit per job)
+    /// - usage: the estimate, by kind
+    /// - now: RFC 3339 string or aware datetime
+    /// - ttl_seconds: seconds before an uncommitted reservation stops counting
+    /// - strict: raise QuotaExceededError instead of returning a block
     #[pyo3(signature = (workspace_id, job_id, usage, now, *, ttl_seconds = 900, strict = false))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python signature
     fn reserve(
@@ -268,6 +285,11 @@ impl UsageLedger {
     /// Record a job's actual usage ({kind: amount}; cost_usd in dollars).
     /// Idempotent by job: committing again answers the first commit with
     /// "alreadyCommitted": true. Returns the receipt (ledger units).
+    ///
+    /// Parameters:
+    /// - reservation_id: the reservation's id
+    /// - actual_usage: what the job used, by kind (tokens, cost_usd in dollars, custom)
+    /// - now: RFC 3339 string or aware datetime
     fn commit<'py>(
         &self,
         py: Python<'py>,
@@ -283,6 +305,9 @@ impl UsageLedger {
         to_py(py, &receipt)
     }
     /// Give a reservation back (the model call failed).
+    ///
+    /// Parameters:
+    /// - reservation_id: the reservation's id
     fn release(&self, py: Python<'_>, reservation_id: &str) -> PyResult<()> {
         py.detach(|| self.books.ledger().release(reservation_id))
             .map_err(|e| to_py_err(py, e))
@@ -290,6 +315,12 @@ impl UsageLedger {
     /// Committed usage of `kind` in the `period` ("day", "month" or
     /// "total") containing `now`: dollars (float) for cost_usd, an int
     /// otherwise.
+    ///
+    /// Parameters:
+    /// - workspace_id: the workspace
+    /// - kind: the kind
+    /// - now: RFC 3339 string or aware datetime
+    /// - period: "day", "month" or "total"
     #[pyo3(signature = (workspace_id, kind, now, period = "total"))]
     fn usage<'py>(
         &self,
@@ -308,6 +339,10 @@ impl UsageLedger {
     }
     /// Every quota's standing at `now` (schemas/quota-status.schema.json;
     /// ledger units): the `status` of `breach_plan`.
+    ///
+    /// Parameters:
+    /// - workspace_id: the workspace
+    /// - now: RFC 3339 string or aware datetime
     fn status<'py>(
         &self,
         py: Python<'py>,
@@ -322,6 +357,10 @@ impl UsageLedger {
     }
     /// The `quotas` figures of a policy input ({kind, period, used, limit};
     /// used counts active reservations) at `now`.
+    ///
+    /// Parameters:
+    /// - workspace_id: the workspace
+    /// - now: RFC 3339 string or aware datetime
     fn policy_figures<'py>(
         &self,
         py: Python<'py>,
@@ -445,6 +484,9 @@ impl PriceTable {
         })
     }
     /// From a JSON file.
+    ///
+    /// Parameters:
+    /// - path: a price table file (JSON)
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let text = std::fs::read_to_string(&path)
@@ -458,6 +500,11 @@ impl PriceTable {
         self.inner.models.keys().cloned().collect()
     }
     /// The cost of a call in dollars, as an exact decimal string.
+    ///
+    /// Parameters:
+    /// - model_id: a model of the table
+    /// - input_tokens: prompt tokens
+    /// - output_tokens: completion tokens
     fn cost(
         &self,
         py: Python<'_>,
@@ -470,6 +517,7 @@ impl PriceTable {
             .map(|c| c.to_string())
             .map_err(|e| to_py_err(py, e))
     }
+    /// The object as a dict (its JSON schema's shape).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.inner)
     }
@@ -482,6 +530,14 @@ impl PriceTable {
 /// for one model call: promptHash is "sha256:" of the RFC 8785 form of the
 /// prompt `messages`; costUsd an exact decimal string. `prices` is a
 /// PriceTable, a dict or JSON text.
+///
+/// Parameters:
+/// - prices: the PriceTable
+/// - model_id: the model called
+/// - messages: the prompt messages (hashed canonically)
+/// - input_tokens: prompt tokens
+/// - output_tokens: completion tokens
+/// - timestamp: when the call happened (RFC 3339 or aware datetime)
 #[pyfunction]
 #[pyo3(signature = (prices, model_id, messages, input_tokens, output_tokens, timestamp))]
 pub(crate) fn price_usage<'py>(
@@ -614,6 +670,7 @@ impl AgentRun {
         a.insert(COST_USD.into(), cost.nanos());
         amounts_out(py, &a)
     }
+    /// The object as a dict (its JSON schema's shape).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.inner)
     }
@@ -638,6 +695,18 @@ impl AgentRun {
 #[pyfunction]
 #[pyo3(signature = (contract, status, *, now, actor, simulation, policy_decision,
                     decision_card, agent_runs = None, previous_bundle_ref = None))]
+/// breach_plan
+///
+/// Parameters:
+/// - contract: the v2 contract
+/// - status: the ledger's status list
+/// - now: RFC 3339 string or aware datetime
+/// - actor: who executes the plan (in the trail)
+/// - simulation: the latest SimulationReport
+/// - policy_decision: the latest Decision
+/// - decision_card: the latest card
+/// - agent_runs: the runs to seal (optional)
+/// - previous_bundle_ref: the previous bundle id (optional)
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword signature
 pub(crate) fn breach_plan<'py>(
     py: Python<'py>,
@@ -686,6 +755,12 @@ fn agent_type_arg(py: Python<'_>, agent_type: &str) -> PyResult<core_usage::Agen
 /// `agent-<type>-<workspace>` is present, the token is live at `now`, lives
 /// at most two hours and is not renewable. Raises AgentTokenError saying
 /// which check failed.
+///
+/// Parameters:
+/// - claims: the token's claims (dict)
+/// - workspace_id: the workspace it acts on
+/// - agent_type: the agent's type
+/// - now: RFC 3339 string or aware datetime
 #[pyfunction]
 pub(crate) fn check_agent_token(
     py: Python<'_>,
@@ -704,6 +779,13 @@ pub(crate) fn check_agent_token(
 /// token and returning its claims dict; an exception it raises becomes
 /// IntrospectionError), then check the claims as `check_agent_token`.
 /// Returns the claims.
+///
+/// Parameters:
+/// - introspect: the host's introspection callable: token -> claims dict
+/// - token: the agent's token
+/// - workspace_id: the workspace it acts on
+/// - agent_type: the agent's type
+/// - now: RFC 3339 string or aware datetime
 #[pyfunction]
 pub(crate) fn authorize_agent<'py>(
     py: Python<'py>,
@@ -747,6 +829,12 @@ pub(crate) fn authorize_agent<'py>(
 /// after its creation, workspace data anonymised when the contract's TTL
 /// ends; a legal hold keeps everything. `planHash` makes the purge
 /// auditable.
+///
+/// Parameters:
+/// - contract: the v2 contract
+/// - records: the records with their times
+/// - now: RFC 3339 string or aware datetime
+/// - legal_hold: a legal hold blocks every purge
 #[pyfunction]
 #[pyo3(signature = (contract, records, now, *, legal_hold = false))]
 pub(crate) fn retention_plan<'py>(

@@ -986,7 +986,6 @@ fn finish(
                         NodeSummary {
                             id: id.clone(),
                             failures: c.failures,
-                            failure_rate: c.failures as f64 / n as f64,
                             retries: c.retries,
                             skipped: c.skipped,
                             attempts,
@@ -1037,7 +1036,7 @@ fn finish(
         workflow,
         convergence_metrics: ConvergenceMetrics {
             converged,
-            required_iterations: n,
+            iterations_run: n,
             stability_threshold: plan.config.convergence_threshold,
             terminated_early: acc.terminated_early,
             last_window_mean: last,

@@ -58,9 +58,6 @@ pub struct NodeSummary {
     pub id: String,
     /// Iterations in which the node failed after all retries.
     pub failures: u64,
-    /// failures / iterations run: failures per iteration, not per attempt
-    /// (the original system's name; the same as `failuresPerIteration`).
-    pub failure_rate: f64,
     /// Retries taken over all iterations.
     pub retries: u64,
     /// Iterations in which the node was skipped because a dependency failed.
@@ -68,8 +65,9 @@ pub struct NodeSummary {
     /// Attempts over all iterations: (iterations run - skipped) + retries.
     #[serde(default)]
     pub attempts: u64,
-    /// failures / iterations run.
-    #[serde(default)]
+    /// failures / iterations run: failures per iteration, not per attempt
+    /// (called `failureRate` before 0.1.0, which is still read).
+    #[serde(alias = "failureRate")]
     pub failures_per_iteration: f64,
     /// Failed attempts / attempts: (retries + failures) / attempts, the
     /// rate the workflow's `failureRate` input describes (0 without
@@ -102,8 +100,9 @@ pub struct ConvergenceMetrics {
     /// |mean(last 50) - mean(previous 50)| < threshold.
     pub converged: bool,
     /// Iterations actually run (the same as `reproducibility.iterationsRun`;
-    /// the name is the original system's).
-    pub required_iterations: u64,
+    /// called `requiredIterations` before 0.1.0, which is still read).
+    #[serde(alias = "requiredIterations")]
+    pub iterations_run: u64,
     /// The configured threshold.
     pub stability_threshold: f64,
     /// True when early termination stopped the run before `iterations`.
@@ -246,8 +245,7 @@ impl SimulationReport {
                 w.makespan_ms.is_finite()
                     && w.success_rate.is_finite()
                     && w.nodes.iter().all(|n| {
-                        n.failure_rate.is_finite()
-                            && n.failures_per_iteration.is_finite()
+                        n.failures_per_iteration.is_finite()
                             && n.failure_rate_per_attempt.is_finite()
                     })
             })

@@ -59,6 +59,8 @@ def sweep(
     from :func:`sweep_plan`). With a Dask ``client`` the points run as tasks on the
     cluster and the rows are the same. ``progress(points_done, points)`` is called after
     each point (returning False stops the sweep with ``CancelledError``).
+    ``threads`` is the thread count of each point's run here (None: every core; with
+    a client, each task uses one).
     """
     if client is not None:
         from .distributed import sweep as _distributed_sweep

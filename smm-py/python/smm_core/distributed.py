@@ -35,12 +35,13 @@ def _request_dict(request: _Document) -> dict:
 
 
 def workers(client: Any) -> int:
-    """The number of workers of ``client``'s cluster (at least 1)."""
+    """The number of workers of the cluster of ``client`` (at least 1)."""
     return max(1, len(client.scheduler_info().get("workers", {})))
 
 
 def worker_threads(client: Any) -> int:
-    """The fewest threads of any worker (at least 1): each shard uses that many."""
+    """The fewest threads of any worker of ``client``'s cluster (at least 1): each
+    shard uses that many."""
     info = client.scheduler_info().get("workers", {})
     return max(1, min((w.get("nthreads", 1) for w in info.values()), default=1))
 
@@ -72,7 +73,8 @@ def simulate(
     one per worker) and merge them once: the :class:`SimulationReport` of a single
     process, bit for bit. ``threads_per_shard`` (default: the workers' thread
     count, so that a worker's threads are not oversubscribed) is the thread count
-    inside each task."""
+    inside each task; ``keep_samples`` keeps the samples in the merged report (exact
+    mode)."""
     req = _request_dict(request)
     iterations = int(req.get("simulationConfig", {}).get("iterations", 1000))
     count = shards if shards is not None else workers(client)
@@ -107,8 +109,9 @@ def sweep(
     seed: int,
     threads_per_point: Optional[int] = 1,
 ) -> SweepResult:
-    """Run a sweep's points as tasks on the cluster of ``client`` (one task per
-    point, one thread each by default): the rows of :func:`smm_core.sweep`."""
+    """Run the sweep of ``request`` over ``grid`` (``iterations`` per point, seeded
+    from ``seed``) as tasks on the cluster of ``client``, one task per point with
+    ``threads_per_point`` threads (default 1): the rows of :func:`smm_core.sweep`."""
     points = _smm_core.sweep_plan(request, grid, iterations=iterations, seed=seed)
     futures = client.map(_run_point, points, [threads_per_point] * len(points), pure=True)
     return SweepResult(client.gather(futures))

@@ -27,8 +27,9 @@ def _figure(width: float = 7.0, height: float = 4.0) -> Any:
 
 
 def readiness(report: Any, bins: int = 50) -> Any:
-    """The readiness distribution: a histogram of the samples (when the report
-    kept them), its p5/p50/p95, and the confidence interval of the mean."""
+    """The readiness distribution of ``report``: a histogram of the samples in
+    ``bins`` bins (when the report kept them), its p5/p50/p95, and the confidence
+    interval of the mean."""
     fig = _figure()
     ax = fig.add_subplot()
     r = report.readiness_score
@@ -56,8 +57,8 @@ def readiness(report: Any, bins: int = 50) -> Any:
 
 
 def metrics(report: Any) -> Any:
-    """The breakdown: each rate's mean with its confidence interval and its
-    p5–p95 range, and the weekly cost's distribution summary."""
+    """The breakdown of ``report``: each rate's mean with its confidence interval
+    and its p5–p95 range, and the weekly cost's distribution summary."""
     fig = _figure(8.0, 4.0)
     ax, cost_ax = fig.subplots(1, 2, width_ratios=[3, 1])
     names = [label for _, label in _RATES]
@@ -85,7 +86,7 @@ def metrics(report: Any) -> Any:
 
 
 def sweep(result: Sequence[dict], x: str, y: str = "readiness_mean", by: Optional[str] = None) -> Any:
-    """A response curve of a sweep: ``y`` (a row statistic) against the values
+    """A response curve of a sweep's ``result``: ``y`` (a row statistic) against the values
     of the pointer ``x``, one line per value of the pointer ``by`` (if given),
     with the confidence band when ``y`` is ``readiness_mean``."""
     fig = _figure()
