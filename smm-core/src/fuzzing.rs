@@ -26,7 +26,7 @@ fn one_thread() -> RunOptions {
 pub type Target = fn(&[u8]);
 
 /// The entry points, by target name.
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("request", request),
     ("partial", partial),
     ("contract", contract),
@@ -34,6 +34,8 @@ pub const TARGETS: [(&str, Target); 7] = [
     ("envelope", envelope),
     ("store_read", store_read),
     ("policy_input", policy_input),
+    ("run_document", run_document),
+    ("sweep", sweep),
 ];
 
 /// A simulation request: parse, then run (capped at 512 iterations so a
@@ -159,5 +161,44 @@ pub fn policy_input(data: &[u8]) {
         && let Ok(bundle) = PolicyBundle::default_bundle()
     {
         let _ = bundle.evaluate(&input);
+    }
+}
+
+/// The main job's input document (the C ABI's `smm_run_json`): parse and
+/// check every part.
+pub fn run_document(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(doc) = crate::flow::RunDocument::from_json(text) {
+        let _ = doc.contract.validate(&doc.now);
+    }
+}
+
+/// A sweep, `{"request": ..., "grid": {pointer: [values]}}`: plan it (every
+/// point checked), then run its first point briefly.
+pub fn sweep(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(doc) = crate::contract::parse_document(text) else {
+        return;
+    };
+    let (Some(request), Some(grid)) = (doc.get("request"), doc.get("grid")) else {
+        return;
+    };
+    let Ok(grid) = serde_json::from_value::<
+        std::collections::BTreeMap<String, Vec<serde_json::Value>>,
+    >(grid.clone()) else {
+        return;
+    };
+    if let Ok(points) = crate::sim::sweep::plan(request, &grid, 256, 1)
+        && let Some(first) = points.first()
+    {
+        let mut req = first.request.clone();
+        req.config.timeout_seconds = None;
+        if let Ok(report) = simulate(&req, &one_thread()) {
+            assert!(report.is_finite(), "a report with a non-finite number");
+        }
     }
 }

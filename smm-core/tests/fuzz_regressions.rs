@@ -59,7 +59,7 @@ fn write_fuzz_seeds() {
     };
     let request = ex("icblabs-seed42.request.json");
     put("request", "icblabs-seed42.json", &request);
-    put("request", "minimal.json", br#"{"workspaceContext":{"primaryChannels":["x"],"budget":{"hardCap":1,"breakdown":{"paidAds":0,"llmModelSpend":0,"rendering":0,"thirdPartyServices":0}}},"simulationConfig":{"iterations":300,"randomSeed":0,"enableEarlyTermination":true}}"#);
+    put("request", "minimal.json", br#"{"workspaceContext":{"riskProfile":"low","primaryChannels":["x"],"budget":{"hardCap":1,"breakdown":{"paidAds":0,"llmModelSpend":0,"rendering":0,"thirdPartyServices":0}}},"simulationConfig":{"iterations":300,"randomSeed":0,"enableEarlyTermination":true}}"#);
     for p in ["workspace.icblabs.v1.json", "workspace.icblabs.v2.json"] {
         put("contract", p, &ex(p));
         put("canonicalize", p, &ex(p));
@@ -157,4 +157,68 @@ fn write_fuzz_seeds() {
     put("store_read", "record.json", &raw);
     put("store_read", "record.json.gz", &gz);
     std::fs::remove_dir_all(&dir).unwrap();
+
+    // The main job's input document and sweeps.
+    let json = |p: &str| -> serde_json::Value { serde_json::from_slice(&ex(p)).unwrap() };
+    let doc = |v: serde_json::Value| serde_json::to_vec(&v).unwrap();
+    let (v2, campaign, agent_run, request) = (
+        json("workspace.icblabs.v2.json"),
+        json("campaign.icblabs.json"),
+        json("agent-run.research.json"),
+        json("icblabs-seed42.request.json"),
+    );
+    let now = "2025-09-01T12:00:00Z";
+    put(
+        "run_document",
+        "full.json",
+        &doc(
+            serde_json::json!({"contract": v2, "campaign": campaign, "agentRun": agent_run, "now": now}),
+        ),
+    );
+    put(
+        "run_document",
+        "minimal.json",
+        &doc(serde_json::json!({"contract": v2, "now": now, "actor": "ci"})),
+    );
+    put(
+        "run_document",
+        "expired-with-request.json",
+        &doc(
+            serde_json::json!({"contract": v2, "request": request, "now": "2027-01-01T00:00:00Z"}),
+        ),
+    );
+    put(
+        "run_document",
+        "not-an-object.json",
+        br#"[1, {"contract": null}]"#,
+    );
+    let sweep =
+        |grid: serde_json::Value| doc(serde_json::json!({"request": request, "grid": grid}));
+    put(
+        "sweep",
+        "two-axes.json",
+        &sweep(
+            serde_json::json!({"/workspaceContext/budget/hardCap": [2000, 8000],
+            "/workspaceContext/riskProfile": ["low", "high"]}),
+        ),
+    );
+    put(
+        "sweep",
+        "workflow.json",
+        &sweep(serde_json::json!({"/workflowJson/nodes/1/failureRate": [0.0, 0.5, 1.0]})),
+    );
+    put(
+        "sweep",
+        "precision.json",
+        &sweep(
+            serde_json::json!({"/workspaceContext/primaryChannels/0": ["x"],
+            "/simulationConfig/precision": [{"halfWidth": 0.01}],
+            "/simulationConfig/enableEarlyTermination": [true]}),
+        ),
+    );
+    put(
+        "sweep",
+        "bad-pointer.json",
+        &sweep(serde_json::json!({"/nope/x": [1], "": [2]})),
+    );
 }
