@@ -437,6 +437,13 @@ pub(crate) fn escape_pointer_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
+/// A JSON pointer's parent pointer and its last reference token, unescaped
+/// (`None` for the empty pointer).
+pub(crate) fn split_pointer(pointer: &str) -> Option<(&str, String)> {
+    let (parent, last) = pointer.rsplit_once('/')?;
+    Some((parent, last.replace("~1", "/").replace("~0", "~")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

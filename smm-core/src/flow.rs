@@ -134,16 +134,8 @@ impl Campaign {
     /// Parse JSON text (duplicate keys, lone surrogates and inexact
     /// numbers refused); errors name the field by JSON pointer.
     pub fn from_json(text: &str) -> Result<Campaign, PolicyError> {
-        let checked =
-            crate::jcs::canonicalize(text.as_bytes()).map_err(|e| PolicyError::InvalidInput {
-                pointer: e.pointer().unwrap_or("").to_string(),
-                message: e.to_string(),
-            })?;
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&checked))
-            .map_err(|e| PolicyError::InvalidInput {
-                pointer: crate::sim::SimulationError::from_path_error(&e),
-                message: e.inner().to_string(),
-            })
+        crate::jcs::parse_typed(text)
+            .map_err(|(pointer, message)| PolicyError::InvalidInput { pointer, message })
     }
 
     /// From a JSON value.

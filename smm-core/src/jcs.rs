@@ -142,6 +142,26 @@ impl CanonicalError {
     }
 }
 
+/// Parse JSON text into `T` after checking it has one canonical form
+/// (duplicate keys, lone surrogates and inexact numbers refused): the
+/// shared front of the typed `from_json` parsers. A failure is the JSON
+/// pointer of the offending field and what was wrong, for the caller's
+/// error type.
+pub(crate) fn parse_typed<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> Result<T, (String, String)> {
+    let checked = canonicalize(text.as_bytes())
+        .map_err(|e| (e.pointer().unwrap_or("").to_string(), e.to_string()))?;
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&checked)).map_err(
+        |e| {
+            (
+                crate::sim::SimulationError::from_path_error(&e),
+                e.inner().to_string(),
+            )
+        },
+    )
+}
+
 /// The canonical form of a JSON document (at most
 /// [`crate::limits::MAX_DOCUMENT_BYTES`] long).
 pub fn canonicalize(input: &[u8]) -> Result<Vec<u8>, CanonicalError> {

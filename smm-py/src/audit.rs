@@ -214,20 +214,19 @@ pub(crate) fn contract_value(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult
 /// it; the decision must come from the contract's policy bundle.
 /// `audit_trail` is a list of events to chain ({timestamp, event, actor,
 /// details}) or an already chained trail (every event with its eventHash).
-#[pyfunction]
-#[pyo3(signature = (contract, simulation, *, created_at, audit_trail, policy_decision,
-                    decision_card, agent_runs = None, previous_bundle_ref = None))]
-/// assemble_bundle
 ///
 /// Parameters:
 /// - contract: the v2 contract (Contract or document)
 /// - simulation: the SimulationReport (or its dict)
 /// - created_at: the bundle's time (RFC 3339 or aware datetime)
-/// - audit_trail: the hash-chained events
+/// - audit_trail: the events to chain, or an already chained trail
 /// - policy_decision: the Decision (or its dict)
 /// - decision_card: the card from decision_card
 /// - agent_runs: AgentRun objects or dicts (optional)
 /// - previous_bundle_ref: the workspace's previous bundle id (optional)
+#[pyfunction]
+#[pyo3(signature = (contract, simulation, *, created_at, audit_trail, policy_decision,
+                    decision_card, agent_runs = None, previous_bundle_ref = None))]
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword signature
 pub(crate) fn assemble_bundle<'py>(
     py: Python<'py>,

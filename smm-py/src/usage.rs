@@ -692,10 +692,6 @@ impl AgentRun {
 /// reason) and an audit bundle of the breach, unless the contract's
 /// emergencyFlags.budgetOverride (break glass) is set, which the bundle's
 /// trail records.
-#[pyfunction]
-#[pyo3(signature = (contract, status, *, now, actor, simulation, policy_decision,
-                    decision_card, agent_runs = None, previous_bundle_ref = None))]
-/// breach_plan
 ///
 /// Parameters:
 /// - contract: the v2 contract
@@ -707,6 +703,9 @@ impl AgentRun {
 /// - decision_card: the latest card
 /// - agent_runs: the runs to seal (optional)
 /// - previous_bundle_ref: the previous bundle id (optional)
+#[pyfunction]
+#[pyo3(signature = (contract, status, *, now, actor, simulation, policy_decision,
+                    decision_card, agent_runs = None, previous_bundle_ref = None))]
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword signature
 pub(crate) fn breach_plan<'py>(
     py: Python<'py>,

@@ -230,15 +230,8 @@ impl AuditBundle {
     /// numbers refused); errors name the field by JSON pointer. The trail
     /// is checked when the bundle is signed or verified.
     pub fn from_json(text: &str) -> Result<AuditBundle, AuditError> {
-        let checked = jcs::canonicalize(text.as_bytes()).map_err(|e| AuditError::InvalidInput {
-            pointer: e.pointer().unwrap_or("").to_string(),
-            message: e.to_string(),
-        })?;
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&checked))
-            .map_err(|e| AuditError::InvalidInput {
-                pointer: crate::sim::SimulationError::from_path_error(&e),
-                message: e.inner().to_string(),
-            })
+        jcs::parse_typed(text)
+            .map_err(|(pointer, message)| AuditError::InvalidInput { pointer, message })
     }
 
     /// The RFC 8785 bytes (the signed payload).

@@ -332,16 +332,10 @@ pub fn validate_document(text: &[u8], now: &str) -> Result<Vec<Violation>, Contr
 
 /// Remove the value at `pointer` (an object member or an array element).
 fn remove_pointer(doc: &mut Value, pointer: &str) {
-    let Some((parent, last)) = pointer.rsplit_once('/') else {
+    let Some((parent, key)) = crate::error::split_pointer(pointer) else {
         return;
     };
-    let key = last.replace("~1", "/").replace("~0", "~");
-    let target = if parent.is_empty() {
-        Some(doc)
-    } else {
-        doc.pointer_mut(parent)
-    };
-    match target {
+    match doc.pointer_mut(parent) {
         Some(Value::Object(o)) => {
             o.remove(&key);
         }

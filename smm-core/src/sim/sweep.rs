@@ -108,14 +108,8 @@ fn set_pointer(doc: &mut Value, pointer: &str, value: Value) -> Result<(), Simul
             format!("{pointer:?} is not a JSON pointer (it must start with /)"),
         ));
     }
-    let (parent, last) = pointer.rsplit_once('/').unwrap_or(("", pointer));
-    let last = last.replace("~1", "/").replace("~0", "~");
-    let target = if parent.is_empty() {
-        Some(doc)
-    } else {
-        doc.pointer_mut(parent)
-    };
-    match target {
+    let (parent, last) = crate::error::split_pointer(pointer).unwrap_or(("", String::new()));
+    match doc.pointer_mut(parent) {
         Some(Value::Object(o)) => {
             o.insert(last, value);
             Ok(())

@@ -113,17 +113,8 @@ impl AgentRun {
     /// Parse JSON text and [`check`](Self::check) it; errors name the field
     /// by JSON pointer.
     pub fn from_json(text: &str) -> Result<AgentRun, UsageError> {
-        let checked =
-            crate::jcs::canonicalize(text.as_bytes()).map_err(|e| UsageError::InvalidInput {
-                pointer: e.pointer().unwrap_or("").to_string(),
-                message: e.to_string(),
-            })?;
-        let run: AgentRun =
-            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&checked))
-                .map_err(|e| UsageError::InvalidInput {
-                pointer: crate::sim::SimulationError::from_path_error(&e),
-                message: e.inner().to_string(),
-            })?;
+        let run: AgentRun = crate::jcs::parse_typed(text)
+            .map_err(|(pointer, message)| UsageError::InvalidInput { pointer, message })?;
         run.check()?;
         Ok(run)
     }
@@ -260,17 +251,8 @@ pub struct PriceTable {
 impl PriceTable {
     /// Parse and check a table.
     pub fn from_json(text: &str) -> Result<PriceTable, UsageError> {
-        let v =
-            crate::jcs::canonicalize(text.as_bytes()).map_err(|e| UsageError::InvalidInput {
-                pointer: e.pointer().unwrap_or("").to_string(),
-                message: e.to_string(),
-            })?;
-        let t: PriceTable =
-            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&v))
-                .map_err(|e| UsageError::InvalidInput {
-                    pointer: crate::sim::SimulationError::from_path_error(&e),
-                    message: e.inner().to_string(),
-                })?;
+        let t: PriceTable = crate::jcs::parse_typed(text)
+            .map_err(|(pointer, message)| UsageError::InvalidInput { pointer, message })?;
         if t.currency != "USD" {
             return Err(UsageError::InvalidInput {
                 pointer: "/currency".into(),
