@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 use smm_core::audit::store::{BundleStore, FileBundleStore, StoredBundle};
-use smm_core::audit::{self, AuditBundle, LocalSigner, Signer, TrustedKey};
+use smm_core::audit::{self, AuditBundle, Envelope, LocalSigner, Signer, TrustedKey};
 use smm_core::contract::{self, ChangeKind, Contract};
 use smm_core::error::ErrorCategory;
 use smm_core::flow::{self, Campaign, FlowError, FlowInputs, FlowServices, Step};
@@ -133,10 +133,18 @@ fn existing_key(path: &Path) -> Result<LocalSigner, Failure> {
 }
 
 fn policy_bundle(path: Option<&Path>) -> Result<PolicyBundle, Failure> {
-    let bundle = match path {
-        None => PolicyBundle::default_bundle(),
-        Some(p) if p.is_dir() => PolicyBundle::from_dir(p),
-        Some(p) => PolicyBundle::from_archive(p),
+    policy_bundle_pinned(path, None)
+}
+
+/// The bundle at `path` (default: the shipped one); with `pin`, its
+/// checksum is compared with the pin before any of its source is parsed.
+fn policy_bundle_pinned(path: Option<&Path>, pin: Option<&str>) -> Result<PolicyBundle, Failure> {
+    let bundle = match (path, pin) {
+        (None, _) => PolicyBundle::default_bundle(),
+        (Some(p), Some(pin)) if p.is_dir() => PolicyBundle::from_dir_pinned(p, pin),
+        (Some(p), Some(pin)) => PolicyBundle::from_archive_pinned(p, pin),
+        (Some(p), None) if p.is_dir() => PolicyBundle::from_dir(p),
+        (Some(p), None) => PolicyBundle::from_archive(p),
     };
     bundle.map_err(|e| {
         let f = Failure::from(e);
@@ -196,7 +204,15 @@ fn run(a: RunArgs, json: bool, cancel: &Arc<AtomicBool>) -> Outcome {
         }
         None => None,
     };
-    let policy = policy_bundle(a.policy.as_deref())?;
+    // A bundle off the contract's pin is refused before its code is parsed.
+    let policy = policy_bundle_pinned(
+        a.policy.as_deref(),
+        Some(&contract.contract().policy_bundle_checksum),
+    )
+    .map_err(|mut f| {
+        f.step = Some(Step::Policy.as_str());
+        f
+    })?;
     std::fs::create_dir_all(&a.store).map_err(|e| Failure::io("create", &a.store, &e))?;
     let signer = match &a.key {
         Some(p) => existing_key(p)?,
@@ -215,9 +231,6 @@ fn run(a: RunArgs, json: bool, cancel: &Arc<AtomicBool>) -> Outcome {
     let ledger_path = a.ledger.unwrap_or_else(|| a.store.join("usage.sqlite"));
     let ledger = SqliteLedger::open(&ledger_path)
         .map_err(|e| at_step(Step::Usage, &ledger_path)(e.into()))?;
-    let ws = contract.contract().workspace_id.clone();
-    let previous =
-        flow::latest_bundle(&store, &ws, &now).map_err(|e| at_step(Step::Store, &a.store)(e))?;
 
     let iterations = request
         .as_ref()
@@ -242,7 +255,7 @@ fn run(a: RunArgs, json: bool, cancel: &Arc<AtomicBool>) -> Outcome {
         agent_run,
         now: &now,
         actor: &a.actor,
-        previous_bundle_ref: previous,
+        previous_bundle_ref: None,
     };
     let services = FlowServices {
         policy: &policy,
@@ -250,7 +263,8 @@ fn run(a: RunArgs, json: bool, cancel: &Arc<AtomicBool>) -> Outcome {
         signer: &signer,
         store: &store,
     };
-    let result = flow::run(inputs, services, &options);
+    // Chained to the store's head in one atomic step with publication.
+    let result = flow::run_chained(inputs, services, &options);
     ProgressBar::new().finish();
     let outcome = result?;
     if json {
@@ -546,12 +560,56 @@ fn bundle_cmd(c: BundleCommand, json: bool) -> Outcome {
             }
             ok()
         }
-        BundleCommand::Verify { envelope, trust } => {
-            let keys = trust
-                .iter()
-                .map(|p| trusted_key(p))
-                .collect::<Result<Vec<_>, _>>()?;
-            let bytes = read_bytes(&envelope)?;
+        BundleCommand::Verify {
+            envelope,
+            trust,
+            store,
+        } => {
+            let (keys, bytes) = match &store {
+                Some(root) => {
+                    let keys = store_keys(root, &trust)?;
+                    let id = envelope.display().to_string();
+                    let s = FileBundleStore::open(root, keys.clone())
+                        .map_err(|e| Failure::from(e).in_file(root))?;
+                    let b = s.get(&id).map_err(|e| Failure::from(e).in_file(root))?;
+                    let b = b.ok_or_else(|| {
+                        Failure::input(format!("no bundle {id} in the store"))
+                            .in_file(root)
+                            .with_hint("list the store's bundles with `smm bundle list`")
+                    })?;
+                    (keys, b.envelope)
+                }
+                None => {
+                    if trust.is_empty() {
+                        return Err(Failure::input(
+                            "no trusted key: pass --trust KEY (or --store with its signing-key.pem)",
+                        ));
+                    }
+                    let keys = trust
+                        .iter()
+                        .map(|p| trusted_key(p))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let bytes = read_bytes(&envelope)?;
+                    // A bare envelope, or a file a store wrote.
+                    let bytes = if bytes.starts_with(b"{\"payload") || !looks_stored(&bytes) {
+                        bytes
+                    } else {
+                        audit::store::read_stored_record(&bytes)
+                            .map_err(|e| Failure::from(e).in_file(&envelope))?
+                            .envelope
+                    };
+                    if Envelope::from_json(&bytes).is_err() {
+                        return Err(Failure::input(
+                            "neither an envelope (DSSE JSON) nor a bundle file a store wrote",
+                        )
+                        .in_file(&envelope)
+                        .with_hint(
+                            "pass an envelope, a stored bundle-….json.gz, or --store DIR ID",
+                        ));
+                    }
+                    (keys, bytes)
+                }
+            };
             let v = audit::verify_envelope(&bytes, &keys, None);
             if json {
                 print_json(&to_value(&v)?);
@@ -587,11 +645,12 @@ fn bundle_cmd(c: BundleCommand, json: bool) -> Outcome {
         }
         BundleCommand::List {
             store,
+            trust,
             workspace,
             from,
             to,
         } => {
-            let s = open_store_read_only(&store)?;
+            let s = open_store_read_only(&store, &trust)?;
             let list = s.list(&workspace, from.as_deref(), to.as_deref())?;
             if json {
                 let rows: Vec<Value> = list
@@ -612,8 +671,8 @@ fn bundle_cmd(c: BundleCommand, json: bool) -> Outcome {
             }
             ok()
         }
-        BundleCommand::Show { id, store } => {
-            let s = open_store_read_only(&store)?;
+        BundleCommand::Show { id, store, trust } => {
+            let s = open_store_read_only(&store, &trust)?;
             let b = s.get(&id)?.ok_or_else(|| {
                 Failure::input(format!("no bundle {id} in the store"))
                     .in_file(&store)
@@ -653,7 +712,12 @@ fn bundle_cmd(c: BundleCommand, json: bool) -> Outcome {
 }
 
 /// A store opened to read (it publishes nothing: no trusted keys).
-fn open_store_read_only(root: &Path) -> Result<FileBundleStore, Failure> {
+/// A store opened to read: it returns only bundles that verify under its
+/// own `signing-key.pem` and the `--trust` keys.
+fn open_store_read_only(
+    root: &Path,
+    trust: &[std::path::PathBuf],
+) -> Result<FileBundleStore, Failure> {
     if !root.join("audit-bundles").is_dir() {
         return Err(
             Failure::input("not a bundle store (no audit-bundles directory)")
@@ -661,7 +725,35 @@ fn open_store_read_only(root: &Path) -> Result<FileBundleStore, Failure> {
                 .with_hint("pass the --store that `smm run` wrote to"),
         );
     }
-    FileBundleStore::open(root, Vec::new()).map_err(|e| Failure::from(e).in_file(root))
+    let keys = store_keys(root, trust)?;
+    FileBundleStore::open(root, keys).map_err(|e| Failure::from(e).in_file(root))
+}
+
+/// The keys a store's bundles are checked against: its `signing-key.pem`
+/// (when there is one) and the `--trust` keys; none is an error (a store's
+/// files are not trusted unread).
+fn store_keys(root: &Path, trust: &[std::path::PathBuf]) -> Result<Vec<TrustedKey>, Failure> {
+    let mut keys = trust
+        .iter()
+        .map(|p| trusted_key(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let own = root.join("signing-key.pem");
+    if own.is_file() {
+        keys.push(trusted_key(&own)?);
+    }
+    if keys.is_empty() {
+        return Err(Failure::input(
+            "no key to verify the store's bundles with (no signing-key.pem in the store)",
+        )
+        .in_file(root)
+        .with_hint("pass --trust KEY with the public key that signed them"));
+    }
+    Ok(keys)
+}
+
+/// A gzip file, or JSON that names the stored-record format.
+fn looks_stored(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b]) || bytes.windows(20).any(|w| w == b"smm-stored-bundle/v1")
 }
 
 fn amounts(a: &AmountArgs) -> Result<Amounts, Failure> {

@@ -9,6 +9,33 @@
 //! kind of failure happened (see `smm --help`). This crate is a thin layer:
 //! everything it does is a call into `smm_core`.
 
+/// Standard output that ends the process quietly (exit 0) when the reader
+/// has gone (`smm bundle list | head`), as Unix tools do, instead of the
+/// standard macros' panic on a broken pipe.
+mod out {
+    use std::io::Write;
+
+    pub(crate) fn write(args: std::fmt::Arguments<'_>) {
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = stdout.write_fmt(args) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("smm: cannot write to standard output: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+// Shadow the standard macros in every module of the command.
+macro_rules! print {
+    ($($t:tt)*) => { $crate::out::write(format_args!($($t)*)) };
+}
+macro_rules! println {
+    () => { $crate::out::write(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::out::write(format_args!("{}\n", format_args!($($t)*))) };
+}
+
 mod commands;
 mod fail;
 mod render;
@@ -217,20 +244,30 @@ enum BundleCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Verify an envelope offline (exit 4 when it does not verify).
+    /// Verify a bundle offline: an envelope (DSSE JSON), a file a store
+    /// wrote (`bundle-….json.gz`), or with `--store` a stored bundle's id
+    /// (exit 4 when it does not verify, 3 when the file is neither).
     Verify {
-        /// The envelope (DSSE JSON).
+        /// The envelope or stored file; with `--store`, the bundle id.
         envelope: PathBuf,
         /// A trusted key: a public key (PEM) or a private key file; its key
-        /// id is its fingerprint. Repeat for several.
-        #[arg(long = "trust", required = true)]
+        /// id is its fingerprint. Repeat for several. With `--store`, the
+        /// store's own `signing-key.pem` is trusted too.
+        #[arg(long = "trust")]
         trust: Vec<PathBuf>,
+        /// Read the bundle from this store, by id.
+        #[arg(long)]
+        store: Option<PathBuf>,
     },
-    /// List a store's bundles of a workspace, oldest first.
+    /// List a store's bundles of a workspace, oldest first (each one
+    /// verified: anything else in the store is an error naming its file).
     List {
         /// The store.
         #[arg(long, default_value = "smm-store")]
         store: PathBuf,
+        /// A trusted key besides the store's `signing-key.pem` (repeat).
+        #[arg(long = "trust")]
+        trust: Vec<PathBuf>,
         /// The workspace.
         #[arg(long)]
         workspace: String,
@@ -248,6 +285,9 @@ enum BundleCommand {
         /// The store.
         #[arg(long, default_value = "smm-store")]
         store: PathBuf,
+        /// A trusted key besides the store's `signing-key.pem` (repeat).
+        #[arg(long = "trust")]
+        trust: Vec<PathBuf>,
     },
 }
 

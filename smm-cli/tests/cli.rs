@@ -140,7 +140,23 @@ fn the_main_job_runs_and_reads_at_a_glance() {
             .starts_with("sha256:")
     );
 
-    // The ledger kept the run once.
+    // The ledger kept the run once (the contract's cap bounded the run
+    // without being written to the ledger: the operator's quota here).
+    let quota = smm(&[
+        "usage",
+        "quota",
+        "--ledger",
+        &format!("{store}/usage.sqlite"),
+        "--workspace",
+        "ws-icblabs-0001",
+        "--kind",
+        "cost_usd",
+        "--period",
+        "total",
+        "--limit",
+        "5000000000000",
+    ]);
+    assert_eq!(code(&quota), 0, "{}", stderr(&quota));
     let report = smm(&[
         "usage",
         "report",
@@ -303,7 +319,10 @@ fn keygen_sign_and_verify_round_trip() {
         v["bundleId"].as_str().unwrap(),
         "--store",
         &store,
+        "--trust",
+        public.to_str().unwrap(),
     ]);
+    assert_eq!(code(&show), 0, "{}", stderr(&show));
     let bundle = d.join("bundle.json");
     std::fs::write(&bundle, &show.stdout).unwrap();
     let out = d.join("resigned.json");
@@ -496,5 +515,57 @@ fn ctrl_c_stops_a_long_simulation_cleanly() {
     assert!(out.stdout.is_empty());
     // Not a timing assertion: a generous bound only against a hang.
     assert!(took < Duration::from_secs(60));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// `smm bundle verify` reads what the store writes: a stored file, or an
+/// id with `--store`; `| head` ends the command quietly.
+#[test]
+fn bundle_verify_reads_the_store_and_pipes_close_quietly() {
+    let d = tmp("verify-stored");
+    let store = d.join("store").display().to_string();
+    let o = smm_owned(&run_args(&store, &["--json"]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let id = v["bundleId"].as_str().unwrap();
+    let key = format!("{store}/signing-key.pem");
+    let day = std::path::Path::new(&store).join("audit-bundles/2025-09-01");
+    let file = std::fs::read_dir(&day)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".json.gz"))
+        .unwrap();
+    let o = smm(&["bundle", "verify", file.to_str().unwrap(), "--trust", &key]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let o = smm(&["bundle", "verify", id, "--store", &store]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // Neither an envelope nor a stored file: exit 3.
+    let junk = d.join("junk.json");
+    std::fs::write(&junk, "{\"x\": 1}").unwrap();
+    let o = smm(&["bundle", "verify", junk.to_str().unwrap(), "--trust", &key]);
+    assert_eq!(code(&o), 3, "{}{}", stdout(&o), stderr(&o));
+    // A reader that goes away: no panic, exit 0.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smm"))
+        .args([
+            "bundle",
+            "list",
+            "--store",
+            &store,
+            "--workspace",
+            "ws-icblabs-0001",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.code() == Some(0),
+        "{:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     let _ = std::fs::remove_dir_all(&d);
 }

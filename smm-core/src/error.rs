@@ -750,6 +750,12 @@ pub mod samples {
             A::Internal { message: m() }.into(),
             A::Storage { message: m() }.into(),
             A::Conflict { bundle_id: m() }.into(),
+            A::ChainMoved {
+                workspace_id: m(),
+                expected: None,
+                head: Some(m()),
+            }
+            .into(),
             A::Corrupt {
                 bundle_id: m(),
                 message: m(),
@@ -918,6 +924,7 @@ pub mod samples {
                 AuditError::Internal { .. } => "Audit::Internal",
                 AuditError::Storage { .. } => "Audit::Storage",
                 AuditError::Conflict { .. } => "Audit::Conflict",
+                AuditError::ChainMoved { .. } => "Audit::ChainMoved",
                 AuditError::Corrupt { .. } => "Audit::Corrupt",
                 AuditError::Untrusted { .. } => "Audit::Untrusted",
             },

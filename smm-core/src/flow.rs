@@ -13,17 +13,24 @@
 //! 4. `decision`: the decision card; a deny stops the flow
 //!    ([`crate::policy::PolicyError::Denied`]).
 //! 5. `usage`: the agent run's tokens and dollars reserved against the
-//!    contract's quotas (its budget `hardCap`) and the ledger's own; a
+//!    ledger's quotas, tightened by the contract's (its budget `hardCap`;
+//!    the contract never loosens or rewrites a quota the operator set); a
 //!    block stops the flow. A job already committed is recorded once.
 //! 6. `assemble`: the audit bundle (contract snapshot, policy checksum,
 //!    decision, card, run, a trail of these steps).
-//! 7. `sign`, 8. `store`, 9. `verify`: the envelope, stored, read back and
-//!    verified under the signer's public key.
+//! 7. `sign`: the envelope. Then the reservation is committed, before
+//!    anything is published.
+//! 8. `store`, 9. `verify`: the envelope, stored, read back and verified
+//!    under the signer's public key.
 //!
-//! Then the reservation is committed. A failing step stops the flow with
-//! the step's name and the typed error; the reservation is released, so
-//! the ledger holds nothing of a failed run, and the store holds only what
-//! was completely signed and verified on its way in.
+//! A failing step stops the flow with the step's name and the typed
+//! error. Up to `sign`, the reservation is released: the ledger keeps
+//! nothing of the run. From the commit on, the usage stays committed (the
+//! model calls happened) and the store holds only what was completely
+//! signed and verified on its way in: a bundle that records an agent run
+//! is never published while the run's usage is uncounted, and a run of the
+//! same job after a failure (or a crash) there finds the job committed,
+//! records it once and publishes the bundle.
 //!
 //! Deterministic: with the same inputs, seed, key and `now`, the envelope
 //! is the same bytes (RFC 6979 signatures), given the same state of the
@@ -118,8 +125,10 @@ impl FlowError {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Campaign {
-    /// The campaign's steps (none: the policies judge the workspace alone).
+    /// The campaign's steps (none: the policies judge the workspace alone; at
+    /// most [`crate::limits::MAX_CAMPAIGN_STEPS`]).
     #[serde(default)]
+    #[schemars(length(max = 1000))]
     pub workflow: Vec<WorkflowStep>,
     /// What the workspace has spent; when absent, the ledger's `cost_usd`
     /// this ISO week and in total (USD contracts).
@@ -365,35 +374,22 @@ pub fn contract_request(contract: &Contract) -> Result<SimulationRequest, Error>
     ))?)
 }
 
-/// The head of the workspace's chain in `store` as of `now` (the bundle a
-/// new one chains to): the newest bundle created at or before `now` that
-/// no other of those names as its previous. Bundles created at the same
-/// second chain in the order they were made.
+/// The head of the workspace's chain in `store` (the bundle a new one
+/// chains to), verified, found without reading the chain
+/// ([`BundleStore::head`]). `now` is checked for its form only: a chain
+/// has one head, and a bundle made before it is refused when published.
+/// [`run_chained`] chooses the head and publishes in one atomic step;
+/// prefer it to this and [`run`].
 pub fn latest_bundle(
     store: &dyn BundleStore,
     workspace_id: &str,
     now: &str,
 ) -> Result<Option<String>, Error> {
-    let t = Timestamp::parse(now).ok_or_else(|| audit::AuditError::InvalidInput {
+    Timestamp::parse(now).ok_or_else(|| audit::AuditError::InvalidInput {
         pointer: "/now".into(),
         message: format!("{now:?} is not RFC 3339"),
     })?;
-    let upto: Vec<StoredBundle> = store
-        .list(workspace_id, None, None)?
-        .into_iter()
-        .filter(|b| Timestamp::parse(&b.created_at).is_some_and(|c| c <= t))
-        .collect();
-    let mut named = std::collections::BTreeSet::new();
-    for b in &upto {
-        if let Some(p) = b.bundle()?.previous_bundle_ref {
-            named.insert(p);
-        }
-    }
-    Ok(upto
-        .into_iter()
-        .rev()
-        .find(|b| !named.contains(&b.bundle_id))
-        .map(|b| b.bundle_id))
+    Ok(store.head(workspace_id)?.map(|b| b.bundle_id))
 }
 
 /// The ledger's `cost_usd` of the ISO week containing `now` and in
@@ -441,15 +437,55 @@ fn run_amounts(run: &AgentRun) -> Result<Amounts, Error> {
     .into())
 }
 
-/// Run the flow. See the module documentation for the steps.
+/// How often [`run_chained`] re-chains to a head that moved before it
+/// gives up with [`audit::AuditError::ChainMoved`].
+pub const MAX_CHAIN_ATTEMPTS: usize = 64;
+
+/// Which bundle the new one chains to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Previous {
+    /// The store's head at publication (re-chained while it moves).
+    Head,
+    /// The one given (publication fails when it is not the head).
+    Given(Option<String>),
+}
+
+/// Run the flow, chained to `inputs.previous_bundle_ref`: the store
+/// publishes the bundle only while that is its workspace's head
+/// ([`BundleStore::put_next`]), else the store step fails with
+/// [`audit::AuditError::ChainMoved`]. See the module documentation for the
+/// steps; [`run_chained`] chains to the store's head instead.
 pub fn run(
     inputs: FlowInputs<'_>,
     services: FlowServices<'_>,
     options: &RunOptions,
 ) -> Result<FlowOutcome, FlowError> {
+    let previous = Previous::Given(inputs.previous_bundle_ref.clone());
+    run_with(inputs, services, options, previous)
+}
+
+/// Run the flow chained to the workspace's head in the store
+/// (`inputs.previous_bundle_ref` is not used): when another run publishes
+/// first, the bundle is chained to the new head, signed again and offered
+/// again (at most [`MAX_CHAIN_ATTEMPTS`] times), so that racing runs of one
+/// workspace form one linear chain. The usage is committed once.
+pub fn run_chained(
+    inputs: FlowInputs<'_>,
+    services: FlowServices<'_>,
+    options: &RunOptions,
+) -> Result<FlowOutcome, FlowError> {
+    run_with(inputs, services, options, Previous::Head)
+}
+
+fn run_with(
+    inputs: FlowInputs<'_>,
+    services: FlowServices<'_>,
+    options: &RunOptions,
+    previous: Previous,
+) -> Result<FlowOutcome, FlowError> {
     let ledger = services.ledger;
     let mut held: Option<String> = None;
-    let result = run_steps(inputs, services, options, &mut held);
+    let result = run_steps(inputs, services, options, previous, &mut held);
     if result.is_err()
         && let Some(id) = held
     {
@@ -464,6 +500,7 @@ fn run_steps(
     inputs: FlowInputs<'_>,
     services: FlowServices<'_>,
     options: &RunOptions,
+    previous_bundle_ref: Previous,
     held: &mut Option<String>,
 ) -> Result<FlowOutcome, FlowError> {
     let FlowInputs {
@@ -473,7 +510,7 @@ fn run_steps(
         agent_run,
         now,
         actor,
-        previous_bundle_ref,
+        previous_bundle_ref: _,
     } = inputs;
     let c = contract.contract();
     let ws = c.workspace_id.clone();
@@ -515,16 +552,13 @@ fn run_steps(
 
     // 3. Policies, with the ledger's figures.
     let at = FlowError::at(Step::Policy);
+    // The contract's quotas bound this run on top of the ledger's own: they
+    // may add or tighten a limit, never loosen one, and are not stored (the
+    // ledger's quotas are the operator's).
     let contract_quotas = contract_quotas(contract).unwrap_or_default();
-    for q in &contract_quotas {
-        services
-            .ledger
-            .set_quota(q)
-            .map_err(|e| FlowError::at(Step::Usage)(e.into()))?;
-    }
     let status = services
         .ledger
-        .status(&ws, now)
+        .status_within(&ws, now, &contract_quotas)
         .map_err(|e| FlowError::at(Step::Usage)(e.into()))?;
     let current_spend = match campaign.current_spend {
         Some(s) => s,
@@ -558,12 +592,13 @@ fn run_steps(
     let mut usage = None;
     if let Some(run) = &agent_run {
         let amounts = run_amounts(run).map_err(&at)?;
-        let (warnings, already_recorded) = match services.ledger.reserve(
+        let (warnings, already_recorded) = match services.ledger.reserve_within(
             &ws,
             &run.job_id,
             &amounts,
             now,
             crate::usage::DEFAULT_RESERVATION_TTL_SECONDS,
+            &contract_quotas,
         ) {
             Ok(r) => {
                 let r = r.require_allowed().map_err(|e| at(e.into()))?;
@@ -624,26 +659,67 @@ fn run_steps(
         )?;
     }
     event("bundle_sealed", json!({}))?;
-    let bundle = audit::assemble(BundleInputs {
-        contract,
-        created_at: now,
-        simulation: &report,
-        policy_decision: decision.clone(),
-        decision_card: card.clone(),
-        agent_runs: agent_run.into_iter().collect(),
-        audit_trail: trail.into_events(),
-        previous_bundle_ref,
-    })
-    .map_err(|e| at(e.into()))?;
+    let events = trail.into_events();
+    let agent_runs: Vec<AgentRun> = agent_run.into_iter().collect();
+    let seal = |previous: Option<String>| -> Result<Vec<u8>, FlowError> {
+        let bundle = audit::assemble(BundleInputs {
+            contract,
+            created_at: now,
+            simulation: &report,
+            policy_decision: decision.clone(),
+            decision_card: card.clone(),
+            agent_runs: agent_runs.clone(),
+            audit_trail: events.clone(),
+            previous_bundle_ref: previous,
+        })
+        .map_err(|e| FlowError::at(Step::Assemble)(e.into()))?;
+        // 7. Sign.
+        audit::sign_bundle(&bundle, &[services.signer])
+            .map_err(|e| FlowError::at(Step::Sign)(e.into()))
+    };
+    let head_id = || -> Result<Option<String>, FlowError> {
+        Ok(services
+            .store
+            .head(&ws)
+            .map_err(|e| FlowError::at(Step::Store)(e.into()))?
+            .map(|h| h.bundle_id))
+    };
+    let mut envelope = seal(match &previous_bundle_ref {
+        Previous::Head => head_id()?,
+        Previous::Given(p) => p.clone(),
+    })?;
 
-    // 7. Sign.
-    let at = FlowError::at(Step::Sign);
-    let envelope = audit::sign_bundle(&bundle, &[services.signer]).map_err(|e| at(e.into()))?;
+    // The usage is committed before the evidence is published: a bundle
+    // that says `agent_run_recorded` is never in the store while its usage
+    // is uncounted. A run that stops between the two (a crash, a store
+    // error) leaves the usage committed and no bundle: the next run of the
+    // same job finds the job committed (recorded once) and publishes it.
+    if let (Some(u), Some(id)) = (&mut usage, held.take()) {
+        let receipt = services
+            .ledger
+            .commit(&id, &u.amounts, now)
+            .map_err(|e| FlowError::at(Step::Usage)(e.into()))?;
+        u.receipt = Some(receipt);
+    }
 
-    // 8. Store.
+    // 8. Store, as the next link of the workspace's chain: choosing the
+    // previous bundle and publishing are one atomic step of the store.
     let at = FlowError::at(Step::Store);
-    let stored = StoredBundle::from_envelope(&envelope).map_err(|e| at(e.into()))?;
-    services.store.put(&stored).map_err(|e| at(e.into()))?;
+    let mut attempts = 0;
+    let stored = loop {
+        let stored = StoredBundle::from_envelope(&envelope).map_err(|e| at(e.into()))?;
+        match services.store.put_next(&stored) {
+            Ok(_) => break stored,
+            Err(audit::AuditError::ChainMoved { .. })
+                if previous_bundle_ref == Previous::Head && attempts < MAX_CHAIN_ATTEMPTS =>
+            {
+                // Another run published first: chain to its bundle.
+                attempts += 1;
+                envelope = seal(head_id()?)?;
+            }
+            Err(e) => return Err(at(e.into())),
+        }
+    };
 
     // 9. Read back and verify.
     let at = FlowError::at(Step::Verify);
@@ -675,14 +751,6 @@ fn run_steps(
         .into()));
     }
 
-    // Commit the usage: the run is sealed.
-    if let (Some(u), Some(id)) = (&mut usage, held.take()) {
-        let receipt = services
-            .ledger
-            .commit(&id, &u.amounts, now)
-            .map_err(|e| FlowError::at(Step::Usage)(e.into()))?;
-        u.receipt = Some(receipt);
-    }
     Ok(FlowOutcome {
         workspace_id: ws,
         contract_hash: contract.terms_hash().to_string(),

@@ -34,6 +34,11 @@ pub const MAX_BATCH: usize = 1_000_000;
 /// Most points in one parameter sweep.
 pub const MAX_SWEEP_POINTS: usize = 100_000;
 
+/// Most workflow steps in a campaign (the policy input's `workflow`): the
+/// largest campaign the schema accepts, which the default policy bundle is
+/// tested at and the decision's instruction limit is scaled for.
+pub const MAX_CAMPAIGN_STEPS: usize = 1_000;
+
 /// Every limit by name, for the bindings (`smm_core.LIMITS`) and the docs.
 pub const ALL: [(&str, u64); 13] = [
     ("MAX_DOCUMENT_BYTES", MAX_DOCUMENT_BYTES as u64),

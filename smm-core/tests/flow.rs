@@ -149,9 +149,25 @@ fn the_whole_flow_runs_verifies_and_is_deterministic() {
 
         // A rerun of the same job records its usage once. It is a new
         // evaluation (the policies now see the ledger's committed figures),
-        // so a new bundle, verified like the first.
-        let again = flow::run(inputs(&contract), services, &RunOptions::default()).unwrap();
+        // so a new bundle, verified like the first. Run with the first
+        // one's previous (none), it would fork the chain: refused.
+        let fork = flow::run(inputs(&contract), services, &RunOptions::default()).unwrap_err();
+        assert_eq!(fork.step, Step::Store);
+        assert!(
+            matches!(
+                *fork.error,
+                smm_core::Error::Audit(AuditError::ChainMoved { .. })
+            ),
+            "{fork}"
+        );
+        let again = flow::run_chained(inputs(&contract), services, &RunOptions::default()).unwrap();
         assert!(again.verified());
+        assert_eq!(
+            open(again.envelope.as_bytes())
+                .previous_bundle_ref
+                .as_deref(),
+            Some(out.bundle_id.as_str())
+        );
         assert!(again.usage.as_ref().unwrap().already_recorded);
         assert!(again.usage.as_ref().unwrap().receipt.is_none());
         assert_eq!(
@@ -354,6 +370,12 @@ struct Tampering<'a>(&'a MemoryBundleStore);
 impl BundleStore for Tampering<'_> {
     fn put(&self, bundle: &StoredBundle) -> Result<PutOutcome, AuditError> {
         self.0.put(bundle)
+    }
+    fn put_next(&self, bundle: &StoredBundle) -> Result<PutOutcome, AuditError> {
+        self.0.put_next(bundle)
+    }
+    fn head(&self, workspace_id: &str) -> Result<Option<StoredBundle>, AuditError> {
+        self.0.head(workspace_id)
     }
     fn get(&self, bundle_id: &str) -> Result<Option<StoredBundle>, AuditError> {
         Ok(self.0.get(bundle_id)?.map(|mut b| {

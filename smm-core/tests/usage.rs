@@ -148,16 +148,24 @@ fn ledger_behaves(l: &dyn UsageLedger) {
             .iter()
             .any(|f| f.kind == "tokens" && f.used == 750.0 && f.period == "day")
     );
-    // A reservation expires: job-2's 300 stop counting after 900 s.
+    // A reservation expires: job-2's 300 stop counting after 900 s, when
+    // a later reservation gives the hold back. A read never does: a
+    // reader's clock does not release another host's hold.
     let later = "2025-09-01T12:15:00Z";
-    let st = l.status("ws", later).unwrap();
-    assert_eq!(
-        st.iter()
+    let reserved = |l: &dyn UsageLedger| {
+        l.status("ws", later)
+            .unwrap()
+            .iter()
             .find(|s| s.quota.kind == "tokens")
             .unwrap()
-            .reserved,
-        0
-    );
+            .reserved
+    };
+    assert_eq!(reserved(l), 300);
+    let r = l
+        .reserve("ws", "job-late", &amounts(&[("cost_usd", 1)]), later, 60)
+        .unwrap();
+    l.release(&r.id).unwrap();
+    assert_eq!(reserved(l), 0);
     // Committing an expired reservation records the usage all the same.
     let late = l
         .commit(&b.id, &amounts(&[("tokens", 300)]), later)
@@ -420,14 +428,15 @@ fn a_crash_between_reserve_and_commit_loses_no_committed_usage() {
             .outcome,
         Outcome::Block
     );
-    // ...and no longer after.
+    // ...and no longer after (a read does not lapse it; a reservation does).
     let later = "2025-09-01T12:20:00Z";
-    assert_eq!(l.status("ws", later).unwrap()[0].reserved, 0);
+    assert_eq!(l.status("ws", later).unwrap()[0].reserved, 50);
     assert!(
         l.reserve("ws", "next", &amounts(&[("tokens", 51)]), later, 900)
             .unwrap()
             .allowed()
     );
+    assert_eq!(l.status("ws", later).unwrap()[0].reserved, 51);
 }
 
 #[test]

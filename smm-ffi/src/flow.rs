@@ -155,9 +155,7 @@ pub unsafe extern "C" fn smm_run_json(
             (None, Some(p)) => p,
             (None, None) => return Err((smm_status::SMM_INTERNAL, "no policy".into())),
         };
-        let ws = doc.contract.contract().workspace_id.clone();
-        let previous = flow::latest_bundle(&store, &ws, &doc.now).map_err(err)?;
-        let outcome = flow::run(
+        let outcome = flow::run_chained(
             FlowInputs {
                 contract: &doc.contract,
                 request: doc.request,
@@ -165,7 +163,7 @@ pub unsafe extern "C" fn smm_run_json(
                 agent_run: doc.agent_run,
                 now: &doc.now,
                 actor: &doc.actor,
-                previous_bundle_ref: previous,
+                previous_bundle_ref: None,
             },
             FlowServices {
                 policy,

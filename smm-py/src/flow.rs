@@ -370,17 +370,12 @@ pub(crate) fn run(
         (None, None) => return Err(validation(py, "", "no policy".into())),
     };
     let signer_ref = signer.signer();
-    let ws = contract.contract().workspace_id.clone();
     let result = py.detach(|| {
-        let previous = core_flow::latest_bundle(store_ref, &ws, &now).map_err(|e| FlowError {
-            step: core_flow::Step::Store,
-            error: Box::new(e),
-        })?;
         let options = smm_core::sim::RunOptions {
             threads,
             ..Default::default()
         };
-        core_flow::run(
+        core_flow::run_chained(
             FlowInputs {
                 contract: &contract,
                 request,
@@ -388,7 +383,7 @@ pub(crate) fn run(
                 agent_run,
                 now: &now,
                 actor,
-                previous_bundle_ref: previous,
+                previous_bundle_ref: None,
             },
             FlowServices {
                 policy: policy_ref,

@@ -115,6 +115,22 @@ pub enum AuditError {
         /// The id.
         bundle_id: String,
     },
+    /// A bundle offered as the next link of its workspace's chain names
+    /// a previous bundle that is no longer the chain's head (another run
+    /// published first): chain it to the new head and try again.
+    #[error(
+        "the chain of workspace {workspace_id} moved: the bundle chains to {}, but the head is {}",
+        .expected.as_deref().unwrap_or("nothing (a first bundle)"),
+        .head.as_deref().unwrap_or("nothing (the chain is empty)")
+    )]
+    ChainMoved {
+        /// The workspace.
+        workspace_id: String,
+        /// The bundle's `previousBundleRef`.
+        expected: Option<String>,
+        /// The chain's head now.
+        head: Option<String>,
+    },
     /// An envelope a store was asked to publish has a signature that does
     /// not verify under the store's trusted keys (or none that does).
     #[error("bundle {bundle_id} is not signed by the store's trusted keys: {message}")]
@@ -152,7 +168,7 @@ impl AuditError {
             | AuditError::Canonical(_) => K::InvalidInput,
             AuditError::SignerFailed { .. } | AuditError::BadSignerAnswer { .. } => K::SignerFailed,
             AuditError::Storage { .. } => K::Storage,
-            AuditError::Conflict { .. } => K::Conflict,
+            AuditError::Conflict { .. } | AuditError::ChainMoved { .. } => K::Conflict,
             AuditError::Corrupt { .. } => K::CorruptBundle,
             AuditError::Untrusted { .. } => K::Untrusted,
             AuditError::Policy(e) => e.kind(),

@@ -184,6 +184,40 @@ impl Record {
     }
 }
 
+/// The bundle in a file as a store writes it (`bundle-….json.gz`: a
+/// gzipped record of the envelope and its store history), given as bytes,
+/// gzipped or not: the record is checked (format, id, history) and the
+/// envelope returned for verification. Not a stored record: an
+/// [`AuditError::InvalidEnvelope`].
+pub fn read_stored_record(bytes: &[u8]) -> Result<StoredBundle, AuditError> {
+    use std::io::Read;
+    let max = crate::limits::MAX_DOCUMENT_BYTES as u64;
+    let plain;
+    let text: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .take(max + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| AuditError::InvalidEnvelope {
+                message: format!("not a gzipped stored bundle: {e}"),
+            })?;
+        if out.len() as u64 > max {
+            return Err(AuditError::InvalidEnvelope {
+                message: format!("more than {max} bytes decompressed"),
+            });
+        }
+        plain = out;
+        &plain
+    } else {
+        bytes
+    };
+    let record: Record = serde_json::from_slice(text).map_err(|e| AuditError::InvalidEnvelope {
+        message: format!("not a stored bundle record: {e}"),
+    })?;
+    let id = StoredBundle::from_envelope(&record.envelope.to_json())?.bundle_id;
+    record.check(&id)
+}
+
 /// Check the form of a bundle id before it reaches a path or a lookup.
 pub fn check_bundle_id(bundle_id: &str) -> Result<(), AuditError> {
     if is_sha256_ref(bundle_id) {
@@ -315,10 +349,30 @@ fn plan_put(
 }
 
 /// Where bundles live. Synchronous and object-safe.
+///
+/// Reads of a store opened with trusted keys return only envelopes whose
+/// every signature verifies under them: anything else read back (a record
+/// planted in the store, a signature by an untrusted key) is an
+/// [`AuditError::Untrusted`] naming where it was found, never a bundle.
 pub trait BundleStore: Send + Sync {
     /// Store a bundle whose every signature verifies under the store's
-    /// trusted keys; on an existing id, only add signatures.
+    /// trusted keys; on an existing id, only add signatures. This does not
+    /// move the workspace's chain head (see [`BundleStore::put_next`]).
     fn put(&self, bundle: &StoredBundle) -> Result<PutOutcome, AuditError>;
+    /// Publish a bundle as the next link of its workspace's chain, in one
+    /// atomic step with the choice of its previous bundle: only when its
+    /// `previousBundleRef` is the chain's head ([`BundleStore::head`]; none
+    /// for the first bundle), and its `createdAt` is not before the head's.
+    /// Otherwise [`AuditError::ChainMoved`] (another run published first:
+    /// chain to the new head and retry), or [`AuditError::InvalidInput`]
+    /// for a `createdAt` behind the head's (a wrong clock). Racing writers
+    /// of one workspace form one linear chain. A bundle already in the
+    /// store is [`PutOutcome::AlreadyPresent`] (or gains signatures).
+    fn put_next(&self, bundle: &StoredBundle) -> Result<PutOutcome, AuditError>;
+    /// The head of a workspace's chain: the bundle the next one chains to
+    /// (`None`: the workspace has no bundle yet), verified. Found without
+    /// reading the chain.
+    fn head(&self, workspace_id: &str) -> Result<Option<StoredBundle>, AuditError>;
     /// The bundle with this id, checked against it.
     fn get(&self, bundle_id: &str) -> Result<Option<StoredBundle>, AuditError>;
     /// A workspace's bundles created in `[from, to)` (RFC 3339 bounds,
@@ -331,6 +385,71 @@ pub trait BundleStore: Send + Sync {
     ) -> Result<Vec<StoredBundle>, AuditError>;
     /// How a stored bundle got its signatures (empty when it is not stored).
     fn history(&self, bundle_id: &str) -> Result<Vec<StoreEvent>, AuditError>;
+}
+
+/// Check a bundle read back from a store against the store's trusted keys
+/// (a store without keys is read-only and returns what hashes to its id).
+/// `origin` names where it was found (a file, a row).
+fn check_read(
+    b: StoredBundle,
+    trusted: &[TrustedKey],
+    origin: &str,
+) -> Result<StoredBundle, AuditError> {
+    if trusted.is_empty() {
+        return Ok(b);
+    }
+    let untrusted = |message: String| AuditError::Untrusted {
+        bundle_id: b.bundle_id.clone(),
+        message: format!("{message} (read from {origin})"),
+    };
+    let env = Envelope::from_json(&b.envelope).map_err(|e| untrusted(e.to_string()))?;
+    let payload = env.payload_bytes().map_err(|e| untrusted(e.to_string()))?;
+    // At least one signature by a trusted key, and every signature under a
+    // trusted key id valid (others may be by keys other writers of the
+    // store trust; they were checked by that writer).
+    check_signatures(&env, &pae(&env.payload_type, &payload), trusted).map_err(untrusted)?;
+    Ok(b)
+}
+
+/// The head of a chain from its bundles alone (for a store written before
+/// chain heads were kept): the newest bundle that no other names as its
+/// previous.
+fn tip_of(bundles: Vec<StoredBundle>) -> Result<Option<StoredBundle>, AuditError> {
+    let mut named = std::collections::BTreeSet::new();
+    for b in &bundles {
+        if let Some(p) = b.bundle()?.previous_bundle_ref {
+            named.insert(p);
+        }
+    }
+    Ok(bundles
+        .into_iter()
+        .rev()
+        .find(|b| !named.contains(&b.bundle_id)))
+}
+
+/// Whether `new` may follow `head` in its workspace's chain.
+fn check_next(new: &StoredBundle, head: Option<&StoredBundle>) -> Result<(), AuditError> {
+    let previous = new.bundle()?.previous_bundle_ref;
+    let head_id = head.map(|h| h.bundle_id.clone());
+    if previous != head_id {
+        return Err(AuditError::ChainMoved {
+            workspace_id: new.workspace_id.clone(),
+            expected: previous,
+            head: head_id,
+        });
+    }
+    if let Some(h) = head
+        && Timestamp::parse(&new.created_at) < Timestamp::parse(&h.created_at)
+    {
+        return Err(AuditError::InvalidInput {
+            pointer: "/createdAt".into(),
+            message: format!(
+                "{} is before {}, the createdAt of the chain's head {}: the clock that made it is behind",
+                new.created_at, h.created_at, h.bundle_id
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn in_range(created: &str, from: Option<Timestamp>, to: Option<Timestamp>) -> bool {
@@ -359,6 +478,8 @@ fn sort(v: &mut [StoredBundle]) {
 pub struct MemoryBundleStore {
     trusted: Vec<TrustedKey>,
     records: Mutex<BTreeMap<String, Record>>,
+    /// Workspace -> the id of its chain's head (taken before `records`).
+    heads: Mutex<BTreeMap<String, String>>,
 }
 
 impl MemoryBundleStore {
@@ -367,6 +488,7 @@ impl MemoryBundleStore {
         MemoryBundleStore {
             trusted: trusted_keys,
             records: Mutex::default(),
+            heads: Mutex::default(),
         }
     }
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<String, Record>>, AuditError> {
@@ -385,11 +507,45 @@ impl BundleStore for MemoryBundleStore {
         }
         Ok(outcome)
     }
+    fn put_next(&self, bundle: &StoredBundle) -> Result<PutOutcome, AuditError> {
+        let mut heads = self.heads.lock().map_err(|_| AuditError::Storage {
+            message: "store lock poisoned".into(),
+        })?;
+        if self.get(&bundle.bundle_id)?.is_none() {
+            let head = match heads.get(&bundle.workspace_id) {
+                Some(id) => self.get(id)?,
+                None => None,
+            };
+            check_next(bundle, head.as_ref())?;
+        }
+        let outcome = self.put(bundle)?;
+        if outcome == PutOutcome::Stored {
+            heads.insert(bundle.workspace_id.clone(), bundle.bundle_id.clone());
+        }
+        Ok(outcome)
+    }
+    fn head(&self, workspace_id: &str) -> Result<Option<StoredBundle>, AuditError> {
+        let id = self
+            .heads
+            .lock()
+            .map_err(|_| AuditError::Storage {
+                message: "store lock poisoned".into(),
+            })?
+            .get(workspace_id)
+            .cloned();
+        match id {
+            Some(id) => self.get(&id),
+            None => tip_of(self.list(workspace_id, None, None)?),
+        }
+    }
     fn get(&self, bundle_id: &str) -> Result<Option<StoredBundle>, AuditError> {
         check_bundle_id(bundle_id)?;
         self.lock()?
             .get(bundle_id)
-            .map(|r| r.check(bundle_id))
+            .map(|r| {
+                r.check(bundle_id)
+                    .and_then(|b| check_read(b, &self.trusted, "memory"))
+            })
             .transpose()
     }
     fn list(
@@ -403,7 +559,7 @@ impl BundleStore for MemoryBundleStore {
         for (id, r) in self.lock()?.iter() {
             let b = r.check(id)?;
             if b.workspace_id == workspace_id && in_range(&b.created_at, f, t) {
-                v.push(b);
+                v.push(check_read(b, &self.trusted, "memory")?);
             }
         }
         sort(&mut v);
@@ -513,7 +669,7 @@ mod fs_store {
             trusted_keys: Vec<TrustedKey>,
         ) -> Result<Self, AuditError> {
             let root = root.as_ref().to_path_buf();
-            for d in ["audit-bundles", "audit-snapshots", "locks"] {
+            for d in ["audit-bundles", "audit-snapshots", "locks", "heads"] {
                 fs::create_dir_all(root.join(d)).map_err(|e| io_err("create", &root, e))?;
             }
             Ok(FileBundleStore {
@@ -564,12 +720,138 @@ mod fs_store {
                 .join(format!("{}.lock", hex_of(bundle_id)?)))
         }
 
+        /// The name of a workspace's files: its safe name and a hash of the
+        /// real one (two workspaces never share it).
+        fn workspace_key(workspace_id: &str) -> String {
+            let hash = jcs::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+                workspace_id.as_bytes(),
+            ));
+            format!(
+                "{}-{}",
+                safe_name(workspace_id),
+                hash.get(..16).unwrap_or(&hash)
+            )
+        }
+
+        fn head_path(&self, workspace_id: &str) -> PathBuf {
+            self.root
+                .join("heads")
+                .join(format!("{}.json.gz", Self::workspace_key(workspace_id)))
+        }
+
+        /// Take an exclusive lock on `path` (made when missing; never
+        /// through a symbolic link), held until the file is dropped.
+        fn take_lock(&self, path: &Path) -> Result<File, AuditError> {
+            self.no_links(path.parent().unwrap_or(&self.root))?;
+            let mut options = fs::OpenOptions::new();
+            options.create(true).truncate(false).write(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.custom_flags(libc::O_NOFOLLOW);
+            }
+            let lock = options
+                .open(path)
+                .map_err(|e| io_err("open lock", path, e))?;
+            lock.lock().map_err(|e| io_err("lock", path, e))?;
+            Ok(lock)
+        }
+
+        /// Refuse a path below the root any of whose existing parts is a
+        /// symbolic link: the store makes none, so one was planted, and
+        /// writing or locking through it would reach outside the store.
+        fn no_links(&self, path: &Path) -> Result<(), AuditError> {
+            let Ok(rel) = path.strip_prefix(&self.root) else {
+                return Err(AuditError::Storage {
+                    message: format!("{} is outside the store", path.display()),
+                });
+            };
+            let mut at = self.root.clone();
+            for part in rel.components() {
+                at.push(part);
+                match fs::symlink_metadata(&at) {
+                    Ok(m) if m.file_type().is_symlink() => {
+                        return Err(AuditError::Storage {
+                            message: format!(
+                                "{} is a symbolic link: the store makes none and does not follow one",
+                                at.display()
+                            ),
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                    Err(e) => return Err(io_err("inspect", &at, e)),
+                }
+            }
+            Ok(())
+        }
+
+        /// The head record of a workspace: `{"head": id, "previous": id}`,
+        /// written before the head bundle itself, so that a crash between
+        /// the two leaves a pointer to a bundle that is not stored, read
+        /// as its previous.
+        fn read_head(&self, workspace_id: &str) -> Result<Option<HeadRecord>, AuditError> {
+            let path = self.head_path(workspace_id);
+            match fs::symlink_metadata(&path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(io_err("inspect", &path, e)),
+                Ok(m) if !m.file_type().is_file() => {
+                    return Err(AuditError::Corrupt {
+                        bundle_id: path.display().to_string(),
+                        message: "a chain head must be a regular file".into(),
+                    });
+                }
+                Ok(_) => {}
+            }
+            let bytes = Self::read_gz(&path)?;
+            let head: HeadRecord =
+                serde_json::from_slice(&bytes).map_err(|e| AuditError::Corrupt {
+                    bundle_id: path.display().to_string(),
+                    message: format!("not a chain head: {e}"),
+                })?;
+            for id in std::iter::once(&head.head).chain(head.previous.iter()) {
+                check_bundle_id(id).map_err(|e| AuditError::Corrupt {
+                    bundle_id: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            }
+            if head.workspace_id != workspace_id {
+                return Err(AuditError::Corrupt {
+                    bundle_id: path.display().to_string(),
+                    message: format!("the head of workspace {:?}", head.workspace_id),
+                });
+            }
+            Ok(Some(head))
+        }
+
+        /// The head bundle, from the head record (or, for a store written
+        /// before heads were kept, from the chain).
+        fn current_head(&self, workspace_id: &str) -> Result<Option<StoredBundle>, AuditError> {
+            let Some(h) = self.read_head(workspace_id)? else {
+                return tip_of(self.list(workspace_id, None, None)?);
+            };
+            if let Some(b) = self.get(&h.head)? {
+                return Ok(Some(b));
+            }
+            match &h.previous {
+                None => Ok(None),
+                Some(p) => self.get(p)?.map(Some).ok_or_else(|| AuditError::Corrupt {
+                    bundle_id: p.clone(),
+                    message: format!(
+                        "the chain head of workspace {workspace_id:?} names it, and it is not stored"
+                    ),
+                }),
+            }
+        }
+
         /// Create `dir` and its missing parents under the root, fsyncing
         /// the parent of each directory created.
         fn create_dirs(&self, dir: &Path, steps: &mut Steps) -> io::Result<()> {
+            self.no_links(dir)
+                .map_err(|e| io::Error::other(e.to_string()))?;
             let mut missing = Vec::new();
             let mut d = dir;
-            while !d.exists() {
+            while fs::symlink_metadata(d).is_err() {
                 missing.push(d.to_path_buf());
                 match d.parent() {
                     Some(p) if p.starts_with(&self.root) => d = p,
@@ -611,7 +893,10 @@ mod fs_store {
             let result = (|| -> io::Result<()> {
                 self.create_dirs(dir, steps)?;
                 steps.step("create temporary file")?;
-                let file = File::create(&tmp)?;
+                let file = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp)?;
                 let mut gz = GzEncoder::new(file, Compression::default());
                 gz.write_all(bytes)?;
                 steps.step("write")?;
@@ -650,15 +935,31 @@ mod fs_store {
         fn files(&self) -> Result<Vec<PathBuf>, AuditError> {
             let base = self.root.join("audit-bundles");
             let mut out = Vec::new();
+            let planted = |p: &Path| AuditError::Corrupt {
+                bundle_id: p.display().to_string(),
+                message:
+                    "a symbolic link in the store: the store makes none and does not follow one"
+                        .into(),
+            };
             for day in fs::read_dir(&base).map_err(|e| io_err("list", &base, e))? {
-                let day = day.map_err(|e| io_err("list", &base, e))?.path();
-                if !day.is_dir() {
+                let day = day.map_err(|e| io_err("list", &base, e))?;
+                let kind = day.file_type().map_err(|e| io_err("list", &base, e))?;
+                let day = day.path();
+                if kind.is_symlink() {
+                    return Err(planted(&day));
+                }
+                if !kind.is_dir() {
                     continue;
                 }
                 for f in fs::read_dir(&day).map_err(|e| io_err("list", &day, e))? {
-                    let p = f.map_err(|e| io_err("list", &day, e))?.path();
+                    let f = f.map_err(|e| io_err("list", &day, e))?;
+                    let kind = f.file_type().map_err(|e| io_err("list", &day, e))?;
+                    let p = f.path();
                     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
                     if name.starts_with("bundle-") && name.ends_with(".json.gz") {
+                        if !kind.is_file() {
+                            return Err(planted(&p));
+                        }
                         out.push(p);
                     }
                 }
@@ -676,7 +977,7 @@ mod fs_store {
             })
         }
 
-        fn load(path: &Path) -> Result<StoredBundle, AuditError> {
+        fn load(&self, path: &Path) -> Result<StoredBundle, AuditError> {
             let r = Self::read_record(path)?;
             let id = StoredBundle::from_envelope(&r.envelope.to_json())
                 .map_err(|e| AuditError::Corrupt {
@@ -684,7 +985,7 @@ mod fs_store {
                     message: e.to_string(),
                 })?
                 .bundle_id;
-            r.check(&id)
+            check_read(r.check(&id)?, &self.trusted, &path.display().to_string())
         }
 
         /// The file of the bundle with this id, if stored.
@@ -727,6 +1028,15 @@ mod fs_store {
         }
     }
 
+    /// A workspace's chain head, as the file store keeps it.
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct HeadRecord {
+        workspace_id: String,
+        head: String,
+        previous: Option<String>,
+    }
+
     /// The canonical bytes of a bundle's contract snapshot.
     fn snapshot_bytes(b: &StoredBundle) -> Result<Vec<u8>, AuditError> {
         let v = serde_json::to_value(&b.bundle()?.contract)
@@ -740,14 +1050,7 @@ mod fs_store {
             if self.trusted.is_empty() {
                 return plan_put(None, b, &self.trusted).map(|(_, o)| o);
             }
-            let lock_path = self.lock_path(&b.bundle_id)?;
-            let lock = fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&lock_path)
-                .map_err(|e| io_err("open lock", &lock_path, e))?;
-            lock.lock().map_err(|e| io_err("lock", &lock_path, e))?;
+            let lock = self.take_lock(&self.lock_path(&b.bundle_id)?)?;
             let mut steps = Steps {
                 done: 0,
                 fail_at: self.fail_at_step.load(Ordering::SeqCst),
@@ -776,9 +1079,50 @@ mod fs_store {
             Ok(outcome)
         }
 
+        fn put_next(&self, b: &StoredBundle) -> Result<PutOutcome, AuditError> {
+            check_bundle_id(&b.bundle_id)?;
+            if self.trusted.is_empty() {
+                return plan_put(None, b, &self.trusted).map(|(_, o)| o);
+            }
+            // The workspace's lock serializes the choice of the head and
+            // the publication: one winner per head, by construction.
+            let key = Self::workspace_key(&b.workspace_id);
+            let lock = self.take_lock(&self.root.join("locks").join(format!("ws-{key}.lock")))?;
+            if self.record_of(&b.bundle_id)?.is_some() {
+                let outcome = self.put(b)?;
+                drop(lock);
+                return Ok(outcome);
+            }
+            let head = self.current_head(&b.workspace_id)?;
+            check_next(b, head.as_ref())?;
+            // Check the bundle as `put` will before the head moves to it.
+            plan_put(None, b, &self.trusted)?;
+            let record = HeadRecord {
+                workspace_id: b.workspace_id.clone(),
+                head: b.bundle_id.clone(),
+                previous: head.map(|h| h.bundle_id),
+            };
+            let bytes =
+                serde_json::to_vec(&record).map_err(|e| AuditError::internal(&e.to_string()))?;
+            let mut steps = Steps {
+                done: 0,
+                fail_at: usize::MAX,
+            };
+            self.write_atomic(&self.head_path(&b.workspace_id), &bytes, &mut steps)?;
+            let outcome = self.put(b)?;
+            drop(lock);
+            Ok(outcome)
+        }
+
+        fn head(&self, workspace_id: &str) -> Result<Option<StoredBundle>, AuditError> {
+            self.current_head(workspace_id)
+        }
+
         fn get(&self, bundle_id: &str) -> Result<Option<StoredBundle>, AuditError> {
             self.record_of(bundle_id)?
-                .map(|(_, r)| r.check(bundle_id))
+                .map(|(p, r)| {
+                    check_read(r.check(bundle_id)?, &self.trusted, &p.display().to_string())
+                })
                 .transpose()
         }
 
@@ -799,7 +1143,7 @@ mod fs_store {
                 {
                     continue;
                 }
-                let b = Self::load(&p)?;
+                let b = self.load(&p)?;
                 if b.workspace_id == workspace_id && in_range(&b.created_at, f, t) {
                     v.push(b);
                 }

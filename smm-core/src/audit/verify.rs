@@ -87,6 +87,10 @@ pub(crate) fn check_signatures(
         ));
     }
     let mut verified = Vec::new();
+    // One key, one signature: a second valid signature by a key that
+    // already signed (a KMS with random nonces asked twice) is another
+    // encoding of the same evidence, and is refused.
+    let mut signers: Vec<&VerifyingKey> = Vec::new();
     let mut seen = BTreeSet::new();
     for (i, s) in env.signatures.iter().enumerate() {
         let at = || format!("signature {i} (key {:?})", s.keyid);
@@ -103,12 +107,19 @@ pub(crate) fn check_signatures(
         if keys.peek().is_none() {
             continue; // a key this verifier does not trust
         }
-        if !keys.any(|k| verify_message_der_fast(&k.key, pae, &der)) {
+        let Some(key) = keys.find(|k| verify_message_der_fast(&k.key, pae, &der)) else {
             return Err(format!(
                 "{} does not verify under any trusted key with that id",
                 at()
             ));
+        };
+        if signers.contains(&&key.key) {
+            return Err(format!(
+                "{} is a second signature by a key that already signed: one key signs once",
+                at()
+            ));
         }
+        signers.push(&key.key);
         verified.push(s.keyid.clone());
     }
     if verified.is_empty() {

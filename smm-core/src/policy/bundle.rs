@@ -20,8 +20,20 @@ use super::testing::{self, TestReport};
 use super::{PolicyError, engine_error};
 use crate::jcs;
 
-/// Most modules a bundle may hold (tests included).
-pub const MAX_MODULES: usize = 1024;
+/// Most modules a bundle may hold (tests included): the most sources a
+/// regorus VM program can hold.
+pub const MAX_MODULES: usize = 256;
+/// Longest one evaluation may run (the load's probe of every rule, a
+/// decision, a query, the Rego tests), in wall-clock seconds: a bound for
+/// hostile bundles, far above what any honest decision takes (the default
+/// bundle decides a campaign of the largest size in milliseconds). It
+/// decides only whether an answer is returned, never what it says.
+pub const MAX_EVAL_SECONDS: u64 = 2;
+/// VM instructions a decision may run: this many, plus
+/// [`DECISION_INSTRUCTIONS_PER_STEP`] per workflow step of its input.
+pub const DECISION_INSTRUCTIONS_BASE: usize = 1_000_000;
+/// VM instructions a decision may run per workflow step of its input.
+pub const DECISION_INSTRUCTIONS_PER_STEP: usize = 20_000;
 /// Largest module, in bytes.
 pub const MAX_MODULE_BYTES: usize = 1 << 20;
 /// Largest bundle: the sum of its files, decompressed, in bytes (also the
@@ -304,6 +316,24 @@ impl PolicyBundle {
     pub fn from_files(
         files: impl IntoIterator<Item = (String, Vec<u8>)>,
     ) -> Result<PolicyBundle, PolicyError> {
+        Self::from_files_with(files, None)
+    }
+
+    /// [`PolicyBundle::from_files`], only when the files' checksum is
+    /// `pin` (a contract's `policyBundleChecksum`): the checksum is
+    /// computed from the files and compared before any Rego source is
+    /// parsed, so a bundle off the pin never runs.
+    pub fn from_files_pinned(
+        files: impl IntoIterator<Item = (String, Vec<u8>)>,
+        pin: &str,
+    ) -> Result<PolicyBundle, PolicyError> {
+        Self::from_files_with(files, Some(pin))
+    }
+
+    fn from_files_with(
+        files: impl IntoIterator<Item = (String, Vec<u8>)>,
+        pin: Option<&str>,
+    ) -> Result<PolicyBundle, PolicyError> {
         let mut modules = BTreeMap::new();
         let mut data = Value::Object(serde_json::Map::new());
         let mut manifest = None;
@@ -356,17 +386,42 @@ impl PolicyBundle {
                 manifest = Some(v);
             }
         }
+        if let Some(pin) = pin {
+            let checksum = jcs::hex(&sha256(&checksum_manifest(&modules, &data)?));
+            if checksum != pin {
+                return Err(PolicyError::ChecksumMismatch {
+                    decision: checksum,
+                    contract: pin.to_string(),
+                });
+            }
+        }
         Self::from_parts(modules, data, manifest)
     }
 
     /// A bundle from an OPA bundle archive (a gzipped tar, as `opa build`
     /// writes it), given as bytes.
     pub fn from_archive_bytes(archive: &[u8]) -> Result<PolicyBundle, PolicyError> {
+        Self::from_archive_bytes_with(archive, None)
+    }
+
+    /// [`PolicyBundle::from_archive_bytes`], pinned as
+    /// [`PolicyBundle::from_files_pinned`] is.
+    pub fn from_archive_bytes_pinned(
+        archive: &[u8],
+        pin: &str,
+    ) -> Result<PolicyBundle, PolicyError> {
+        Self::from_archive_bytes_with(archive, Some(pin))
+    }
+
+    fn from_archive_bytes_with(
+        archive: &[u8],
+        pin: Option<&str>,
+    ) -> Result<PolicyBundle, PolicyError> {
         let bad = |path: &str, message: String| PolicyError::InvalidBundle {
             path: path.to_string(),
             message,
         };
-        let gz = flate2::read::GzDecoder::new(archive).take(MAX_BUNDLE_BYTES + 1);
+        let gz = flate2::bufread::GzDecoder::new(archive).take(MAX_BUNDLE_BYTES + 1);
         let mut tar = tar::Archive::new(gz);
         let mut files = Vec::new();
         let entries = tar
@@ -401,19 +456,64 @@ impl PolicyBundle {
                 .map_err(|e| bad(&path, format!("unreadable: {e}")))?;
             files.push((path, bytes));
         }
+        // The rest of the gzip member (tar's end blocks and padding), then
+        // nothing: a second member or trailing bytes would be a second,
+        // unchecked reading of the archive.
+        let mut gz = tar.into_inner();
+        std::io::copy(&mut gz, &mut std::io::sink())
+            .map_err(|e| bad("archive", format!("not a gzipped tar: {e}")))?;
+        if gz.limit() == 0 {
+            return Err(bad(
+                "archive",
+                format!("the bundle exceeds {MAX_BUNDLE_BYTES} bytes"),
+            ));
+        }
+        let rest = gz.into_inner().into_inner();
+        if rest.starts_with(&[0x1f, 0x8b]) {
+            return Err(bad(
+                "archive",
+                "a second gzip member follows the first: an archive is one gzip stream".into(),
+            ));
+        }
+        if !rest.is_empty() {
+            return Err(bad(
+                "archive",
+                format!(
+                    "{} bytes of trailing data after the gzip stream",
+                    rest.len()
+                ),
+            ));
+        }
         if files.iter().map(|(_, b)| b.len() as u64).sum::<u64>() > MAX_BUNDLE_BYTES {
             return Err(bad(
                 "archive",
                 format!("the bundle exceeds {MAX_BUNDLE_BYTES} bytes"),
             ));
         }
-        Self::from_files(files)
+        Self::from_files_with(files, pin)
     }
 
     /// A bundle from an OPA bundle archive file (`opa build`'s `.tar.gz`).
     #[cfg(feature = "fs")]
     pub fn from_archive(path: impl AsRef<std::path::Path>) -> Result<PolicyBundle, PolicyError> {
-        let path = path.as_ref();
+        Self::from_archive_with(path.as_ref(), None)
+    }
+
+    /// [`PolicyBundle::from_archive`], pinned as
+    /// [`PolicyBundle::from_files_pinned`] is.
+    #[cfg(feature = "fs")]
+    pub fn from_archive_pinned(
+        path: impl AsRef<std::path::Path>,
+        pin: &str,
+    ) -> Result<PolicyBundle, PolicyError> {
+        Self::from_archive_with(path.as_ref(), Some(pin))
+    }
+
+    #[cfg(feature = "fs")]
+    fn from_archive_with(
+        path: &std::path::Path,
+        pin: Option<&str>,
+    ) -> Result<PolicyBundle, PolicyError> {
         let meta = std::fs::metadata(path).map_err(|e| io_error(path, &e))?;
         if meta.len() > MAX_BUNDLE_BYTES {
             return Err(PolicyError::InvalidBundle {
@@ -421,15 +521,38 @@ impl PolicyBundle {
                 message: format!("the archive exceeds {MAX_BUNDLE_BYTES} bytes"),
             });
         }
+        if !meta.is_file() {
+            return Err(PolicyError::InvalidBundle {
+                path: path.display().to_string(),
+                message: "not a regular file (a FIFO, socket or device is refused)".into(),
+            });
+        }
         let bytes = std::fs::read(path).map_err(|e| io_error(path, &e))?;
-        Self::from_archive_bytes(&bytes)
+        Self::from_archive_bytes_with(&bytes, pin)
     }
 
     /// A bundle from a directory laid out as `opa build` expects it. Symbolic
     /// links are refused, not followed.
     #[cfg(feature = "fs")]
     pub fn from_dir(root: impl AsRef<std::path::Path>) -> Result<PolicyBundle, PolicyError> {
-        let root = root.as_ref();
+        Self::from_dir_with(root.as_ref(), None)
+    }
+
+    /// [`PolicyBundle::from_dir`], pinned as
+    /// [`PolicyBundle::from_files_pinned`] is.
+    #[cfg(feature = "fs")]
+    pub fn from_dir_pinned(
+        root: impl AsRef<std::path::Path>,
+        pin: &str,
+    ) -> Result<PolicyBundle, PolicyError> {
+        Self::from_dir_with(root.as_ref(), Some(pin))
+    }
+
+    #[cfg(feature = "fs")]
+    fn from_dir_with(
+        root: &std::path::Path,
+        pin: Option<&str>,
+    ) -> Result<PolicyBundle, PolicyError> {
         let mut files = Vec::new();
         let mut total = 0u64;
         let mut stack = vec![root.to_path_buf()];
@@ -463,6 +586,13 @@ impl PolicyBundle {
                 if !wanted {
                     continue;
                 }
+                if !meta.is_file() {
+                    // A FIFO or a device would block or never end.
+                    return Err(PolicyError::InvalidBundle {
+                        path: rel,
+                        message: "not a regular file (a FIFO, socket or device is refused)".into(),
+                    });
+                }
                 total = total.saturating_add(meta.len());
                 if total > MAX_BUNDLE_BYTES {
                     return Err(PolicyError::InvalidBundle {
@@ -475,7 +605,7 @@ impl PolicyBundle {
             }
         }
         files.sort();
-        Self::from_files(files)
+        Self::from_files_with(files, pin)
     }
 
     /// Validate, compile and checksum.
@@ -631,6 +761,7 @@ impl PolicyBundle {
                         })?;
                     let mut vm = RegoVM::new();
                     vm.set_strict_builtin_errors(true);
+                    vm.set_execution_timer_config(Some(eval_timer()));
                     vm.load_program(program);
                     vm.set_data(data).map_err(|e| eval_error(&e))?;
                     if vms.len() >= VMS_PER_THREAD {
@@ -646,6 +777,7 @@ impl PolicyBundle {
                     message: "internal: lost the thread's VM".into(),
                 });
             };
+            vm.set_max_instructions(instruction_limit(&input));
             vm.set_input(input);
             let out = vm.execute_entry_point_by_name(DECISION_RULE);
             if out.is_err() {
@@ -692,14 +824,35 @@ fn io_error(path: &std::path::Path, e: &std::io::Error) -> PolicyError {
     }
 }
 
-/// An engine holding `modules` and `data`, strict about builtin errors.
+/// The time bound of one evaluation ([`MAX_EVAL_SECONDS`]).
+pub(crate) fn eval_timer() -> regorus::utils::limits::ExecutionTimerConfig {
+    regorus::utils::limits::ExecutionTimerConfig {
+        limit: std::time::Duration::from_secs(MAX_EVAL_SECONDS),
+        check_interval: std::num::NonZeroU32::MIN.saturating_add(63),
+    }
+}
+
+/// The VM instructions a decision on `input` may run.
+fn instruction_limit(input: &regorus::Value) -> usize {
+    let steps = match &input["workflow"] {
+        regorus::Value::Array(a) => a.len(),
+        _ => 0,
+    };
+    DECISION_INSTRUCTIONS_BASE.saturating_add(DECISION_INSTRUCTIONS_PER_STEP.saturating_mul(steps))
+}
+
+/// An engine holding `modules` and `data`, strict about builtin errors,
+/// bounded in time. Each module's nesting is checked before it is parsed,
+/// and the bundle's functions for recursion before anything runs.
 pub(crate) fn build_engine<'a>(
     modules: impl Iterator<Item = (&'a String, &'a String)>,
     data: &Value,
 ) -> Result<regorus::Engine, PolicyError> {
     let mut engine = regorus::Engine::new();
     engine.set_strict_builtin_errors(true);
+    engine.set_execution_timer_config(eval_timer());
     for (path, src) in modules {
+        super::guard::check_nesting(path, src)?;
         engine.add_policy(path.clone(), src.clone()).map_err(|e| {
             let (module, line, message) = engine_error(path, &e);
             PolicyError::Compile {
@@ -709,6 +862,7 @@ pub(crate) fn build_engine<'a>(
             }
         })?;
     }
+    super::guard::check_recursion(engine.get_modules())?;
     engine
         .add_data(regorus::Value::from(data.clone()))
         .map_err(|e| PolicyError::InvalidBundle {

@@ -21,8 +21,10 @@ use crate::time::Timestamp;
 pub struct PolicyDocument {
     /// The workspace contract (schema v2), as it is.
     pub workspace: WorkspaceContract,
-    /// The campaign's steps.
+    /// The campaign's steps (at most
+    /// [`crate::limits::MAX_CAMPAIGN_STEPS`]).
     #[serde(default)]
+    #[schemars(length(max = 1000))]
     pub workflow: Vec<WorkflowStep>,
     /// What the workspace has spent so far.
     pub current_spend: CurrentSpend,
@@ -309,6 +311,16 @@ impl PolicyDocument {
                 Err(invalid(pointer, format!("{c:?} is not an ISO 4217 code")))
             }
         };
+        if self.workflow.len() > crate::limits::MAX_CAMPAIGN_STEPS {
+            return Err(invalid(
+                "/workflow",
+                format!(
+                    "{} steps: a campaign has at most {} (split it into several campaigns)",
+                    self.workflow.len(),
+                    crate::limits::MAX_CAMPAIGN_STEPS
+                ),
+            ));
+        }
         for (i, s) in self.workflow.iter().enumerate() {
             amount(format!("/workflow/{i}/estimatedCost"), s.estimated_cost)?;
             if let Some(c) = &s.currency {

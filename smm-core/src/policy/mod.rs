@@ -31,6 +31,8 @@
 
 mod bundle;
 mod card;
+mod guard;
+pub use guard::MAX_POLICY_NESTING;
 mod decision;
 mod input;
 mod testing;
@@ -38,8 +40,9 @@ mod testing;
 use thiserror::Error;
 
 pub use bundle::{
-    DECISION_RULE, DEFAULT_BUNDLE_REF, EvalMode, MAX_BUNDLE_BYTES, MAX_MODULE_BYTES, MAX_MODULES,
-    PolicyBundle, checksum_manifest, is_test_module,
+    DECISION_INSTRUCTIONS_BASE, DECISION_INSTRUCTIONS_PER_STEP, DECISION_RULE, DEFAULT_BUNDLE_REF,
+    EvalMode, MAX_BUNDLE_BYTES, MAX_EVAL_SECONDS, MAX_MODULE_BYTES, MAX_MODULES, PolicyBundle,
+    checksum_manifest, is_test_module,
 };
 pub use card::{
     CanaryPlan, CardAction, CardReason, CostEstimate, DecisionCard, PrimaryAction, RiskFactor,

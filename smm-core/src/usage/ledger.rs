@@ -294,7 +294,7 @@ pub trait UsageLedger: Send + Sync {
     /// A workspace's quotas, by kind and period.
     fn quotas(&self, workspace_id: &str) -> Result<Vec<Quota>, UsageError>;
     /// Reserve `amounts` for a job before its model calls, at `now`, for
-    /// `ttl_seconds`.
+    /// `ttl_seconds`, against the stored quotas.
     fn reserve(
         &self,
         workspace_id: &str,
@@ -302,6 +302,22 @@ pub trait UsageLedger: Send + Sync {
         amounts: &Amounts,
         now: &str,
         ttl_seconds: u64,
+    ) -> Result<Reservation, UsageError> {
+        self.reserve_within(workspace_id, job_id, amounts, now, ttl_seconds, &[])
+    }
+    /// [`UsageLedger::reserve`], judged also against `limits` (a contract's
+    /// quotas), which are not stored: a limit may add a quota or tighten a
+    /// stored one of the same kind and period (the tighter of the two
+    /// counts), never loosen one. The check and the hold are one atomic
+    /// step, as in `reserve`.
+    fn reserve_within(
+        &self,
+        workspace_id: &str,
+        job_id: &str,
+        amounts: &Amounts,
+        now: &str,
+        ttl_seconds: u64,
+        limits: &[Quota],
     ) -> Result<Reservation, UsageError>;
     /// Record a job's actual usage (idempotent by job id).
     fn commit(
@@ -322,8 +338,53 @@ pub trait UsageLedger: Send + Sync {
         period: Period,
         now: &str,
     ) -> Result<u64, UsageError>;
-    /// Every quota's standing at `now`.
-    fn status(&self, workspace_id: &str, now: &str) -> Result<Vec<QuotaStatus>, UsageError>;
+    /// Every quota's standing at `now`. A read: it changes nothing (an
+    /// expired hold is given back only by a later reservation or commit,
+    /// never by a reader's clock).
+    fn status(&self, workspace_id: &str, now: &str) -> Result<Vec<QuotaStatus>, UsageError> {
+        self.status_within(workspace_id, now, &[])
+    }
+    /// [`UsageLedger::status`] with `limits` merged in as
+    /// [`UsageLedger::reserve_within`] merges them (not stored).
+    fn status_within(
+        &self,
+        workspace_id: &str,
+        now: &str,
+        limits: &[Quota],
+    ) -> Result<Vec<QuotaStatus>, UsageError>;
+}
+
+/// The quotas a check judges: the stored ones (in their order), each
+/// tightened by a limit of the same kind and period in `limits`, then the
+/// limits that match no stored quota (in their order; the tightest of
+/// duplicates). A limit of another workspace, or of a malformed kind, is
+/// refused.
+pub(crate) fn merge_limits(
+    workspace_id: &str,
+    stored: Vec<Quota>,
+    limits: &[Quota],
+) -> Result<Vec<Quota>, UsageError> {
+    let mut out = stored;
+    for (i, l) in limits.iter().enumerate() {
+        if l.workspace_id != workspace_id {
+            return Err(UsageError::InvalidInput {
+                pointer: format!("/limits/{i}/workspaceId"),
+                message: format!(
+                    "a limit of workspace {:?} cannot bound workspace {workspace_id:?}",
+                    l.workspace_id
+                ),
+            });
+        }
+        check_kind(&l.kind)?;
+        match out
+            .iter_mut()
+            .find(|q| q.kind == l.kind && q.period == l.period)
+        {
+            Some(q) => q.limit = q.limit.min(l.limit),
+            None => out.push(l.clone()),
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn parse_now(now: &str) -> Result<Timestamp, UsageError> {

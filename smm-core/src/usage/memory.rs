@@ -21,7 +21,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::UsageError;
 use super::ledger::{
     Amounts, CommitReceipt, Kind, Outcome, Period, Quota, QuotaStatus, Reservation, UsageLedger,
-    check_amounts, check_id, check_kind, check_ttl, judge, parse_now,
+    check_amounts, check_id, check_kind, check_ttl, judge, merge_limits, parse_now,
 };
 use crate::time::Timestamp;
 
@@ -555,13 +555,14 @@ impl UsageLedger for MemoryLedger {
             .unwrap_or_default())
     }
 
-    fn reserve(
+    fn reserve_within(
         &self,
         workspace_id: &str,
         job_id: &str,
         amounts: &Amounts,
         now: &str,
         ttl_seconds: u64,
+        limits: &[Quota],
     ) -> Result<Reservation, UsageError> {
         check_id("/workspaceId", workspace_id)?;
         check_id("/jobId", job_id)?;
@@ -596,10 +597,19 @@ impl UsageLedger for MemoryLedger {
                 _ => {}
             }
         }
+        let quotas = merge_limits(
+            workspace_id,
+            books.quotas.iter().map(|s| s.quota.clone()).collect(),
+            limits,
+        )?;
         let sums = &mut books.sums;
-        let standings = books.quotas.iter().map(|s| {
-            let now = sums_of(sums, s.kind, s.quota.period, at);
-            (&s.quota, now.committed.saturating_add(now.reserved))
+        let kind_ids = &st.kind_ids;
+        let standings = quotas.iter().map(|q| {
+            let now = kind_ids
+                .get(q.kind.as_str())
+                .map(|k| sums_of(sums, *k, q.period, at))
+                .unwrap_or_default();
+            (q, now.committed.saturating_add(now.reserved))
         });
         let (outcome, reasons) = judge(standings, amounts)?;
         let mut r = Reservation {
@@ -784,24 +794,32 @@ impl UsageLedger for MemoryLedger {
             .map_or(0, |b| sums_of(&b.sums, *k, period, At::of(t)).committed))
     }
 
-    fn status(&self, workspace_id: &str, now: &str) -> Result<Vec<QuotaStatus>, UsageError> {
+    fn status_within(
+        &self,
+        workspace_id: &str,
+        now: &str,
+        limits: &[Quota],
+    ) -> Result<Vec<QuotaStatus>, UsageError> {
         let t = parse_now(now)?;
         let at = At::of(t);
-        let mut st = self.lock()?;
-        st.expire(t);
-        let Some(b) = st
+        // A read: no expiry (a reader's clock never gives back a hold).
+        let st = self.lock()?;
+        let books = st
             .workspace_ids
             .get(workspace_id)
-            .and_then(|i| st.books.get(*i))
-        else {
-            return Ok(Vec::new());
-        };
-        Ok(b.quotas
-            .iter()
-            .map(|s| {
-                let sums = sums_of(&b.sums, s.kind, s.quota.period, at);
+            .and_then(|i| st.books.get(*i));
+        let stored = books
+            .map(|b| b.quotas.iter().map(|s| s.quota.clone()).collect())
+            .unwrap_or_default();
+        Ok(merge_limits(workspace_id, stored, limits)?
+            .into_iter()
+            .map(|quota| {
+                let sums = match (books, st.kind_ids.get(quota.kind.as_str())) {
+                    (Some(b), Some(k)) => sums_of(&b.sums, *k, quota.period, at),
+                    _ => Sums::default(),
+                };
                 QuotaStatus {
-                    quota: s.quota.clone(),
+                    quota,
                     used: sums.committed,
                     reserved: sums.reserved,
                 }

@@ -20,7 +20,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, pa
 use super::UsageError;
 use super::ledger::{
     Amounts, CommitReceipt, Kind, Period, Quota, QuotaStatus, Reservation, UsageLedger,
-    check_amounts, check_id, check_kind, check_ttl, judge, parse_now,
+    check_amounts, check_id, check_kind, check_ttl, judge, merge_limits, parse_now,
 };
 use super::retention::RetentionPlan;
 use crate::time::Timestamp;
@@ -506,13 +506,14 @@ impl UsageLedger for SqliteLedger {
         quotas_tx(&tx, workspace_id).map_err(|e| self.err(e))
     }
 
-    fn reserve(
+    fn reserve_within(
         &self,
         workspace_id: &str,
         job_id: &str,
         amounts: &Amounts,
         now: &str,
         ttl_seconds: u64,
+        limits: &[Quota],
     ) -> Result<Reservation, UsageError> {
         check_id("/workspaceId", workspace_id)?;
         check_id("/jobId", job_id)?;
@@ -545,11 +546,14 @@ impl UsageLedger for SqliteLedger {
             .map_err(e)?;
         match job {
             Some((_, state)) if state == "committed" => {
+                // The sweep stands, whatever the answer (as in the memory ledger).
+                tx.commit().map_err(e)?;
                 return Err(UsageError::JobCommitted {
                     job_id: job_id.to_string(),
                 });
             }
             Some((id, state)) if state == "active" => {
+                tx.commit().map_err(e)?;
                 return Err(UsageError::JobInProgress {
                     job_id: job_id.to_string(),
                     reservation_id: format!("res-{id}"),
@@ -557,7 +561,11 @@ impl UsageLedger for SqliteLedger {
             }
             _ => {}
         }
-        let quotas = quotas_tx(&tx, workspace_id).map_err(e)?;
+        let quotas = merge_limits(
+            workspace_id,
+            quotas_tx(&tx, workspace_id).map_err(e)?,
+            limits,
+        )?;
         let mut standings = Vec::with_capacity(quotas.len());
         for q in quotas {
             let (used, reserved) =
@@ -851,16 +859,24 @@ impl UsageLedger for SqliteLedger {
             .map_err(|e| self.err(e))
     }
 
-    fn status(&self, workspace_id: &str, now: &str) -> Result<Vec<QuotaStatus>, UsageError> {
+    fn status_within(
+        &self,
+        workspace_id: &str,
+        now: &str,
+        limits: &[Quota],
+    ) -> Result<Vec<QuotaStatus>, UsageError> {
         let t = parse_now(now)?;
         let mut conn = self.lock()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
+        // A read: no sweep (a reader's clock never gives back a hold).
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
         let e = |e| self.err(e);
-        sweep_tx(&tx, t).map_err(e)?;
         let mut out = Vec::new();
-        for q in quotas_tx(&tx, workspace_id).map_err(e)? {
+        let quotas = merge_limits(
+            workspace_id,
+            quotas_tx(&tx, workspace_id).map_err(e)?,
+            limits,
+        )?;
+        for q in quotas {
             let (used, reserved) =
                 totals_tx(&tx, workspace_id, &q.kind, q.period, q.period.index(t)).map_err(e)?;
             out.push(QuotaStatus {
