@@ -689,6 +689,15 @@ fn run_steps(
         Previous::Given(p) => p.clone(),
     })?;
 
+    // A store that cannot take the evidence (it does not trust the key, it
+    // is read-only) stops the run here, while nothing is spent.
+    let stored =
+        StoredBundle::from_envelope(&envelope).map_err(|e| FlowError::at(Step::Store)(e.into()))?;
+    services
+        .store
+        .check_publishable(&stored)
+        .map_err(|e| FlowError::at(Step::Store)(e.into()))?;
+
     // The usage is committed before the evidence is published: a bundle
     // that says `agent_run_recorded` is never in the store while its usage
     // is uncounted. A run that stops between the two (a crash, a store

@@ -594,3 +594,25 @@ fn one_key_signs_once() {
         assert!(e.to_string().contains("one key signs once"), "{e}");
     }
 }
+
+#[test]
+fn a_store_that_cannot_take_the_evidence_stops_the_run_before_the_commit() {
+    let contract = Contract::from_json(V2).unwrap();
+    let policy = PolicyBundle::default_bundle().unwrap();
+    let s = signer(7);
+    let other = signer(8);
+    let ledger = MemoryLedger::new();
+    let store = MemoryBundleStore::new(trusted(&other));
+    let services = FlowServices {
+        policy: &policy,
+        ledger: &ledger,
+        signer: &s,
+        store: &store,
+    };
+    let e = flow::run_chained(inputs(&contract), services, &RunOptions::default()).unwrap_err();
+    assert_eq!(e.step, Step::Store);
+    assert_eq!(ledger.used(WS, "tokens", Period::Total, NOW).unwrap(), 0);
+    for st in ledger.status(WS, NOW).unwrap() {
+        assert_eq!((st.used, st.reserved), (0, 0));
+    }
+}

@@ -60,7 +60,14 @@ def test_run_seals_stores_and_verifies(tmp_path):
     assert again.bundle_id != result.bundle_id
     bundles = store.list(WS)
     assert len(bundles) == 2
-    # The ledger holds the run's cost once (the contract's hardCap quota).
+    # The ledger holds the run's cost once. (The contract's hardCap bounded
+    # the run without being written to the ledger: quotas are the
+    # operator's, set here to read the standing.)
+    subprocess.run(
+        [str(_smm_binary()), "usage", "quota", "--ledger", str(tmp_path / "store" / "usage.sqlite"),
+         "--workspace", WS, "--kind", "cost_usd", "--period", "total", "--limit", "5000000000000"],
+        capture_output=True, text=True, check=True,
+    )
     figures = subprocess.run(
         [str(_smm_binary()), "usage", "report", "--json", "--ledger", str(tmp_path / "store" / "usage.sqlite"),
          "--workspace", WS, "--now", NOW],

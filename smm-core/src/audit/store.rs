@@ -369,6 +369,15 @@ pub trait BundleStore: Send + Sync {
     /// of one workspace form one linear chain. A bundle already in the
     /// store is [`PutOutcome::AlreadyPresent`] (or gains signatures).
     fn put_next(&self, bundle: &StoredBundle) -> Result<PutOutcome, AuditError>;
+    /// Whether the store would publish `bundle` (its form, its signatures
+    /// under the trusted keys), without writing: the flow asks before it
+    /// commits a run's usage, so that a store that cannot take the
+    /// evidence stops the run while nothing is spent. A store that cannot
+    /// tell answers `Ok`.
+    fn check_publishable(&self, bundle: &StoredBundle) -> Result<(), AuditError> {
+        let _ = bundle;
+        Ok(())
+    }
     /// The head of a workspace's chain: the bundle the next one chains to
     /// (`None`: the workspace has no bundle yet), verified. Found without
     /// reading the chain.
@@ -523,6 +532,9 @@ impl BundleStore for MemoryBundleStore {
             heads.insert(bundle.workspace_id.clone(), bundle.bundle_id.clone());
         }
         Ok(outcome)
+    }
+    fn check_publishable(&self, bundle: &StoredBundle) -> Result<(), AuditError> {
+        plan_put(None, bundle, &self.trusted).map(|_| ())
     }
     fn head(&self, workspace_id: &str) -> Result<Option<StoredBundle>, AuditError> {
         let id = self
@@ -1112,6 +1124,10 @@ mod fs_store {
             let outcome = self.put(b)?;
             drop(lock);
             Ok(outcome)
+        }
+
+        fn check_publishable(&self, b: &StoredBundle) -> Result<(), AuditError> {
+            plan_put(None, b, &self.trusted).map(|_| ())
         }
 
         fn head(&self, workspace_id: &str) -> Result<Option<StoredBundle>, AuditError> {
