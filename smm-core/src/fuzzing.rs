@@ -26,7 +26,7 @@ fn one_thread() -> RunOptions {
 pub type Target = fn(&[u8]);
 
 /// The entry points, by target name.
-pub const TARGETS: [(&str, Target); 9] = [
+pub const TARGETS: [(&str, Target); 11] = [
     ("request", request),
     ("partial", partial),
     ("contract", contract),
@@ -36,6 +36,8 @@ pub const TARGETS: [(&str, Target); 9] = [
     ("policy_input", policy_input),
     ("run_document", run_document),
     ("sweep", sweep),
+    ("policy_source", policy_source),
+    ("policy_archive", policy_archive),
 ];
 
 /// A simulation request: parse, then run (capped at 512 iterations so a
@@ -162,6 +164,32 @@ pub fn policy_input(data: &[u8]) {
     {
         let _ = bundle.evaluate(&input);
     }
+}
+
+/// A policy module from outside: load it as a bundle (nesting, recursion,
+/// compilation and the probe of every rule, all bounded), then query its
+/// rules and, when it has one, its decision on the example input.
+pub fn policy_source(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(bundle) =
+        PolicyBundle::from_modules([("fuzz.rego".to_string(), text.to_string())], None)
+    else {
+        return;
+    };
+    let input = serde_json::json!({"workflow": [], "timestamp": NOW});
+    for rule in ["data.fuzz.allow", "data.smm.decision"] {
+        let _ = bundle.query(rule, &input);
+    }
+}
+
+/// A policy bundle archive from outside (`opa build`'s `.tar.gz`): load it
+/// (gzip, tar, paths, sizes, one member and nothing after it, then every
+/// module as `policy_source` does).
+pub fn policy_archive(data: &[u8]) {
+    let _ = PolicyBundle::from_archive_bytes(data);
+    let _ = PolicyBundle::from_archive_bytes_pinned(data, &"0".repeat(64));
 }
 
 /// The main job's input document (the C ABI's `smm_run_json`): parse and

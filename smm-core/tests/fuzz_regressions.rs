@@ -221,4 +221,79 @@ fn write_fuzz_seeds() {
         "bad-pointer.json",
         &sweep(serde_json::json!({"/nope/x": [1], "": [2]})),
     );
+    // Policy sources: the hostile ones of issue 16, and honest ones.
+    let nested = |n: usize| {
+        format!(
+            "package fuzz\nimport rego.v1\nallow := {}1{}\n",
+            "[".repeat(n),
+            "]".repeat(n)
+        )
+    };
+    for (name, src) in [
+        (
+            "recursive.rego",
+            "package fuzz\nimport rego.v1\nf(x) := f(x)\nallow := f(1)\n".to_string(),
+        ),
+        (
+            "mutual.rego",
+            "package fuzz\nimport rego.v1\nf(x) := g(x)\ng(x) := f(x)\nallow := f(1)\n"
+                .to_string(),
+        ),
+        ("nested-22.rego", nested(22)),
+        ("nested-300.rego", nested(300)),
+        (
+            "range-loop.rego",
+            "package fuzz\nimport rego.v1\nallow := count([x | some a in numbers.range(1, 100000); some b in numbers.range(1, 100000); x := a + b])\n"
+                .to_string(),
+        ),
+        (
+            "rule-cycle.rego",
+            "package fuzz\nimport rego.v1\na := b\nb := a\nallow := a\n".to_string(),
+        ),
+        (
+            "honest.rego",
+            "package fuzz\nimport rego.v1\ndefault allow := false\nallow if count(input.workflow) < 3\n"
+                .to_string(),
+        ),
+    ] {
+        put("policy_source", name, src.as_bytes());
+    }
+    let lib = smm_core::policy::PolicyBundle::default_files()
+        .find(|(p, _)| *p == "smm/lib.rego")
+        .unwrap()
+        .1;
+    put("policy_source", "default-lib.rego", lib.as_bytes());
+    // Policy archives: the default bundle as `opa build` packs it, and the
+    // same with trailing bytes and with a second gzip member.
+    let archive = |files: &[(&str, &str)]| {
+        use std::io::Write;
+        let mut tar = tar::Builder::new(Vec::new());
+        for (p, s) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(s.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, p, s.as_bytes()).unwrap();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&tar.into_inner().unwrap()).unwrap();
+        gz.finish().unwrap()
+    };
+    let default: Vec<(&str, &str)> = smm_core::policy::PolicyBundle::default_files().collect();
+    let good = archive(&default);
+    put("policy_archive", "default.tar.gz", &good);
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(b"trailing garbage");
+    put("policy_archive", "trailing.tar.gz", &trailing);
+    let mut second = good.clone();
+    second.extend_from_slice(&archive(&[("x.rego", "package x\ny := 1\n")]));
+    put("policy_archive", "second-member.tar.gz", &second);
+    put(
+        "policy_archive",
+        "recursive.tar.gz",
+        &archive(&[(
+            "fuzz.rego",
+            "package fuzz\nimport rego.v1\nf(x) := f(x)\nallow := f(1)\n",
+        )]),
+    );
 }

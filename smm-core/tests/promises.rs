@@ -616,3 +616,52 @@ fn a_store_that_cannot_take_the_evidence_stops_the_run_before_the_commit() {
         assert_eq!((st.used, st.reserved), (0, 0));
     }
 }
+
+// ---- One instant, one bundle -------------------------------------------
+
+#[test]
+fn one_instant_is_one_bundle_whatever_its_spelling() {
+    let contract = Contract::from_json(V2).unwrap();
+    let policy = PolicyBundle::default_bundle().unwrap();
+    let s = signer(7);
+    let mut ids = std::collections::BTreeSet::new();
+    for now in [
+        "2025-09-01T12:00:00Z",
+        "2025-09-01T12:00:00+00:00",
+        "2025-09-01T12:00:00.000Z",
+        "2025-09-01T14:00:00+02:00",
+        "2025-09-01t12:00:00z",
+    ] {
+        let ledger = MemoryLedger::new();
+        let store = MemoryBundleStore::new(trusted(&s));
+        let services = FlowServices {
+            policy: &policy,
+            ledger: &ledger,
+            signer: &s,
+            store: &store,
+        };
+        let mut i = inputs(&contract);
+        i.now = now;
+        let mut run: AgentRun = serde_json::from_str(RUN).unwrap();
+        // The agent run's own times, spelled another way too.
+        if let Some(t) = smm_core::time::Timestamp::parse(&run.started_at) {
+            run.started_at = format!("{}+00:00", t.to_rfc3339().trim_end_matches('Z'));
+        }
+        i.agent_run = Some(run);
+        let out = flow::run_chained(i, services, &RunOptions::default()).unwrap();
+        let b = store
+            .get(&out.bundle_id)
+            .unwrap()
+            .unwrap()
+            .bundle()
+            .unwrap();
+        assert_eq!(b.created_at, "2025-09-01T12:00:00Z");
+        assert!(
+            b.audit_trail
+                .iter()
+                .all(|e| e.timestamp == "2025-09-01T12:00:00Z")
+        );
+        ids.insert(out.bundle_id);
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+}

@@ -666,6 +666,24 @@ fn hostile_partial_results_are_refused() {
         ),
         ("no samples", Box::new(|v| v["samples"] = json!(null))),
         ("successes", Box::new(|v| v["successes"] = json!(10_000))),
+        // Within the iterations, but not what the nodes' failures allow.
+        (
+            "successes and failures disagree",
+            Box::new(|v| {
+                let ran = v["end"].as_u64().unwrap() - v["start"].as_u64().unwrap();
+                v["successes"] = json!(ran);
+            }),
+        ),
+        (
+            "successes without failures",
+            Box::new(|v| {
+                v["successes"] = json!(0);
+                for c in v["nodeCounters"].as_array_mut().unwrap() {
+                    c["failures"] = json!(0);
+                    c["skipped"] = json!(0);
+                }
+            }),
+        ),
         (
             "node counters",
             Box::new(|v| {

@@ -1020,12 +1020,84 @@ fn a_tampered_ledger_file_is_answered_not_trusted() {
     let _ = l.commit(&r2.id, &amounts(&[("tokens", 1)]), NOW);
     let _ = l.release(&r2.id);
     let _ = l.commit(&r.id, &amounts(&[("tokens", 1)]), NOW);
-    // A negative total reads as zero, an unknown quota row is skipped, and a
-    // reservation that would overflow the all-time reserved total is refused.
-    assert_eq!(l.used("ws", "tokens", Period::Day, NOW).unwrap(), 0);
-    assert!(l.quotas("ws").unwrap().is_empty());
+    // A negative total and an unknown quota row are corruption, never
+    // read as zero or skipped (a skipped quota would lift its limit).
+    for got in [
+        l.used("ws", "tokens", Period::Day, NOW).map(|_| ()),
+        l.quotas("ws").map(|_| ()),
+        l.reserve("ws", "d", &amounts(&[("tokens", 1)]), NOW, 900)
+            .map(|_| ()),
+    ] {
+        assert!(
+            matches!(got, Err(UsageError::LedgerCorrupt { .. })),
+            "{got:?}"
+        );
+    }
+}
+
+#[test]
+fn hostile_ledger_files_are_typed_errors_and_left_alone() {
+    let d = std::env::temp_dir().join(format!("smm-ledger-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    // An empty path.
     assert!(matches!(
-        l.reserve("ws", "d", &amounts(&[("tokens", 1)]), NOW, 900),
-        Err(UsageError::Overflow { .. })
+        SqliteLedger::open(""),
+        Err(smm_core::usage::UsageError::InvalidInput { .. })
     ));
+    // Another application's database.
+    let foreign = d.join("app.sqlite");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    let before = std::fs::read(&foreign).unwrap();
+    assert!(matches!(
+        SqliteLedger::open(&foreign),
+        Err(smm_core::usage::UsageError::LedgerCorrupt { .. })
+    ));
+    assert_eq!(std::fs::read(&foreign).unwrap(), before);
+    assert!(!d.join("app.sqlite-wal").exists());
+    // Rows out of range: corrupt, never 0 (a quota read as absent would
+    // lift its limit; a negative total would hide usage).
+    let path = d.join("l.sqlite");
+    {
+        let l = SqliteLedger::open(&path).unwrap();
+        l.set_quota(&Quota {
+            workspace_id: "ws".into(),
+            kind: "tokens".into(),
+            period: Period::Total,
+            limit: 100,
+        })
+        .unwrap();
+        let r = l
+            .reserve("ws", "j", &amounts(&[("tokens", 10)]), NOW, 900)
+            .unwrap();
+        l.commit(&r.id, &amounts(&[("tokens", 10)]), NOW).unwrap();
+    }
+    for sql in [
+        "UPDATE workspace_quotas SET limit_value = -5",
+        "UPDATE workspace_quotas SET period = 'fortnight'",
+        "UPDATE usage_totals SET committed = -1",
+    ] {
+        let copy = d.join("copy.sqlite");
+        std::fs::copy(&path, &copy).unwrap();
+        let c = rusqlite::Connection::open(&copy).unwrap();
+        c.execute_batch(&format!("PRAGMA ignore_check_constraints = 1; {sql}"))
+            .unwrap();
+        drop(c);
+        let l = SqliteLedger::open(&copy).unwrap();
+        let got = l.status("ws", NOW).map(|_| ()).and_then(|()| {
+            l.reserve("ws", "k", &amounts(&[("tokens", 1)]), NOW, 900)
+                .map(|_| ())
+        });
+        assert!(
+            matches!(got, Err(smm_core::usage::UsageError::LedgerCorrupt { .. })),
+            "{sql}: {got:?}"
+        );
+        let _ = std::fs::remove_file(&copy);
+        let _ = std::fs::remove_file(d.join("copy.sqlite-wal"));
+        let _ = std::fs::remove_file(d.join("copy.sqlite-shm"));
+    }
+    std::fs::remove_dir_all(&d).unwrap();
 }

@@ -314,6 +314,36 @@ fn audit_through_the_abi() {
 }
 
 #[test]
+fn hostile_ledger_paths_through_the_abi() {
+    // An empty path would be a temporary database that vanishes.
+    let empty = CString::new("").unwrap();
+    let mut ledger = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_ledger_open(empty.as_ptr(), &mut ledger) },
+        smm_status::SMM_INVALID_INPUT
+    );
+    assert!(ledger.is_null());
+    assert!(last_error().contains("empty"), "{}", last_error());
+    // Another application's database: refused, not migrated in place.
+    let dir = std::env::temp_dir().join(format!("smm-ffi-foreign-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("app.sqlite");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY)")
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let p = CString::new(path.to_str().unwrap()).unwrap();
+    assert_eq!(
+        unsafe { smm_ledger_open(p.as_ptr(), &mut ledger) },
+        smm_status::SMM_LEDGER_CORRUPT
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn usage_through_the_abi() {
     const NOW: &str = "2025-09-01T12:00:00Z";
     let cs = |s: &str| CString::new(s).unwrap();

@@ -311,6 +311,11 @@ impl VerificationResult {
     fn bundle_id(&self) -> Option<&str> {
         self.inner.bundle_id.as_deref()
     }
+    /// The key ids whose signatures verified, each once (one key signs once).
+    #[getter]
+    fn signed_by(&self) -> Vec<String> {
+        self.inner.signed_by.clone()
+    }
     /// [{"name", "ok", "detail"}], in the order the checks ran.
     #[getter]
     fn checks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

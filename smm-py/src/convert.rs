@@ -244,3 +244,41 @@ pub(crate) fn to_py<'py, T: serde::Serialize>(
 ) -> PyResult<Bound<'py, PyAny>> {
     from_json(py, &serde_json::to_value(v).unwrap_or(Value::Null))
 }
+
+/// A `str` argument held as Rust text: a `str` that is not valid Unicode (a
+/// lone surrogate, `"\\ud800"`) is a `ValidationError` saying so, not a
+/// `UnicodeEncodeError` from deep inside the binding.
+#[derive(Debug, Clone)]
+pub(crate) struct Text(pub(crate) String);
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Text {
+    type Error = PyErr;
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let py = obj.py();
+        let s = obj.cast::<pyo3::types::PyString>().map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "expected a str, got {}",
+                obj.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|_| "another type".into())
+            ))
+        })?;
+        let s = s.to_owned();
+        match s.to_cow() {
+            Ok(t) => Ok(Text(t.to_string())),
+            Err(_) => Err(crate::errors::validation(
+                py,
+                "",
+                "the text is not valid Unicode (it holds a lone surrogate)".into(),
+            )),
+        }
+    }
+}

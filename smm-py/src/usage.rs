@@ -19,7 +19,7 @@ use smm_core::usage::{
 
 use crate::audit::{contract_value, report_value};
 use crate::contracts::contract_from;
-use crate::convert::{document, escape, now_arg, to_json, to_py, typed};
+use crate::convert::{Text, document, escape, now_arg, to_json, to_py, typed};
 use crate::errors::{raise, to_py_err, validation};
 
 /// The books: in memory or in a SQLite file.
@@ -207,16 +207,16 @@ impl UsageLedger {
     fn set_quota(
         &self,
         py: Python<'_>,
-        workspace_id: String,
-        kind: String,
+        workspace_id: Text,
+        kind: Text,
         limit: &Bound<'_, PyAny>,
         period: &str,
     ) -> PyResult<()> {
         let quota = Quota {
             limit: amount_arg(py, &kind, limit, "/limit")?,
             period: period_arg(py, period)?,
-            workspace_id,
-            kind,
+            workspace_id: workspace_id.0,
+            kind: kind.0,
         };
         py.detach(|| self.books.ledger().set_quota(&quota))
             .map_err(|e| to_py_err(py, e))
@@ -226,9 +226,9 @@ impl UsageLedger {
     ///
     /// Parameters:
     /// - workspace_id: the workspace
-    fn quotas<'py>(&self, py: Python<'py>, workspace_id: &str) -> PyResult<Bound<'py, PyList>> {
+    fn quotas<'py>(&self, py: Python<'py>, workspace_id: Text) -> PyResult<Bound<'py, PyList>> {
         let qs = py
-            .detach(|| self.books.ledger().quotas(workspace_id))
+            .detach(|| self.books.ledger().quotas(&workspace_id))
             .map_err(|e| to_py_err(py, e))?;
         let out = PyList::empty(py);
         for q in qs {
@@ -259,8 +259,8 @@ impl UsageLedger {
     fn reserve(
         &self,
         py: Python<'_>,
-        workspace_id: &str,
-        job_id: &str,
+        workspace_id: Text,
+        job_id: Text,
         usage: &Bound<'_, PyAny>,
         now: &Bound<'_, PyAny>,
         ttl_seconds: u64,
@@ -271,8 +271,8 @@ impl UsageLedger {
         let r = py
             .detach(|| {
                 let r = self.books.ledger().reserve(
-                    workspace_id,
-                    job_id,
+                    &workspace_id,
+                    &job_id,
                     &amounts,
                     &now,
                     ttl_seconds,
@@ -293,14 +293,14 @@ impl UsageLedger {
     fn commit<'py>(
         &self,
         py: Python<'py>,
-        reservation_id: &str,
+        reservation_id: Text,
         actual_usage: &Bound<'py, PyAny>,
         now: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let amounts = amounts_arg(py, actual_usage, "/actualUsage")?;
         let now = now_arg(py, now)?;
         let receipt = py
-            .detach(|| self.books.ledger().commit(reservation_id, &amounts, &now))
+            .detach(|| self.books.ledger().commit(&reservation_id, &amounts, &now))
             .map_err(|e| to_py_err(py, e))?;
         to_py(py, &receipt)
     }
@@ -308,8 +308,8 @@ impl UsageLedger {
     ///
     /// Parameters:
     /// - reservation_id: the reservation's id
-    fn release(&self, py: Python<'_>, reservation_id: &str) -> PyResult<()> {
-        py.detach(|| self.books.ledger().release(reservation_id))
+    fn release(&self, py: Python<'_>, reservation_id: Text) -> PyResult<()> {
+        py.detach(|| self.books.ledger().release(&reservation_id))
             .map_err(|e| to_py_err(py, e))
     }
     /// Committed usage of `kind` in the `period` ("day", "month" or
@@ -325,17 +325,17 @@ impl UsageLedger {
     fn usage<'py>(
         &self,
         py: Python<'py>,
-        workspace_id: &str,
-        kind: &str,
+        workspace_id: Text,
+        kind: Text,
         now: &Bound<'py, PyAny>,
         period: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
         let period = period_arg(py, period)?;
         let now = now_arg(py, now)?;
         let n = py
-            .detach(|| self.books.ledger().used(workspace_id, kind, period, &now))
+            .detach(|| self.books.ledger().used(&workspace_id, &kind, period, &now))
             .map_err(|e| to_py_err(py, e))?;
-        amount_out(py, kind, n)
+        amount_out(py, &kind, n)
     }
     /// Every quota's standing at `now` (schemas/quota-status.schema.json;
     /// ledger units): the `status` of `breach_plan`.
@@ -346,12 +346,12 @@ impl UsageLedger {
     fn status<'py>(
         &self,
         py: Python<'py>,
-        workspace_id: &str,
+        workspace_id: Text,
         now: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let now = now_arg(py, now)?;
         let st = py
-            .detach(|| self.books.ledger().status(workspace_id, &now))
+            .detach(|| self.books.ledger().status(&workspace_id, &now))
             .map_err(|e| to_py_err(py, e))?;
         to_py(py, &st)
     }
@@ -364,12 +364,12 @@ impl UsageLedger {
     fn policy_figures<'py>(
         &self,
         py: Python<'py>,
-        workspace_id: &str,
+        workspace_id: Text,
         now: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let now = now_arg(py, now)?;
         let st = py
-            .detach(|| self.books.ledger().status(workspace_id, &now))
+            .detach(|| self.books.ledger().status(&workspace_id, &now))
             .map_err(|e| to_py_err(py, e))?;
         to_py(py, &core_usage::policy_figures(&st))
     }

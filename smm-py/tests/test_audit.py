@@ -48,6 +48,7 @@ def test_sign_and_verify_with_a_local_key():
     assert json.loads(env)["payloadType"] == smm_core.BUNDLE_PAYLOAD_TYPE
     result = smm_core.verify_bundle(env, {"local-1": signer.public_key_pem})
     assert result and result.verified and result.key_id == "local-1"
+    assert result.signed_by == ["local-1"]
     assert result.bundle_id == smm_core.bundle_id(bundle)
     assert [c["name"] for c in result.checks][:3] == ["envelope", "payloadType", "signature"]
     other = smm_core.LocalSigner.generate("local-1")

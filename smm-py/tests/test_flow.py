@@ -227,3 +227,25 @@ def test_the_three_front_doors_write_the_same_envelope(tmp_path):
     assert c_env.read_bytes() == py.envelope
     # And the whole result, not only the envelope, is the same.
     assert cli_result == py.to_dict()
+
+
+def test_one_instant_is_one_bundle_whatever_its_spelling(tmp_path):
+    # The same instant as text in four spellings and as datetimes: one id.
+    import datetime as dt
+
+    key = smm_core.LocalSigner.generate("k")
+    spellings = [
+        "2025-09-01T12:00:00Z",
+        "2025-09-01T12:00:00+00:00",
+        "2025-09-01T12:00:00.000Z",
+        "2025-09-01T14:00:00+02:00",
+        dt.datetime(2025, 9, 1, 12, tzinfo=dt.timezone.utc),
+        dt.datetime(2025, 9, 1, 14, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+    ]
+    ids = set()
+    for i, now in enumerate(spellings):
+        r = smm_core.run(CONTRACT, campaign=CAMPAIGN, agent_run=AGENT_RUN, store=tmp_path / f"s{i}", now=now,
+                         key=key, ledger=smm_core.UsageLedger.memory())
+        assert json.loads(smm_core.FileBundleStore(tmp_path / f"s{i}").get(r.bundle_id))["payload"]
+        ids.add(r.bundle_id)
+    assert len(ids) == 1, ids

@@ -394,3 +394,41 @@ def test_retention_plans_and_their_application(tmp_path):
     assert ledger.usage(WS, "tokens", "2024-01-01T00:00:00Z", "day") == 0
     assert ledger.usage(WS, "tokens", NOW, "day") == 7
     assert ledger.usage(WS, "tokens", NOW) == 12  # a lifetime total survives the purge
+
+
+def test_hostile_ledger_inputs_are_typed_errors(tmp_path):
+    # An empty path would be a temporary database that vanishes.
+    with pytest.raises(smm_core.ValidationError):
+        smm_core.UsageLedger.open("")
+    # Another application's database is refused, and left as it was.
+    foreign = tmp_path / "app.sqlite"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    con.commit()
+    con.close()
+    before = foreign.read_bytes()
+    with pytest.raises(smm_core.LedgerCorruptError):
+        smm_core.UsageLedger.open(foreign)
+    assert foreign.read_bytes() == before and not (tmp_path / "app.sqlite-wal").exists()
+    # A row out of range is corruption, never read as 0.
+    path = tmp_path / "l.sqlite"
+    ledger = smm_core.UsageLedger.open(path)
+    ledger.set_quota("ws", "tokens", 100, "total")
+    del ledger
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA ignore_check_constraints = 1")
+    con.execute("UPDATE workspace_quotas SET limit_value = -5")
+    con.commit()
+    con.close()
+    with pytest.raises(smm_core.LedgerCorruptError):
+        smm_core.UsageLedger.open(path).status("ws", NOW)
+    # An id that cannot be text: a ValidationError, not UnicodeEncodeError.
+    mem = smm_core.UsageLedger.memory()
+    for call in (
+        lambda: mem.reserve("ws\ud800", "job", {"tokens": 1}, NOW),
+        lambda: mem.reserve("ws", "job\udfff", {"tokens": 1}, NOW),
+        lambda: mem.status("\ud800", NOW),
+        lambda: mem.release("res-\ud800"),
+    ):
+        with pytest.raises(smm_core.ValidationError):
+            call()

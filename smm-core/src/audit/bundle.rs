@@ -136,15 +136,17 @@ impl AuditTrail {
         actor: &str,
         details: Value,
     ) -> Result<&AuditEvent, AuditError> {
-        if Timestamp::parse(timestamp).is_none() {
+        let Some(t) = Timestamp::parse(timestamp) else {
             return Err(AuditError::InvalidInput {
                 pointer: format!("/auditTrail/{}/timestamp", self.events.len()),
                 message: format!("{timestamp:?} is not an RFC 3339 date-time"),
             });
-        }
+        };
         let mut e = AuditEvent {
             sequence: self.events.len() as u64,
-            timestamp: timestamp.to_string(),
+            // One instant, one spelling: the canonical UTC form enters the
+            // hash, whatever the caller wrote.
+            timestamp: t.to_rfc3339(),
             event: event.to_string(),
             actor: actor.to_string(),
             details,
@@ -365,13 +367,18 @@ pub fn assemble(inputs: BundleInputs<'_>) -> Result<AuditBundle, AuditError> {
         bundle_version: BUNDLE_VERSION.into(),
         workspace_id: c.workspace_id.clone(),
         tenant_id: c.tenant_id.clone(),
-        created_at: inputs.created_at.to_string(),
+        // The canonical UTC spelling: one instant, one bundle id.
+        created_at: created.to_rfc3339(),
         contract: snapshot,
         policy_bundle_checksum: c.policy_bundle_checksum.clone(),
         simulation: SimulationSummary::from(inputs.simulation),
         policy_decision: inputs.policy_decision,
         decision_card: inputs.decision_card,
-        agent_runs: inputs.agent_runs,
+        agent_runs: inputs
+            .agent_runs
+            .into_iter()
+            .map(AgentRun::with_canonical_times)
+            .collect(),
         audit_trail: inputs.audit_trail,
         previous_bundle_ref: inputs.previous_bundle_ref,
         retention_expires_at: created

@@ -241,8 +241,12 @@ impl PolicyInput {
         Self::prepare(document)
     }
 
-    fn prepare(document: PolicyDocument) -> Result<PolicyInput, PolicyError> {
+    fn prepare(mut document: PolicyDocument) -> Result<PolicyInput, PolicyError> {
         document.check()?;
+        // One instant, one spelling (the evaluation id hashes the input).
+        if let Some(t) = Timestamp::parse(&document.timestamp) {
+            document.timestamp = t.to_rfc3339();
+        }
         let bytes = serde_json::to_vec(&document).map_err(|e| invalid("", e.to_string()))?;
         let canonical = crate::jcs::canonicalize(&bytes)
             .map_err(|e| invalid(e.pointer().unwrap_or(""), e.to_string()))?;

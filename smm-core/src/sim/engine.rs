@@ -336,6 +336,35 @@ impl TryFrom<RawPartial> for PartialResult {
         if nodes == 0 && r.successes != 0 {
             return Err(bad("successes without a workflow".into()));
         }
+        if nodes > 0 {
+            // An iteration succeeds exactly when no node fails (after its
+            // retries), a node fails at most once an iteration, and a node is
+            // skipped only in an iteration where another failed. So the
+            // failing iterations are at least the most failures of a node and
+            // at most the sum of them.
+            let all: u64 = r
+                .node_counters
+                .iter()
+                .fold(0u64, |a, c| a.saturating_add(c.failures));
+            let most = r
+                .node_counters
+                .iter()
+                .map(|c| c.failures)
+                .max()
+                .unwrap_or(0);
+            if r.successes.saturating_add(most) > ran || r.successes.saturating_add(all) < ran {
+                return Err(bad(format!(
+                    "{} successes in {ran} iterations do not fit the nodes' failures \
+                     (at most {} fail in one node, {all} in all)",
+                    r.successes, most
+                )));
+            }
+            if r.node_counters.iter().any(|c| c.skipped > all) {
+                return Err(bad(
+                    "a node was skipped more often than any node failed".into()
+                ));
+            }
+        }
         check_block_sums(&plan, &r, ran)?;
         if r.tail.len() > TAIL
             || r.tail.len() as u64 > ran

@@ -119,6 +119,26 @@ impl AgentRun {
         Ok(run)
     }
 
+    /// The run with every timestamp in the canonical UTC spelling
+    /// ([`crate::time::Timestamp::to_rfc3339`]), as it enters a bundle's
+    /// hash: one instant, one spelling. A timestamp that does not parse
+    /// is left as it is (`check` refuses it).
+    pub fn with_canonical_times(mut self) -> AgentRun {
+        let canon = |s: &mut String| {
+            if let Some(t) = Timestamp::parse(s) {
+                *s = t.to_rfc3339();
+            }
+        };
+        canon(&mut self.started_at);
+        if let Some(f) = self.finished_at.as_mut() {
+            canon(f);
+        }
+        for u in &mut self.model_usage {
+            canon(&mut u.timestamp);
+        }
+        self
+    }
+
     /// Check the run's invariants; errors name the field by JSON pointer
     /// (relative to the run).
     pub fn check(&self) -> Result<(), UsageError> {

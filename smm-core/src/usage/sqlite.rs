@@ -104,6 +104,18 @@ pub struct SqliteLedger {
 
 fn storage(path: &Path, e: &rusqlite::Error) -> UsageError {
     let path = path.display().to_string();
+    if matches!(
+        e,
+        rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+    ) {
+        // A row no ledger of ours writes: never read as 0 or skipped.
+        return UsageError::LedgerCorrupt {
+            path,
+            message: format!("a row holds a value out of range: {e}"),
+        };
+    }
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => UsageError::LedgerLocked {
             path,
@@ -141,6 +153,13 @@ impl SqliteLedger {
     }
 
     fn open_with(path: &Path, create: bool) -> Result<Self, UsageError> {
+        if path.as_os_str().is_empty() {
+            // SQLite would open a temporary database that vanishes on close.
+            return Err(UsageError::InvalidInput {
+                pointer: "/path".into(),
+                message: "the ledger path is empty: name a file".into(),
+            });
+        }
         if !create && !path.exists() {
             return Err(UsageError::LedgerMissing {
                 path: path.display().to_string(),
@@ -158,6 +177,24 @@ impl SqliteLedger {
                 path: path.display().to_string(),
                 found: version,
                 supported: LEDGER_SCHEMA_VERSION,
+            });
+        }
+        // Version 0 with tables: another application's database. Refused
+        // before anything (even the journal mode) is changed in it.
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view', 'index', 'trigger')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if version == 0 && tables > 0 {
+            return Err(UsageError::LedgerCorrupt {
+                path: path.display().to_string(),
+                message:
+                    "not a usage ledger: a database with other tables (another application's?); \
+                          it is left as it is"
+                        .into(),
             });
         }
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -284,13 +321,32 @@ impl SqliteLedger {
     }
 }
 
-fn quota_of(workspace_id: &str, kind: String, period: String, limit: i64) -> Option<Quota> {
-    Some(Quota {
+/// The quota of a row; a row out of range is corruption (a quota read as
+/// absent would lift its limit).
+fn quota_of(
+    workspace_id: &str,
+    kind: String,
+    period: String,
+    limit: i64,
+) -> rusqlite::Result<Quota> {
+    let period = Period::parse(&period).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            1,
+            rusqlite::types::Type::Text,
+            format!("{period:?} is not a period").into(),
+        )
+    })?;
+    Ok(Quota {
         workspace_id: workspace_id.to_string(),
         kind,
-        period: Period::parse(&period)?,
-        limit: u64::try_from(limit).ok()?,
+        period,
+        limit: nonnegative(2, limit)?,
     })
+}
+
+/// A count read from a row: negative is corruption.
+fn nonnegative(column: usize, v: i64) -> rusqlite::Result<u64> {
+    u64::try_from(v).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(column, v))
 }
 
 fn to_i64(v: u64, what: &str) -> Result<i64, UsageError> {
@@ -314,9 +370,7 @@ fn quotas_tx(tx: &rusqlite::Transaction<'_>, workspace_id: &str) -> rusqlite::Re
     let mut out = Vec::new();
     for row in rows {
         let (k, p, l) = row?;
-        if let Some(q) = quota_of(workspace_id, k, p, l) {
-            out.push(q);
-        }
+        out.push(quota_of(workspace_id, k, p, l)?);
     }
     Ok(out)
 }
@@ -339,7 +393,7 @@ fn totals_tx(
         })
         .optional()?;
     let (c, r) = row.unwrap_or((0, 0));
-    Ok((u64::try_from(c).unwrap_or(0), u64::try_from(r).unwrap_or(0)))
+    Ok((nonnegative(0, c)?, nonnegative(1, r)?))
 }
 
 /// Add `committed` and `reserved` (either may be negative) to the totals
@@ -446,7 +500,7 @@ fn receipt_tx(
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
     })? {
         let (k, a) = row?;
-        amounts.insert(Kind::from(k), u64::try_from(a).unwrap_or(0));
+        amounts.insert(Kind::from(k), nonnegative(1, a)?);
     }
     Ok(CommitReceipt {
         job_id,

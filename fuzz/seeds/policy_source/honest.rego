@@ -1,0 +1,4 @@
+package fuzz
+import rego.v1
+default allow := false
+allow if count(input.workflow) < 3
