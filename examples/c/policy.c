@@ -114,6 +114,25 @@ int main(void) {
     smm_string_free(m);
     CHECK(strcmp(smm_status_name(SMM_POLICY_CHECKSUM), "SMM_POLICY_CHECKSUM") == 0, "status name");
 
+    /* Code from outside: a recursive function is refused before it runs
+     * (it overflowed the stack), and this process goes on. */
+    st = smm_policy_bundle_from_modules_json("{\"p.rego\": \"package p\\nimport rego.v1\\nf(x) := f(x)\\nr := f(1)\\n\"}", NULL, &broken);
+    m = smm_last_error_message();
+    CHECK(st == SMM_POLICY && broken == NULL && m && strstr(m, "recursive function"), "recursion: %s", m ? m : "");
+    smm_string_free(m);
+
+    /* Pinned: the shipped directory on the contract's pin loads; off it,
+     * it is refused before any of its source is parsed. */
+    smm_policy_bundle *pinned = NULL;
+    st = smm_policy_bundle_from_dir_pinned("smm-core/policies/default", checksum, &pinned);
+    if (st != SMM_OK) print_error();
+    CHECK(st == SMM_OK && pinned, "pinned directory bundle");
+    smm_policy_bundle_free(pinned);
+    pinned = NULL;
+    st = smm_policy_bundle_from_dir_pinned("smm-core/policies/default",
+        "0000000000000000000000000000000000000000000000000000000000000000", &pinned);
+    CHECK(st == SMM_POLICY_CHECKSUM && pinned == NULL, "off the pin: %s", smm_status_name(st));
+
     smm_string_free(foreign);
     smm_string_free(report);
     smm_string_free(checksum);

@@ -492,6 +492,28 @@ smm_status smm_policy_bundle_from_dir(const char *path, struct smm_policy_bundle
 // `path` is NULL or NUL-terminated; `bundle_out` is NULL or writable.
 smm_status smm_policy_bundle_from_archive(const char *path, struct smm_policy_bundle **bundle_out);
 
+// A bundle from a directory, only when its files' checksum is `checksum`
+// (a contract's policyBundleChecksum): compared before any of its source
+// is parsed, so a bundle off the pin never runs (SMM_POLICY_CHECKSUM).
+//
+// # Safety
+// `path` and `checksum` are NULL or NUL-terminated; `bundle_out` is NULL
+// or writable.
+smm_status smm_policy_bundle_from_dir_pinned(const char *path,
+                                             const char *checksum,
+                                             struct smm_policy_bundle **bundle_out);
+
+// A bundle from an OPA bundle archive, only when its files' checksum is
+// `checksum`, compared before any of its source is parsed
+// (SMM_POLICY_CHECKSUM otherwise).
+//
+// # Safety
+// `path` and `checksum` are NULL or NUL-terminated; `bundle_out` is NULL
+// or writable.
+smm_status smm_policy_bundle_from_archive_pinned(const char *path,
+                                                 const char *checksum,
+                                                 struct smm_policy_bundle **bundle_out);
+
 // The bundle's checksum (64 lowercase hex: a contract's policyBundleChecksum).
 //
 // # Safety

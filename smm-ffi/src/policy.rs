@@ -115,6 +115,58 @@ pub unsafe extern "C" fn smm_policy_bundle_from_archive(
     })
 }
 
+/// A bundle from a directory, only when its files' checksum is `checksum`
+/// (a contract's policyBundleChecksum): compared before any of its source
+/// is parsed, so a bundle off the pin never runs (SMM_POLICY_CHECKSUM).
+///
+/// # Safety
+/// `path` and `checksum` are NULL or NUL-terminated; `bundle_out` is NULL
+/// or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_policy_bundle_from_dir_pinned(
+    path: *const c_char,
+    checksum: *const c_char,
+    bundle_out: *mut *mut smm_policy_bundle,
+) -> smm_status {
+    boundary(|| {
+        check_out(bundle_out, "bundle_out")?;
+        // SAFETY: per this function's contract.
+        let p = unsafe { arg_str(path, "path") }?;
+        // SAFETY: per this function's contract.
+        let pin = unsafe { arg_str(checksum, "checksum") }?;
+        let inner = PolicyBundle::from_dir_pinned(p, pin).map_err(err)?;
+        // SAFETY: checked above.
+        unsafe { write_obj(bundle_out, smm_policy_bundle { inner }) };
+        Ok(())
+    })
+}
+
+/// A bundle from an OPA bundle archive, only when its files' checksum is
+/// `checksum`, compared before any of its source is parsed
+/// (SMM_POLICY_CHECKSUM otherwise).
+///
+/// # Safety
+/// `path` and `checksum` are NULL or NUL-terminated; `bundle_out` is NULL
+/// or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_policy_bundle_from_archive_pinned(
+    path: *const c_char,
+    checksum: *const c_char,
+    bundle_out: *mut *mut smm_policy_bundle,
+) -> smm_status {
+    boundary(|| {
+        check_out(bundle_out, "bundle_out")?;
+        // SAFETY: per this function's contract.
+        let p = unsafe { arg_str(path, "path") }?;
+        // SAFETY: per this function's contract.
+        let pin = unsafe { arg_str(checksum, "checksum") }?;
+        let inner = PolicyBundle::from_archive_pinned(p, pin).map_err(err)?;
+        // SAFETY: checked above.
+        unsafe { write_obj(bundle_out, smm_policy_bundle { inner }) };
+        Ok(())
+    })
+}
+
 /// The bundle's checksum (64 lowercase hex: a contract's policyBundleChecksum).
 ///
 /// # Safety

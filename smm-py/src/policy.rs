@@ -74,25 +74,47 @@ impl PolicyBundle {
             .map_err(|e| to_py_err(py, e))?;
         Ok(PolicyBundle { inner })
     }
-    /// From a directory laid out as `opa build` expects (symlinks refused).
+    /// From a directory laid out as `opa build` expects (regular files
+    /// only). With `checksum` (a contract's policyBundleChecksum), the
+    /// files' checksum is compared with it before any source is parsed
+    /// (PolicyChecksumError: a bundle off the pin never runs).
     ///
     /// Parameters:
     /// - path: a directory of .rego modules and data.json files
+    /// - checksum: the pin (64 lowercase hex), or None
     #[staticmethod]
-    fn from_dir(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (path, checksum = None))]
+    fn from_dir(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        checksum: Option<String>,
+    ) -> PyResult<Self> {
         let inner = py
-            .detach(|| core_policy::PolicyBundle::from_dir(path))
+            .detach(|| match &checksum {
+                Some(pin) => core_policy::PolicyBundle::from_dir_pinned(&path, pin),
+                None => core_policy::PolicyBundle::from_dir(&path),
+            })
             .map_err(|e| to_py_err(py, e))?;
         Ok(PolicyBundle { inner })
     }
-    /// From an OPA bundle archive (`opa build`'s .tar.gz).
+    /// From an OPA bundle archive (`opa build`'s .tar.gz: one gzip member,
+    /// nothing after it). With `checksum`, pinned as `from_dir` is.
     ///
     /// Parameters:
     /// - path: an OPA bundle archive (.tar.gz)
+    /// - checksum: the pin (64 lowercase hex), or None
     #[staticmethod]
-    fn from_archive(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (path, checksum = None))]
+    fn from_archive(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        checksum: Option<String>,
+    ) -> PyResult<Self> {
         let inner = py
-            .detach(|| core_policy::PolicyBundle::from_archive(path))
+            .detach(|| match &checksum {
+                Some(pin) => core_policy::PolicyBundle::from_archive_pinned(&path, pin),
+                None => core_policy::PolicyBundle::from_archive(&path),
+            })
             .map_err(|e| to_py_err(py, e))?;
         Ok(PolicyBundle { inner })
     }

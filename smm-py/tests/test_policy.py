@@ -3,6 +3,7 @@
 import copy
 import io
 import json
+import os
 import pathlib
 import pickle
 import tarfile
@@ -120,6 +121,12 @@ def test_from_dir_and_from_archive_agree(bundle, tmp_path):
     from_dir = smm_core.PolicyBundle.from_dir(tmp_path / "dir")
     _opa_archive(tmp_path / "bundle.tar.gz", files)
     from_archive = smm_core.PolicyBundle.from_archive(tmp_path / "bundle.tar.gz")
+    # Pinned: on the pin it loads; off it, it is refused before parsing.
+    assert smm_core.PolicyBundle.from_dir(tmp_path / "dir", checksum=bundle.checksum).checksum == bundle.checksum
+    assert smm_core.PolicyBundle.from_archive(tmp_path / "bundle.tar.gz", bundle.checksum).checksum == bundle.checksum
+    for load in (smm_core.PolicyBundle.from_dir, smm_core.PolicyBundle.from_archive):
+        with pytest.raises(smm_core.PolicyChecksumError):
+            load(tmp_path / ("dir" if load is smm_core.PolicyBundle.from_dir else "bundle.tar.gz"), checksum="0" * 64)
     assert from_dir.checksum == from_archive.checksum == bundle.checksum
     (tmp_path / "dir" / "link.rego").symlink_to(tmp_path / "dir" / "smm" / "lib.rego")
     with pytest.raises(smm_core.PolicyError, match="symbolic link"):
@@ -173,3 +180,19 @@ def test_every_core_error_maps_through_the_table():
     assert seen == set(table), "every kind is reachable"
     internal = [v for v, e in samples if e.category == "internal"]
     assert all(v.endswith("::Internal") or v == "Simulation::ThreadPool" for v in internal)
+
+
+def test_hostile_policy_sources_are_policy_errors(tmp_path):
+    # Each of these crashed or hung the process before.
+    for src in (
+        "package p\nimport rego.v1\nf(x) := f(x)\nr := f(1)\n",
+        "package p\nimport rego.v1\nr := " + "[" * 300 + "1" + "]" * 300 + "\n",
+    ):
+        with pytest.raises(smm_core.PolicyError) as e:
+            smm_core.PolicyBundle.from_modules({"p.rego": src})
+        assert e.value.module == "p.rego" and e.value.line == 3
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / "x.rego")
+    with pytest.raises(smm_core.PolicyError, match="not a regular file"):
+        smm_core.PolicyBundle.from_dir(fifo)
