@@ -569,3 +569,81 @@ fn bundle_verify_reads_the_store_and_pipes_close_quietly() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Racing `smm run`s on one workspace and store form one linear chain
+/// (they forked it 10 times out of 10 before).
+#[test]
+fn racing_runs_form_one_chain() {
+    let d = tmp("race");
+    let store = d.join("store").display().to_string();
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            let mut args = vec![
+                "run".to_string(),
+                example("workspace.icblabs.v2.json"),
+                "--campaign".into(),
+                example("campaign.icblabs.json"),
+                "--now".into(),
+                NOW.into(),
+                "--store".into(),
+                store.clone(),
+                "--actor".into(),
+                format!("racer-{i}"),
+                "--json".into(),
+            ];
+            args.shrink_to_fit();
+            std::process::Command::new(env!("CARGO_BIN_EXE_smm"))
+                .args(&args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let listed = smm(&[
+        "bundle",
+        "list",
+        "--json",
+        "--store",
+        &store,
+        "--workspace",
+        "ws-icblabs-0001",
+    ]);
+    assert_eq!(code(&listed), 0, "{}", stderr(&listed));
+    let rows: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let ids: Vec<String> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["bundleId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 4);
+    // Each bundle names the one before it: one chain, no fork.
+    let mut previous = std::collections::BTreeMap::new();
+    for id in &ids {
+        let show = smm(&["bundle", "show", "--json", id, "--store", &store]);
+        let b: Value = serde_json::from_slice(&show.stdout).unwrap();
+        previous.insert(
+            id.clone(),
+            b["previousBundleRef"].as_str().map(str::to_string),
+        );
+    }
+    let firsts = previous.values().filter(|p| p.is_none()).count();
+    let named: std::collections::BTreeSet<_> = previous.values().flatten().collect();
+    assert_eq!(firsts, 1, "{previous:?}");
+    assert_eq!(
+        named.len(),
+        3,
+        "a bundle named twice is a fork: {previous:?}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -135,8 +135,34 @@ fn an_endless_rule_stops_at_the_time_limit() {
         "package p\nimport rego.v1\nr := count([x | some a in numbers.range(1, 100000); some b in numbers.range(1, 100000); x := a + b])\n",
     );
     match r {
-        Err(PolicyError::Rule { message, .. }) => {
-            assert!(message.contains("time limit"), "{message}")
+        Err(PolicyError::Rule {
+            message,
+            module,
+            line,
+        }) => {
+            assert!(message.contains("time limit"), "{message}");
+            // Named: the module and the line of the rule behind it.
+            assert_eq!((module.as_str(), line), ("p.rego", Some(3)), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_decision_past_its_instruction_limit_names_the_decision_rule() {
+    // A decision rule whose work grows with the input beyond the per-step
+    // budget: the VM stops it, and the error names the rule's place.
+    let src = "package smm\nimport rego.v1\n\ndecision := {\"allow\": count([x | some a in input.workflow; some b in numbers.range(1, 1000000); x := b])}\n";
+    let b = load(src).unwrap();
+    let input = serde_json::json!({"workflow": [1, 2, 3]});
+    match b.query("data.smm.decision", &input) {
+        Err(PolicyError::Rule {
+            module,
+            line,
+            message,
+        }) => {
+            assert_eq!((module.as_str(), line), ("p.rego", Some(4)), "{message}");
+            assert!(message.contains("instructions"), "{message}");
         }
         other => panic!("{other:?}"),
     }

@@ -7,7 +7,7 @@ use smm_core::audit as core_audit;
 use smm_core::error::ErrorKind;
 
 use crate::contracts::Contract;
-use crate::convert::{bytes_arg, document, from_json, now_arg, to_json};
+use crate::convert::{Text, bytes_arg, document, from_json, now_arg, to_json};
 use crate::errors::{raise, to_py_err, validation};
 use crate::simulation::{SimulationReport, run_options};
 
@@ -39,7 +39,7 @@ impl LocalSigner {
     /// Parameters:
     /// - key_id: the key id written in signatures
     #[staticmethod]
-    fn generate(py: Python<'_>, key_id: &str) -> PyResult<Self> {
+    fn generate(py: Python<'_>, key_id: Text) -> PyResult<Self> {
         for _ in 0..16 {
             let mut secret = [0u8; 32];
             getrandom::fill(&mut secret).map_err(|e| {
@@ -51,7 +51,7 @@ impl LocalSigner {
                     Some(ErrorKind::SignerFailed),
                 )
             })?;
-            if let Ok(s) = core_audit::LocalSigner::from_secret_bytes(key_id, &secret) {
+            if let Ok(s) = core_audit::LocalSigner::from_secret_bytes(&key_id, &secret) {
                 return Ok(LocalSigner {
                     inner: SignerKind::Local(s),
                 });
@@ -499,18 +499,18 @@ impl FileBundleStore {
     ///
     /// Parameters:
     /// - bundle_id: the bundle id ("sha256:" + 64 hex)
-    fn history<'py>(&self, py: Python<'py>, bundle_id: &str) -> PyResult<Bound<'py, PyAny>> {
+    fn history<'py>(&self, py: Python<'py>, bundle_id: Text) -> PyResult<Bound<'py, PyAny>> {
         use core_audit::store::BundleStore;
         let h = py
-            .detach(|| self.inner.history(bundle_id))
+            .detach(|| self.inner.history(&bundle_id))
             .map_err(|e| to_py_err(py, e))?;
         from_json(py, &serde_json::to_value(h).unwrap_or(Value::Null))
     }
     /// The envelope stored under `bundle_id` (checked), or None.
-    fn get<'py>(&self, py: Python<'py>, bundle_id: &str) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    fn get<'py>(&self, py: Python<'py>, bundle_id: Text) -> PyResult<Option<Bound<'py, PyBytes>>> {
         use core_audit::store::BundleStore;
         let b = py
-            .detach(|| self.inner.get(bundle_id))
+            .detach(|| self.inner.get(&bundle_id))
             .map_err(|e| to_py_err(py, e))?;
         Ok(b.map(|b| PyBytes::new(py, &b.envelope)))
     }
@@ -524,7 +524,7 @@ impl FileBundleStore {
     fn list<'py>(
         &self,
         py: Python<'py>,
-        workspace_id: &str,
+        workspace_id: Text,
         start: Option<&Bound<'py, PyAny>>,
         end: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -534,7 +534,7 @@ impl FileBundleStore {
         let items = py
             .detach(|| {
                 self.inner
-                    .list(workspace_id, start.as_deref(), end.as_deref())
+                    .list(&workspace_id, start.as_deref(), end.as_deref())
             })
             .map_err(|e| to_py_err(py, e))?;
         let v: Vec<Value> = items
@@ -548,10 +548,10 @@ impl FileBundleStore {
     ///
     /// Parameters:
     /// - bundle_id: the bundle id ("sha256:" + 64 hex)
-    fn snapshot<'py>(&self, py: Python<'py>, bundle_id: &str) -> PyResult<Bound<'py, PyAny>> {
+    fn snapshot<'py>(&self, py: Python<'py>, bundle_id: Text) -> PyResult<Bound<'py, PyAny>> {
         match self
             .inner
-            .get_snapshot(bundle_id)
+            .get_snapshot(&bundle_id)
             .map_err(|e| to_py_err(py, e))?
         {
             None => Ok(py.None().into_bound(py)),

@@ -180,3 +180,15 @@ def test_file_store(tmp_path):
     assert store.snapshot(bid)["contractId"] == "ws-icblabs-0001-v1.1.0"
     files = [p for p in tmp_path.rglob("*.json.gz")]
     assert any(p.parent.name == "2025-09-01" and p.name.startswith("bundle-ws-icblabs-0001-") for p in files)
+
+
+def test_ids_that_are_not_text_are_validation_errors(tmp_path):
+    store = smm_core.FileBundleStore(tmp_path)
+    for call in (
+        lambda: store.get("sha256:\ud800"),
+        lambda: store.history("\udfff"),
+        lambda: store.list("ws\ud800"),
+        lambda: smm_core.LocalSigner.generate("k\ud800"),
+    ):
+        with pytest.raises(smm_core.ValidationError):
+            call()

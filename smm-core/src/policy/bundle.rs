@@ -71,6 +71,9 @@ pub struct PolicyBundle {
     /// Identity of this compiled bundle (clones share it): the key of the
     /// per-thread VMs.
     id: u64,
+    /// Where [`DECISION_RULE`] is defined (module, line): the place named
+    /// by a decision error the engine reports without one (a limit).
+    decision_site: Option<(String, u32)>,
 }
 
 /// Bundles compiled so far (the source of [`PolicyBundle`] ids).
@@ -639,18 +642,46 @@ impl PolicyBundle {
         // later decision. (This also prepares the engine once for all the
         // clones that answer queries.)
         engine.set_input(regorus::Value::new_object());
-        engine.eval_modules(false).map_err(|e| {
+        let before = engine.clone();
+        if let Err(e) = engine.eval_modules(false) {
             let (module, line, message) = engine_error("", &e);
-            PolicyError::Rule {
+            if line.is_some() {
+                return Err(PolicyError::Rule {
+                    module,
+                    line,
+                    message,
+                });
+            }
+            // A limit (time) is reported without a place: find the rule
+            // behind it, one rule at a time.
+            let mut sites = super::guard::rule_sites(before.clone().get_modules());
+            sites.retain(|(p, _, _)| !p.contains("_test.") && !p.ends_with(".test"));
+            for (path, module, line) in sites {
+                let mut one = before.clone();
+                if let Err(e) = one.eval_rule(path.clone()) {
+                    let (m2, l2, msg) = engine_error("", &e);
+                    return Err(PolicyError::Rule {
+                        module: if l2.is_some() { m2 } else { module },
+                        line: l2.or(Some(line)),
+                        message: format!("{msg} (evaluating {path})"),
+                    });
+                }
+            }
+            return Err(PolicyError::Rule {
                 module,
                 line,
                 message,
-            }
-        })?;
+            });
+        }
         // The VM compiler resolves every function statically: an unknown
         // one behind an input the probe did not reach fails here.
         let vm = compile_vm(&engine, &data)?.is_some();
+        let decision_site = super::guard::rule_sites(engine.clone().get_modules())
+            .into_iter()
+            .find(|(p, _, _)| p == DECISION_RULE)
+            .map(|(_, m, l)| (m, l));
         Ok(PolicyBundle {
+            decision_site,
             modules,
             data,
             manifest,
@@ -777,14 +808,31 @@ impl PolicyBundle {
                     message: "internal: lost the thread's VM".into(),
                 });
             };
-            vm.set_max_instructions(instruction_limit(&input));
+            let limit = instruction_limit(&input);
+            vm.set_max_instructions(limit);
             vm.set_input(input);
             let out = vm.execute_entry_point_by_name(DECISION_RULE);
             if out.is_err() {
                 // Do not reuse a VM whose run failed half-way.
                 vms.remove(slot);
             }
-            out.map_err(|e| eval_error(&e))
+            out.map_err(|e| match eval_error(&e) {
+                PolicyError::Rule {
+                    line: None,
+                    message,
+                    ..
+                } => {
+                    let (module, line) = self.decision_site.clone().unzip();
+                    PolicyError::Rule {
+                        module: module.unwrap_or_default(),
+                        line,
+                        message: format!(
+                            "{message} (evaluating {DECISION_RULE}; at most {limit} instructions, {MAX_EVAL_SECONDS} s)"
+                        ),
+                    }
+                }
+                other => other,
+            })
         })
     }
 

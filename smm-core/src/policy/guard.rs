@@ -339,3 +339,36 @@ pub(crate) fn check_recursion(modules: &[Ref<Module>]) -> Result<(), PolicyError
     }
     Ok(())
 }
+
+/// Where each rule (not function) of the bundle is defined: its path
+/// (`data.pkg.rule`), module and line. To name the rule behind an error
+/// that the engine reports without a place (a time or instruction limit).
+pub(crate) fn rule_sites(modules: &[Ref<Module>]) -> Vec<(String, String, u32)> {
+    let mut out = Vec::new();
+    for m in modules {
+        let Some(package) = path_of(&m.package.refr) else {
+            continue;
+        };
+        let package = format!("data.{}", package.trim_start_matches("data."));
+        let module = m.package.span.source.get_path().to_string();
+        for rule in &m.policy {
+            let (refr, line) = match rule.as_ref() {
+                regorus::unstable::Rule::Spec { head, span, .. } => match head {
+                    RuleHead::Compr { refr, .. } | RuleHead::Set { refr, .. } => (refr, span.line),
+                    RuleHead::Func { .. } => continue,
+                },
+                regorus::unstable::Rule::Default { refr, span, .. } => (refr, span.line),
+            };
+            if let Some(name) = path_of(refr) {
+                let path = format!("{package}.{name}");
+                if !out
+                    .iter()
+                    .any(|(p, _, _): &(String, String, u32)| *p == path)
+                {
+                    out.push((path, module.clone(), line));
+                }
+            }
+        }
+    }
+    out
+}
