@@ -36,7 +36,7 @@ fn bench(c: &mut Criterion) {
     .iter()
     .enumerate()
     {
-        t.append("2025-09-01T12:00:00Z", e, "system", json!({"step": i}))
+        t.append(ts("2025-09-01T12:00:00Z"), e, "system", json!({"step": i}))
             .unwrap();
     }
     let runs: Vec<AgentRun> = (0..8)
@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
     let (decision, card) = decided(&contract, &report).unwrap();
     let inputs = || BundleInputs {
         contract: &contract,
-        created_at: "2025-09-01T12:00:00Z",
+        created_at: ts("2025-09-01T12:00:00Z"),
         simulation: &report,
         policy_decision: decision.clone(),
         decision_card: card.clone(),
@@ -145,3 +145,9 @@ fn bench(c: &mut Criterion) {
 
 criterion_group!(benches, bench);
 criterion_main!(benches);
+
+/// A time in a test, parsed (the library takes a parsed `Timestamp`).
+#[allow(dead_code, reason = "not every test file uses it")]
+fn ts(s: &str) -> smm_core::time::Timestamp {
+    s.parse().unwrap()
+}

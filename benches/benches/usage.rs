@@ -39,8 +39,8 @@ fn pairs(c: &mut Criterion, name: &str, l: &dyn UsageLedger) {
             job.clear();
             use std::fmt::Write;
             write!(job, "job-{n}").unwrap();
-            let r = l.reserve("ws-1", &job, &amounts, NOW, 900).unwrap();
-            l.commit(&r.id, &amounts, NOW).unwrap()
+            let r = l.reserve("ws-1", &job, &amounts, ts(NOW), 900).unwrap();
+            l.commit(&r.id, &amounts, ts(NOW)).unwrap()
         })
     });
     g.finish();
@@ -56,8 +56,8 @@ fn memory_pairs(n: u64) -> std::time::Duration {
         job.clear();
         use std::fmt::Write;
         write!(job, "job-{i}").unwrap();
-        let r = l.reserve("ws-1", &job, &amounts, NOW, 900).unwrap();
-        std::hint::black_box(l.commit(&r.id, &amounts, NOW).unwrap());
+        let r = l.reserve("ws-1", &job, &amounts, ts(NOW), 900).unwrap();
+        std::hint::black_box(l.commit(&r.id, &amounts, ts(NOW)).unwrap());
     }
     start.elapsed()
 }
@@ -87,3 +87,9 @@ fn bench(c: &mut Criterion) {
 
 criterion_group!(benches, bench);
 criterion_main!(benches);
+
+/// A time in a test, parsed (the library takes a parsed `Timestamp`).
+#[allow(dead_code, reason = "not every test file uses it")]
+fn ts(s: &str) -> smm_core::time::Timestamp {
+    s.parse().unwrap()
+}

@@ -83,16 +83,15 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Failure> {
 }
 
 /// `--now`, or the clock (whole seconds, UTC).
-fn now_or_clock(now: Option<String>) -> Result<String, Failure> {
+/// `--now`, parsed once here (the library takes a [`Timestamp`]), or the
+/// clock.
+fn now_or_clock(now: Option<String>) -> Result<Timestamp, Failure> {
     match now {
-        Some(n) => {
-            if Timestamp::parse(&n).is_none() {
-                return Err(Failure::input(format!(
-                    "--now {n:?} is not an RFC 3339 time (like 2025-09-01T12:00:00Z)"
-                )));
-            }
-            Ok(n)
-        }
+        Some(n) => Timestamp::parse(&n).ok_or_else(|| {
+            Failure::input(format!(
+                "--now {n:?} is not an RFC 3339 time (like 2025-09-01T12:00:00Z)"
+            ))
+        }),
         None => {
             let secs = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -101,8 +100,7 @@ fn now_or_clock(now: Option<String>) -> Result<String, Failure> {
             Ok(Timestamp {
                 seconds: i64::try_from(secs).unwrap_or(i64::MAX),
                 nanos: 0,
-            }
-            .to_rfc3339())
+            })
         }
     }
 }
@@ -253,7 +251,7 @@ fn run(a: RunArgs, json: bool, cancel: &Arc<AtomicBool>) -> Outcome {
         request,
         campaign,
         agent_run,
-        now: &now,
+        now,
         actor: &a.actor,
         previous_bundle_ref: None,
     };
@@ -356,7 +354,7 @@ fn contract_cmd(c: ContractCommand, json: bool) -> Outcome {
         ContractCommand::Validate { file, now } => {
             let now = now_or_clock(now)?;
             let text = read_bytes(&file)?;
-            let violations = contract::validate_document(&text, &now)
+            let violations = contract::validate_document(&text, now)
                 .map_err(|e| Failure::from(e).in_file(&file))?;
             let errors = violations.iter().filter(|v| v.is_error()).count();
             if json {
@@ -835,7 +833,7 @@ fn usage_cmd(c: UsageCommand, json: bool) -> Outcome {
         } => {
             let now = now_or_clock(now)?;
             let amounts = amounts(&a)?;
-            let r = ledger(&path, true)?.reserve(&workspace, &job, &amounts, &now, ttl)?;
+            let r = ledger(&path, true)?.reserve(&workspace, &job, &amounts, now, ttl)?;
             if json {
                 print_json(&to_value(&r)?);
             } else {
@@ -861,7 +859,7 @@ fn usage_cmd(c: UsageCommand, json: bool) -> Outcome {
         } => {
             let now = now_or_clock(now)?;
             let amounts = amounts(&a)?;
-            let r = ledger(&path, false)?.commit(&reservation, &amounts, &now)?;
+            let r = ledger(&path, false)?.commit(&reservation, &amounts, now)?;
             if json {
                 print_json(&to_value(&r)?);
             } else {
@@ -898,7 +896,7 @@ fn usage_cmd(c: UsageCommand, json: bool) -> Outcome {
             now,
         } => {
             let now = now_or_clock(now)?;
-            let status = ledger(&path, false)?.status(&workspace, &now)?;
+            let status = ledger(&path, false)?.status(&workspace, now)?;
             if json {
                 print_json(&to_value(&status)?);
             } else {

@@ -957,3 +957,9 @@ pub mod samples {
         }
     }
 }
+
+impl From<crate::time::NotRfc3339> for Error {
+    fn from(e: crate::time::NotRfc3339) -> Self {
+        Error::Contract(e.into())
+    }
+}

@@ -171,7 +171,7 @@ pub struct RunDocument {
     /// The agent run to record.
     pub agent_run: Option<AgentRun>,
     /// Now.
-    pub now: String,
+    pub now: Timestamp,
     /// Who runs it (default `"smm"`).
     pub actor: String,
 }
@@ -211,7 +211,10 @@ impl RunDocument {
             }
         }
         let now = match obj.remove("now") {
-            Some(serde_json::Value::String(s)) if Timestamp::parse(&s).is_some() => s,
+            Some(serde_json::Value::String(s)) => match Timestamp::parse(&s) {
+                Some(t) => t,
+                None => return Err(top("/now", "now must be an RFC 3339 date-time".into())),
+            },
             _ => return Err(top("/now", "now must be an RFC 3339 date-time".into())),
         };
         let actor = match obj.remove("actor") {
@@ -272,9 +275,10 @@ pub struct FlowInputs<'a> {
     /// The research agent's run to record (its model usage against the
     /// quotas); `None` records nothing.
     pub agent_run: Option<AgentRun>,
-    /// Now (RFC 3339): the contract's rules, the policies, the ledger, the
-    /// bundle's time.
-    pub now: &'a str,
+    /// Now: the contract's rules, the policies, the ledger, the bundle's
+    /// time (parsed once, at the front door; written in its canonical
+    /// spelling).
+    pub now: Timestamp,
     /// Who runs the flow (written in the trail).
     pub actor: &'a str,
     /// The workspace's previous bundle, to chain to ([`latest_bundle`]).
@@ -380,15 +384,7 @@ pub fn contract_request(contract: &Contract) -> Result<SimulationRequest, Error>
 /// has one head, and a bundle made before it is refused when published.
 /// [`run_chained`] chooses the head and publishes in one atomic step;
 /// prefer it to this and [`run`].
-pub fn latest_bundle(
-    store: &dyn BundleStore,
-    workspace_id: &str,
-    now: &str,
-) -> Result<Option<String>, Error> {
-    Timestamp::parse(now).ok_or_else(|| audit::AuditError::InvalidInput {
-        pointer: "/now".into(),
-        message: format!("{now:?} is not RFC 3339"),
-    })?;
+pub fn latest_bundle(store: &dyn BundleStore, workspace_id: &str) -> Result<Option<String>, Error> {
     Ok(store.head(workspace_id)?.map(|b| b.bundle_id))
 }
 
@@ -397,13 +393,10 @@ pub fn latest_bundle(
 fn ledger_spend(
     ledger: &dyn UsageLedger,
     contract: &Contract,
-    now: &str,
+    now: Timestamp,
 ) -> Result<CurrentSpend, Error> {
     let ws = &contract.contract().workspace_id;
-    let t = Timestamp::parse(now).ok_or_else(|| UsageError::InvalidInput {
-        pointer: "/now".into(),
-        message: format!("{now:?} is not RFC 3339"),
-    })?;
+    let t = now;
     // Days since the epoch; 1970-01-01 was a Thursday (ISO weekday 4).
     let day = t.seconds.div_euclid(86_400);
     let monday = day - (day + 3).rem_euclid(7);
@@ -412,9 +405,8 @@ fn ledger_spend(
         let at = Timestamp {
             seconds: d * 86_400,
             nanos: 0,
-        }
-        .to_rfc3339();
-        week = week.saturating_add(ledger.used(ws, COST_USD, Period::Day, &at)?);
+        };
+        week = week.saturating_add(ledger.used(ws, COST_USD, Period::Day, at)?);
     }
     let total = ledger.used(ws, COST_USD, Period::Total, now)?;
     let usd = |nanos: u64| nanos as f64 / crate::usage::NANOS_PER_USD as f64;

@@ -12,7 +12,11 @@ use crate::contract::{Contract, Lifecycle, migrate_v1, parse_document, validate_
 use crate::policy::{PolicyBundle, PolicyInput};
 use crate::sim::{PartialResult, RunOptions, SimulationRequest, merge_partials, simulate};
 
-const NOW: &str = "2025-09-01T12:00:00Z";
+/// 2025-09-01T12:00:00Z.
+const NOW: crate::time::Timestamp = crate::time::Timestamp {
+    seconds: 1_756_728_000,
+    nanos: 0,
+};
 
 fn one_thread() -> RunOptions {
     RunOptions {
@@ -178,7 +182,7 @@ pub fn policy_source(data: &[u8]) {
     else {
         return;
     };
-    let input = serde_json::json!({"workflow": [], "timestamp": NOW});
+    let input = serde_json::json!({"workflow": [], "timestamp": NOW.to_rfc3339()});
     for rule in ["data.fuzz.allow", "data.smm.decision"] {
         let _ = bundle.query(rule, &input);
     }
@@ -199,7 +203,7 @@ pub fn run_document(data: &[u8]) {
         return;
     };
     if let Ok(doc) = crate::flow::RunDocument::from_json(text) {
-        let _ = doc.contract.validate(&doc.now);
+        let _ = doc.contract.validate(doc.now);
     }
 }
 

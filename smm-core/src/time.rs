@@ -1,5 +1,7 @@
-//! RFC 3339 timestamps. The library never reads the clock: callers pass
-//! "now" in, as a timestamp string.
+//! RFC 3339 timestamps. The library never reads the calendar clock:
+//! callers pass "now" in, parsed once at the front door into a
+//! [`Timestamp`], which is what travels through the library; an instant
+//! enters a hash only in its canonical spelling ([`Timestamp::to_rfc3339`]).
 
 /// An instant: seconds since the Unix epoch and nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -153,6 +155,41 @@ impl Timestamp {
             seconds: self.seconds.saturating_add(s),
             nanos: self.nanos,
         }
+    }
+}
+
+/// Text that is not an RFC 3339 date-time (what [`Timestamp`]'s `FromStr`
+/// answers).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an RFC 3339 date-time (e.g. 2025-09-01T12:00:00Z)")]
+pub struct NotRfc3339(pub String);
+
+impl std::str::FromStr for Timestamp {
+    type Err = NotRfc3339;
+    /// [`Timestamp::parse`], with an error that quotes the text.
+    fn from_str(s: &str) -> Result<Timestamp, NotRfc3339> {
+        Timestamp::parse(s).ok_or_else(|| NotRfc3339(s.chars().take(64).collect()))
+    }
+}
+
+/// The canonical spelling ([`Timestamp::to_rfc3339`]): the one form in
+/// which an instant enters a hash.
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -58,25 +58,30 @@ fn trusted(s: &LocalSigner) -> TrustedKey {
 
 fn trail(t0: &str) -> Vec<smm_core::audit::AuditEvent> {
     let mut t = AuditTrail::new();
-    t.append(t0, "bundle_created", "system:assembler", json!({}))
+    t.append(ts(t0), "bundle_created", "system:assembler", json!({}))
         .unwrap();
     t.append(
-        t0,
+        ts(t0),
         "simulation_executed",
         "system:simulator",
         json!({"iterations": 1000}),
     )
     .unwrap();
-    t.append(t0, "policy_evaluated", "system:opa", json!({"allow": true}))
-        .unwrap();
     t.append(
-        t0,
+        ts(t0),
+        "policy_evaluated",
+        "system:opa",
+        json!({"allow": true}),
+    )
+    .unwrap();
+    t.append(
+        ts(t0),
         "agent_executed",
         "agent:research",
         json!({"jobId": "job-research-1"}),
     )
     .unwrap();
-    t.append(t0, "bundle_sealed", "system:assembler", json!({}))
+    t.append(ts(t0), "bundle_sealed", "system:assembler", json!({}))
         .unwrap();
     t.into_events()
 }
@@ -122,7 +127,7 @@ fn bundle_at(created: &str, previous: Option<String>) -> AuditBundle {
     let (policy_decision, decision_card) = decided(&contract, &report);
     assemble(BundleInputs {
         contract: &contract,
-        created_at: created,
+        created_at: ts(created),
         simulation: &report,
         policy_decision,
         decision_card,
@@ -368,7 +373,7 @@ fn the_assembler_refuses_inconsistent_inputs() {
     let (decision, card) = decided(&contract, &report);
     let base = || BundleInputs {
         contract: &contract,
-        created_at: "2025-09-01T12:00:00Z",
+        created_at: ts("2025-09-01T12:00:00Z"),
         simulation: &report,
         policy_decision: decision.clone(),
         decision_card: card.clone(),
@@ -412,9 +417,23 @@ fn the_assembler_refuses_inconsistent_inputs() {
     let mut i = base();
     i.audit_trail.clear();
     assert_eq!(assemble(i).unwrap_err().pointer(), Some("/auditTrail"));
-    let mut i = base();
-    i.created_at = "yesterday";
-    assert_eq!(assemble(i).unwrap_err().pointer(), Some("/createdAt"));
+    // A createdAt that is not a time cannot reach `assemble` (it takes a
+    // parsed Timestamp); the JSON form names it.
+    let b = base();
+    let req = json!({
+        "contract": b.contract.document(),
+        "createdAt": "yesterday",
+        "simulation": b.simulation,
+        "policyDecision": b.policy_decision,
+        "decisionCard": b.decision_card,
+        "auditTrail": [],
+    });
+    assert_eq!(
+        smm_core::audit::assemble_request(&req)
+            .unwrap_err()
+            .pointer(),
+        Some("/createdAt")
+    );
     let mut i = base();
     i.previous_bundle_ref = Some("bundle-123".into());
     assert_eq!(
@@ -1206,4 +1225,10 @@ fn custom_signers_cannot_skip_the_checks() {
         .decode(v["signatures"][0]["sig"].as_str().unwrap())
         .unwrap();
     assert_eq!(audit::check_canonical_signature(&der).map(|_| ()), Ok(()));
+}
+
+/// A time in a test, parsed (the library takes a parsed `Timestamp`).
+#[allow(dead_code, reason = "not every test file uses it")]
+fn ts(s: &str) -> smm_core::time::Timestamp {
+    s.parse().unwrap()
 }

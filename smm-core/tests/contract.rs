@@ -12,10 +12,18 @@ use smm_core::contract::{
     ChainIssueKind, ChangeKind, Contract, ContractError, ContractHistory, Lifecycle, migrate_v1,
     parse_document, terms_hash_of, validate_document,
 };
+use smm_core::time::Timestamp;
 
 const V1: &str = include_str!("../../examples/workspace.icblabs.v1.json");
 const V2: &str = include_str!("../../examples/workspace.icblabs.v2.json");
-const NOW: &str = "2025-09-01T00:00:00Z";
+const NOW: Timestamp = Timestamp {
+    seconds: 1_756_684_800, // 2025-09-01T00:00:00Z
+    nanos: 0,
+};
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
 
 fn v2_doc() -> Value {
     serde_json::from_str(V2).unwrap()
@@ -224,23 +232,24 @@ fn business_rules() {
     // Time is passed in: the same consent is fine earlier and expired later.
     let c = Contract::from_json(V2).unwrap();
     assert!(
-        c.validate("2026-08-24T10:15:00Z")
+        c.validate(at("2026-08-24T10:15:00Z"))
             .unwrap()
             .iter()
             .any(|v| v.rule == "rule.consentUnexpired")
     );
     assert!(
-        !c.validate("2026-08-24T10:14:59Z")
+        !c.validate(at("2026-08-24T10:14:59Z"))
             .unwrap()
             .iter()
             .any(|v| v.rule == "rule.consentUnexpired")
     );
+    // A time that is not one is refused at the front door.
     assert!(matches!(
-        c.validate("tomorrow"),
+        smm_core::contract::parse_now("tomorrow"),
         Err(ContractError::InvalidNow(_))
     ));
     // A stale connector is a warning, not an error.
-    let w = c.validate("2025-09-20T00:00:00Z").unwrap();
+    let w = c.validate(at("2025-09-20T00:00:00Z")).unwrap();
     assert!(
         w.iter()
             .any(|v| v.rule == "rule.connectorFresh" && !v.is_error()),
@@ -465,7 +474,8 @@ fn a_schema_error_does_not_hide_the_rules_that_can_still_be_checked() {
     doc["notAField"] = serde_json::json!(1);
     let text = doc.to_string();
     // Later than the consent's expiry: a rule violation besides the schema's.
-    let v = smm_core::contract::validate_document(text.as_bytes(), "2027-01-01T00:00:00Z").unwrap();
+    let v =
+        smm_core::contract::validate_document(text.as_bytes(), ts("2027-01-01T00:00:00Z")).unwrap();
     assert!(v.iter().any(|x| x.pointer == "/notAField"), "{v:?}");
     assert!(
         v.iter()
@@ -475,8 +485,16 @@ fn a_schema_error_does_not_hide_the_rules_that_can_still_be_checked() {
     // A required field missing: nothing more can be checked, and nothing
     // is made up.
     doc.as_object_mut().unwrap().remove("budget");
-    let v =
-        smm_core::contract::validate_document(doc.to_string().as_bytes(), "2025-09-01T00:00:00Z")
-            .unwrap();
+    let v = smm_core::contract::validate_document(
+        doc.to_string().as_bytes(),
+        ts("2025-09-01T00:00:00Z"),
+    )
+    .unwrap();
     assert!(v.iter().all(|x| x.rule.starts_with("schema")), "{v:?}");
+}
+
+/// A time in a test, parsed (the library takes a parsed `Timestamp`).
+#[allow(dead_code, reason = "not every test file uses it")]
+fn ts(s: &str) -> smm_core::time::Timestamp {
+    s.parse().unwrap()
 }

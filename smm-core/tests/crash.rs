@@ -80,14 +80,19 @@ impl UsageLedger for Ledger<'_> {
         ws: &str,
         job: &str,
         amounts: &Amounts,
-        now: &str,
+        now: smm_core::time::Timestamp,
         ttl: u64,
         limits: &[Quota],
     ) -> Result<Reservation, UsageError> {
         self.1.tick();
         self.0.reserve_within(ws, job, amounts, now, ttl, limits)
     }
-    fn commit(&self, id: &str, actual: &Amounts, now: &str) -> Result<CommitReceipt, UsageError> {
+    fn commit(
+        &self,
+        id: &str,
+        actual: &Amounts,
+        now: smm_core::time::Timestamp,
+    ) -> Result<CommitReceipt, UsageError> {
         self.1.tick();
         self.0.commit(id, actual, now)
     }
@@ -95,14 +100,20 @@ impl UsageLedger for Ledger<'_> {
         self.1.tick();
         self.0.release(id)
     }
-    fn used(&self, ws: &str, kind: &str, period: Period, now: &str) -> Result<u64, UsageError> {
+    fn used(
+        &self,
+        ws: &str,
+        kind: &str,
+        period: Period,
+        now: smm_core::time::Timestamp,
+    ) -> Result<u64, UsageError> {
         self.1.tick();
         self.0.used(ws, kind, period, now)
     }
     fn status_within(
         &self,
         ws: &str,
-        now: &str,
+        now: smm_core::time::Timestamp,
         limits: &[Quota],
     ) -> Result<Vec<QuotaStatus>, UsageError> {
         self.1.tick();
@@ -166,7 +177,7 @@ fn run_once(dir: &std::path::Path, now: &str, at: usize) -> Result<(), flow::Flo
         request: None,
         campaign: serde_json::from_str(CAMPAIGN).unwrap(),
         agent_run: Some(serde_json::from_str(RUN).unwrap()),
-        now,
+        now: ts(now),
         actor: "crash",
         previous_bundle_ref: None,
     };
@@ -186,7 +197,7 @@ fn books_agree(dir: &std::path::Path) -> (u64, usize) {
     let sqlite = SqliteLedger::open(dir.join("usage.sqlite")).unwrap();
     let files = FileBundleStore::open(dir.join("store"), trusted(&s)).unwrap();
     let run: AgentRun = serde_json::from_str(RUN).unwrap();
-    let used = sqlite.used(WS, "tokens", Period::Total, LATER).unwrap();
+    let used = sqlite.used(WS, "tokens", Period::Total, ts(LATER)).unwrap();
     assert!(
         used == 0 || used == run.total_tokens(),
         "the job counted {used} tokens"
@@ -268,4 +279,10 @@ fn crash_child() {
         .parse()
         .unwrap();
     run_once(std::path::Path::new(&dir), NOW, at).unwrap();
+}
+
+/// A time in a test, parsed (the library takes a parsed `Timestamp`).
+#[allow(dead_code, reason = "not every test file uses it")]
+fn ts(s: &str) -> smm_core::time::Timestamp {
+    s.parse().unwrap()
 }

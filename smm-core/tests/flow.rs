@@ -64,7 +64,7 @@ fn inputs(contract: &Contract) -> FlowInputs<'_> {
         request: None,
         campaign: campaign(),
         agent_run: Some(agent_run()),
-        now: NOW,
+        now: ts(NOW),
         actor: "flow-test",
         previous_bundle_ref: None,
     }
@@ -72,7 +72,7 @@ fn inputs(contract: &Contract) -> FlowInputs<'_> {
 
 /// Nothing of the run is held or committed in the ledger.
 fn ledger_is_clean(ledger: &dyn UsageLedger) {
-    for s in ledger.status("ws-icblabs-0001", NOW).unwrap() {
+    for s in ledger.status("ws-icblabs-0001", ts(NOW)).unwrap() {
         assert_eq!((s.used, s.reserved), (0, 0), "{:?}", s.quota);
     }
 }
@@ -115,13 +115,13 @@ fn the_whole_flow_runs_verifies_and_is_deterministic() {
         let run = agent_run();
         assert_eq!(
             ledger
-                .used("ws-icblabs-0001", "tokens", Period::Total, NOW)
+                .used("ws-icblabs-0001", "tokens", Period::Total, ts(NOW))
                 .unwrap(),
             run.total_tokens()
         );
         assert_eq!(
             ledger
-                .used("ws-icblabs-0001", "cost_usd", Period::Total, NOW)
+                .used("ws-icblabs-0001", "cost_usd", Period::Total, ts(NOW))
                 .unwrap(),
             run.total_cost().unwrap().nanos()
         );
@@ -172,7 +172,7 @@ fn the_whole_flow_runs_verifies_and_is_deterministic() {
         assert!(again.usage.as_ref().unwrap().receipt.is_none());
         assert_eq!(
             ledger
-                .used("ws-icblabs-0001", "tokens", Period::Total, NOW)
+                .used("ws-icblabs-0001", "tokens", Period::Total, ts(NOW))
                 .unwrap(),
             agent_run().total_tokens()
         );
@@ -197,10 +197,10 @@ fn a_chained_run_names_the_previous_bundle() {
     };
     let first = flow::run(inputs(&contract), services, &RunOptions::default()).unwrap();
     let later = "2025-09-02T12:00:00Z";
-    let previous = flow::latest_bundle(&store, "ws-icblabs-0001", later).unwrap();
+    let previous = flow::latest_bundle(&store, "ws-icblabs-0001").unwrap();
     assert_eq!(previous.as_deref(), Some(first.bundle_id.as_str()));
     let mut next = inputs(&contract);
-    next.now = later;
+    next.now = ts(later);
     next.agent_run = None;
     next.previous_bundle_ref = previous;
     let second = flow::run(next, services, &RunOptions::default()).unwrap();
@@ -255,7 +255,7 @@ fn an_invalid_contract_stops_at_the_contract_step() {
         store: &store,
     };
     let mut late = inputs(&contract);
-    late.now = "2027-01-01T00:00:00Z";
+    late.now = ts("2027-01-01T00:00:00Z");
     let err = flow::run(late, services, &RunOptions::default()).unwrap_err();
     assert_eq!(err.step, Step::Contract, "{err}");
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
@@ -526,4 +526,10 @@ fn the_contract_request_is_the_contracts_simulation_config() {
     assert_eq!(v["workspaceId"], "ws-icblabs-0001");
     assert_eq!(v["simulationConfig"]["iterations"], 1000);
     assert_eq!(v["simulationConfig"]["randomSeed"], 42);
+}
+
+/// A time in a test, parsed (the library takes a parsed `Timestamp`).
+#[allow(dead_code, reason = "not every test file uses it")]
+fn ts(s: &str) -> smm_core::time::Timestamp {
+    s.parse().unwrap()
 }

@@ -120,7 +120,7 @@ fn write_fuzz_seeds() {
     let mut trail = smm_core::audit::AuditTrail::new();
     trail
         .append(
-            "2025-09-01T12:00:00Z",
+            ts("2025-09-01T12:00:00Z"),
             "bundle_created",
             "fuzz",
             serde_json::json!({}),
@@ -128,7 +128,7 @@ fn write_fuzz_seeds() {
         .unwrap();
     let bundle = smm_core::audit::assemble(smm_core::audit::BundleInputs {
         contract: &contract,
-        created_at: "2025-09-01T12:00:00Z",
+        created_at: ts("2025-09-01T12:00:00Z"),
         simulation: &report,
         policy_decision: decision,
         decision_card: card,
@@ -296,4 +296,10 @@ fn write_fuzz_seeds() {
             "package fuzz\nimport rego.v1\nf(x) := f(x)\nallow := f(1)\n",
         )]),
     );
+}
+
+/// A time in a test, parsed (the library takes a parsed `Timestamp`).
+#[allow(dead_code, reason = "not every test file uses it")]
+fn ts(s: &str) -> smm_core::time::Timestamp {
+    s.parse().unwrap()
 }

@@ -49,7 +49,7 @@ fn inputs(contract: &Contract) -> FlowInputs<'_> {
         request: None,
         campaign: serde_json::from_str(CAMPAIGN).unwrap(),
         agent_run: Some(serde_json::from_str::<AgentRun>(RUN).unwrap()),
-        now: NOW,
+        now: ts(NOW),
         actor: "promises",
         previous_bundle_ref: None,
     }
@@ -324,7 +324,7 @@ fn the_contract_never_loosens_the_operators_quota() {
     assert_eq!(e.kind(), smm_core::error::ErrorKind::QuotaExceeded);
     // The quota reads as the operator set it, and nothing is held.
     assert_eq!(ledger.quotas(WS).unwrap(), vec![operator]);
-    for st in ledger.status(WS, NOW).unwrap() {
+    for st in ledger.status(WS, ts(NOW)).unwrap() {
         assert_eq!((st.used, st.reserved), (0, 0));
     }
     assert!(store.head(WS).unwrap().is_none());
@@ -355,23 +355,23 @@ fn a_readers_clock_does_not_release_a_hold() {
         })
         .unwrap();
         let a = [("tokens".into(), 100u64)].into();
-        let r1 = l.reserve(WS, "job-1", &a, NOW, 900).unwrap();
+        let r1 = l.reserve(WS, "job-1", &a, ts(NOW), 900).unwrap();
         assert!(r1.allowed());
         // A reader an hour ahead: the hold still counts.
         let later = "2025-09-01T13:00:00Z";
-        assert_eq!(l.status(WS, later).unwrap()[0].reserved, 100);
-        assert_eq!(l.status(WS, NOW).unwrap()[0].reserved, 100);
-        let r2 = l.reserve(WS, "job-2", &a, NOW, 900).unwrap();
+        assert_eq!(l.status(WS, ts(later)).unwrap()[0].reserved, 100);
+        assert_eq!(l.status(WS, ts(NOW)).unwrap()[0].reserved, 100);
+        let r2 = l.reserve(WS, "job-2", &a, ts(NOW), 900).unwrap();
         assert!(!r2.allowed(), "the hold was released by a read");
         // A reservation made at a later time does lapse it; a commit of
         // the lapsed hold that no longer fits is recorded as a breach.
-        let r3 = l.reserve(WS, "job-3", &a, later, 900).unwrap();
+        let r3 = l.reserve(WS, "job-3", &a, ts(later), 900).unwrap();
         assert!(r3.allowed());
-        l.commit(&r3.id, &a, later).unwrap();
-        let late = l.commit(&r1.id, &a, later).unwrap();
+        l.commit(&r3.id, &a, ts(later)).unwrap();
+        let late = l.commit(&r1.id, &a, ts(later)).unwrap();
         assert!(late.expired);
         assert_eq!(late.breached, vec!["tokens/total".to_string()]);
-        let st = l.status(WS, later).unwrap();
+        let st = l.status(WS, ts(later)).unwrap();
         assert!(st[0].breached(), "the breach playbook sees it: {st:?}");
     }
 }
@@ -438,7 +438,7 @@ fn no_bundle_records_usage_the_ledger_did_not_count() {
     assert_eq!(e.step, Step::Store);
     // The usage is counted, and no bundle is published.
     assert_eq!(
-        ledger.used(WS, "tokens", Period::Total, NOW).unwrap(),
+        ledger.used(WS, "tokens", Period::Total, ts(NOW)).unwrap(),
         run.total_tokens()
     );
     assert!(inner.head(WS).unwrap().is_none());
@@ -446,7 +446,7 @@ fn no_bundle_records_usage_the_ledger_did_not_count() {
     let out = flow::run_chained(inputs(&contract), services, &RunOptions::default()).unwrap();
     assert!(out.usage.as_ref().unwrap().already_recorded);
     assert_eq!(
-        ledger.used(WS, "tokens", Period::Total, NOW).unwrap(),
+        ledger.used(WS, "tokens", Period::Total, ts(NOW)).unwrap(),
         run.total_tokens()
     );
     let b = inner.head(WS).unwrap().unwrap().bundle().unwrap();
@@ -637,8 +637,11 @@ fn a_store_that_cannot_take_the_evidence_stops_the_run_before_the_commit() {
     };
     let e = flow::run_chained(inputs(&contract), services, &RunOptions::default()).unwrap_err();
     assert_eq!(e.step, Step::Store);
-    assert_eq!(ledger.used(WS, "tokens", Period::Total, NOW).unwrap(), 0);
-    for st in ledger.status(WS, NOW).unwrap() {
+    assert_eq!(
+        ledger.used(WS, "tokens", Period::Total, ts(NOW)).unwrap(),
+        0
+    );
+    for st in ledger.status(WS, ts(NOW)).unwrap() {
         assert_eq!((st.used, st.reserved), (0, 0));
     }
 }
@@ -667,7 +670,7 @@ fn one_instant_is_one_bundle_whatever_its_spelling() {
             store: &store,
         };
         let mut i = inputs(&contract);
-        i.now = now;
+        i.now = ts(now);
         let mut run: AgentRun = serde_json::from_str(RUN).unwrap();
         // The agent run's own times, spelled another way too.
         if let Some(t) = smm_core::time::Timestamp::parse(&run.started_at) {
@@ -690,4 +693,10 @@ fn one_instant_is_one_bundle_whatever_its_spelling() {
         ids.insert(out.bundle_id);
     }
     assert_eq!(ids.len(), 1, "{ids:?}");
+}
+
+/// A time in a test, parsed (the library takes a parsed `Timestamp`).
+#[allow(dead_code, reason = "not every test file uses it")]
+fn ts(s: &str) -> smm_core::time::Timestamp {
+    s.parse().unwrap()
 }

@@ -44,7 +44,7 @@ fn prices_are_exact_decimals() {
         Err(UsageError::UnknownModel { .. })
     ));
     let messages = json!([{"role": "system", "content": "You research brands."}, {"role": "user", "content": "ICB Labs"}]);
-    let u = price_usage(&table, "claude-3-sonnet", &messages, 1200, 300, NOW).unwrap();
+    let u = price_usage(&table, "claude-3-sonnet", &messages, 1200, 300, ts(NOW)).unwrap();
     assert_eq!(u.total_tokens, 1500);
     assert_eq!(u.cost_usd.to_string(), "0.0081");
     assert_eq!(u.provider, "anthropic");
@@ -82,17 +82,17 @@ fn ledger_behaves(l: &dyn UsageLedger) {
     assert_eq!(l.quotas("ws").unwrap().len(), 2);
     // allow, warn at 80 %, block past the limit (holding nothing).
     let a = l
-        .reserve("ws", "job-1", &amounts(&[("tokens", 500)]), NOW, 900)
+        .reserve("ws", "job-1", &amounts(&[("tokens", 500)]), ts(NOW), 900)
         .unwrap();
     assert_eq!((a.outcome, a.allowed()), (Outcome::Allow, true));
     assert!(a.id.starts_with("res-"));
     let b = l
-        .reserve("ws", "job-2", &amounts(&[("tokens", 300)]), NOW, 900)
+        .reserve("ws", "job-2", &amounts(&[("tokens", 300)]), ts(NOW), 900)
         .unwrap();
     assert_eq!(b.outcome, Outcome::Warn);
     assert!(b.reasons[0].contains("tokens per day"), "{:?}", b.reasons);
     let c = l
-        .reserve("ws", "job-3", &amounts(&[("tokens", 201)]), NOW, 900)
+        .reserve("ws", "job-3", &amounts(&[("tokens", 201)]), ts(NOW), 900)
         .unwrap();
     assert_eq!(c.outcome, Outcome::Block);
     assert!(c.id.is_empty() && !c.allowed());
@@ -101,7 +101,7 @@ fn ledger_behaves(l: &dyn UsageLedger) {
     assert!(e.to_string().contains("> limit 1000"), "{e}");
     assert!(c.reasons[0].contains("> limit 1000"), "{:?}", c.reasons);
     let c2 = l
-        .reserve("ws", "job-3", &amounts(&[("tokens", 200)]), NOW, 900)
+        .reserve("ws", "job-3", &amounts(&[("tokens", 200)]), ts(NOW), 900)
         .unwrap();
     assert_eq!(c2.outcome, Outcome::Warn, "a blocked request held nothing");
     // Release gives the reservation back.
@@ -115,31 +115,33 @@ fn ledger_behaves(l: &dyn UsageLedger) {
         .commit(
             &a.id,
             &amounts(&[("tokens", 450), ("cost_usd", 13_500_000)]),
-            NOW,
+            ts(NOW),
         )
         .unwrap();
     assert!(!r.already_committed && r.breached.is_empty());
-    let again = l.commit(&a.id, &amounts(&[("tokens", 9999)]), NOW).unwrap();
+    let again = l
+        .commit(&a.id, &amounts(&[("tokens", 9999)]), ts(NOW))
+        .unwrap();
     assert!(again.already_committed);
     assert_eq!(
         again.amounts,
         amounts(&[("tokens", 450), ("cost_usd", 13_500_000)])
     );
-    assert_eq!(l.used("ws", "tokens", Period::Day, NOW).unwrap(), 450);
+    assert_eq!(l.used("ws", "tokens", Period::Day, ts(NOW)).unwrap(), 450);
     assert_eq!(
-        l.used("ws", "cost_usd", Period::Month, NOW).unwrap(),
+        l.used("ws", "cost_usd", Period::Month, ts(NOW)).unwrap(),
         13_500_000
     );
     assert!(matches!(
-        l.reserve("ws", "job-1", &amounts(&[("tokens", 1)]), NOW, 900),
+        l.reserve("ws", "job-1", &amounts(&[("tokens", 1)]), ts(NOW), 900),
         Err(UsageError::JobCommitted { .. })
     ));
     assert!(matches!(
-        l.reserve("ws", "job-2", &amounts(&[("tokens", 1)]), NOW, 900),
+        l.reserve("ws", "job-2", &amounts(&[("tokens", 1)]), ts(NOW), 900),
         Err(UsageError::JobInProgress { .. })
     ));
     // Status for the policy input: used includes active reservations.
-    let st = l.status("ws", NOW).unwrap();
+    let st = l.status("ws", ts(NOW)).unwrap();
     let tokens = st.iter().find(|s| s.quota.kind == "tokens").unwrap();
     assert_eq!((tokens.used, tokens.reserved), (450, 300));
     let figures = policy_figures(&st);
@@ -153,7 +155,7 @@ fn ledger_behaves(l: &dyn UsageLedger) {
     // reader's clock does not release another host's hold.
     let later = "2025-09-01T12:15:00Z";
     let reserved = |l: &dyn UsageLedger| {
-        l.status("ws", later)
+        l.status("ws", ts(later))
             .unwrap()
             .iter()
             .find(|s| s.quota.kind == "tokens")
@@ -162,44 +164,56 @@ fn ledger_behaves(l: &dyn UsageLedger) {
     };
     assert_eq!(reserved(l), 300);
     let r = l
-        .reserve("ws", "job-late", &amounts(&[("cost_usd", 1)]), later, 60)
+        .reserve(
+            "ws",
+            "job-late",
+            &amounts(&[("cost_usd", 1)]),
+            ts(later),
+            60,
+        )
         .unwrap();
     l.release(&r.id).unwrap();
     assert_eq!(reserved(l), 0);
     // Committing an expired reservation records the usage all the same.
     let late = l
-        .commit(&b.id, &amounts(&[("tokens", 300)]), later)
+        .commit(&b.id, &amounts(&[("tokens", 300)]), ts(later))
         .unwrap();
     assert!(late.expired);
-    assert_eq!(l.used("ws", "tokens", Period::Day, later).unwrap(), 750);
+    assert_eq!(l.used("ws", "tokens", Period::Day, ts(later)).unwrap(), 750);
     // Releasing a reservation that expired meanwhile is not an error.
     let e = l
-        .reserve("ws", "job-exp", &amounts(&[("tokens", 1)]), NOW, 60)
+        .reserve("ws", "job-exp", &amounts(&[("tokens", 1)]), ts(NOW), 60)
         .unwrap();
-    l.status("ws", later).unwrap();
+    l.status("ws", ts(later)).unwrap();
     l.release(&e.id).unwrap();
     assert!(l.release(&e.id).is_err(), "but releasing twice is");
     // The next UTC day starts a fresh day; the month carries on.
     let tomorrow = "2025-09-02T00:00:00Z";
-    assert_eq!(l.used("ws", "tokens", Period::Day, tomorrow).unwrap(), 0);
     assert_eq!(
-        l.used("ws", "cost_usd", Period::Month, tomorrow).unwrap(),
+        l.used("ws", "tokens", Period::Day, ts(tomorrow)).unwrap(),
+        0
+    );
+    assert_eq!(
+        l.used("ws", "cost_usd", Period::Month, ts(tomorrow))
+            .unwrap(),
         13_500_000
     );
     assert_eq!(
-        l.used("ws", "cost_usd", Period::Month, "2025-10-01T00:00:00Z")
+        l.used("ws", "cost_usd", Period::Month, ts("2025-10-01T00:00:00Z"))
             .unwrap(),
         0
     );
     assert_eq!(
-        l.used("ws", "tokens", Period::Total, tomorrow).unwrap(),
+        l.used("ws", "tokens", Period::Total, ts(tomorrow)).unwrap(),
         750
     );
     // Commits past a limit report the breach.
     let d = l
-        .reserve("ws", "job-4", &amounts(&[("tokens", 200)]), NOW, 900)
+        .reserve("ws", "job-4", &amounts(&[("tokens", 200)]), ts(NOW), 900)
         .unwrap();
-    let r = l.commit(&d.id, &amounts(&[("tokens", 400)]), NOW).unwrap();
+    let r = l
+        .commit(&d.id, &amounts(&[("tokens", 400)]), ts(NOW))
+        .unwrap();
     assert_eq!(r.breached, vec!["tokens/day"]);
     // Custom kinds, and the quota of another workspace does not apply.
     l.set_quota(&Quota {
@@ -210,11 +224,11 @@ fn ledger_behaves(l: &dyn UsageLedger) {
     })
     .unwrap();
     let e = l
-        .reserve("ws", "job-5", &amounts(&[("renders", 3)]), NOW, 900)
+        .reserve("ws", "job-5", &amounts(&[("renders", 3)]), ts(NOW), 900)
         .unwrap();
     assert_eq!(e.outcome, Outcome::Block);
     let f = l
-        .reserve("other", "job-5", &amounts(&[("renders", 3)]), NOW, 900)
+        .reserve("other", "job-5", &amounts(&[("renders", 3)]), ts(NOW), 900)
         .unwrap();
     assert_eq!(f.outcome, Outcome::Allow);
     // Bad input is a typed error naming the field.
@@ -222,52 +236,59 @@ fn ledger_behaves(l: &dyn UsageLedger) {
         ("", "j", amounts(&[("tokens", 1)]), NOW, 900, "/workspaceId"),
         ("ws", "j", amounts(&[("Tokens!", 1)]), NOW, 900, "/kind"),
         ("ws", "j", amounts(&[]), NOW, 900, "/usage"),
-        (
-            "ws",
-            "j",
-            amounts(&[("tokens", 1)]),
-            "yesterday",
-            900,
-            "/now",
-        ),
         ("ws", "j", amounts(&[("tokens", 1)]), NOW, 0, "/ttlSeconds"),
     ] {
-        let e = l.reserve(ws, job, &am, now, ttl).unwrap_err();
+        let e = l.reserve(ws, job, &am, ts(now), ttl).unwrap_err();
         assert_eq!(e.pointer(), Some(pointer), "{e}");
     }
     assert!(matches!(
-        l.commit("res-999999", &amounts(&[("tokens", 1)]), NOW),
+        l.commit("res-999999", &amounts(&[("tokens", 1)]), ts(NOW)),
         Err(UsageError::UnknownReservation { .. })
     ));
     assert!(matches!(
-        l.commit("../x", &amounts(&[("tokens", 1)]), NOW),
+        l.commit("../x", &amounts(&[("tokens", 1)]), ts(NOW)),
         Err(UsageError::UnknownReservation { .. })
     ));
     // One commit per job: a reservation lapses, the job retries under a
     // new one, then the late commit of the first arrives. It counts once;
     // the retry's hold is given back and its commit answers the first.
     let first = l
-        .reserve("job-ws", "retry", &amounts(&[("tokens", 10)]), NOW, 60)
+        .reserve("job-ws", "retry", &amounts(&[("tokens", 10)]), ts(NOW), 60)
         .unwrap();
     let later = "2025-09-01T12:05:00Z";
     let retry = l
-        .reserve("job-ws", "retry", &amounts(&[("tokens", 10)]), later, 900)
+        .reserve(
+            "job-ws",
+            "retry",
+            &amounts(&[("tokens", 10)]),
+            ts(later),
+            900,
+        )
         .unwrap();
     assert_ne!(first.id, retry.id);
     let late = l
-        .commit(&first.id, &amounts(&[("tokens", 8)]), later)
+        .commit(&first.id, &amounts(&[("tokens", 8)]), ts(later))
         .unwrap();
     assert!(late.expired && !late.already_committed);
     let again = l
-        .commit(&retry.id, &amounts(&[("tokens", 9)]), later)
+        .commit(&retry.id, &amounts(&[("tokens", 9)]), ts(later))
         .unwrap();
     assert!(again.already_committed);
     assert_eq!(again.reservation_id, first.id);
     assert_eq!(again.amounts, amounts(&[("tokens", 8)]));
-    assert_eq!(l.used("job-ws", "tokens", Period::Day, later).unwrap(), 8);
-    assert!(l.status("job-ws", later).unwrap().is_empty());
+    assert_eq!(
+        l.used("job-ws", "tokens", Period::Day, ts(later)).unwrap(),
+        8
+    );
+    assert!(l.status("job-ws", ts(later)).unwrap().is_empty());
     assert!(matches!(
-        l.reserve("job-ws", "retry", &amounts(&[("tokens", 1)]), later, 900),
+        l.reserve(
+            "job-ws",
+            "retry",
+            &amounts(&[("tokens", 1)]),
+            ts(later),
+            900
+        ),
         Err(UsageError::JobCommitted { .. })
     ));
 }
@@ -283,7 +304,10 @@ fn sqlite_ledger() {
     ledger_behaves(&SqliteLedger::open(&path).unwrap());
     // The books survive a reopen.
     let l = SqliteLedger::open_existing(&path).unwrap();
-    assert_eq!(l.used("ws", "tokens", Period::Total, NOW).unwrap(), 1150);
+    assert_eq!(
+        l.used("ws", "tokens", Period::Total, ts(NOW)).unwrap(),
+        1150
+    );
 }
 
 fn race(l: &(dyn UsageLedger + Sync), threads: usize, each: usize, tag: &str) -> usize {
@@ -295,11 +319,12 @@ fn race(l: &(dyn UsageLedger + Sync), threads: usize, each: usize, tag: &str) ->
                 for i in 0..each {
                     let job = format!("{tag}-{t}-{i}");
                     let r = l
-                        .reserve("ws", &job, &amounts(&[("tokens", 10)]), NOW, 900)
+                        .reserve("ws", &job, &amounts(&[("tokens", 10)]), ts(NOW), 900)
                         .unwrap();
                     if r.allowed() {
                         allowed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        l.commit(&r.id, &amounts(&[("tokens", 10)]), NOW).unwrap();
+                        l.commit(&r.id, &amounts(&[("tokens", 10)]), ts(NOW))
+                            .unwrap();
                     }
                 }
             });
@@ -321,12 +346,18 @@ fn concurrent_reservations_never_pass_a_limit() {
     let mem = MemoryLedger::new();
     mem.set_quota(&quota).unwrap();
     assert_eq!(race(&mem, 8, 125, "t"), 500);
-    assert_eq!(mem.used("ws", "tokens", Period::Day, NOW).unwrap(), 5000);
+    assert_eq!(
+        mem.used("ws", "tokens", Period::Day, ts(NOW)).unwrap(),
+        5000
+    );
     let path = tempfile("threads");
     let sql = SqliteLedger::open(&path).unwrap();
     sql.set_quota(&quota).unwrap();
     assert_eq!(race(&sql, 4, 250, "t"), 500);
-    assert_eq!(sql.used("ws", "tokens", Period::Day, NOW).unwrap(), 5000);
+    assert_eq!(
+        sql.used("ws", "tokens", Period::Day, ts(NOW)).unwrap(),
+        5000
+    );
 }
 
 /// The same from two processes on one SQLite file.
@@ -372,7 +403,7 @@ fn two_processes_never_pass_a_limit() {
     }
     assert_eq!(total, 500);
     let l = SqliteLedger::open_existing(&path).unwrap();
-    assert_eq!(l.used("ws", "tokens", Period::Day, NOW).unwrap(), 5000);
+    assert_eq!(l.used("ws", "tokens", Period::Day, ts(NOW)).unwrap(), 5000);
 }
 
 /// A child process of `two_processes_never_pass_a_limit` (a no-op alone).
@@ -387,10 +418,11 @@ fn ledger_child() {
     let l = SqliteLedger::open_existing(&path).unwrap();
     if tag == "crash" {
         let r = l
-            .reserve("ws", "done", &amounts(&[("tokens", 100)]), NOW, 900)
+            .reserve("ws", "done", &amounts(&[("tokens", 100)]), ts(NOW), 900)
             .unwrap();
-        l.commit(&r.id, &amounts(&[("tokens", 100)]), NOW).unwrap();
-        l.reserve("ws", "in-flight", &amounts(&[("tokens", 50)]), NOW, 900)
+        l.commit(&r.id, &amounts(&[("tokens", 100)]), ts(NOW))
+            .unwrap();
+        l.reserve("ws", "in-flight", &amounts(&[("tokens", 50)]), ts(NOW), 900)
             .unwrap();
         // Die between the reservation and its commit.
         std::process::exit(0);
@@ -411,7 +443,7 @@ fn a_crash_between_reserve_and_commit_loses_no_committed_usage() {
         .unwrap();
     assert!(out.status.success());
     let l = SqliteLedger::open_existing(&path).unwrap();
-    assert_eq!(l.used("ws", "tokens", Period::Total, NOW).unwrap(), 100);
+    assert_eq!(l.used("ws", "tokens", Period::Total, ts(NOW)).unwrap(), 100);
     // The in-flight reservation holds its tokens until it expires...
     l.set_quota(&Quota {
         workspace_id: "ws".into(),
@@ -420,23 +452,23 @@ fn a_crash_between_reserve_and_commit_loses_no_committed_usage() {
         limit: 200,
     })
     .unwrap();
-    let st = l.status("ws", NOW).unwrap();
+    let st = l.status("ws", ts(NOW)).unwrap();
     assert_eq!((st[0].used, st[0].reserved), (100, 50));
     assert_eq!(
-        l.reserve("ws", "next", &amounts(&[("tokens", 51)]), NOW, 900)
+        l.reserve("ws", "next", &amounts(&[("tokens", 51)]), ts(NOW), 900)
             .unwrap()
             .outcome,
         Outcome::Block
     );
     // ...and no longer after (a read does not lapse it; a reservation does).
     let later = "2025-09-01T12:20:00Z";
-    assert_eq!(l.status("ws", later).unwrap()[0].reserved, 50);
+    assert_eq!(l.status("ws", ts(later)).unwrap()[0].reserved, 50);
     assert!(
-        l.reserve("ws", "next", &amounts(&[("tokens", 51)]), later, 900)
+        l.reserve("ws", "next", &amounts(&[("tokens", 51)]), ts(later), 900)
             .unwrap()
             .allowed()
     );
-    assert_eq!(l.status("ws", later).unwrap()[0].reserved, 51);
+    assert_eq!(l.status("ws", ts(later)).unwrap()[0].reserved, 51);
 }
 
 #[test]
@@ -480,12 +512,12 @@ fn ledger_files_that_are_missing_locked_corrupt_or_newer_are_typed_errors() {
     let c = rusqlite::Connection::open(&path).unwrap();
     c.execute_batch("BEGIN IMMEDIATE").unwrap();
     let e = l
-        .reserve("ws", "j", &amounts(&[("tokens", 1)]), NOW, 900)
+        .reserve("ws", "j", &amounts(&[("tokens", 1)]), ts(NOW), 900)
         .unwrap_err();
     assert!(matches!(e, UsageError::LedgerLocked { .. }), "{e}");
     c.execute_batch("ROLLBACK").unwrap();
     assert!(
-        l.reserve("ws", "j", &amounts(&[("tokens", 1)]), NOW, 900)
+        l.reserve("ws", "j", &amounts(&[("tokens", 1)]), ts(NOW), 900)
             .unwrap()
             .allowed()
     );
@@ -533,7 +565,7 @@ fn the_budget_breach_playbook() {
         BreachInputs {
             contract: Box::leak(Box::new(contract.clone())),
             status: status.to_vec().leak(),
-            now: NOW,
+            now: ts(NOW),
             actor: "system:cost-guard",
             simulation: Box::leak(Box::new(report.clone())),
             policy_decision: decision.clone(),
@@ -543,7 +575,7 @@ fn the_budget_breach_playbook() {
         }
     };
     // Within budget: nothing to do.
-    let st = ledger.status(&ws, NOW).unwrap();
+    let st = ledger.status(&ws, ts(NOW)).unwrap();
     let plan = breach_plan(inputs(&st, &contract)).unwrap();
     assert!(plan.breached.is_empty() && plan.actions.is_empty() && plan.bundle.is_none());
     // Spend past the hard cap: halt and seal.
@@ -552,14 +584,14 @@ fn the_budget_breach_playbook() {
             &ws,
             "job-big",
             &amounts(&[("cost_usd", 4_000_000_000_000)]),
-            NOW,
+            ts(NOW),
             900,
         )
         .unwrap();
     ledger
-        .commit(&r.id, &amounts(&[("cost_usd", 5_000_000_000_001)]), NOW)
+        .commit(&r.id, &amounts(&[("cost_usd", 5_000_000_000_001)]), ts(NOW))
         .unwrap();
-    let st = ledger.status(&ws, NOW).unwrap();
+    let st = ledger.status(&ws, ts(NOW)).unwrap();
     let plan = breach_plan(inputs(&st, &contract)).unwrap();
     assert_eq!(plan.breached.len(), 1);
     assert!(!plan.override_used);
@@ -655,7 +687,7 @@ fn agent_tokens_are_scoped_and_short_lived() {
         "2025-09-01T13:00:00Z",
         false,
     );
-    check_agent_token(&ok, "ws-1", AgentType::Research, NOW).unwrap();
+    check_agent_token(&ok, "ws-1", AgentType::Research, ts(NOW)).unwrap();
     for (c, ws, t, now, why) in [
         (
             ok.clone(),
@@ -710,7 +742,7 @@ fn agent_tokens_are_scoped_and_short_lived() {
             "renewable",
         ),
     ] {
-        let e = check_agent_token(&c, ws, t, now).unwrap_err();
+        let e = check_agent_token(&c, ws, t, ts(now)).unwrap_err();
         assert!(
             matches!(&e, UsageError::TokenRejected { reason } if reason.contains(why)),
             "{e}"
@@ -731,9 +763,9 @@ fn agent_tokens_are_scoped_and_short_lived() {
             }
         }
     }
-    authorize_agent(&Vault, "hvs.good", "ws-1", AgentType::Creative, NOW).unwrap();
+    authorize_agent(&Vault, "hvs.good", "ws-1", AgentType::Creative, ts(NOW)).unwrap();
     assert!(matches!(
-        authorize_agent(&Vault, "hvs.bad", "ws-1", AgentType::Creative, NOW),
+        authorize_agent(&Vault, "hvs.bad", "ws-1", AgentType::Creative, ts(NOW)),
         Err(UsageError::Introspection { .. })
     ));
 }
@@ -760,7 +792,7 @@ fn retention_plans() {
     ];
     // The example keeps audit evidence 365 days; its TTL is 720 hours.
     let now = "2025-10-01T00:00:00Z";
-    let plan = retention_plan(&contract, &records, now, false).unwrap();
+    let plan = retention_plan(&contract, &records, ts(now), false).unwrap();
     let action = |id: &str| plan.items.iter().find(|i| i.id == id).unwrap().action;
     assert_eq!(action("bundle-1"), RetentionAction::Keep);
     assert_eq!(action("run-1"), RetentionAction::Delete);
@@ -772,14 +804,14 @@ fn retention_plans() {
     let mut shuffled = records.clone();
     shuffled.reverse();
     assert_eq!(
-        retention_plan(&contract, &shuffled, now, false).unwrap(),
+        retention_plan(&contract, &shuffled, ts(now), false).unwrap(),
         plan
     );
     let mut tampered = plan.clone();
     tampered.items[0].action = RetentionAction::Delete;
     assert!(tampered.verify().is_err());
     // A legal hold blocks every purge.
-    let held = retention_plan(&contract, &records, now, true).unwrap();
+    let held = retention_plan(&contract, &records, ts(now), true).unwrap();
     assert!(held.items.iter().all(|i| i.action == RetentionAction::Hold));
     assert_ne!(held.plan_hash, plan.plan_hash);
     // The SQLite ledger applies the ledger part.
@@ -790,40 +822,45 @@ fn retention_plans() {
             "ws",
             "old",
             &amounts(&[("tokens", 5)]),
-            "2024-01-01T00:00:00Z",
+            ts("2024-01-01T00:00:00Z"),
             900,
         )
         .unwrap();
-    l.commit(&r.id, &amounts(&[("tokens", 5)]), "2024-01-01T00:00:00Z")
-        .unwrap();
+    l.commit(
+        &r.id,
+        &amounts(&[("tokens", 5)]),
+        ts("2024-01-01T00:00:00Z"),
+    )
+    .unwrap();
     let r = l
-        .reserve("ws", "new", &amounts(&[("tokens", 7)]), NOW, 900)
+        .reserve("ws", "new", &amounts(&[("tokens", 7)]), ts(NOW), 900)
         .unwrap();
-    l.commit(&r.id, &amounts(&[("tokens", 7)]), NOW).unwrap();
+    l.commit(&r.id, &amounts(&[("tokens", 7)]), ts(NOW))
+        .unwrap();
     // A held plan deletes nothing; a tampered plan is refused.
-    let mut ledger_plan = retention_plan(&contract, &[], now, true).unwrap();
+    let mut ledger_plan = retention_plan(&contract, &[], ts(now), true).unwrap();
     ledger_plan.workspace_id = "ws".into();
     assert!(
         l.apply_retention(&ledger_plan).is_err(),
         "changed after hashing"
     );
-    let held = retention_plan(&contract, &[], now, true).unwrap();
+    let held = retention_plan(&contract, &[], ts(now), true).unwrap();
     assert_eq!(l.apply_retention(&held).unwrap(), 0);
-    assert_eq!(l.used("ws", "tokens", Period::Total, NOW).unwrap(), 12);
+    assert_eq!(l.used("ws", "tokens", Period::Total, ts(NOW)).unwrap(), 12);
     // The plan of the ledger's workspace removes what is older than 365 days.
     let mut doc = contract.document().clone();
     doc["workspaceId"] = json!("ws");
     let ws_contract = Contract::from_value(doc).unwrap();
-    let plan = retention_plan(&ws_contract, &[], now, false).unwrap();
+    let plan = retention_plan(&ws_contract, &[], ts(now), false).unwrap();
     let old_day = "2024-01-01T00:00:00Z";
-    assert_eq!(l.used("ws", "tokens", Period::Day, old_day).unwrap(), 5);
+    assert_eq!(l.used("ws", "tokens", Period::Day, ts(old_day)).unwrap(), 5);
     // The old usage record, its reservation and amounts, its day and month
     // totals.
     assert_eq!(l.apply_retention(&plan).unwrap(), 5);
-    assert_eq!(l.used("ws", "tokens", Period::Day, old_day).unwrap(), 0);
-    assert_eq!(l.used("ws", "tokens", Period::Day, NOW).unwrap(), 7);
+    assert_eq!(l.used("ws", "tokens", Period::Day, ts(old_day)).unwrap(), 0);
+    assert_eq!(l.used("ws", "tokens", Period::Day, ts(NOW)).unwrap(), 7);
     // Spending against a lifetime cap does not come back with a purge.
-    assert_eq!(l.used("ws", "tokens", Period::Total, NOW).unwrap(), 12);
+    assert_eq!(l.used("ws", "tokens", Period::Total, ts(NOW)).unwrap(), 12);
     assert_eq!(l.purge("ws", "2025-01-01T00:00:00Z").unwrap(), 0);
     let rows: i64 = rusqlite::Connection::open(&path)
         .unwrap()
@@ -887,10 +924,10 @@ fn memory_and_sqlite_ledgers_agree() {
                 0..=4 => {
                     let job = format!("job-{}", next_job(step, op));
                     let ttl = 1 + (step % 7) as u64 * 600;
-                    format!("{:?}", l.reserve(ws, &job, &a, &now, ttl))
+                    format!("{:?}", l.reserve(ws, &job, &a, ts(&now), ttl))
                 }
                 5..=7 => match ids.get(step % ids.len().max(1)) {
-                    Some(id) => format!("{:?}", l.commit(id, &a, &now)),
+                    Some(id) => format!("{:?}", l.commit(id, &a, ts(&now))),
                     None => String::new(),
                 },
                 8 => match ids.last() {
@@ -899,8 +936,8 @@ fn memory_and_sqlite_ledgers_agree() {
                 },
                 _ => format!(
                     "{:?} {:?}",
-                    l.status(ws, &now),
-                    l.used(ws, "tokens", Period::Month, &now)
+                    l.status(ws, ts(&now)),
+                    l.used(ws, "tokens", Period::Month, ts(&now))
                 ),
             })
             .collect();
@@ -956,7 +993,7 @@ fn the_policy_reads_the_ledger_figures() {
     let decide = |ledger: &MemoryLedger| {
         let mut v: serde_json::Value =
             serde_json::from_str(include_str!("../../examples/policy-input.icblabs.json")).unwrap();
-        let figures = policy_figures(&ledger.status("ws-icblabs-0001", NOW).unwrap());
+        let figures = policy_figures(&ledger.status("ws-icblabs-0001", ts(NOW)).unwrap());
         v["quotas"] = serde_json::to_value(figures).unwrap();
         bundle
             .evaluate(&smm_core::policy::PolicyInput::from_value(&v).unwrap())
@@ -967,13 +1004,13 @@ fn the_policy_reads_the_ledger_figures() {
             "ws-icblabs-0001",
             "j1",
             &amounts(&[("tokens", 900)]),
-            NOW,
+            ts(NOW),
             900,
         )
         .unwrap();
     assert!(decide(&ledger).allow, "900 of 1000 is within the quota");
     ledger
-        .commit(&r.id, &amounts(&[("tokens", 1_200)]), NOW)
+        .commit(&r.id, &amounts(&[("tokens", 1_200)]), ts(NOW))
         .unwrap();
     let d = decide(&ledger);
     assert!(
@@ -997,11 +1034,12 @@ fn a_tampered_ledger_file_is_answered_not_trusted() {
     })
     .unwrap();
     let r = l
-        .reserve("ws", "a", &amounts(&[("tokens", 40)]), NOW, 900)
+        .reserve("ws", "a", &amounts(&[("tokens", 40)]), ts(NOW), 900)
         .unwrap();
-    l.commit(&r.id, &amounts(&[("tokens", 40)]), NOW).unwrap();
+    l.commit(&r.id, &amounts(&[("tokens", 40)]), ts(NOW))
+        .unwrap();
     let r2 = l
-        .reserve("ws", "b", &amounts(&[("tokens", 10)]), NOW, 900)
+        .reserve("ws", "b", &amounts(&[("tokens", 10)]), ts(NOW), 900)
         .unwrap();
     let c = rusqlite::Connection::open(&path).unwrap();
     c.execute_batch(
@@ -1015,17 +1053,17 @@ fn a_tampered_ledger_file_is_answered_not_trusted() {
     )
     .unwrap();
     drop(c);
-    let _ = l.status("ws", NOW);
-    let _ = l.used("ws", "tokens", Period::Day, NOW);
-    let _ = l.commit(&r2.id, &amounts(&[("tokens", 1)]), NOW);
+    let _ = l.status("ws", ts(NOW));
+    let _ = l.used("ws", "tokens", Period::Day, ts(NOW));
+    let _ = l.commit(&r2.id, &amounts(&[("tokens", 1)]), ts(NOW));
     let _ = l.release(&r2.id);
-    let _ = l.commit(&r.id, &amounts(&[("tokens", 1)]), NOW);
+    let _ = l.commit(&r.id, &amounts(&[("tokens", 1)]), ts(NOW));
     // A negative total and an unknown quota row are corruption, never
     // read as zero or skipped (a skipped quota would lift its limit).
     for got in [
-        l.used("ws", "tokens", Period::Day, NOW).map(|_| ()),
+        l.used("ws", "tokens", Period::Day, ts(NOW)).map(|_| ()),
         l.quotas("ws").map(|_| ()),
-        l.reserve("ws", "d", &amounts(&[("tokens", 1)]), NOW, 900)
+        l.reserve("ws", "d", &amounts(&[("tokens", 1)]), ts(NOW), 900)
             .map(|_| ()),
     ] {
         assert!(
@@ -1071,9 +1109,10 @@ fn hostile_ledger_files_are_typed_errors_and_left_alone() {
         })
         .unwrap();
         let r = l
-            .reserve("ws", "j", &amounts(&[("tokens", 10)]), NOW, 900)
+            .reserve("ws", "j", &amounts(&[("tokens", 10)]), ts(NOW), 900)
             .unwrap();
-        l.commit(&r.id, &amounts(&[("tokens", 10)]), NOW).unwrap();
+        l.commit(&r.id, &amounts(&[("tokens", 10)]), ts(NOW))
+            .unwrap();
     }
     for sql in [
         "UPDATE workspace_quotas SET limit_value = -5",
@@ -1087,8 +1126,8 @@ fn hostile_ledger_files_are_typed_errors_and_left_alone() {
             .unwrap();
         drop(c);
         let l = SqliteLedger::open(&copy).unwrap();
-        let got = l.status("ws", NOW).map(|_| ()).and_then(|()| {
-            l.reserve("ws", "k", &amounts(&[("tokens", 1)]), NOW, 900)
+        let got = l.status("ws", ts(NOW)).map(|_| ()).and_then(|()| {
+            l.reserve("ws", "k", &amounts(&[("tokens", 1)]), ts(NOW), 900)
                 .map(|_| ())
         });
         assert!(
@@ -1100,4 +1139,10 @@ fn hostile_ledger_files_are_typed_errors_and_left_alone() {
         let _ = std::fs::remove_file(d.join("copy.sqlite-shm"));
     }
     std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A time in a test, parsed (the library takes a parsed `Timestamp`).
+#[allow(dead_code, reason = "not every test file uses it")]
+fn ts(s: &str) -> smm_core::time::Timestamp {
+    s.parse().unwrap()
 }

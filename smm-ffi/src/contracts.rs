@@ -6,7 +6,7 @@ use std::ffi::c_char;
 use smm_core::contract::{self, Contract, ContractHistory, Lifecycle};
 use smm_core::jcs;
 
-use crate::convert::{arg_str, check_out, to_json_string, write_out};
+use crate::convert::{arg_str, arg_time, check_out, to_json_string, write_out};
 use crate::errors::{boundary, err, smm_status};
 
 /// Write the RFC 8785 canonical form of a JSON document to `*canonical_out`.
@@ -71,7 +71,7 @@ pub unsafe extern "C" fn smm_contract_validate_json(
         // SAFETY: per this function's contract.
         let text = unsafe { arg_str(contract_json, "contract_json") }?;
         // SAFETY: per this function's contract.
-        let now = unsafe { arg_str(now, "now") }?;
+        let now = arg_time(unsafe { arg_str(now, "now") }?, "now")?;
         let v = contract::validate_document(text.as_bytes(), now).map_err(err)?;
         // SAFETY: checked above.
         unsafe { write_out(violations_out, to_json_string(&v)?) }

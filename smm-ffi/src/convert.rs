@@ -25,6 +25,17 @@ pub(crate) unsafe fn arg_str<'a>(p: *const c_char, name: &str) -> Result<&'a str
     })
 }
 
+/// A time argument, parsed once at the front door: the library takes a
+/// `Timestamp` (SMM_INVALID_INPUT when the text is not RFC 3339).
+pub(crate) fn arg_time(s: &str, name: &str) -> Result<smm_core::time::Timestamp, Failure> {
+    smm_core::time::Timestamp::parse(s).ok_or_else(|| {
+        (
+            smm_status::SMM_INVALID_INPUT,
+            format!("{name} {s:?} is not an RFC 3339 date-time (e.g. 2025-09-01T12:00:00Z)"),
+        )
+    })
+}
+
 /// Hand a Rust string to C through an out-parameter.
 ///
 /// # Safety

@@ -161,7 +161,7 @@ pub unsafe extern "C" fn smm_run_json(
                 request: doc.request,
                 campaign: doc.campaign,
                 agent_run: doc.agent_run,
-                now: &doc.now,
+                now: doc.now,
                 actor: &doc.actor,
                 previous_bundle_ref: None,
             },

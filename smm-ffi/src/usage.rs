@@ -18,7 +18,7 @@ use smm_core::usage::{
     RetentionPlan, RetentionRecord, SqliteLedger, UsageLedger,
 };
 
-use crate::convert::{arg_obj, arg_str, check_out, to_json_string, write_obj, write_out};
+use crate::convert::{arg_obj, arg_str, arg_time, check_out, to_json_string, write_obj, write_out};
 use crate::errors::{Failure, boundary, err, smm_status};
 
 /// A usage ledger. Made by `smm_ledger_open`, `smm_ledger_open_existing`
@@ -226,7 +226,7 @@ pub unsafe extern "C" fn smm_ledger_reserve(
         let ws = unsafe { arg_str(workspace_id, "workspace_id") }?;
         let job = unsafe { arg_str(job_id, "job_id") }?;
         let amounts: Amounts = unsafe { arg_json(amounts_json, "amounts_json") }?;
-        let now = unsafe { arg_str(now, "now") }?;
+        let now = arg_time(unsafe { arg_str(now, "now") }?, "now")?;
         let ttl = if ttl_seconds == 0 {
             usage::DEFAULT_RESERVATION_TTL_SECONDS
         } else {
@@ -265,7 +265,7 @@ pub unsafe extern "C" fn smm_ledger_commit(
         let l = unsafe { arg_obj(ledger, "ledger") }?;
         let id = unsafe { arg_str(reservation_id, "reservation_id") }?;
         let amounts: Amounts = unsafe { arg_json(amounts_json, "amounts_json") }?;
-        let now = unsafe { arg_str(now, "now") }?;
+        let now = arg_time(unsafe { arg_str(now, "now") }?, "now")?;
         let receipt = l.ledger().commit(id, &amounts, now).map_err(err)?;
         // SAFETY: checked above.
         unsafe { write_out(receipt_out, to_json_string(&receipt)?) }
@@ -314,7 +314,7 @@ pub unsafe extern "C" fn smm_ledger_used(
         let ws = unsafe { arg_str(workspace_id, "workspace_id") }?;
         let kind = unsafe { arg_str(kind, "kind") }?;
         let period_s = unsafe { arg_str(period, "period") }?;
-        let now = unsafe { arg_str(now, "now") }?;
+        let now = arg_time(unsafe { arg_str(now, "now") }?, "now")?;
         let period = Period::parse(period_s).ok_or_else(|| {
             invalid(
                 "/period",
@@ -346,7 +346,7 @@ pub unsafe extern "C" fn smm_ledger_status(
         // SAFETY: per this function's contract (every argument below).
         let l = unsafe { arg_obj(ledger, "ledger") }?;
         let ws = unsafe { arg_str(workspace_id, "workspace_id") }?;
-        let now = unsafe { arg_str(now, "now") }?;
+        let now = arg_time(unsafe { arg_str(now, "now") }?, "now")?;
         let st = l.ledger().status(ws, now).map_err(err)?;
         // SAFETY: checked above.
         unsafe { write_out(status_out, to_json_string(&st)?) }
@@ -372,7 +372,7 @@ pub unsafe extern "C" fn smm_ledger_policy_figures(
         // SAFETY: per this function's contract (every argument below).
         let l = unsafe { arg_obj(ledger, "ledger") }?;
         let ws = unsafe { arg_str(workspace_id, "workspace_id") }?;
-        let now = unsafe { arg_str(now, "now") }?;
+        let now = arg_time(unsafe { arg_str(now, "now") }?, "now")?;
         let st = l.ledger().status(ws, now).map_err(err)?;
         // SAFETY: checked above.
         unsafe { write_out(figures_out, to_json_string(&usage::policy_figures(&st))?) }
@@ -436,7 +436,7 @@ pub unsafe extern "C" fn smm_price_usage(
         let prices = unsafe { arg_str(prices_json, "prices_json") }?;
         let model = unsafe { arg_str(model_id, "model_id") }?;
         let messages: serde_json::Value = unsafe { arg_json(messages_json, "messages_json") }?;
-        let ts = unsafe { arg_str(timestamp, "timestamp") }?;
+        let ts = arg_time(unsafe { arg_str(timestamp, "timestamp") }?, "timestamp")?;
         let table = PriceTable::from_json(prices).map_err(err)?;
         let u = usage::price_usage(&table, model, &messages, input_tokens, output_tokens, ts)
             .map_err(err)?;
@@ -503,7 +503,7 @@ pub unsafe extern "C" fn smm_check_agent_token(
         let claims: AgentTokenClaims = unsafe { arg_json(claims_json, "claims_json") }?;
         let ws = unsafe { arg_str(workspace_id, "workspace_id") }?;
         let t = unsafe { arg_str(agent_type, "agent_type") }?;
-        let now = unsafe { arg_str(now, "now") }?;
+        let now = arg_time(unsafe { arg_str(now, "now") }?, "now")?;
         let t: AgentType = serde_json::from_value(serde_json::Value::String(t.into()))
             .map_err(|_| invalid("/agentType", format!("unknown agent type {t:?}")))?;
         usage::check_agent_token(&claims, ws, t, now).map_err(err)
@@ -529,7 +529,7 @@ pub unsafe extern "C" fn smm_retention_plan(
         // SAFETY: per this function's contract (every argument below).
         let c = unsafe { arg_str(contract_json, "contract_json") }?;
         let records: Vec<RetentionRecord> = unsafe { arg_json(records_json, "records_json") }?;
-        let now = unsafe { arg_str(now, "now") }?;
+        let now = arg_time(unsafe { arg_str(now, "now") }?, "now")?;
         let contract = Contract::from_json(c).map_err(err)?;
         let plan = usage::retention_plan(&contract, &records, now, legal_hold).map_err(err)?;
         // SAFETY: checked above.

@@ -6,7 +6,7 @@ use pyo3::types::{PyBytes, PyTuple};
 use serde_json::Value;
 use smm_core::contract as core_contract;
 
-use crate::convert::{document_text, from_json, now_arg};
+use crate::convert::{document_text, from_json, now_ts};
 use crate::errors::{to_py_err, validation};
 
 /// One problem found by contract validation.
@@ -112,8 +112,8 @@ pub(crate) fn validate_contract(
     now: &Bound<'_, PyAny>,
 ) -> PyResult<Vec<Violation>> {
     let text = document_text(py, doc)?;
-    let now = now_arg(py, now)?;
-    core_contract::validate_document(&text, &now)
+    let now = now_ts(py, now)?;
+    core_contract::validate_document(&text, now)
         .map(violations)
         .map_err(|e| to_py_err(py, e))
 }
@@ -186,9 +186,9 @@ impl Contract {
     }
     /// Business-rule violations at `now` (an RFC 3339 string or an aware datetime).
     fn validate(&self, py: Python<'_>, now: &Bound<'_, PyAny>) -> PyResult<Vec<Violation>> {
-        let now = now_arg(py, now)?;
+        let now = now_ts(py, now)?;
         self.inner
-            .validate(&now)
+            .validate(now)
             .map(violations)
             .map_err(|e| to_py_err(py, e))
     }

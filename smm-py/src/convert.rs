@@ -141,6 +141,23 @@ pub(crate) fn from_json<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, 
     })
 }
 
+/// `now` parsed once, here at the front door (the library takes a
+/// `Timestamp`): what [`now_arg`] accepts; a `ValidationError` at `/now`
+/// when it is not a time.
+pub(crate) fn now_ts(
+    py: Python<'_>,
+    now: &Bound<'_, PyAny>,
+) -> PyResult<smm_core::time::Timestamp> {
+    let s = now_arg(py, now)?;
+    smm_core::time::Timestamp::parse(&s).ok_or_else(|| {
+        validation(
+            py,
+            "/now",
+            format!("{s:?} is not an RFC 3339 date-time (e.g. 2025-09-01T12:00:00Z)"),
+        )
+    })
+}
+
 /// `now` as an RFC 3339 string: a str (a date alone, `2025-09-01`, is
 /// midnight UTC), a timezone-aware datetime, or a `datetime.date` (midnight
 /// UTC).

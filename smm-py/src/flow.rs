@@ -16,7 +16,7 @@ use smm_core::usage::{self as core_usage, SqliteLedger};
 
 use crate::audit::{ExternalSigner, FileBundleStore, LocalSigner};
 use crate::contracts::Contract;
-use crate::convert::{document_text, from_json, now_arg};
+use crate::convert::{document_text, from_json, now_ts};
 use crate::errors::{raise, to_py_err, validation};
 use crate::policy::PolicyBundle;
 use crate::simulation::{SimulationReport, request_from};
@@ -233,7 +233,7 @@ pub(crate) fn run(
     actor: &str,
     threads: Option<usize>,
 ) -> PyResult<RunResult> {
-    let now = now_arg(py, now)?;
+    let now = now_ts(py, now)?;
     let step_err = |step: core_flow::Step, e: smm_core::Error| -> PyErr {
         flow_err(
             py,
@@ -381,7 +381,7 @@ pub(crate) fn run(
                 request,
                 campaign,
                 agent_run,
-                now: &now,
+                now,
                 actor,
                 previous_bundle_ref: None,
             },

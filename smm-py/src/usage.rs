@@ -19,7 +19,7 @@ use smm_core::usage::{
 
 use crate::audit::{contract_value, report_value};
 use crate::contracts::contract_from;
-use crate::convert::{Text, document, escape, now_arg, to_json, to_py, typed};
+use crate::convert::{Text, document, escape, now_arg, now_ts, to_json, to_py, typed};
 use crate::errors::{raise, to_py_err, validation};
 
 /// The books: in memory or in a SQLite file.
@@ -267,14 +267,14 @@ impl UsageLedger {
         strict: bool,
     ) -> PyResult<Reservation> {
         let amounts = amounts_arg(py, usage, "/usage")?;
-        let now = now_arg(py, now)?;
+        let now = now_ts(py, now)?;
         let r = py
             .detach(|| {
                 let r = self.books.ledger().reserve(
                     &workspace_id,
                     &job_id,
                     &amounts,
-                    &now,
+                    now,
                     ttl_seconds,
                 )?;
                 if strict { r.require_allowed() } else { Ok(r) }
@@ -298,9 +298,9 @@ impl UsageLedger {
         now: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let amounts = amounts_arg(py, actual_usage, "/actualUsage")?;
-        let now = now_arg(py, now)?;
+        let now = now_ts(py, now)?;
         let receipt = py
-            .detach(|| self.books.ledger().commit(&reservation_id, &amounts, &now))
+            .detach(|| self.books.ledger().commit(&reservation_id, &amounts, now))
             .map_err(|e| to_py_err(py, e))?;
         to_py(py, &receipt)
     }
@@ -331,9 +331,9 @@ impl UsageLedger {
         period: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
         let period = period_arg(py, period)?;
-        let now = now_arg(py, now)?;
+        let now = now_ts(py, now)?;
         let n = py
-            .detach(|| self.books.ledger().used(&workspace_id, &kind, period, &now))
+            .detach(|| self.books.ledger().used(&workspace_id, &kind, period, now))
             .map_err(|e| to_py_err(py, e))?;
         amount_out(py, &kind, n)
     }
@@ -349,9 +349,9 @@ impl UsageLedger {
         workspace_id: Text,
         now: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let now = now_arg(py, now)?;
+        let now = now_ts(py, now)?;
         let st = py
-            .detach(|| self.books.ledger().status(&workspace_id, &now))
+            .detach(|| self.books.ledger().status(&workspace_id, now))
             .map_err(|e| to_py_err(py, e))?;
         to_py(py, &st)
     }
@@ -367,9 +367,9 @@ impl UsageLedger {
         workspace_id: Text,
         now: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let now = now_arg(py, now)?;
+        let now = now_ts(py, now)?;
         let st = py
-            .detach(|| self.books.ledger().status(&workspace_id, &now))
+            .detach(|| self.books.ledger().status(&workspace_id, now))
             .map_err(|e| to_py_err(py, e))?;
         to_py(py, &core_usage::policy_figures(&st))
     }
@@ -551,14 +551,14 @@ pub(crate) fn price_usage<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let table = price_table(py, prices)?;
     let messages = to_json(py, messages, "/messages")?;
-    let timestamp = now_arg(py, timestamp)?;
+    let timestamp = now_ts(py, timestamp)?;
     let u = core_usage::price_usage(
         &table,
         model_id,
         &messages,
         input_tokens,
         output_tokens,
-        &timestamp,
+        timestamp,
     )
     .map_err(|e| to_py_err(py, e))?;
     to_py(py, &u)
@@ -770,8 +770,8 @@ pub(crate) fn check_agent_token(
 ) -> PyResult<()> {
     let claims: core_usage::AgentTokenClaims = typed(py, claims, "", "agent token claims")?;
     let t = agent_type_arg(py, agent_type)?;
-    let now = now_arg(py, now)?;
-    core_usage::check_agent_token(&claims, workspace_id, t, &now).map_err(|e| to_py_err(py, e))
+    let now = now_ts(py, now)?;
+    core_usage::check_agent_token(&claims, workspace_id, t, now).map_err(|e| to_py_err(py, e))
 }
 
 /// Introspect `token` with the host's `introspect` (a callable taking the
@@ -795,7 +795,7 @@ pub(crate) fn authorize_agent<'py>(
     now: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let t = agent_type_arg(py, agent_type)?;
-    let now = now_arg(py, now)?;
+    let now = now_ts(py, now)?;
     let answer = introspect.call1((token,)).map_err(|cause| {
         let e = to_py_err(
             py,
@@ -818,7 +818,7 @@ pub(crate) fn authorize_agent<'py>(
             e.set_cause(py, Some(cause));
             e
         })?;
-    core_usage::check_agent_token(&claims, workspace_id, t, &now).map_err(|e| to_py_err(py, e))?;
+    core_usage::check_agent_token(&claims, workspace_id, t, now).map_err(|e| to_py_err(py, e))?;
     to_py(py, &claims)
 }
 
@@ -846,9 +846,9 @@ pub(crate) fn retention_plan<'py>(
     let contract = contract_from(py, contract)?;
     let records: Vec<core_usage::RetentionRecord> =
         typed(py, records, "/records", "a list of retention records")?;
-    let now = now_arg(py, now)?;
+    let now = now_ts(py, now)?;
     let plan = py
-        .detach(|| core_usage::retention_plan(&contract, &records, &now, legal_hold))
+        .detach(|| core_usage::retention_plan(&contract, &records, now, legal_hold))
         .map_err(|e| to_py_err(py, e))?;
     to_py(py, &plan)
 }

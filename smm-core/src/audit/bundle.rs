@@ -131,17 +131,12 @@ impl AuditTrail {
     /// Append an event (timestamp RFC 3339; details a JSON object or null).
     pub fn append(
         &mut self,
-        timestamp: &str,
+        timestamp: Timestamp,
         event: &str,
         actor: &str,
         details: Value,
     ) -> Result<&AuditEvent, AuditError> {
-        let Some(t) = Timestamp::parse(timestamp) else {
-            return Err(AuditError::InvalidInput {
-                pointer: format!("/auditTrail/{}/timestamp", self.events.len()),
-                message: format!("{timestamp:?} is not an RFC 3339 date-time"),
-            });
-        };
+        let t = timestamp;
         let mut e = AuditEvent {
             sequence: self.events.len() as u64,
             // One instant, one spelling: the canonical UTC form enters the
@@ -254,7 +249,7 @@ pub struct BundleInputs<'a> {
     /// The contract in force.
     pub contract: &'a Contract,
     /// Assembly time, RFC 3339 (the library reads no clock).
-    pub created_at: &'a str,
+    pub created_at: Timestamp,
     /// The simulation report.
     pub simulation: &'a SimulationReport,
     /// The policy decision; its bundle checksum must be the contract's
@@ -278,10 +273,7 @@ pub struct BundleInputs<'a> {
 /// checksums otherwise) and the card must be that decision's card for this
 /// workspace.
 pub fn assemble(inputs: BundleInputs<'_>) -> Result<AuditBundle, AuditError> {
-    let created = Timestamp::parse(inputs.created_at).ok_or_else(|| AuditError::InvalidInput {
-        pointer: "/createdAt".into(),
-        message: format!("{:?} is not an RFC 3339 date-time", inputs.created_at),
-    })?;
+    let created = inputs.created_at;
     let snapshot = inputs.contract.snapshot();
     snapshot.verify().map_err(|e| AuditError::InvalidInput {
         pointer: "/contract".into(),
@@ -470,7 +462,14 @@ pub fn assemble_request(request: &Value) -> Result<AuditBundle, AuditError> {
                     pointer: format!("/auditTrail/{i}"),
                     message: err.to_string(),
                 })?;
-            t.append(&e.timestamp, &e.event, &e.actor, e.details)?;
+            let at = e
+                .timestamp
+                .parse::<Timestamp>()
+                .map_err(|err| AuditError::InvalidInput {
+                    pointer: format!("/auditTrail/{i}/timestamp"),
+                    message: err.to_string(),
+                })?;
+            t.append(at, &e.event, &e.actor, e.details)?;
         }
         t.into_events()
     } else {
@@ -480,9 +479,16 @@ pub fn assemble_request(request: &Value) -> Result<AuditBundle, AuditError> {
                 .into(),
         });
     };
+    let created_at = req
+        .created_at
+        .parse::<Timestamp>()
+        .map_err(|e| AuditError::InvalidInput {
+            pointer: "/createdAt".into(),
+            message: e.to_string(),
+        })?;
     assemble(BundleInputs {
         contract: &contract,
-        created_at: &req.created_at,
+        created_at,
         simulation: &req.simulation,
         policy_decision: req.policy_decision,
         decision_card: req.decision_card,

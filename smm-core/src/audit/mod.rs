@@ -192,3 +192,12 @@ impl AuditError {
 pub fn sign_bundle(bundle: &AuditBundle, signers: &[&dyn Signer]) -> Result<Vec<u8>, AuditError> {
     Ok(Envelope::sign(BUNDLE_PAYLOAD_TYPE, &bundle.canonical_bytes()?, signers)?.to_json())
 }
+
+impl From<crate::time::NotRfc3339> for AuditError {
+    fn from(e: crate::time::NotRfc3339) -> Self {
+        AuditError::InvalidInput {
+            pointer: "/createdAt".into(),
+            message: e.to_string(),
+        }
+    }
+}

@@ -7,7 +7,7 @@
 //! let text = include_str!("../../../examples/workspace.icblabs.v2.json");
 //! let c = Contract::from_json(text)?;
 //! assert!(c.terms_hash().starts_with("sha256:"));
-//! let errors: Vec<_> = c.validate("2026-01-01T00:00:00Z")?.into_iter()
+//! let errors: Vec<_> = c.validate("2026-01-01T00:00:00Z".parse()?)?.into_iter()
 //!     .filter(|v| v.is_error()).collect();
 //! assert!(errors.is_empty(), "{errors:?}");
 //! // Lifecycle moves do not touch the terms.
@@ -239,7 +239,9 @@ fn compiled_schema() -> &'static (Value, schema_check::CompiledSchema) {
     })
 }
 
-fn parse_now(now: &str) -> Result<Timestamp, ContractError> {
+/// `now` from text at a front door: [`ContractError::InvalidNow`] when it
+/// is not RFC 3339.
+pub fn parse_now(now: &str) -> Result<Timestamp, ContractError> {
     Timestamp::parse(now).ok_or_else(|| ContractError::InvalidNow(now.to_string()))
 }
 
@@ -287,8 +289,7 @@ pub fn terms_hash_of(doc: &Value) -> Result<String, ContractError> {
 /// can still be checked on the document without its offending values).
 /// Errors only when the text has no canonical form or `now` is not a
 /// timestamp.
-pub fn validate_document(text: &[u8], now: &str) -> Result<Vec<Violation>, ContractError> {
-    let now = parse_now(now)?;
+pub fn validate_document(text: &[u8], now: Timestamp) -> Result<Vec<Violation>, ContractError> {
     let doc = checked_value(text)?;
     let mut out = compiled_schema().1.validate(&doc);
     if out.is_empty() {
@@ -432,8 +433,7 @@ impl Contract {
     }
 
     /// Business-rule violations at `now` (the schema already holds).
-    pub fn validate(&self, now: &str) -> Result<Vec<Violation>, ContractError> {
-        let now = parse_now(now)?;
+    pub fn validate(&self, now: Timestamp) -> Result<Vec<Violation>, ContractError> {
         let mut out = Vec::new();
         rules::check(&self.contract, now, &mut out);
         Ok(out)
@@ -654,4 +654,10 @@ pub fn migrate_v1(v1: &Value) -> Result<Value, ContractError> {
 /// Parse JSON text into a value through the canonicalizer's checks.
 pub fn parse_document(text: &str) -> Result<Value, ContractError> {
     checked_value(text.as_bytes())
+}
+
+impl From<crate::time::NotRfc3339> for ContractError {
+    fn from(e: crate::time::NotRfc3339) -> Self {
+        ContractError::InvalidNow(e.0)
+    }
 }

@@ -49,8 +49,8 @@ pub struct BreachInputs<'a> {
     pub contract: &'a Contract,
     /// The ledger's standings of the workspace's quotas.
     pub status: &'a [QuotaStatus],
-    /// Now (RFC 3339).
-    pub now: &'a str,
+    /// Now.
+    pub now: Timestamp,
     /// Who runs the playbook (a service principal).
     pub actor: &'a str,
     /// The latest simulation, decision and card (the breach bundle's evidence).
@@ -103,10 +103,17 @@ pub fn breach_plan_request(request: &Value) -> Result<BreachPlan, UsageError> {
         pointer: format!("/contract{}", e.pointer().unwrap_or("")),
         message: e.to_string(),
     })?;
+    let now = req
+        .now
+        .parse::<Timestamp>()
+        .map_err(|e| UsageError::InvalidInput {
+            pointer: "/now".into(),
+            message: e.to_string(),
+        })?;
     breach_plan(BreachInputs {
         contract: &contract,
         status: &req.status,
-        now: &req.now,
+        now,
         actor: &req.actor,
         simulation: &req.simulation,
         policy_decision: req.policy_decision,
@@ -144,9 +151,8 @@ pub fn breach_plan(inputs: BreachInputs<'_>) -> Result<BreachPlan, UsageError> {
         pointer: pointer.to_string(),
         message,
     };
-    let now = Timestamp::parse(inputs.now)
-        .ok_or_else(|| bad("/now", format!("{:?} is not RFC 3339", inputs.now)))?
-        .to_rfc3339();
+    let at = inputs.now;
+    let now = at.to_rfc3339();
     let c = inputs.contract.contract();
     if let Some(s) = inputs
         .status
@@ -190,7 +196,7 @@ pub fn breach_plan(inputs: BreachInputs<'_>) -> Result<BreachPlan, UsageError> {
     let trail_err = |e: crate::audit::AuditError| bad("/auditTrail", e.to_string());
     trail
         .append(
-            &now,
+            at,
             "budget_breach_detected",
             inputs.actor,
             json!({"breached": breached}),
@@ -201,7 +207,7 @@ pub fn breach_plan(inputs: BreachInputs<'_>) -> Result<BreachPlan, UsageError> {
     let bundle_contract = if override_used {
         trail
             .append(
-                &now,
+                at,
                 "break_glass_override",
                 inputs.actor,
                 json!({"flag": "emergencyFlags.budgetOverride", "breached": breached}),
@@ -222,7 +228,7 @@ pub fn breach_plan(inputs: BreachInputs<'_>) -> Result<BreachPlan, UsageError> {
             Contract::from_value(doc.clone()).map_err(|e| bad("/contract", e.to_string()))?;
         trail
             .append(
-                &now,
+                at,
                 "agents_halted",
                 inputs.actor,
                 json!({"target": "workspace.agents.*", "reason": reason}),
@@ -235,11 +241,11 @@ pub fn breach_plan(inputs: BreachInputs<'_>) -> Result<BreachPlan, UsageError> {
         halted
     };
     trail
-        .append(&now, "audit_snapshot", inputs.actor, json!({}))
+        .append(at, "audit_snapshot", inputs.actor, json!({}))
         .map_err(trail_err)?;
     let bundle = assemble(BundleInputs {
         contract: &bundle_contract,
-        created_at: &now,
+        created_at: at,
         simulation: inputs.simulation,
         policy_decision: inputs.policy_decision,
         decision_card: inputs.decision_card,

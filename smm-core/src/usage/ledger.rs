@@ -300,7 +300,7 @@ pub trait UsageLedger: Send + Sync {
         workspace_id: &str,
         job_id: &str,
         amounts: &Amounts,
-        now: &str,
+        now: Timestamp,
         ttl_seconds: u64,
     ) -> Result<Reservation, UsageError> {
         self.reserve_within(workspace_id, job_id, amounts, now, ttl_seconds, &[])
@@ -315,7 +315,7 @@ pub trait UsageLedger: Send + Sync {
         workspace_id: &str,
         job_id: &str,
         amounts: &Amounts,
-        now: &str,
+        now: Timestamp,
         ttl_seconds: u64,
         limits: &[Quota],
     ) -> Result<Reservation, UsageError>;
@@ -324,7 +324,7 @@ pub trait UsageLedger: Send + Sync {
         &self,
         reservation_id: &str,
         actual: &Amounts,
-        now: &str,
+        now: Timestamp,
     ) -> Result<CommitReceipt, UsageError>;
     /// Give a reservation back (the model call failed). Releasing one
     /// that expired meanwhile is not an error; releasing twice, or after
@@ -336,12 +336,12 @@ pub trait UsageLedger: Send + Sync {
         workspace_id: &str,
         kind: &str,
         period: Period,
-        now: &str,
+        now: Timestamp,
     ) -> Result<u64, UsageError>;
     /// Every quota's standing at `now`. A read: it changes nothing (an
     /// expired hold is given back only by a later reservation or commit,
     /// never by a reader's clock).
-    fn status(&self, workspace_id: &str, now: &str) -> Result<Vec<QuotaStatus>, UsageError> {
+    fn status(&self, workspace_id: &str, now: Timestamp) -> Result<Vec<QuotaStatus>, UsageError> {
         self.status_within(workspace_id, now, &[])
     }
     /// [`UsageLedger::status`] with `limits` merged in as
@@ -349,7 +349,7 @@ pub trait UsageLedger: Send + Sync {
     fn status_within(
         &self,
         workspace_id: &str,
-        now: &str,
+        now: Timestamp,
         limits: &[Quota],
     ) -> Result<Vec<QuotaStatus>, UsageError>;
 }

@@ -21,7 +21,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::UsageError;
 use super::ledger::{
     Amounts, CommitReceipt, Kind, Outcome, Period, Quota, QuotaStatus, Reservation, UsageLedger,
-    check_amounts, check_id, check_kind, check_ttl, judge, merge_limits, parse_now,
+    check_amounts, check_id, check_kind, check_ttl, judge, merge_limits,
 };
 use crate::time::Timestamp;
 
@@ -560,7 +560,7 @@ impl UsageLedger for MemoryLedger {
         workspace_id: &str,
         job_id: &str,
         amounts: &Amounts,
-        now: &str,
+        now: Timestamp,
         ttl_seconds: u64,
         limits: &[Quota],
     ) -> Result<Reservation, UsageError> {
@@ -568,7 +568,7 @@ impl UsageLedger for MemoryLedger {
         check_id("/jobId", job_id)?;
         check_amounts(amounts)?;
         check_ttl(ttl_seconds)?;
-        let t = parse_now(now)?;
+        let t = now;
         let at = At::of(t);
         let expires = t.plus_seconds(i64::try_from(ttl_seconds).unwrap_or(i64::MAX));
         let mut st = self.lock()?;
@@ -659,10 +659,10 @@ impl UsageLedger for MemoryLedger {
         &self,
         reservation_id: &str,
         actual: &Amounts,
-        now: &str,
+        now: Timestamp,
     ) -> Result<CommitReceipt, UsageError> {
         check_amounts(actual)?;
-        let t = parse_now(now)?;
+        let t = now;
         let at = At::of(t);
         let mut st = self.lock()?;
         let index = st.find(reservation_id)?;
@@ -779,10 +779,10 @@ impl UsageLedger for MemoryLedger {
         workspace_id: &str,
         kind: &str,
         period: Period,
-        now: &str,
+        now: Timestamp,
     ) -> Result<u64, UsageError> {
         check_kind(kind)?;
-        let t = parse_now(now)?;
+        let t = now;
         let st = self.lock()?;
         let (Some(ws), Some(k)) = (st.workspace_ids.get(workspace_id), st.kind_ids.get(kind))
         else {
@@ -797,10 +797,10 @@ impl UsageLedger for MemoryLedger {
     fn status_within(
         &self,
         workspace_id: &str,
-        now: &str,
+        now: Timestamp,
         limits: &[Quota],
     ) -> Result<Vec<QuotaStatus>, UsageError> {
-        let t = parse_now(now)?;
+        let t = now;
         let at = At::of(t);
         // A read: no expiry (a reader's clock never gives back a hold).
         let st = self.lock()?;

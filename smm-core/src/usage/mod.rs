@@ -11,10 +11,10 @@
 //! let ledger = MemoryLedger::new();
 //! ledger.set_quota(&Quota { workspace_id: "ws-1".into(), kind: "tokens".into(), period: Period::Day, limit: 5_000 })?;
 //! let ask: Amounts = [("tokens".into(), 4_500)].into();
-//! let r = ledger.reserve("ws-1", "job-1", &ask, "2025-09-01T12:00:00Z", 900)?;
+//! let r = ledger.reserve("ws-1", "job-1", &ask, "2025-09-01T12:00:00Z".parse()?, 900)?;
 //! assert_eq!(r.outcome, Outcome::Warn);                // 90 % of the day's tokens
-//! ledger.commit(&r.id, &[("tokens".into(), 4_200)].into(), "2025-09-01T12:01:00Z")?;
-//! let more = ledger.reserve("ws-1", "job-2", &[("tokens".into(), 900)].into(), "2025-09-01T12:02:00Z", 900)?;
+//! ledger.commit(&r.id, &[("tokens".into(), 4_200)].into(), "2025-09-01T12:01:00Z".parse()?)?;
+//! let more = ledger.reserve("ws-1", "job-2", &[("tokens".into(), 900)].into(), "2025-09-01T12:02:00Z".parse()?, 900)?;
 //! assert_eq!(more.outcome, Outcome::Block);            // 4,200 + 900 > 5,000: nothing held
 //! # Ok::<(), smm_core::usage::UsageError>(())
 //! ```
@@ -188,6 +188,15 @@ impl UsageError {
             UsageError::TokenRejected { .. } => K::TokenRejected,
             UsageError::QuotaExceeded { .. } => K::QuotaExceeded,
             UsageError::Introspection { .. } => K::Introspection,
+        }
+    }
+}
+
+impl From<crate::time::NotRfc3339> for UsageError {
+    fn from(e: crate::time::NotRfc3339) -> Self {
+        UsageError::InvalidInput {
+            pointer: "/now".into(),
+            message: e.to_string(),
         }
     }
 }

@@ -324,14 +324,8 @@ pub fn price_usage(
     messages: &Value,
     input_tokens: u64,
     output_tokens: u64,
-    timestamp: &str,
+    timestamp: Timestamp,
 ) -> Result<ModelUsage, UsageError> {
-    if Timestamp::parse(timestamp).is_none() {
-        return Err(UsageError::InvalidInput {
-            pointer: "/timestamp".into(),
-            message: format!("{timestamp:?} is not RFC 3339"),
-        });
-    }
     let total = input_tokens
         .checked_add(output_tokens)
         .ok_or_else(|| UsageError::Overflow {

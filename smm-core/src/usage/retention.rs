@@ -153,12 +153,11 @@ fn plan_hash(p: &RetentionPlan) -> Result<String, UsageError> {
 pub fn retention_plan(
     contract: &Contract,
     records: &[RetentionRecord],
-    now: &str,
+    now: Timestamp,
     legal_hold: bool,
 ) -> Result<RetentionPlan, UsageError> {
     let bad = |pointer: String, message: String| UsageError::InvalidInput { pointer, message };
-    let now_t = Timestamp::parse(now)
-        .ok_or_else(|| bad("/now".into(), format!("{now:?} is not RFC 3339")))?;
+    let now_t = now;
     let c = contract.contract();
     let days = c
         .data_retention

@@ -102,6 +102,29 @@ pub struct SqliteLedger {
     conn: Mutex<Connection>,
 }
 
+/// Run `f` again while SQLite answers busy or locked without having waited
+/// (as switching the journal mode does), up to [`BUSY_TIMEOUT`] in all.
+fn busy_retry<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let step = Duration::from_millis(20);
+    let attempts = BUSY_TIMEOUT.as_millis() / step.as_millis();
+    let mut n = 0;
+    loop {
+        match f() {
+            Err(e)
+                if n < attempts
+                    && matches!(
+                        e.sqlite_error_code(),
+                        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                    ) =>
+            {
+                n += 1;
+                std::thread::sleep(step);
+            }
+            other => return other,
+        }
+    }
+}
+
 fn storage(path: &Path, e: &rusqlite::Error) -> UsageError {
     let path = path.display().to_string();
     if matches!(
@@ -168,9 +191,17 @@ impl SqliteLedger {
         let err = |e: rusqlite::Error| storage(path, &e);
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
-        // A file that is not a database fails here.
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
+        // A file that is not a database fails here. The version and the
+        // tables are read in one statement (one snapshot): another process
+        // may be creating the ledger's schema at this very moment.
+        let (version, tables): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT user_version FROM pragma_user_version),
+                        (SELECT count(*) FROM sqlite_master
+                          WHERE type IN ('table', 'view', 'index', 'trigger'))",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .map_err(err)?;
         if version > LEDGER_SCHEMA_VERSION {
             return Err(UsageError::LedgerVersion {
@@ -181,13 +212,6 @@ impl SqliteLedger {
         }
         // Version 0 with tables: another application's database. Refused
         // before anything (even the journal mode) is changed in it.
-        let tables: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view', 'index', 'trigger')",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(err)?;
         if version == 0 && tables > 0 {
             return Err(UsageError::LedgerCorrupt {
                 path: path.display().to_string(),
@@ -197,8 +221,19 @@ impl SqliteLedger {
                         .into(),
             });
         }
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
+        // Switching to WAL takes the file exclusively and does not wait on
+        // the busy handler: a second process opening the ledger at the same
+        // moment is answered "busy" at once. Skip it when the file is in WAL
+        // already, and retry a busy answer for as long as the busy timeout.
+        busy_retry(|| {
+            let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+            if mode.eq_ignore_ascii_case("wal") {
+                Ok(())
+            } else {
+                conn.pragma_update(None, "journal_mode", "WAL")
+            }
+        })
+        .map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", true)
@@ -565,7 +600,7 @@ impl UsageLedger for SqliteLedger {
         workspace_id: &str,
         job_id: &str,
         amounts: &Amounts,
-        now: &str,
+        now: Timestamp,
         ttl_seconds: u64,
         limits: &[Quota],
     ) -> Result<Reservation, UsageError> {
@@ -576,7 +611,7 @@ impl UsageLedger for SqliteLedger {
         for (k, v) in amounts {
             to_i64(*v, &format!("the {k} amount"))?;
         }
-        let t = parse_now(now)?;
+        let t = now;
         let at = (Period::Day.index(t), Period::Month.index(t));
         let expires = t.plus_seconds(i64::try_from(ttl_seconds).unwrap_or(i64::MAX));
         let mut conn = self.lock()?;
@@ -684,14 +719,14 @@ impl UsageLedger for SqliteLedger {
         &self,
         reservation_id: &str,
         actual: &Amounts,
-        now: &str,
+        now: Timestamp,
     ) -> Result<CommitReceipt, UsageError> {
         check_amounts(actual)?;
         for (k, v) in actual {
             to_i64(*v, &format!("the {k} amount"))?;
         }
         let id = parse_reservation_id(reservation_id)?;
-        let t = parse_now(now)?;
+        let t = now;
         let at = (Period::Day.index(t), Period::Month.index(t));
         let mut conn = self.lock()?;
         let tx = conn
@@ -902,10 +937,10 @@ impl UsageLedger for SqliteLedger {
         workspace_id: &str,
         kind: &str,
         period: Period,
-        now: &str,
+        now: Timestamp,
     ) -> Result<u64, UsageError> {
         check_kind(kind)?;
-        let t = parse_now(now)?;
+        let t = now;
         let mut conn = self.lock()?;
         let tx = conn.transaction().map_err(|e| self.err(e))?;
         totals_tx(&tx, workspace_id, kind, period, period.index(t))
@@ -916,10 +951,10 @@ impl UsageLedger for SqliteLedger {
     fn status_within(
         &self,
         workspace_id: &str,
-        now: &str,
+        now: Timestamp,
         limits: &[Quota],
     ) -> Result<Vec<QuotaStatus>, UsageError> {
-        let t = parse_now(now)?;
+        let t = now;
         let mut conn = self.lock()?;
         // A read: no sweep (a reader's clock never gives back a hold).
         let tx = conn.transaction().map_err(|e| self.err(e))?;

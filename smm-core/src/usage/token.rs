@@ -44,7 +44,7 @@ pub fn check_agent_token(
     claims: &AgentTokenClaims,
     workspace_id: &str,
     agent_type: AgentType,
-    now: &str,
+    now: Timestamp,
 ) -> Result<(), UsageError> {
     let refuse = |reason: String| Err(UsageError::TokenRejected { reason });
     let t = |s: &str, what: &str| {
@@ -53,7 +53,7 @@ pub fn check_agent_token(
             message: format!("{s:?} is not RFC 3339"),
         })
     };
-    let now_t = t(now, "now")?;
+    let now_t = now;
     let issued = t(&claims.issued_at, "issuedAt")?;
     let expires = t(&claims.expires_at, "expiresAt")?;
     let scope = format!("agent-{}-{workspace_id}", agent_type.as_str());
@@ -93,7 +93,7 @@ pub fn authorize_agent(
     token: &str,
     workspace_id: &str,
     agent_type: AgentType,
-    now: &str,
+    now: Timestamp,
 ) -> Result<AgentTokenClaims, UsageError> {
     let claims = introspector
         .introspect(token)
