@@ -476,3 +476,62 @@ fn usage_through_the_abi() {
         smm_status::SMM_NULL_ARGUMENT
     );
 }
+
+/// One instant, one bundle, through the C front door: the same `now`
+/// spelled four ways gives one bundle id.
+#[test]
+fn one_instant_is_one_bundle_through_the_abi() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let read = |p: &str| std::fs::read_to_string(root.join("examples").join(p)).unwrap();
+    let (contract, campaign, run) = (
+        read("workspace.icblabs.v2.json"),
+        read("campaign.icblabs.json"),
+        read("agent-run.research.json"),
+    );
+    let id = CString::new("k").unwrap();
+    let mut signer = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_local_signer_generate(id.as_ptr(), &mut signer) },
+        smm_status::SMM_OK
+    );
+    let mut ids = std::collections::BTreeSet::new();
+    for (i, now) in [
+        "2025-09-01T12:00:00Z",
+        "2025-09-01T12:00:00+00:00",
+        "2025-09-01T12:00:00.000Z",
+        "2025-09-01T14:00:00+02:00",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let dir = std::env::temp_dir().join(format!("smm-ffi-instant-{}-{i}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let doc = format!(
+            r#"{{"contract": {contract}, "campaign": {campaign}, "agentRun": {run}, "now": "{now}"}}"#
+        );
+        let (doc, store) = (
+            CString::new(doc).unwrap(),
+            CString::new(dir.to_str().unwrap()).unwrap(),
+        );
+        let mut out = ptr::null_mut();
+        let st = unsafe {
+            smm_run_json(
+                doc.as_ptr(),
+                store.as_ptr(),
+                signer,
+                ptr::null(),
+                ptr::null(),
+                1,
+                &mut out,
+            )
+        };
+        assert_eq!(st, smm_status::SMM_OK, "{}", last_error());
+        let text = unsafe { CStr::from_ptr(out) }.to_str().unwrap().to_string();
+        unsafe { smm_string_free(out) };
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        ids.insert(v["bundleId"].as_str().unwrap().to_string());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    unsafe { smm_signer_free(signer) };
+}
