@@ -66,6 +66,12 @@ int main(void) {
     char *m = smm_last_error_message();
     CHECK(st == SMM_INVALID_INPUT && d == NULL && m && strstr(m, "/workflow/0/type"), "bad step type refused: %s", m ? m : "");
     smm_string_free(m);
+    /* The same error as JSON: code, name, category, message, pointer, hint. */
+    char *ej = smm_last_error_json();
+    CHECK(ej && strstr(ej, "\"code\":3") && strstr(ej, "\"name\":\"SMM_INVALID_INPUT\"")
+          && strstr(ej, "\"category\":\"input\"") && strstr(ej, "\"pointer\":\"/workflow/0/type\"")
+          && strstr(ej, "\"hint\":"), "error json: %s", ej ? ej : "");
+    smm_string_free(ej);
     free(bad);
 
     /* Any rule, on any input. */

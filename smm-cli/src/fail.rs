@@ -43,37 +43,10 @@ pub fn exit_code(category: ErrorCategory) -> u8 {
     }
 }
 
+/// The library's hint for the kind (or, for the CLI's own failures, the
+/// category): one table for the CLI and the C ABI.
 fn hint(kind: Option<ErrorKind>, category: ErrorCategory) -> &'static str {
-    match kind {
-        Some(ErrorKind::Timeout) => "raise simulationConfig.timeoutSeconds or lower the iterations",
-        Some(ErrorKind::Cancelled) => "run it again when you are ready",
-        Some(ErrorKind::PolicyChecksum) => {
-            "set the contract's policyBundleChecksum to `smm policy checksum` of the bundle you mean"
-        }
-        Some(ErrorKind::VersionRejected) => {
-            "give the new version a higher contractVersion and set previousContractRef"
-        }
-        Some(ErrorKind::LedgerLocked) => "another process holds the ledger: try again",
-        Some(ErrorKind::LedgerVersion) => "open the ledger with the newer smm that wrote it",
-        Some(ErrorKind::LedgerCorrupt) => "the ledger file is damaged: restore it from a backup",
-        Some(ErrorKind::Untrusted) => "trust the signer's public key, or sign with a trusted key",
-        _ => match category {
-            ErrorCategory::Input => "correct the field named and run again",
-            ErrorCategory::Integrity => {
-                "the data was altered or signed by another key: do not trust it"
-            }
-            ErrorCategory::Conflict => "that id or state is taken: use a new one",
-            ErrorCategory::Storage => "check the path, its permissions and free space",
-            ErrorCategory::Signer => "check the key file or the KMS and its permissions",
-            ErrorCategory::Denied => "address the reasons (see the decision) and run again",
-            ErrorCategory::Quota => {
-                "wait for the quota's next period, raise its limit, or set emergencyFlags.budgetOverride"
-            }
-            ErrorCategory::Unauthorized => "ask for a token with the right scope",
-            ErrorCategory::Interrupted => "run it again",
-            ErrorCategory::Internal => "this is a bug in smm: please report it with the command",
-        },
-    }
+    kind.map_or_else(|| category.hint(), ErrorKind::hint)
 }
 
 impl Failure {

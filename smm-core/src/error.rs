@@ -430,6 +430,47 @@ impl ErrorKind {
     pub fn category(self) -> ErrorCategory {
         self.info().category
     }
+    /// What fixes an error of this kind, in a few words (the CLI's
+    /// `(fix: …)`, C's `smm_last_error_json` `hint`).
+    pub fn hint(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "raise simulationConfig.timeoutSeconds or lower the iterations",
+            ErrorKind::Cancelled => "run it again when you are ready",
+            ErrorKind::PolicyChecksum => {
+                "set the contract's policyBundleChecksum to `smm policy checksum` of the bundle you mean"
+            }
+            ErrorKind::VersionRejected => {
+                "give the new version a higher contractVersion and set previousContractRef"
+            }
+            ErrorKind::LedgerLocked => "another process holds the ledger: try again",
+            ErrorKind::LedgerVersion => "open the ledger with the newer smm that wrote it",
+            ErrorKind::LedgerCorrupt => "the ledger file is damaged: restore it from a backup",
+            ErrorKind::Untrusted => "trust the signer's public key, or sign with a trusted key",
+            _ => self.category().hint(),
+        }
+    }
+}
+
+impl ErrorCategory {
+    /// What fixes an error of this category, in a few words.
+    pub fn hint(self) -> &'static str {
+        match self {
+            ErrorCategory::Input => "correct the field named and run again",
+            ErrorCategory::Integrity => {
+                "the data was altered or signed by another key: do not trust it"
+            }
+            ErrorCategory::Conflict => "that id or state is taken: use a new one",
+            ErrorCategory::Storage => "check the path, its permissions and free space",
+            ErrorCategory::Signer => "check the key file or the KMS and its permissions",
+            ErrorCategory::Denied => "address the reasons (see the decision) and run again",
+            ErrorCategory::Quota => {
+                "wait for the quota's next period, raise its limit, or set emergencyFlags.budgetOverride"
+            }
+            ErrorCategory::Unauthorized => "ask for a token with the right scope",
+            ErrorCategory::Interrupted => "run it again",
+            ErrorCategory::Internal => "this is a bug in smm: please report it with the command",
+        }
+    }
 }
 
 /// Escape one reference token of a JSON pointer (RFC 6901 §4).

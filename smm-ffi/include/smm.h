@@ -415,6 +415,13 @@ const char *smm_status_name(uint32_t status);
 // last call succeeded. Free it with `smm_string_free`.
 char *smm_last_error_message(void);
 
+// The last error on this thread as JSON, or NULL when the last call
+// succeeded: `{"code", "name", "category", "message", "pointer", "hint"}`
+// (the code is the status; `pointer` is the JSON pointer of the field at
+// fault, or null; `hint` says what fixes it). Free it with
+// `smm_string_free`.
+char *smm_last_error_json(void);
+
 // Free a string returned by this library. NULL is ignored.
 //
 // # Safety

@@ -181,19 +181,44 @@ pub(crate) type Failure = (smm_status, String);
 pub(crate) fn err(e: impl Into<CoreError>) -> Failure {
     let e: CoreError = e.into();
     let status = status_from_code(e.kind().code()).unwrap_or(smm_status::SMM_INTERNAL);
-    (status, e.to_string())
+    let message = e.to_string();
+    // The pointer travels beside the message, for smm_last_error_json.
+    let pointer = e.pointer().map(str::to_string);
+    LAST_POINTER.with(|p| *p.borrow_mut() = Some((message.clone(), pointer)));
+    (status, message)
+}
+
+/// The last error on this thread: its status and message.
+struct LastError {
+    status: smm_status,
+    message: String,
+    pointer: Option<String>,
 }
 
 thread_local! {
-    static LAST_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
+    static LAST_ERROR: RefCell<Option<LastError>> = const { RefCell::new(None) };
+    /// The pointer of the last core error converted by `err`, with its
+    /// message (used only when the failure is that very error).
+    static LAST_POINTER: RefCell<Option<(String, Option<String>)>> = const { RefCell::new(None) };
 }
 
-fn set_error(msg: String) {
-    LAST_ERROR.with(|e| *e.borrow_mut() = Some(msg));
+fn set_error(status: smm_status, msg: String) {
+    let pointer = LAST_POINTER.with(|p| match p.borrow_mut().take() {
+        Some((m, pointer)) if m == msg => pointer,
+        _ => None,
+    });
+    LAST_ERROR.with(|e| {
+        *e.borrow_mut() = Some(LastError {
+            status,
+            message: msg,
+            pointer,
+        })
+    });
 }
 
 fn clear_error() {
     LAST_ERROR.with(|e| *e.borrow_mut() = None);
+    LAST_POINTER.with(|p| *p.borrow_mut() = None);
 }
 
 /// Run `f` behind the panic boundary, recording an error message on failure.
@@ -202,11 +227,14 @@ pub(crate) fn boundary(f: impl FnOnce() -> Result<(), Failure>) -> smm_status {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => smm_status::SMM_OK,
         Ok(Err((status, msg))) => {
-            set_error(msg);
+            set_error(status, msg);
             status
         }
         Err(_) => {
-            set_error("internal panic caught at the C boundary".into());
+            set_error(
+                smm_status::SMM_PANIC,
+                "internal panic caught at the C boundary".into(),
+            );
             smm_status::SMM_PANIC
         }
     }
@@ -229,9 +257,54 @@ pub extern "C" fn smm_status_name(status: u32) -> *const c_char {
 pub extern "C" fn smm_last_error_message() -> *mut c_char {
     catch_unwind(|| {
         LAST_ERROR.with(|e| match e.borrow().as_ref() {
-            Some(m) => CString::new(m.replace('\0', " "))
+            Some(m) => CString::new(m.message.replace('\0', " "))
                 .map(CString::into_raw)
                 .unwrap_or(std::ptr::null_mut()),
+            None => std::ptr::null_mut(),
+        })
+    })
+    .unwrap_or(std::ptr::null_mut())
+}
+
+/// The last error on this thread as JSON, or NULL when the last call
+/// succeeded: `{"code", "name", "category", "message", "pointer", "hint"}`
+/// (the code is the status; `pointer` is the JSON pointer of the field at
+/// fault, or null; `hint` says what fixes it). Free it with
+/// `smm_string_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn smm_last_error_json() -> *mut c_char {
+    catch_unwind(|| {
+        LAST_ERROR.with(|e| match e.borrow().as_ref() {
+            Some(m) => {
+                let kind = smm_core::error::ERROR_TABLE
+                    .iter()
+                    .find(|r| r.code == m.status as u32)
+                    .map(|r| r.kind);
+                let (category, hint) = match kind {
+                    Some(k) => (k.category().as_str(), k.hint()),
+                    // The ABI's own statuses: a panic is ours, NULL or bad
+                    // UTF-8 the caller's input.
+                    None => {
+                        let c = if m.status == smm_status::SMM_PANIC {
+                            smm_core::error::ErrorCategory::Internal
+                        } else {
+                            smm_core::error::ErrorCategory::Input
+                        };
+                        (c.as_str(), c.hint())
+                    }
+                };
+                let doc = serde_json::json!({
+                    "code": m.status as u32,
+                    "name": m.status.name().to_str().unwrap_or("SMM_UNKNOWN_STATUS"),
+                    "category": category,
+                    "message": m.message,
+                    "pointer": m.pointer,
+                    "hint": hint,
+                });
+                CString::new(doc.to_string())
+                    .map(CString::into_raw)
+                    .unwrap_or(std::ptr::null_mut())
+            }
             None => std::ptr::null_mut(),
         })
     })

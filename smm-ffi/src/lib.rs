@@ -11,7 +11,9 @@
 //! becomes `SMM_PANIC` instead of unwinding into C. Strings returned by the
 //! library are NUL-terminated UTF-8 owned by the caller, released with
 //! `smm_string_free`. After a failure, `smm_last_error_message` gives a
-//! description of the last error on the calling thread.
+//! description of the last error on the calling thread, and
+//! `smm_last_error_json` the whole error: `{"code", "name", "category",
+//! "message", "pointer", "hint"}`.
 
 #![allow(non_camel_case_types)]
 
@@ -29,7 +31,8 @@ mod usage;
 pub use audit::*;
 pub use contracts::*;
 pub use errors::{
-    smm_last_error_message, smm_status, smm_status_name, smm_string_free, status_from_code,
+    smm_last_error_json, smm_last_error_message, smm_status, smm_status_name, smm_string_free,
+    status_from_code,
 };
 pub use flow::*;
 pub use policy::*;

@@ -535,3 +535,54 @@ fn one_instant_is_one_bundle_through_the_abi() {
     assert_eq!(ids.len(), 1, "{ids:?}");
     unsafe { smm_signer_free(signer) };
 }
+
+/// After a failed call the whole error is there as JSON; after a good one,
+/// nothing.
+#[test]
+fn the_last_error_as_json() {
+    let bad = CString::new(r#"{"workspaceId": "w", "workspaceContext": {"riskProfile": "nope"}}"#)
+        .unwrap();
+    let mut out = ptr::null_mut();
+    let st = unsafe { smm_simulate_json(bad.as_ptr(), 1, &mut out) };
+    assert_eq!(st, smm_status::SMM_INVALID_INPUT);
+    let j = smm_last_error_json();
+    assert!(!j.is_null());
+    let text = unsafe { CStr::from_ptr(j) }.to_str().unwrap().to_string();
+    unsafe { smm_string_free(j) };
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["code"], 3);
+    assert_eq!(v["name"], "SMM_INVALID_INPUT");
+    assert_eq!(v["category"], "input");
+    assert!(
+        v["pointer"]
+            .as_str()
+            .unwrap()
+            .starts_with("/workspaceContext"),
+        "{v}"
+    );
+    assert!(!v["hint"].as_str().unwrap().is_empty());
+    assert!(
+        v["message"].as_str().unwrap().contains("riskProfile")
+            || !v["message"].as_str().unwrap().is_empty()
+    );
+    // A NULL argument: the ABI's own status, the caller's input, no pointer.
+    let st = unsafe { smm_simulate_json(ptr::null(), 1, &mut out) };
+    assert_eq!(st, smm_status::SMM_NULL_ARGUMENT);
+    let j = smm_last_error_json();
+    let text = unsafe { CStr::from_ptr(j) }.to_str().unwrap().to_string();
+    unsafe { smm_string_free(j) };
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (v["category"].as_str(), v["pointer"].is_null()),
+        (Some("input"), true)
+    );
+    // Success clears it.
+    let mut s = ptr::null_mut();
+    let id = CString::new("k").unwrap();
+    assert_eq!(
+        unsafe { smm_local_signer_generate(id.as_ptr(), &mut s) },
+        smm_status::SMM_OK
+    );
+    assert!(smm_last_error_json().is_null());
+    unsafe { smm_signer_free(s) };
+}
