@@ -138,7 +138,7 @@ struct RunArgs {
     /// to reproduce a run byte for byte.
     #[arg(long)]
     now: Option<String>,
-    /// Worker threads of the simulation (default: all cores).
+    /// Worker threads of the simulation (default, or 0: all cores).
     #[arg(long)]
     threads: Option<usize>,
     /// Who runs it (written in the audit trail).
@@ -156,7 +156,7 @@ struct SimulateArgs {
     /// Seed (overrides the request's).
     #[arg(long)]
     seed: Option<u64>,
-    /// Worker threads (default: all cores). The report is the same on any
+    /// Worker threads (default, or 0: all cores). The report is the same on any
     /// count.
     #[arg(long)]
     threads: Option<usize>,

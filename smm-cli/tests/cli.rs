@@ -647,3 +647,13 @@ fn racing_runs_form_one_chain() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `--threads 0` means every core, as in C and Python (one meaning).
+#[test]
+fn threads_zero_is_every_core() {
+    let req = example("icblabs-seed42.request.json");
+    let zero = smm(&["simulate", &req, "--threads", "0", "--json"]);
+    assert_eq!(code(&zero), 0, "{}", stderr(&zero));
+    let one = smm(&["simulate", &req, "--threads", "1", "--json"]);
+    assert_eq!(zero.stdout, one.stdout);
+}

@@ -437,8 +437,14 @@ fn bounded_percentiles_stay_within_the_documented_error() {
 }
 
 #[test]
-fn zero_threads_is_an_error() {
-    let e = simulate(&example(), &with_threads(0)).unwrap_err();
+fn zero_threads_is_every_core_and_too_many_is_an_error() {
+    // One meaning of 0 in every front door: every core (the report is the
+    // same on any count).
+    assert_eq!(
+        simulate(&example(), &with_threads(0)).unwrap(),
+        simulate(&example(), &with_threads(1)).unwrap()
+    );
+    let e = simulate(&example(), &with_threads(smm_core::limits::MAX_THREADS + 1)).unwrap_err();
     // An option the caller got wrong: bad input, not an internal failure.
     assert!(matches!(e, SimulationError::InvalidOption { .. }));
     assert!(e.is_input_error());

@@ -391,7 +391,7 @@ pub(crate) fn verify_bundle(
 /// Parameters:
 /// - envelopes: DSSE envelopes
 /// - trusted_keys: {key_id: public key PEM} or [(key_id, key)]
-/// - threads: worker threads (None: every core)
+/// - threads: worker threads (None or 0: every core)
 #[pyfunction]
 #[pyo3(signature = (envelopes, trusted_keys, *, threads = None))]
 pub(crate) fn verify_bundles(

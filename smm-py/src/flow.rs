@@ -215,7 +215,7 @@ impl RunResult {
 /// - agent_run: the research agent's run to record (path, text, dict)
 /// - policy: a PolicyBundle (default: the shipped bundle)
 /// - actor: who runs it (in the audit trail)
-/// - threads: worker threads of the simulation (None: every core)
+/// - threads: worker threads of the simulation (None or 0: every core)
 #[pyfunction]
 #[pyo3(signature = (contract, *, store, now, request = None, key = None, ledger = None, campaign = None, agent_run = None, policy = None, actor = "smm", threads = None))]
 #[allow(clippy::too_many_arguments)]

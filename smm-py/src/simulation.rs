@@ -585,12 +585,14 @@ pub(crate) fn run_options(
     let max = smm_core::limits::MAX_THREADS;
     let threads = match threads {
         None => None,
+        // 0 is every core, as in the C ABI and the CLI (one meaning).
+        Some(0) => None,
         Some(t) if t >= 1 && t as u64 <= max as u64 => Some(t as usize),
         Some(t) => {
             return Err(validation(
                 py,
                 "",
-                format!("threads must be between 1 and {max} (got {t})"),
+                format!("threads must be between 0 (every core) and {max} (got {t})"),
             ));
         }
     };
@@ -633,7 +635,7 @@ pub(crate) fn request_from(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<S
 ///   rule's default target half-width.
 /// - early_termination: stop early by the stopping rule (see below).
 /// - percentile_mode: "auto", "exact" or "bounded".
-/// - threads: worker threads (None: every core); never changes a result.
+/// - threads: worker threads (None or 0: every core); never changes a result.
 /// - keep_samples: keep every per-iteration value (`report.samples()`,
 ///   `report.histogram()`).
 /// - timeout_seconds: stop with TimeoutError after this long.
@@ -825,7 +827,7 @@ fn run_watched(
 ///
 /// Parameters:
 /// - request: the request document (dict, JSON text or bytes)
-/// - threads: worker threads (None: every core)
+/// - threads: worker threads (None or 0: every core)
 /// - keep_samples: keep every per-iteration value
 /// - progress: a callable (done, total) or "tqdm" (see simulate)
 #[pyfunction]
@@ -848,7 +850,7 @@ pub(crate) fn simulate_request(
 /// - request: the request document
 /// - start: first iteration (a multiple of BLOCK_SIZE)
 /// - end: one past the last (a multiple of BLOCK_SIZE, or the run's iterations)
-/// - threads: worker threads (None: every core)
+/// - threads: worker threads (None or 0: every core)
 /// - progress: a callable (done, total) or "tqdm" (see simulate)
 #[pyfunction]
 #[pyo3(signature = (request, start, end, *, threads = None, progress = None))]
@@ -873,7 +875,7 @@ pub(crate) fn simulate_shard(
 ///
 /// Parameters:
 /// - partials: every shard's PartialResult, in any order
-/// - threads: worker threads (None: every core)
+/// - threads: worker threads (None or 0: every core)
 /// - keep_samples: keep the samples (exact mode)
 #[pyfunction]
 #[pyo3(signature = (partials, *, threads = None, keep_samples = false))]

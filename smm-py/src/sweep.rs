@@ -92,7 +92,7 @@ pub(crate) fn sweep_row<'py>(
 /// - grid: JSON pointers -> lists of values
 /// - iterations: iterations of each point
 /// - seed: the sweep's seed
-/// - threads: worker threads (None: every core)
+/// - threads: worker threads (None or 0: every core)
 /// - progress: a callable (points done, points)
 #[pyfunction]
 #[pyo3(signature = (request, grid, *, iterations, seed, threads = None, progress = None))]

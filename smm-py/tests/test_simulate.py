@@ -85,8 +85,10 @@ def test_validation_error_names_the_field():
         run(iterations=-5)
     with pytest.raises(ValueError, match="greater than 0 and at most 0.999999999"):
         run(confidence_level=1.5)
+    # threads=0 is every core, as in C and the CLI; a negative count is refused.
+    assert run(threads=0).to_json() == run(threads=1).to_json()
     with pytest.raises(smm_core.ValidationError, match="threads"):
-        run(threads=0)
+        run(threads=-1)
     with pytest.raises(smm_core.ValidationError, match="percentile_mode"):
         run(percentile_mode="approximately")
     nodes = [dict(n) for n in WORKFLOW["nodes"]]

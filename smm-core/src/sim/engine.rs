@@ -51,8 +51,9 @@ pub const RAND_DISTR_VERSION: &str = "0.6.0";
 /// How a run executes. None of these change a result.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunOptions {
-    /// Worker threads; `None` uses every available core, `Some(1)` runs on
-    /// the calling thread. `Some(0)` is an error.
+    /// Worker threads; `None` (or `Some(0)`, as in the C ABI and the CLI)
+    /// uses every available core, `Some(1)` runs on the calling thread.
+    /// The report is the same on any count.
     pub threads: Option<usize>,
     /// Keep every per-iteration value and return it in [`RunOutput::samples`]
     /// (exact percentile mode only).
@@ -1165,16 +1166,14 @@ fn internal(what: &str) -> SimulationError {
 
 fn resolve_threads(threads: Option<usize>) -> Result<usize, SimulationError> {
     match threads {
-        Some(t) if t == 0 || t > crate::limits::MAX_THREADS => {
-            Err(SimulationError::InvalidOption {
-                option: "threads".into(),
-                message: format!(
-                    "must be between 1 and {} (got {t})",
-                    crate::limits::MAX_THREADS
-                ),
-            })
-        }
+        Some(t) if t > crate::limits::MAX_THREADS => Err(SimulationError::InvalidOption {
+            option: "threads".into(),
+            message: format!(
+                "must be between 0 (every core) and {} (got {t})",
+                crate::limits::MAX_THREADS
+            ),
+        }),
+        Some(0) | None => Ok(crate::pool::available()),
         Some(t) => Ok(t),
-        None => Ok(crate::pool::available()),
     }
 }
