@@ -1,7 +1,12 @@
 //! Audit bundles: assemble + sign, verify, batch verify (both cores), for a
 //! bundle of about 10 KB.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // bench code
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "bench code"
+)]
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;

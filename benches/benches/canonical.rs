@@ -1,7 +1,7 @@
 //! Canonicalize + hash (parsing included): smm_core::jcs against serde_jcs,
 //! measured in the same run, on a ~100 KB document and the example contract.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // bench code
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "bench code")]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sha2::{Digest, Sha256};

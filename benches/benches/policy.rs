@@ -2,7 +2,12 @@
 //! compile, one decision on the VM and on the interpreter (engine reused),
 //! and decisions per second on every core.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // bench code
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "bench code"
+)]
 
 use std::time::Instant;
 

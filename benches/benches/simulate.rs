@@ -1,6 +1,6 @@
 //! End-to-end simulation throughput, exact statistics included.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // bench code
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "bench code")]
 
 use std::time::Duration;
 

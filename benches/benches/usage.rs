@@ -7,7 +7,12 @@
 //! 1 and 3 million jobs is timed once at the end, since a memory ledger
 //! keeps every job for idempotency and its working set grows with them.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // bench code
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "bench code"
+)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use smm_core::usage::{Amounts, MemoryLedger, Period, Quota, SqliteLedger, UsageLedger};

@@ -4,8 +4,9 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
-)] // test code
+    clippy::indexing_slicing,
+    reason = "test code"
+)]
 
 use proptest::prelude::*;
 use smm_core::sim::{

@@ -101,7 +101,7 @@ impl Failure {
         if json {
             let doc = json!({"error": {
                 "step": self.step,
-                "kind": self.kind.map(|k| k.info().name),
+                "kind": self.kind.map(ErrorKind::name),
                 "category": self.category.as_str(),
                 "message": self.message,
                 "pointer": self.pointer,

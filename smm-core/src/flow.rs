@@ -115,7 +115,7 @@ impl FlowError {
     }
 
     /// The kind of the underlying error.
-    pub fn kind(&self) -> crate::error::ErrorKind {
+    pub fn kind(&self) -> crate::kind::ErrorKind {
         self.error.kind()
     }
 }
@@ -203,7 +203,7 @@ impl RunDocument {
             .contains(&key.as_str())
             {
                 return Err(top(
-                    &format!("/{}", crate::error::escape_pointer_token(key)),
+                    &format!("/{}", crate::jcs::escape_pointer_token(key)),
                     format!(
                         "unknown field {key:?} (allowed: contract, request, campaign, agentRun, now, actor)"
                     ),
@@ -431,7 +431,7 @@ fn run_amounts(run: &AgentRun) -> Result<Amounts, Error> {
 
 /// How often [`run_chained`] re-chains to a head that moved before it
 /// gives up with [`audit::AuditError::ChainMoved`].
-pub const MAX_CHAIN_ATTEMPTS: usize = 64;
+pub const MAX_CHAIN_ATTEMPTS: usize = crate::limits::MAX_CHAIN_ATTEMPTS;
 
 /// Which bundle the new one chains to.
 #[derive(Debug, Clone, PartialEq, Eq)]

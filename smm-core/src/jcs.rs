@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 /// Deepest nesting of arrays and objects accepted.
-pub const MAX_DEPTH: usize = 128;
+pub const MAX_DEPTH: usize = crate::limits::MAX_DEPTH;
 
 /// Why a document has no canonical form.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -126,7 +126,7 @@ impl CanonicalError {
     /// Prefix the pointer with one reference token (errors bubble up from
     /// the value where they happened; paths are built only on failure).
     fn within(mut self, token: &str) -> Self {
-        let t = crate::error::escape_pointer_token(token);
+        let t = escape_pointer_token(token);
         match &mut self {
             CanonicalError::Syntax { pointer, .. }
             | CanonicalError::DuplicateKey { pointer, .. }
@@ -142,24 +142,67 @@ impl CanonicalError {
     }
 }
 
+/// True when `s` is a `sha256:` reference: the prefix and 64 lowercase hex
+/// digits.
+pub fn is_sha256_ref(s: &str) -> bool {
+    s.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+/// Escape one reference token of a JSON pointer (RFC 6901 §4).
+pub fn escape_pointer_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// A JSON pointer's parent pointer and its last reference token, unescaped
+/// (`None` for the empty pointer).
+pub fn split_pointer(pointer: &str) -> Option<(&str, String)> {
+    let (parent, last) = pointer.rsplit_once('/')?;
+    Some((parent, last.replace("~1", "/").replace("~0", "~")))
+}
+
+/// The JSON pointer (RFC 6901) of the place a `serde_path_to_error` error
+/// happened.
+pub fn path_pointer<E>(err: &serde_path_to_error::Error<E>) -> String {
+    let mut pointer = String::new();
+    for seg in err.path().iter() {
+        use serde_path_to_error::Segment;
+        match seg {
+            Segment::Seq { index } => {
+                pointer.push('/');
+                pointer.push_str(&index.to_string());
+            }
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                pointer.push('/');
+                pointer.push_str(&escape_pointer_token(key));
+            }
+            Segment::Unknown => {}
+        }
+    }
+    pointer
+}
+
 /// Parse JSON text into `T` after checking it has one canonical form
 /// (duplicate keys, lone surrogates and inexact numbers refused): the
-/// shared front of the typed `from_json` parsers. A failure is the JSON
-/// pointer of the offending field and what was wrong, for the caller's
-/// error type.
-pub(crate) fn parse_typed<T: serde::de::DeserializeOwned>(
-    text: &str,
-) -> Result<T, (String, String)> {
+/// shared front of the typed `from_json` parsers, in the crate and in the
+/// bindings. A failure is the JSON pointer of the offending field and what
+/// was wrong, for the caller's error type.
+///
+/// ```
+/// #[derive(serde::Deserialize)]
+/// struct Point { x: u32 }
+/// let p: Point = smm_core::jcs::parse_typed(r#"{"x": 3}"#).unwrap();
+/// assert_eq!(p.x, 3);
+/// let (pointer, _why) = smm_core::jcs::parse_typed::<Point>(r#"{"x": -1}"#).err().unwrap();
+/// assert_eq!(pointer, "/x");
+/// let (_, why) = smm_core::jcs::parse_typed::<Point>(r#"{"x": 1, "x": 2}"#).err().unwrap();
+/// assert!(why.contains("duplicate"), "{why}");
+/// ```
+pub fn parse_typed<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, (String, String)> {
     let checked = canonicalize(text.as_bytes())
         .map_err(|e| (e.pointer().unwrap_or("").to_string(), e.to_string()))?;
-    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&checked)).map_err(
-        |e| {
-            (
-                crate::sim::SimulationError::from_path_error(&e),
-                e.inner().to_string(),
-            )
-        },
-    )
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&checked))
+        .map_err(|e| (path_pointer(&e), e.inner().to_string()))
 }
 
 /// The canonical form of a JSON document (at most
@@ -414,7 +457,7 @@ impl Parser<'_> {
         }) {
             let key = String::from_utf8_lossy(key_of(&dup)).into_owned();
             return Err(CanonicalError::DuplicateKey {
-                pointer: format!("/{}", crate::error::escape_pointer_token(&key)),
+                pointer: format!("/{}", crate::jcs::escape_pointer_token(&key)),
                 key,
             });
         }

@@ -1,21 +1,30 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
+// The layers, bottom up; a module imports only from layers below its own
+// (`tests/layers.rs` reads every `use crate::` path and fails on any other).
+//
+// 0. leaf: canonical JSON and pointers, time, limits, error kinds, the pool.
+pub mod jcs;
+mod kind;
+pub mod limits;
+mod pool;
+pub mod time;
+// 1-5. the domains, in this order.
 pub mod audit;
 pub mod contract;
+pub mod policy;
+pub mod sim;
+pub mod usage;
+// 6. on top: the flow and what composes the domains.
+pub mod breach;
 pub mod error;
 pub mod flow;
 #[cfg(feature = "fs")]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod jcs;
-pub mod limits;
-pub mod policy;
-mod pool;
 pub mod schema;
-pub mod sim;
-pub mod time;
-pub mod usage;
 
 pub use error::Error;
 

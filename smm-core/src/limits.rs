@@ -1,19 +1,22 @@
-//! Resource limits. Every value decoded from outside is bounded, so no
-//! input can make the library allocate or work without bound. The limits
-//! are the same in Rust, Python (`smm_core.LIMITS`) and C (`SMM_MAX_*`),
-//! and each is tested at the limit and one past it.
+//! Resource limits: every limit of the library, in one leaf module that
+//! imports nothing of the crate. Every value decoded from outside is
+//! bounded, so no input can make the library allocate or work without
+//! bound. [`ALL`] lists them by name; the Python `smm_core.LIMITS` is built
+//! from it at import and the C header's `SMM_MAX_*` are generated from it
+//! (`cargo xtask bless`; a drift test fails when they differ). Each is
+//! tested at the limit and one past it.
 
 /// Largest JSON document accepted as text (a request, contract, policy
 /// input, envelope, partial result or bundle), in bytes.
 pub const MAX_DOCUMENT_BYTES: usize = 64 << 20;
 /// Deepest nesting of JSON arrays and objects.
-pub const MAX_DEPTH: usize = crate::jcs::MAX_DEPTH;
+pub const MAX_DEPTH: usize = 128;
 /// Largest `iterations` in bounded-percentile mode (memory is flat, about
 /// 4 MB).
-pub const MAX_ITERATIONS: u64 = crate::sim::MAX_ITERATIONS;
+pub const MAX_ITERATIONS: u64 = 10_000_000_000;
 /// Largest `iterations` with exact percentiles: every sample is kept, about
 /// 57 bytes an iteration at peak, so 5.7 GB at this limit.
-pub const MAX_EXACT_ITERATIONS: u64 = crate::sim::MAX_EXACT_ITERATIONS;
+pub const MAX_EXACT_ITERATIONS: u64 = 100_000_000;
 /// Most worker threads a run may ask for.
 pub const MAX_THREADS: usize = 1024;
 /// Most primary channels of a workspace context.
@@ -21,7 +24,7 @@ pub const MAX_CHANNELS: usize = 64;
 /// Most nodes of a workflow.
 pub const MAX_WORKFLOW_NODES: usize = 10_000;
 /// Most retries of a workflow node.
-pub const MAX_RETRIES: u32 = crate::sim::MAX_RETRIES;
+pub const MAX_RETRIES: u32 = 100;
 /// Longest `timeoutSeconds` (a week).
 pub const MAX_TIMEOUT_SECONDS: u64 = 7 * 86_400;
 /// Most partial results merged at once.
@@ -30,33 +33,190 @@ pub const MAX_PARTIALS: usize = 1 << 20;
 pub const MAX_ENVELOPE_SIGNATURES: usize = 64;
 /// Most envelopes verified in one batch.
 pub const MAX_BATCH: usize = 1_000_000;
-
 /// Most points in one parameter sweep.
 pub const MAX_SWEEP_POINTS: usize = 100_000;
-
 /// Most workflow steps in a campaign (the policy input's `workflow`): the
 /// largest campaign the schema accepts, which the default policy bundle is
 /// tested at and the decision's instruction limit is scaled for.
 pub const MAX_CAMPAIGN_STEPS: usize = 1_000;
+/// Most modules a policy bundle may hold (tests included): the most
+/// sources a regorus VM program can hold.
+pub const MAX_POLICY_MODULES: usize = 256;
+/// Largest policy module, in bytes.
+pub const MAX_POLICY_MODULE_BYTES: usize = 1 << 20;
+/// Largest policy bundle: the sum of its files, decompressed, in bytes
+/// (also the cap on an archive's decompressed size: a guard against gzip
+/// bombs).
+pub const MAX_POLICY_BUNDLE_BYTES: u64 = 32 << 20;
+/// Deepest bracket nesting of a policy module, checked before it is parsed.
+pub const MAX_POLICY_NESTING: usize = 16;
+/// Longest one policy evaluation may run (the load's probe of every rule, a
+/// decision, a query, the Rego tests), in wall-clock seconds: a bound for
+/// hostile bundles, far above what any honest decision takes. It decides
+/// only whether an answer is returned, never what it says.
+pub const MAX_POLICY_EVAL_SECONDS: u64 = 2;
+/// VM instructions a decision may run: this many, plus
+/// [`MAX_DECISION_INSTRUCTIONS_PER_STEP`] per workflow step of its input.
+pub const MAX_DECISION_INSTRUCTIONS_BASE: usize = 1_000_000;
+/// VM instructions a decision may run per workflow step of its input.
+pub const MAX_DECISION_INSTRUCTIONS_PER_STEP: usize = 20_000;
+/// Longest lifetime of an agent token, in seconds (two hours).
+pub const MAX_AGENT_TOKEN_SECONDS: u64 = 2 * 3600;
+/// How often a chained run re-chains to a workspace head that moved under
+/// it before it gives up.
+pub const MAX_CHAIN_ATTEMPTS: usize = 64;
 
-/// Every limit by name, for the bindings (`smm_core.LIMITS`) and the docs.
-pub const ALL: [(&str, u64); 13] = [
-    ("MAX_DOCUMENT_BYTES", MAX_DOCUMENT_BYTES as u64),
-    ("MAX_DEPTH", MAX_DEPTH as u64),
-    ("MAX_ITERATIONS", MAX_ITERATIONS),
-    ("MAX_EXACT_ITERATIONS", MAX_EXACT_ITERATIONS),
-    ("MAX_THREADS", MAX_THREADS as u64),
-    ("MAX_CHANNELS", MAX_CHANNELS as u64),
-    ("MAX_WORKFLOW_NODES", MAX_WORKFLOW_NODES as u64),
-    ("MAX_RETRIES", MAX_RETRIES as u64),
-    ("MAX_TIMEOUT_SECONDS", MAX_TIMEOUT_SECONDS),
-    ("MAX_PARTIALS", MAX_PARTIALS as u64),
-    ("MAX_ENVELOPE_SIGNATURES", MAX_ENVELOPE_SIGNATURES as u64),
-    ("MAX_BATCH", MAX_BATCH as u64),
-    ("MAX_SWEEP_POINTS", MAX_SWEEP_POINTS as u64),
+/// One limit, by name, for the bindings and the docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// The name (`MAX_...`; the C constant is `SMM_` and this).
+    pub name: &'static str,
+    /// The value.
+    pub value: u64,
+    /// What it bounds, in one line (the C header's comment).
+    pub doc: &'static str,
+}
+
+const fn limit(name: &'static str, value: u64, doc: &'static str) -> Limit {
+    Limit { name, value, doc }
+}
+
+/// Every limit of the library.
+pub const LIMITS: [Limit; 23] = [
+    limit(
+        "MAX_DOCUMENT_BYTES",
+        MAX_DOCUMENT_BYTES as u64,
+        "Largest JSON document accepted as text, in bytes.",
+    ),
+    limit(
+        "MAX_DEPTH",
+        MAX_DEPTH as u64,
+        "Deepest nesting of JSON arrays and objects.",
+    ),
+    limit(
+        "MAX_ITERATIONS",
+        MAX_ITERATIONS,
+        "Largest `iterations` in bounded-percentile mode.",
+    ),
+    limit(
+        "MAX_EXACT_ITERATIONS",
+        MAX_EXACT_ITERATIONS,
+        "Largest `iterations` with exact percentiles (about 57 bytes an iteration).",
+    ),
+    limit(
+        "MAX_THREADS",
+        MAX_THREADS as u64,
+        "Most worker threads (`threads` arguments; 0 means every core).",
+    ),
+    limit(
+        "MAX_CHANNELS",
+        MAX_CHANNELS as u64,
+        "Most primary channels of a workspace context.",
+    ),
+    limit(
+        "MAX_WORKFLOW_NODES",
+        MAX_WORKFLOW_NODES as u64,
+        "Most nodes of a workflow.",
+    ),
+    limit(
+        "MAX_RETRIES",
+        MAX_RETRIES as u64,
+        "Most retries of a workflow node.",
+    ),
+    limit(
+        "MAX_TIMEOUT_SECONDS",
+        MAX_TIMEOUT_SECONDS,
+        "Longest `timeoutSeconds`.",
+    ),
+    limit(
+        "MAX_PARTIALS",
+        MAX_PARTIALS as u64,
+        "Most partial results merged at once.",
+    ),
+    limit(
+        "MAX_ENVELOPE_SIGNATURES",
+        MAX_ENVELOPE_SIGNATURES as u64,
+        "Most signatures in one envelope.",
+    ),
+    limit(
+        "MAX_BATCH",
+        MAX_BATCH as u64,
+        "Most envelopes verified in one batch.",
+    ),
+    limit(
+        "MAX_SWEEP_POINTS",
+        MAX_SWEEP_POINTS as u64,
+        "Most points in one parameter sweep.",
+    ),
+    limit(
+        "MAX_CAMPAIGN_STEPS",
+        MAX_CAMPAIGN_STEPS as u64,
+        "Most workflow steps in a campaign (the policy input's `workflow`).",
+    ),
+    limit(
+        "MAX_POLICY_MODULES",
+        MAX_POLICY_MODULES as u64,
+        "Most modules in a policy bundle, tests included.",
+    ),
+    limit(
+        "MAX_POLICY_MODULE_BYTES",
+        MAX_POLICY_MODULE_BYTES as u64,
+        "Largest policy module, in bytes.",
+    ),
+    limit(
+        "MAX_POLICY_BUNDLE_BYTES",
+        MAX_POLICY_BUNDLE_BYTES,
+        "Largest policy bundle (its files decompressed), in bytes.",
+    ),
+    limit(
+        "MAX_POLICY_NESTING",
+        MAX_POLICY_NESTING as u64,
+        "Deepest bracket nesting of a policy module.",
+    ),
+    limit(
+        "MAX_POLICY_EVAL_SECONDS",
+        MAX_POLICY_EVAL_SECONDS,
+        "Longest one policy evaluation may run, in seconds.",
+    ),
+    limit(
+        "MAX_DECISION_INSTRUCTIONS_BASE",
+        MAX_DECISION_INSTRUCTIONS_BASE as u64,
+        "VM instructions a policy decision may run, before the per-step allowance.",
+    ),
+    limit(
+        "MAX_DECISION_INSTRUCTIONS_PER_STEP",
+        MAX_DECISION_INSTRUCTIONS_PER_STEP as u64,
+        "VM instructions a policy decision may run per campaign step.",
+    ),
+    limit(
+        "MAX_AGENT_TOKEN_SECONDS",
+        MAX_AGENT_TOKEN_SECONDS,
+        "Longest lifetime of an agent token, in seconds.",
+    ),
+    limit(
+        "MAX_CHAIN_ATTEMPTS",
+        MAX_CHAIN_ATTEMPTS as u64,
+        "Most times a chained run re-chains to a moved workspace head.",
+    ),
 ];
 
-/// Refuse a document longer than [`MAX_DOCUMENT_BYTES`]; `what` names it.
+/// Every limit by name and value (the first 13 entries are the limits of
+/// release 0.x before the policy and token limits joined them).
+#[expect(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time: an index out of range fails the build"
+)]
+pub const ALL: [(&str, u64); 23] = {
+    let mut out = [("", 0u64); 23];
+    let mut i = 0;
+    while i < LIMITS.len() {
+        out[i] = (LIMITS[i].name, LIMITS[i].value);
+        i += 1;
+    }
+    out
+};
+
+/// Refuse a document longer than [`MAX_DOCUMENT_BYTES`].
 pub(crate) fn check_document_len(len: usize) -> Result<(), String> {
     if len > MAX_DOCUMENT_BYTES {
         Err(format!(
@@ -64,5 +224,22 @@ pub(crate) fn check_document_len(len: usize) -> Result<(), String> {
         ))
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_all_matches() {
+        for (i, a) in LIMITS.iter().enumerate() {
+            assert!(a.name.starts_with("MAX_"), "{a:?}");
+            assert!(a.value > 0, "{a:?}");
+            assert_eq!(ALL[i], (a.name, a.value));
+            for b in LIMITS.iter().skip(i + 1) {
+                assert_ne!(a.name, b.name);
+            }
+        }
     }
 }

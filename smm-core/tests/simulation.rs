@@ -4,8 +4,9 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
-)] // test code
+    clippy::indexing_slicing,
+    reason = "test code"
+)]
 
 use serde_json::json;
 use smm_core::sim::{
@@ -827,7 +828,8 @@ fn runs_report_progress_and_can_be_cancelled() {
         matches!(e, SimulationError::Cancelled { iterations_done } if iterations_done > 0 && iterations_done < 100_000),
         "{e}"
     );
-    assert_eq!(e.kind().name(), "SMM_CANCELLED");
+    assert_eq!(e.kind(), smm_core::error::ErrorKind::Cancelled);
+    assert_eq!(e.kind().code(), 28);
 }
 
 /// The example workspace with the precision rule and a target half-width.

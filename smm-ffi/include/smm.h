@@ -50,6 +50,36 @@
 // Most points in one parameter sweep.
 #define SMM_MAX_SWEEP_POINTS 100000
 
+// Most workflow steps in a campaign (the policy input's `workflow`).
+#define SMM_MAX_CAMPAIGN_STEPS 1000
+
+// Most modules in a policy bundle, tests included.
+#define SMM_MAX_POLICY_MODULES 256
+
+// Largest policy module, in bytes.
+#define SMM_MAX_POLICY_MODULE_BYTES 1048576
+
+// Largest policy bundle (its files decompressed), in bytes.
+#define SMM_MAX_POLICY_BUNDLE_BYTES 33554432
+
+// Deepest bracket nesting of a policy module.
+#define SMM_MAX_POLICY_NESTING 16
+
+// Longest one policy evaluation may run, in seconds.
+#define SMM_MAX_POLICY_EVAL_SECONDS 2
+
+// VM instructions a policy decision may run, before the per-step allowance.
+#define SMM_MAX_DECISION_INSTRUCTIONS_BASE 1000000
+
+// VM instructions a policy decision may run per campaign step.
+#define SMM_MAX_DECISION_INSTRUCTIONS_PER_STEP 20000
+
+// Longest lifetime of an agent token, in seconds.
+#define SMM_MAX_AGENT_TOKEN_SECONDS 7200
+
+// Most times a chained run re-chains to a moved workspace head.
+#define SMM_MAX_CHAIN_ATTEMPTS 64
+
 // Result of every fallible call. Numbers are stable and never reused.
 enum smm_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L

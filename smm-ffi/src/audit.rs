@@ -484,12 +484,14 @@ pub unsafe extern "C" fn smm_file_store_list_json(
         let from = if from.is_null() {
             None
         } else {
+            // SAFETY: `from` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
             Some(unsafe { arg_str(from, "from") }?)
         };
         // SAFETY: per this function's contract (NULL allowed).
         let to = if to.is_null() {
             None
         } else {
+            // SAFETY: `to` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
             Some(unsafe { arg_str(to, "to") }?)
         };
         let items: Vec<serde_json::Value> = st

@@ -15,7 +15,11 @@
 //! `smm_last_error_json` the whole error: `{"code", "name", "category",
 //! "message", "pointer", "hint"}`.
 
-#![allow(non_camel_case_types)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![allow(
+    non_camel_case_types,
+    reason = "C type names, as the header spells them"
+)]
 
 use std::ffi::{CStr, c_char};
 
@@ -31,43 +35,17 @@ mod usage;
 pub use audit::*;
 pub use contracts::*;
 pub use errors::{
-    smm_last_error_json, smm_last_error_message, smm_status, smm_status_name, smm_string_free,
-    status_from_code,
+    kind_of, smm_last_error_json, smm_last_error_message, smm_status, smm_status_name,
+    smm_string_free, status_from_code, status_of,
 };
 pub use flow::*;
 pub use policy::*;
 pub use simulation::*;
 pub use usage::*;
 
-// The resource limits (`smm_core::limits`), as literals so that cbindgen
-// writes them into the header; a test checks them against the core's.
-
-/// Largest JSON document accepted as text, in bytes.
-pub const SMM_MAX_DOCUMENT_BYTES: u64 = 67_108_864;
-/// Deepest nesting of JSON arrays and objects.
-pub const SMM_MAX_DEPTH: u64 = 128;
-/// Largest `iterations` in bounded-percentile mode.
-pub const SMM_MAX_ITERATIONS: u64 = 10_000_000_000;
-/// Largest `iterations` with exact percentiles (about 57 bytes an iteration).
-pub const SMM_MAX_EXACT_ITERATIONS: u64 = 100_000_000;
-/// Most worker threads (`threads` arguments; 0 means every core).
-pub const SMM_MAX_THREADS: u64 = 1024;
-/// Most primary channels of a workspace context.
-pub const SMM_MAX_CHANNELS: u64 = 64;
-/// Most nodes of a workflow.
-pub const SMM_MAX_WORKFLOW_NODES: u64 = 10_000;
-/// Most retries of a workflow node.
-pub const SMM_MAX_RETRIES: u64 = 100;
-/// Longest `timeoutSeconds`.
-pub const SMM_MAX_TIMEOUT_SECONDS: u64 = 604_800;
-/// Most partial results merged at once.
-pub const SMM_MAX_PARTIALS: u64 = 1_048_576;
-/// Most signatures in one envelope.
-pub const SMM_MAX_ENVELOPE_SIGNATURES: u64 = 64;
-/// Most envelopes verified in one batch.
-pub const SMM_MAX_BATCH: u64 = 1_000_000;
-/// Most points in one parameter sweep.
-pub const SMM_MAX_SWEEP_POINTS: u64 = 100_000;
+// The resource limits, generated from `smm_core::limits::LIMITS`.
+mod limits;
+pub use limits::*;
 
 /// The library version, a static NUL-terminated string (never free it).
 #[unsafe(no_mangle)]

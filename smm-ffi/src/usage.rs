@@ -221,11 +221,15 @@ pub unsafe extern "C" fn smm_ledger_reserve(
 ) -> smm_status {
     boundary(|| {
         check_out(reservation_out, "reservation_out")?;
-        // SAFETY: per this function's contract (every argument below).
+        // SAFETY: `ledger` is NULL or a live handle made by this library and not yet freed (this function's contract); arg_obj checks NULL.
         let l = unsafe { arg_obj(ledger, "ledger") }?;
+        // SAFETY: `workspace_id` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let ws = unsafe { arg_str(workspace_id, "workspace_id") }?;
+        // SAFETY: `job_id` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let job = unsafe { arg_str(job_id, "job_id") }?;
+        // SAFETY: `amounts_json` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_json checks NULL.
         let amounts: Amounts = unsafe { arg_json(amounts_json, "amounts_json") }?;
+        // SAFETY: `now` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let now = arg_time(unsafe { arg_str(now, "now") }?, "now")?;
         let ttl = if ttl_seconds == 0 {
             usage::DEFAULT_RESERVATION_TTL_SECONDS
@@ -261,10 +265,13 @@ pub unsafe extern "C" fn smm_ledger_commit(
 ) -> smm_status {
     boundary(|| {
         check_out(receipt_out, "receipt_out")?;
-        // SAFETY: per this function's contract (every argument below).
+        // SAFETY: `ledger` is NULL or a live handle made by this library and not yet freed (this function's contract); arg_obj checks NULL.
         let l = unsafe { arg_obj(ledger, "ledger") }?;
+        // SAFETY: `reservation_id` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let id = unsafe { arg_str(reservation_id, "reservation_id") }?;
+        // SAFETY: `amounts_json` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_json checks NULL.
         let amounts: Amounts = unsafe { arg_json(amounts_json, "amounts_json") }?;
+        // SAFETY: `now` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let now = arg_time(unsafe { arg_str(now, "now") }?, "now")?;
         let receipt = l.ledger().commit(id, &amounts, now).map_err(err)?;
         // SAFETY: checked above.
@@ -283,8 +290,9 @@ pub unsafe extern "C" fn smm_ledger_release(
     reservation_id: *const c_char,
 ) -> smm_status {
     boundary(|| {
-        // SAFETY: per this function's contract (every argument below).
+        // SAFETY: `ledger` is NULL or a live handle made by this library and not yet freed (this function's contract); arg_obj checks NULL.
         let l = unsafe { arg_obj(ledger, "ledger") }?;
+        // SAFETY: `reservation_id` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let id = unsafe { arg_str(reservation_id, "reservation_id") }?;
         l.ledger().release(id).map_err(err)
     })
@@ -309,11 +317,15 @@ pub unsafe extern "C" fn smm_ledger_used(
         if used_out.is_null() {
             return Err((smm_status::SMM_NULL_ARGUMENT, "used_out is NULL".into()));
         }
-        // SAFETY: per this function's contract (every argument below).
+        // SAFETY: `ledger` is NULL or a live handle made by this library and not yet freed (this function's contract); arg_obj checks NULL.
         let l = unsafe { arg_obj(ledger, "ledger") }?;
+        // SAFETY: `workspace_id` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let ws = unsafe { arg_str(workspace_id, "workspace_id") }?;
+        // SAFETY: `kind` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let kind = unsafe { arg_str(kind, "kind") }?;
+        // SAFETY: `period` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let period_s = unsafe { arg_str(period, "period") }?;
+        // SAFETY: `now` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let now = arg_time(unsafe { arg_str(now, "now") }?, "now")?;
         let period = Period::parse(period_s).ok_or_else(|| {
             invalid(
@@ -343,9 +355,11 @@ pub unsafe extern "C" fn smm_ledger_status(
 ) -> smm_status {
     boundary(|| {
         check_out(status_out, "status_out")?;
-        // SAFETY: per this function's contract (every argument below).
+        // SAFETY: `ledger` is NULL or a live handle made by this library and not yet freed (this function's contract); arg_obj checks NULL.
         let l = unsafe { arg_obj(ledger, "ledger") }?;
+        // SAFETY: `workspace_id` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let ws = unsafe { arg_str(workspace_id, "workspace_id") }?;
+        // SAFETY: `now` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let now = arg_time(unsafe { arg_str(now, "now") }?, "now")?;
         let st = l.ledger().status(ws, now).map_err(err)?;
         // SAFETY: checked above.
@@ -369,9 +383,11 @@ pub unsafe extern "C" fn smm_ledger_policy_figures(
 ) -> smm_status {
     boundary(|| {
         check_out(figures_out, "figures_out")?;
-        // SAFETY: per this function's contract (every argument below).
+        // SAFETY: `ledger` is NULL or a live handle made by this library and not yet freed (this function's contract); arg_obj checks NULL.
         let l = unsafe { arg_obj(ledger, "ledger") }?;
+        // SAFETY: `workspace_id` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let ws = unsafe { arg_str(workspace_id, "workspace_id") }?;
+        // SAFETY: `now` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let now = arg_time(unsafe { arg_str(now, "now") }?, "now")?;
         let st = l.ledger().status(ws, now).map_err(err)?;
         // SAFETY: checked above.
@@ -397,8 +413,9 @@ pub unsafe extern "C" fn smm_ledger_apply_retention(
         if deleted_out.is_null() {
             return Err((smm_status::SMM_NULL_ARGUMENT, "deleted_out is NULL".into()));
         }
-        // SAFETY: per this function's contract (every argument below).
+        // SAFETY: `ledger` is NULL or a live handle made by this library and not yet freed (this function's contract); arg_obj checks NULL.
         let l = unsafe { arg_obj(ledger, "ledger") }?;
+        // SAFETY: `plan_json` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_json checks NULL.
         let plan: RetentionPlan = unsafe { arg_json(plan_json, "plan_json") }?;
         let Books::Sqlite(sql) = &l.books else {
             return Err(invalid(
@@ -432,10 +449,13 @@ pub unsafe extern "C" fn smm_price_usage(
 ) -> smm_status {
     boundary(|| {
         check_out(usage_out, "usage_out")?;
-        // SAFETY: per this function's contract (every argument below).
+        // SAFETY: `prices_json` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let prices = unsafe { arg_str(prices_json, "prices_json") }?;
+        // SAFETY: `model_id` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let model = unsafe { arg_str(model_id, "model_id") }?;
+        // SAFETY: `messages_json` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_json checks NULL.
         let messages: serde_json::Value = unsafe { arg_json(messages_json, "messages_json") }?;
+        // SAFETY: `timestamp` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let ts = arg_time(unsafe { arg_str(timestamp, "timestamp") }?, "timestamp")?;
         let table = PriceTable::from_json(prices).map_err(err)?;
         let u = usage::price_usage(&table, model, &messages, input_tokens, output_tokens, ts)
@@ -499,10 +519,13 @@ pub unsafe extern "C" fn smm_check_agent_token(
     now: *const c_char,
 ) -> smm_status {
     boundary(|| {
-        // SAFETY: per this function's contract (every argument below).
+        // SAFETY: `claims_json` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_json checks NULL.
         let claims: AgentTokenClaims = unsafe { arg_json(claims_json, "claims_json") }?;
+        // SAFETY: `workspace_id` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let ws = unsafe { arg_str(workspace_id, "workspace_id") }?;
+        // SAFETY: `agent_type` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let t = unsafe { arg_str(agent_type, "agent_type") }?;
+        // SAFETY: `now` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let now = arg_time(unsafe { arg_str(now, "now") }?, "now")?;
         let t: AgentType = serde_json::from_value(serde_json::Value::String(t.into()))
             .map_err(|_| invalid("/agentType", format!("unknown agent type {t:?}")))?;
@@ -526,9 +549,11 @@ pub unsafe extern "C" fn smm_retention_plan(
 ) -> smm_status {
     boundary(|| {
         check_out(plan_out, "plan_out")?;
-        // SAFETY: per this function's contract (every argument below).
+        // SAFETY: `contract_json` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let c = unsafe { arg_str(contract_json, "contract_json") }?;
+        // SAFETY: `records_json` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_json checks NULL.
         let records: Vec<RetentionRecord> = unsafe { arg_json(records_json, "records_json") }?;
+        // SAFETY: `now` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
         let now = arg_time(unsafe { arg_str(now, "now") }?, "now")?;
         let contract = Contract::from_json(c).map_err(err)?;
         let plan = usage::retention_plan(&contract, &records, now, legal_hold).map_err(err)?;

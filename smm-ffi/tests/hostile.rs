@@ -6,8 +6,9 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
-)] // test code
+    clippy::indexing_slicing,
+    reason = "test code"
+)]
 
 use std::ffi::{CString, c_char};
 use std::ptr;

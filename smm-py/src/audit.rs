@@ -45,7 +45,7 @@ impl LocalSigner {
             getrandom::fill(&mut secret).map_err(|e| {
                 raise(
                     py,
-                    "SignerError",
+                    crate::errors::Class::SignerError,
                     format!("no entropy: {e}"),
                     None,
                     Some(ErrorKind::SignerFailed),
@@ -59,7 +59,7 @@ impl LocalSigner {
         }
         Err(raise(
             py,
-            "SignerError",
+            crate::errors::Class::SignerError,
             "could not draw a valid key".into(),
             None,
             Some(ErrorKind::SignerFailed),
@@ -89,7 +89,7 @@ impl LocalSigner {
             SignerKind::Local(s) => s.to_pkcs8_pem().map_err(|e| to_py_err(py, e)),
             SignerKind::External(_) => Err(raise(
                 py,
-                "SignerError",
+                crate::errors::Class::SignerError,
                 "not a local key".into(),
                 None,
                 Some(ErrorKind::SignerFailed),
@@ -227,7 +227,10 @@ pub(crate) fn contract_value(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult
 #[pyfunction]
 #[pyo3(signature = (contract, simulation, *, created_at, audit_trail, policy_decision,
                     decision_card, agent_runs = None, previous_bundle_ref = None))]
-#[allow(clippy::too_many_arguments)] // mirrors the Python keyword signature
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors the Python keyword signature"
+)]
 pub(crate) fn assemble_bundle<'py>(
     py: Python<'py>,
     contract: &Bound<'py, PyAny>,

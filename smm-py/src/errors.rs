@@ -1,6 +1,7 @@
 //! The exception hierarchy, and the one place where core errors become
-//! Python exceptions: through the core's error table
-//! (`smm_core::error::ERROR_TABLE`), which names each kind's class.
+//! Python exceptions: [`class_of`], an exhaustive match over the core's
+//! error kinds, so a new kind does not compile until this binding names its
+//! class.
 
 use pyo3::exceptions::{PyException, PyPermissionError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
@@ -179,13 +180,172 @@ pub(crate) const CLASSES: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// A class of [`CLASSES`], by its place there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[expect(
+    clippy::enum_variant_names,
+    reason = "the variants are the Python class names, which end in Error"
+)]
+pub(crate) enum Class {
+    SmmError,
+    ValidationError,
+    ShardError,
+    InternalError,
+    ContractError,
+    ImmutabilityError,
+    VersionError,
+    LifecycleError,
+    IntegrityError,
+    AuditError,
+    SignerError,
+    StorageError,
+    BundleConflictError,
+    CorruptBundleError,
+    UntrustedBundleError,
+    TimeoutError,
+    CancelledError,
+    PolicyError,
+    PolicyChecksumError,
+    PolicyDeniedError,
+    QuotaError,
+    QuotaExceededError,
+    UnknownReservationError,
+    LedgerConflictError,
+    LedgerError,
+    LedgerStorageError,
+    LedgerLockedError,
+    LedgerCorruptError,
+    LedgerVersionError,
+    AgentTokenError,
+    IntrospectionError,
+}
+
+impl Class {
+    /// Every class, in [`CLASSES`] order.
+    const ALL: [Class; 31] = [
+        Class::SmmError,
+        Class::ValidationError,
+        Class::ShardError,
+        Class::InternalError,
+        Class::ContractError,
+        Class::ImmutabilityError,
+        Class::VersionError,
+        Class::LifecycleError,
+        Class::IntegrityError,
+        Class::AuditError,
+        Class::SignerError,
+        Class::StorageError,
+        Class::BundleConflictError,
+        Class::CorruptBundleError,
+        Class::UntrustedBundleError,
+        Class::TimeoutError,
+        Class::CancelledError,
+        Class::PolicyError,
+        Class::PolicyChecksumError,
+        Class::PolicyDeniedError,
+        Class::QuotaError,
+        Class::QuotaExceededError,
+        Class::UnknownReservationError,
+        Class::LedgerConflictError,
+        Class::LedgerError,
+        Class::LedgerStorageError,
+        Class::LedgerLockedError,
+        Class::LedgerCorruptError,
+        Class::LedgerVersionError,
+        Class::AgentTokenError,
+        Class::IntrospectionError,
+    ];
+
+    /// The class's name in `smm_core`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Class::SmmError => "SmmError",
+            Class::ValidationError => "ValidationError",
+            Class::ShardError => "ShardError",
+            Class::InternalError => "InternalError",
+            Class::ContractError => "ContractError",
+            Class::ImmutabilityError => "ImmutabilityError",
+            Class::VersionError => "VersionError",
+            Class::LifecycleError => "LifecycleError",
+            Class::IntegrityError => "IntegrityError",
+            Class::AuditError => "AuditError",
+            Class::SignerError => "SignerError",
+            Class::StorageError => "StorageError",
+            Class::BundleConflictError => "BundleConflictError",
+            Class::CorruptBundleError => "CorruptBundleError",
+            Class::UntrustedBundleError => "UntrustedBundleError",
+            Class::TimeoutError => "TimeoutError",
+            Class::CancelledError => "CancelledError",
+            Class::PolicyError => "PolicyError",
+            Class::PolicyChecksumError => "PolicyChecksumError",
+            Class::PolicyDeniedError => "PolicyDeniedError",
+            Class::QuotaError => "QuotaError",
+            Class::QuotaExceededError => "QuotaExceededError",
+            Class::UnknownReservationError => "UnknownReservationError",
+            Class::LedgerConflictError => "LedgerConflictError",
+            Class::LedgerError => "LedgerError",
+            Class::LedgerStorageError => "LedgerStorageError",
+            Class::LedgerLockedError => "LedgerLockedError",
+            Class::LedgerCorruptError => "LedgerCorruptError",
+            Class::LedgerVersionError => "LedgerVersionError",
+            Class::AgentTokenError => "AgentTokenError",
+            Class::IntrospectionError => "IntrospectionError",
+        }
+    }
+}
+
+/// The class raised for an error kind. Exhaustive: a new kind does not
+/// compile until it has a class here.
+pub(crate) fn class_of(kind: ErrorKind) -> Class {
+    use ErrorKind as K;
+    match kind {
+        K::InvalidInput => Class::ValidationError,
+        K::InvalidShard => Class::ShardError,
+        K::ThreadPool => Class::InternalError,
+        K::Immutability => Class::ImmutabilityError,
+        K::SignerFailed => Class::SignerError,
+        K::Storage => Class::StorageError,
+        K::Conflict => Class::BundleConflictError,
+        K::Integrity => Class::IntegrityError,
+        K::CorruptBundle => Class::CorruptBundleError,
+        K::VersionRejected => Class::VersionError,
+        K::LifecycleRejected => Class::LifecycleError,
+        K::Policy => Class::PolicyError,
+        K::PolicyChecksum => Class::PolicyChecksumError,
+        K::Untrusted => Class::UntrustedBundleError,
+        K::Timeout => Class::TimeoutError,
+        K::UnknownReservation => Class::UnknownReservationError,
+        K::LedgerConflict => Class::LedgerConflictError,
+        K::LedgerStorage => Class::LedgerStorageError,
+        K::LedgerLocked => Class::LedgerLockedError,
+        K::LedgerCorrupt => Class::LedgerCorruptError,
+        K::LedgerVersion => Class::LedgerVersionError,
+        K::TokenRejected => Class::AgentTokenError,
+        K::Introspection => Class::IntrospectionError,
+        K::QuotaExceeded => Class::QuotaExceededError,
+        K::Cancelled => Class::CancelledError,
+        K::Denied => Class::PolicyDeniedError,
+        K::Internal => Class::InternalError,
+    }
+}
+
 static TYPES: PyOnceLock<Vec<Py<PyType>>> = PyOnceLock::new();
 
 /// The classes, created once, in [`CLASSES`] order.
 pub(crate) fn types(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
     TYPES.get_or_try_init(py, || {
         let mut made: Vec<Py<PyType>> = Vec::new();
-        for (name, doc, bases) in CLASSES {
+        if CLASSES.len() != Class::ALL.len() {
+            return Err(PyException::new_err(
+                "smm_core: the exception table is out of order",
+            ));
+        }
+        for ((name, doc, bases), class) in CLASSES.iter().zip(Class::ALL) {
+            if *name != class.name() {
+                return Err(PyException::new_err(format!(
+                    "smm_core: the exception table is out of order at {name}"
+                )));
+            }
             let mut b: Vec<Bound<'_, PyType>> = Vec::new();
             for base in *bases {
                 b.push(match *base {
@@ -217,23 +377,19 @@ pub(crate) fn types(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
     })
 }
 
-/// An exception of class `class` (a name of [`CLASSES`]).
+/// An exception of class `class`.
 pub(crate) fn raise(
     py: Python<'_>,
-    class: &str,
+    class: Class,
     msg: String,
     pointer: Option<&str>,
     kind: Option<ErrorKind>,
 ) -> PyErr {
     let build = || -> PyResult<PyErr> {
         let types = types(py)?;
-        let i = CLASSES
-            .iter()
-            .position(|(n, _, _)| *n == class)
-            .unwrap_or(0);
-        let ty = types
-            .get(i)
-            .ok_or_else(|| PyException::new_err(msg.clone()))?;
+        let ty = types.get(class as usize).ok_or_else(|| {
+            PyException::new_err(format!("smm_core: no exception class {}", class.name()))
+        })?;
         let exc = ty.bind(py).call1((msg.clone(),))?;
         exc.setattr("pointer", pointer.unwrap_or(""))?;
         let kind = kind.unwrap_or(ErrorKind::InvalidInput);
@@ -249,7 +405,7 @@ pub(crate) fn raise(
 pub(crate) fn validation(py: Python<'_>, pointer: &str, msg: String) -> PyErr {
     raise(
         py,
-        "ValidationError",
+        Class::ValidationError,
         msg,
         Some(pointer),
         Some(ErrorKind::InvalidInput),
@@ -257,17 +413,11 @@ pub(crate) fn validation(py: Python<'_>, pointer: &str, msg: String) -> PyErr {
 }
 
 /// The one place where core errors become Python exceptions: the class is
-/// the one the core's error table names for the error's kind.
+/// [`class_of`] the error's kind.
 pub(crate) fn to_py_err(py: Python<'_>, e: impl Into<CoreError>) -> PyErr {
     let e: CoreError = e.into();
     let kind = e.kind();
-    let err = raise(
-        py,
-        kind.python_class(),
-        e.to_string(),
-        e.pointer(),
-        Some(kind),
-    );
+    let err = raise(py, class_of(kind), e.to_string(), e.pointer(), Some(kind));
     if let CoreError::Contract(
         smm_core::contract::ContractError::Schema { violations }
         | smm_core::contract::ContractError::Rules { violations },
@@ -303,29 +453,27 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     for ((name, _, _), ty) in CLASSES.iter().zip(types(py)?) {
         m.add(*name, ty.bind(py))?;
     }
-    m.add_function(wrap_pyfunction!(_error_table, m)?)?;
-    m.add_function(wrap_pyfunction!(_error_samples, m)?)?;
+    m.add_function(wrap_pyfunction!(_error_kinds, m)?)?;
     Ok(())
 }
 
-/// The core's error table: [(name, code, python_class, category)].
+/// For every error kind of the core, in code order, the exception this
+/// binding raises for it (message: the kind's hint). For the tests, and
+/// for tools that list the exceptions.
 #[pyfunction]
-pub(crate) fn _error_table() -> Vec<(&'static str, u32, &'static str, &'static str)> {
-    smm_core::error::ERROR_TABLE
-        .iter()
-        .map(|r| (r.name, r.code, r.python_class, r.category.as_str()))
-        .collect()
-}
-
-/// One error of every variant of the core, as the exception this binding
-/// raises for it: [(variant, exception)]. For the table test.
-#[pyfunction]
-pub(crate) fn _error_samples(py: Python<'_>) -> Vec<(&'static str, Py<PyAny>)> {
-    smm_core::error::samples::all()
+pub(crate) fn _error_kinds(py: Python<'_>) -> Vec<Py<PyAny>> {
+    ErrorKind::ALL
         .into_iter()
-        .map(|e| {
-            let name = smm_core::error::samples::variant_name(&e);
-            (name, to_py_err(py, e).into_value(py).into_any())
+        .map(|kind| {
+            raise(
+                py,
+                class_of(kind),
+                kind.hint().to_string(),
+                None,
+                Some(kind),
+            )
+            .into_value(py)
+            .into_any()
         })
         .collect()
 }

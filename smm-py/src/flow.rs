@@ -42,7 +42,7 @@ fn doc_text(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Stri
         Some(p) => std::fs::read(&p).map_err(|e| {
             raise(
                 py,
-                "ValidationError",
+                crate::errors::Class::ValidationError,
                 format!("cannot read the {what} {}: {e}", p.display()),
                 Some(""),
                 Some(ErrorKind::InvalidInput),
@@ -76,7 +76,7 @@ fn entropy(py: Python<'_>) -> PyResult<[u8; 32]> {
     getrandom::fill(&mut secret).map_err(|e| {
         raise(
             py,
-            "SignerError",
+            crate::errors::Class::SignerError,
             format!("no entropy for a new key: {e}"),
             None,
             Some(ErrorKind::SignerFailed),
@@ -117,7 +117,7 @@ fn signer_arg<'py>(
             .map_err(|e| to_py_err(py, e)),
         Some(path) => Err(raise(
             py,
-            "SignerError",
+            crate::errors::Class::SignerError,
             format!("no key file {}", path.display()),
             None,
             Some(ErrorKind::SignerFailed),
@@ -218,7 +218,10 @@ impl RunResult {
 /// - threads: worker threads of the simulation (None or 0: every core)
 #[pyfunction]
 #[pyo3(signature = (contract, *, store, now, request = None, key = None, ledger = None, campaign = None, agent_run = None, policy = None, actor = "smm", threads = None))]
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors the Python keyword signature"
+)]
 pub(crate) fn run(
     py: Python<'_>,
     contract: &Bound<'_, PyAny>,

@@ -297,7 +297,7 @@ impl SimulationReport {
         let Some(s) = &self.samples else {
             return Err(raise(
                 py,
-                "SmmError",
+                crate::errors::Class::SmmError,
                 "samples were not kept: call simulate(..., keep_samples=True)".into(),
                 None,
                 None,
@@ -329,7 +329,7 @@ impl SimulationReport {
         let Some(s) = &self.samples else {
             return Err(raise(
                 py,
-                "SmmError",
+                crate::errors::Class::SmmError,
                 "samples were not kept: call simulate(..., keep_samples=True)".into(),
                 None,
                 None,
@@ -451,7 +451,7 @@ impl SimulationReport {
         let pd = py.import("pandas").map_err(|_| {
             raise(
                 py,
-                "SmmError",
+                crate::errors::Class::SmmError,
                 "to_frame needs pandas: pip install \"smm-core[pandas]\"".into(),
                 None,
                 None,
@@ -662,7 +662,10 @@ pub(crate) fn request_from(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<S
     stopping_rule = None, precision = None, relative_precision = None, precision_metrics = None,
     min_iterations = None, progress = None
 ))]
-#[allow(clippy::too_many_arguments)] // mirrors the Python keyword signature
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors the Python keyword signature"
+)]
 pub(crate) fn simulate(
     py: Python<'_>,
     workspace: &Bound<'_, PyAny>,

@@ -255,7 +255,7 @@ impl UsageLedger {
     /// - ttl_seconds: seconds before an uncommitted reservation stops counting
     /// - strict: raise QuotaExceededError instead of returning a block
     #[pyo3(signature = (workspace_id, job_id, usage, now, *, ttl_seconds = 900, strict = false))]
-    #[allow(clippy::too_many_arguments)] // mirrors the Python signature
+    #[allow(clippy::too_many_arguments, reason = "mirrors the Python signature")]
     fn reserve(
         &self,
         py: Python<'_>,
@@ -706,7 +706,10 @@ impl AgentRun {
 #[pyfunction]
 #[pyo3(signature = (contract, status, *, now, actor, simulation, policy_decision,
                     decision_card, agent_runs = None, previous_bundle_ref = None))]
-#[allow(clippy::too_many_arguments)] // mirrors the Python keyword signature
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors the Python keyword signature"
+)]
 pub(crate) fn breach_plan<'py>(
     py: Python<'py>,
     contract: &Bound<'py, PyAny>,
@@ -810,7 +813,7 @@ pub(crate) fn authorize_agent<'py>(
         .map_err(|cause| {
             let e = raise(
                 py,
-                "IntrospectionError",
+                crate::errors::Class::IntrospectionError,
                 format!("the introspector answered no claims: {cause}"),
                 None,
                 Some(smm_core::error::ErrorKind::Introspection),

@@ -38,6 +38,7 @@ fn bless() -> Result<(), String> {
     for (name, text) in smm_core::schema::all() {
         write_if_changed(schemas.join(name), &text)?;
     }
+    write_if_changed(xtask::ffi_limits_path(), &xtask::generate_ffi_limits())?;
     let header = generate_header(&root().join("smm-ffi"))?;
     write_if_changed(header_path(), &header)?;
     // v1 first: the v2 example chains to its terms hash.

@@ -4,8 +4,9 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
-)] // test code
+    clippy::indexing_slicing,
+    reason = "test code"
+)]
 
 #[test]
 fn c_header_is_current() {
@@ -14,6 +15,15 @@ fn c_header_is_current() {
     assert!(
         fresh == on_disk,
         "smm-ffi/include/smm.h is stale: run `cargo xtask bless` and commit the result"
+    );
+}
+
+#[test]
+fn c_limits_are_generated_from_the_core() {
+    let on_disk = std::fs::read_to_string(xtask::ffi_limits_path()).unwrap_or_default();
+    assert!(
+        xtask::generate_ffi_limits() == on_disk,
+        "smm-ffi/src/limits.rs is stale: run `cargo xtask bless` and commit the result"
     );
 }
 

@@ -9,58 +9,14 @@ use super::AuditError;
 use crate::contract::{Contract, ContractSnapshot};
 use crate::jcs;
 use crate::policy::{Decision, DecisionCard, PolicyError};
-use crate::sim::{ConvergenceMetrics, MetricSummary, Reproducibility, SimulationReport};
+use crate::sim::SimulationReport;
+pub use crate::sim::SimulationSummary;
 use crate::time::Timestamp;
 pub use crate::usage::{AgentRun, ModelUsage};
 
 /// Version tag of the bundle format.
 pub const BUNDLE_VERSION: &str = "smm-audit-bundle/v1";
-/// Retention when the contract names none.
-pub const DEFAULT_RETENTION_DAYS: u32 = 365;
-
-/// What the simulation said, as kept in a bundle.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SimulationSummary {
-    /// Model id.
-    pub model_id: String,
-    /// Readiness statistics.
-    pub readiness_score: MetricSummary,
-    /// Mean policy pass percentage.
-    pub policy_pass_pct: f64,
-    /// Mean citation coverage.
-    pub citation_coverage: f64,
-    /// Mean duplication risk.
-    pub duplication_risk: f64,
-    /// Mean cost estimate.
-    #[serde(rename = "costEstimateUSD")]
-    pub cost_estimate_usd: f64,
-    /// Mean technical readiness.
-    pub technical_readiness: f64,
-    /// Workflow success rate, when simulated.
-    pub workflow_success_rate: Option<f64>,
-    /// Convergence.
-    pub convergence_metrics: ConvergenceMetrics,
-    /// Reproducibility metadata (seed, iterations, RNG, versions).
-    pub reproducibility: Reproducibility,
-}
-
-impl From<&SimulationReport> for SimulationSummary {
-    fn from(r: &SimulationReport) -> Self {
-        SimulationSummary {
-            model_id: r.model_id.clone(),
-            readiness_score: r.readiness_score.clone(),
-            policy_pass_pct: r.policy_pass_pct.mean,
-            citation_coverage: r.citation_coverage.mean,
-            duplication_risk: r.duplication_risk.mean,
-            cost_estimate_usd: r.cost_estimate_usd.mean,
-            technical_readiness: r.technical_readiness.mean,
-            workflow_success_rate: r.workflow.as_ref().map(|w| w.success_rate),
-            convergence_metrics: r.convergence_metrics.clone(),
-            reproducibility: r.reproducibility.clone(),
-        }
-    }
-}
+pub use crate::contract::DEFAULT_RETENTION_DAYS;
 
 /// One event of the audit trail. `eventHash` is the SHA-256 of the RFC 8785
 /// form of the event without `eventHash`, so it covers `previousEventHash`:
@@ -379,10 +335,7 @@ pub fn assemble(inputs: BundleInputs<'_>) -> Result<AuditBundle, AuditError> {
     })
 }
 
-pub(crate) fn is_sha256_ref(s: &str) -> bool {
-    s.strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-}
+pub(crate) use crate::jcs::is_sha256_ref;
 
 /// An audit event before it is chained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -428,7 +381,7 @@ pub struct BundleRequest {
 /// Assemble from the JSON form (errors carry a JSON pointer).
 pub fn assemble_request(request: &Value) -> Result<AuditBundle, AuditError> {
     let req: BundleRequest = serde_path_to_error::deserialize(request).map_err(|e| {
-        let pointer = crate::sim::SimulationError::from_path_error(&e);
+        let pointer = crate::jcs::path_pointer(&e);
         AuditError::InvalidInput {
             pointer,
             message: e.inner().to_string(),

@@ -19,7 +19,6 @@ mod verify;
 
 use thiserror::Error;
 
-pub(crate) use bundle::is_sha256_ref;
 pub use bundle::{
     AgentRun, AuditBundle, AuditEvent, AuditTrail, BUNDLE_VERSION, BundleInputs, BundleRequest,
     DEFAULT_RETENTION_DAYS, EventInput, ModelUsage, SimulationSummary, assemble, assemble_request,
@@ -157,9 +156,9 @@ impl AuditError {
         }
     }
 
-    /// The kind of this error in the [`crate::error::ERROR_TABLE`].
-    pub fn kind(&self) -> crate::error::ErrorKind {
-        use crate::error::ErrorKind as K;
+    /// The kind of this error (its stable code and category).
+    pub fn kind(&self) -> crate::kind::ErrorKind {
+        use crate::kind::ErrorKind as K;
         match self {
             AuditError::InvalidInput { .. }
             | AuditError::BrokenTrail { .. }

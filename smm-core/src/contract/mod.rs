@@ -35,6 +35,9 @@ pub use rules::{CONNECTOR_STALE_AFTER_DAYS, MIN_TTL_HOURS};
 use crate::jcs::{self, CanonicalError};
 use crate::time::Timestamp;
 
+/// Retention of a bundle when the contract names none, in days.
+pub const DEFAULT_RETENTION_DAYS: u32 = 365;
+
 /// Top-level fields that are lifecycle state, not terms (the terms hash
 /// leaves them out). Each changes during a contract's life without changing
 /// what was agreed:
@@ -187,9 +190,9 @@ pub enum ContractError {
 }
 
 impl ContractError {
-    /// The kind of this error in the [`crate::error::ERROR_TABLE`].
-    pub fn kind(&self) -> crate::error::ErrorKind {
-        use crate::error::ErrorKind as K;
+    /// The kind of this error (its stable code and category).
+    pub fn kind(&self) -> crate::kind::ErrorKind {
+        use crate::kind::ErrorKind as K;
         match self {
             ContractError::ImmutabilityViolation { .. } => K::Immutability,
             ContractError::VersionNotIncreased { .. }
@@ -333,7 +336,7 @@ pub fn validate_document(text: &[u8], now: Timestamp) -> Result<Vec<Violation>, 
 
 /// Remove the value at `pointer` (an object member or an array element).
 fn remove_pointer(doc: &mut Value, pointer: &str) {
-    let Some((parent, key)) = crate::error::split_pointer(pointer) else {
+    let Some((parent, key)) = crate::jcs::split_pointer(pointer) else {
         return;
     };
     match doc.pointer_mut(parent) {
@@ -565,7 +568,7 @@ pub fn changed_pointers(a: &Value, b: &Value) -> Vec<String> {
             (Some(Value::Object(x)), Some(Value::Object(y))) => {
                 let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
                 for k in keys {
-                    let p = format!("{at}/{}", crate::error::escape_pointer_token(k));
+                    let p = format!("{at}/{}", crate::jcs::escape_pointer_token(k));
                     walk(x.get(k), y.get(k), p, out);
                 }
             }
@@ -642,7 +645,7 @@ pub fn migrate_v1(v1: &Value) -> Result<Value, ContractError> {
         .contains(&k.as_str())
         {
             return Err(ContractError::Migration {
-                pointer: format!("/emergencyFlags/{}", crate::error::escape_pointer_token(k)),
+                pointer: format!("/emergencyFlags/{}", crate::jcs::escape_pointer_token(k)),
                 message: format!("v1 flag `{k}` has no v2 equivalent"),
             });
         }

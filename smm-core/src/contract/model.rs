@@ -81,7 +81,10 @@ impl Lifecycle {
 /// Social platforms a workspace can publish to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "the variants are the serialized names, documented on the type"
+)]
 pub enum Platform {
     Linkedin,
     X,
@@ -122,7 +125,10 @@ pub struct SignedBy {
 /// Connector state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "the variants are the serialized names, documented on the type"
+)]
 pub enum ConnectorStatus {
     Unconnected,
     Connected,
@@ -159,7 +165,10 @@ pub struct Connector {
 /// Kind of consent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "the variants are the serialized names, documented on the type"
+)]
 pub enum ConsentType {
     VoiceLikeness,
     UgcLicense,
@@ -196,7 +205,10 @@ pub struct ConsentRecord {
 /// Planned spend per item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "the variants are the serialized names, documented on the type"
+)]
 pub struct Breakdown {
     #[schemars(range(min = 0))]
     pub paid_ads: f64,
@@ -243,7 +255,10 @@ pub struct ContractBudget {
 /// How launches are approved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "the variants are the serialized names, documented on the type"
+)]
 pub struct ApprovalPolicy {
     #[schemars(range(min = 0, max = 1))]
     pub auto_approve_readiness_threshold: f64,
@@ -258,7 +273,10 @@ pub struct ApprovalPolicy {
 /// Risk profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "the variants are the serialized names, documented on the type"
+)]
 pub enum ContractRiskProfile {
     Low,
     Medium,
@@ -278,7 +296,10 @@ pub struct DataRetention {
 /// State of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "the variants are the serialized names, documented on the type"
+)]
 pub enum RunStatus {
     Pending,
     Running,
@@ -290,7 +311,10 @@ pub enum RunStatus {
 /// The last run (lifecycle state, not part of the terms).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "the variants are the serialized names, documented on the type"
+)]
 pub struct LastRun {
     pub run_id: String,
     pub status: RunStatus,
@@ -304,7 +328,10 @@ pub struct LastRun {
 /// State of a canary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "the variants are the serialized names, documented on the type"
+)]
 pub enum CanaryStatus {
     Monitoring,
     Passed,
@@ -314,7 +341,10 @@ pub enum CanaryStatus {
 /// The current canary (lifecycle state, not part of the terms).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "the variants are the serialized names, documented on the type"
+)]
 pub struct CurrentCanary {
     #[schemars(range(min = 0, max = 1))]
     pub pct: f64,
@@ -340,7 +370,10 @@ pub struct Audit {
 /// Simulation settings of the workspace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "the variants are the serialized names, documented on the type"
+)]
 pub struct ContractSimulationConfig {
     #[schemars(range(min = 100))]
     pub iterations: u64,

@@ -156,7 +156,7 @@ impl CompiledSchema {
             for r in required.iter().filter_map(Value::as_str) {
                 if !map.contains_key(r) {
                     out.push(Violation {
-                        pointer: format!("{at}/{}", crate::error::escape_pointer_token(r)),
+                        pointer: format!("{at}/{}", crate::jcs::escape_pointer_token(r)),
                         rule: "schema.required".into(),
                         message: format!("missing required field `{r}`"),
                         severity: Severity::Error,
@@ -166,7 +166,7 @@ impl CompiledSchema {
         }
         let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
         for (k, child) in map {
-            let here = format!("{at}/{}", crate::error::escape_pointer_token(k));
+            let here = format!("{at}/{}", crate::jcs::escape_pointer_token(k));
             match props.and_then(|p| p.get(k)) {
                 Some(s) => self.check(s, child, &here, out),
                 None if closed => {

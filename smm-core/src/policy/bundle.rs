@@ -22,23 +22,23 @@ use crate::jcs;
 
 /// Most modules a bundle may hold (tests included): the most sources a
 /// regorus VM program can hold.
-pub const MAX_MODULES: usize = 256;
+pub const MAX_MODULES: usize = crate::limits::MAX_POLICY_MODULES;
 /// Longest one evaluation may run (the load's probe of every rule, a
 /// decision, a query, the Rego tests), in wall-clock seconds: a bound for
 /// hostile bundles, far above what any honest decision takes (the default
 /// bundle decides a campaign of the largest size in milliseconds). It
 /// decides only whether an answer is returned, never what it says.
-pub const MAX_EVAL_SECONDS: u64 = 2;
+pub const MAX_EVAL_SECONDS: u64 = crate::limits::MAX_POLICY_EVAL_SECONDS;
 /// VM instructions a decision may run: this many, plus
 /// [`DECISION_INSTRUCTIONS_PER_STEP`] per workflow step of its input.
-pub const DECISION_INSTRUCTIONS_BASE: usize = 1_000_000;
+pub const DECISION_INSTRUCTIONS_BASE: usize = crate::limits::MAX_DECISION_INSTRUCTIONS_BASE;
 /// VM instructions a decision may run per workflow step of its input.
-pub const DECISION_INSTRUCTIONS_PER_STEP: usize = 20_000;
+pub const DECISION_INSTRUCTIONS_PER_STEP: usize = crate::limits::MAX_DECISION_INSTRUCTIONS_PER_STEP;
 /// Largest module, in bytes.
-pub const MAX_MODULE_BYTES: usize = 1 << 20;
+pub const MAX_MODULE_BYTES: usize = crate::limits::MAX_POLICY_MODULE_BYTES;
 /// Largest bundle: the sum of its files, decompressed, in bytes (also the
 /// cap on an archive's decompressed size: a guard against gzip bombs).
-pub const MAX_BUNDLE_BYTES: u64 = 32 << 20;
+pub const MAX_BUNDLE_BYTES: u64 = crate::limits::MAX_POLICY_BUNDLE_BYTES;
 /// The rule a bundle's decision is read from.
 pub const DECISION_RULE: &str = "data.smm.decision";
 /// The `policyBundleRef` of the default bundle.

@@ -131,7 +131,7 @@ impl Decision {
     pub fn from_value(value: &Value) -> Result<Decision, PolicyError> {
         let d: Decision =
             serde_path_to_error::deserialize(value).map_err(|e| PolicyError::InvalidInput {
-                pointer: crate::sim::SimulationError::from_path_error(&e),
+                pointer: crate::jcs::path_pointer(&e),
                 message: e.inner().to_string(),
             })?;
         let hex64 =

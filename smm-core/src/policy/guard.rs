@@ -12,7 +12,7 @@ use super::PolicyError;
 /// The deepest nesting of brackets (`(`, `[`, `{`) a module may use (the
 /// default bundle uses 7). Checked on the source text, before parsing:
 /// regorus's parser takes time exponential in the nesting of some forms.
-pub const MAX_POLICY_NESTING: usize = 16;
+pub const MAX_POLICY_NESTING: usize = crate::limits::MAX_POLICY_NESTING;
 
 /// Refuse a module nested deeper than [`MAX_POLICY_NESTING`], before it is
 /// parsed. Strings, raw strings and comments are skipped.

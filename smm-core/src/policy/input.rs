@@ -9,8 +9,8 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use super::PolicyError;
-use crate::audit::SimulationSummary;
 use crate::contract::{Contract, Platform, WorkspaceContract};
+use crate::sim::SimulationSummary;
 use crate::time::Timestamp;
 
 /// Everything the policies read: the document of a [`PolicyInput`]
@@ -44,7 +44,10 @@ pub struct PolicyDocument {
 /// Kind of workflow step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "the variants are the serialized names, documented on the type"
+)]
 pub enum StepType {
     Research,
     Planner,
@@ -227,7 +230,7 @@ impl PolicyInput {
             check_contract(ws)?;
         }
         let document: PolicyDocument = serde_path_to_error::deserialize(value).map_err(|e| {
-            let pointer = crate::sim::SimulationError::from_path_error(&e);
+            let pointer = crate::jcs::path_pointer(&e);
             invalid(pointer, e.inner().to_string())
         })?;
         Self::prepare(document)

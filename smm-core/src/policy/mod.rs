@@ -135,9 +135,9 @@ fn line_suffix(line: Option<u32>) -> String {
 }
 
 impl PolicyError {
-    /// The kind of this error in the [`crate::error::ERROR_TABLE`].
-    pub fn kind(&self) -> crate::error::ErrorKind {
-        use crate::error::ErrorKind as K;
+    /// The kind of this error (its stable code and category).
+    pub fn kind(&self) -> crate::kind::ErrorKind {
+        use crate::kind::ErrorKind as K;
         match self {
             PolicyError::InvalidInput { .. } | PolicyError::InvalidCardInput { .. } => {
                 K::InvalidInput

@@ -264,9 +264,9 @@ impl SimulationError {
         }
     }
 
-    /// The kind of this error in the [`crate::error::ERROR_TABLE`].
-    pub fn kind(&self) -> crate::error::ErrorKind {
-        use crate::error::ErrorKind as K;
+    /// The kind of this error (its stable code and category).
+    pub fn kind(&self) -> crate::kind::ErrorKind {
+        use crate::kind::ErrorKind as K;
         match self {
             SimulationError::InvalidShard { .. }
             | SimulationError::InvalidPartial { .. }
@@ -281,6 +281,6 @@ impl SimulationError {
 
     /// True for the variants caused by the caller's input.
     pub fn is_input_error(&self) -> bool {
-        self.kind().category() == crate::error::ErrorCategory::Input
+        self.kind().category() == crate::kind::ErrorCategory::Input
     }
 }

@@ -8,15 +8,15 @@ use serde::{Deserialize, Serialize};
 use super::SimulationError;
 
 /// Largest accepted `iterations` in any mode.
-pub const MAX_ITERATIONS: u64 = 10_000_000_000;
+pub const MAX_ITERATIONS: u64 = crate::limits::MAX_ITERATIONS;
 /// Largest accepted `iterations` when percentiles are exact (every sample is
 /// kept: 56 bytes per iteration, 5.6 GB at this limit).
-pub const MAX_EXACT_ITERATIONS: u64 = 100_000_000;
+pub const MAX_EXACT_ITERATIONS: u64 = crate::limits::MAX_EXACT_ITERATIONS;
 /// In [`PercentileMode::Auto`], runs up to this many iterations keep exact
 /// percentiles; longer runs use the bounded-memory histogram.
 pub const AUTO_EXACT_LIMIT: u64 = 10_000_000;
 /// Largest accepted `retryPolicy.maxRetries`.
-pub const MAX_RETRIES: u32 = 100;
+pub const MAX_RETRIES: u32 = crate::limits::MAX_RETRIES;
 /// Largest accepted `confidenceLevel` (its normal quantile, about 6.1, must
 /// stay finite: 0.9999999999999999 would give an infinite interval).
 pub const MAX_CONFIDENCE_LEVEL: f64 = 0.999_999_999;
@@ -435,7 +435,7 @@ fn check_context(doc: &serde_json::Value) -> Result<(), SimulationError> {
             return Err(unknown(
                 format!(
                     "/workspaceContext/{}",
-                    crate::error::escape_pointer_token(key)
+                    crate::jcs::escape_pointer_token(key)
                 ),
                 key,
                 &top,
@@ -462,7 +462,7 @@ fn check_context(doc: &serde_json::Value) -> Result<(), SimulationError> {
                 return Err(unknown(
                     format!(
                         "/workspaceContext/budget/{}",
-                        crate::error::escape_pointer_token(key)
+                        crate::jcs::escape_pointer_token(key)
                     ),
                     key,
                     &names,
@@ -476,7 +476,7 @@ fn check_context(doc: &serde_json::Value) -> Result<(), SimulationError> {
                     return Err(unknown(
                         format!(
                             "/workspaceContext/budget/breakdown/{}",
-                            crate::error::escape_pointer_token(key)
+                            crate::jcs::escape_pointer_token(key)
                         ),
                         key,
                         &names,
@@ -528,32 +528,7 @@ impl SimulationRequest {
 impl SimulationError {
     /// The JSON pointer of a `serde_path_to_error` path.
     pub fn from_path_error<E>(err: &serde_path_to_error::Error<E>) -> String {
-        match path_error_ref(err) {
-            SimulationError::Parse { pointer, .. } => pointer,
-            _ => String::new(),
-        }
-    }
-}
-
-fn path_error_ref<E>(err: &serde_path_to_error::Error<E>) -> SimulationError {
-    let mut pointer = String::new();
-    for seg in err.path().iter() {
-        use serde_path_to_error::Segment;
-        match seg {
-            Segment::Seq { index } => {
-                pointer.push('/');
-                pointer.push_str(&index.to_string());
-            }
-            Segment::Map { key } | Segment::Enum { variant: key } => {
-                pointer.push('/');
-                pointer.push_str(&crate::error::escape_pointer_token(key));
-            }
-            Segment::Unknown => {}
-        }
-    }
-    SimulationError::Parse {
-        pointer,
-        message: String::new(),
+        crate::jcs::path_pointer(err)
     }
 }
 

@@ -44,6 +44,6 @@ pub use input::{
 pub use model::{MODEL_ID, PRECISION_METRICS, RiskProfile};
 pub use report::{
     ConfidenceInterval, ConvergenceMetrics, MetricPrecision, MetricSummary, NodeSummary,
-    Percentiles, Reproducibility, SimulationReport, WorkflowSummary,
+    Percentiles, Reproducibility, SimulationReport, SimulationSummary, WorkflowSummary,
 };
 pub use stats::{BOUNDED_ABSOLUTE_ERROR, BOUNDED_RELATIVE_ERROR};

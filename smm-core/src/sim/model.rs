@@ -546,7 +546,7 @@ fn precision_plan(cfg: &SimulationConfig) -> Result<PrecisionPlan, SimulationErr
     }
     let mut targets = vec![(0, readiness)];
     for (name, h) in &p.metrics {
-        let pointer = format!("/metrics/{}", crate::error::escape_pointer_token(name));
+        let pointer = format!("/metrics/{}", crate::jcs::escape_pointer_token(name));
         let Some(index) = PRECISION_METRICS.iter().position(|m| m == name) else {
             return Err(bad(
                 &pointer,

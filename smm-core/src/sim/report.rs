@@ -276,3 +276,47 @@ impl SimulationReport {
         serde_path_to_error::deserialize(&mut de).map_err(super::input::path_error)
     }
 }
+
+/// What the simulation said, as kept in a bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SimulationSummary {
+    /// Model id.
+    pub model_id: String,
+    /// Readiness statistics.
+    pub readiness_score: MetricSummary,
+    /// Mean policy pass percentage.
+    pub policy_pass_pct: f64,
+    /// Mean citation coverage.
+    pub citation_coverage: f64,
+    /// Mean duplication risk.
+    pub duplication_risk: f64,
+    /// Mean cost estimate.
+    #[serde(rename = "costEstimateUSD")]
+    pub cost_estimate_usd: f64,
+    /// Mean technical readiness.
+    pub technical_readiness: f64,
+    /// Workflow success rate, when simulated.
+    pub workflow_success_rate: Option<f64>,
+    /// Convergence.
+    pub convergence_metrics: ConvergenceMetrics,
+    /// Reproducibility metadata (seed, iterations, RNG, versions).
+    pub reproducibility: Reproducibility,
+}
+
+impl From<&SimulationReport> for SimulationSummary {
+    fn from(r: &SimulationReport) -> Self {
+        SimulationSummary {
+            model_id: r.model_id.clone(),
+            readiness_score: r.readiness_score.clone(),
+            policy_pass_pct: r.policy_pass_pct.mean,
+            citation_coverage: r.citation_coverage.mean,
+            duplication_risk: r.duplication_risk.mean,
+            cost_estimate_usd: r.cost_estimate_usd.mean,
+            technical_readiness: r.technical_readiness.mean,
+            workflow_success_rate: r.workflow.as_ref().map(|w| w.success_rate),
+            convergence_metrics: r.convergence_metrics.clone(),
+            reproducibility: r.reproducibility.clone(),
+        }
+    }
+}

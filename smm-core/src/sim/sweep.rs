@@ -108,7 +108,7 @@ fn set_pointer(doc: &mut Value, pointer: &str, value: Value) -> Result<(), Simul
             format!("{pointer:?} is not a JSON pointer (it must start with /)"),
         ));
     }
-    let (parent, last) = crate::error::split_pointer(pointer).unwrap_or(("", String::new()));
+    let (parent, last) = crate::jcs::split_pointer(pointer).unwrap_or(("", String::new()));
     match doc.pointer_mut(parent) {
         Some(Value::Object(o)) => {
             o.insert(last, value);

@@ -387,6 +387,7 @@ pub(crate) fn merge_limits(
     Ok(out)
 }
 
+#[cfg(feature = "sqlite")]
 pub(crate) fn parse_now(now: &str) -> Result<Timestamp, UsageError> {
     Timestamp::parse(now).ok_or_else(|| UsageError::InvalidInput {
         pointer: "/now".into(),

@@ -1,6 +1,6 @@
 //! Cost controls: agent runs and their model usage priced in exact
 //! dollars, a usage ledger with quotas that block hard (in memory, or
-//! SQLite with the `sqlite` feature), the budget-breach playbook, agent
+//! SQLite with the `sqlite` feature), agent
 //! token checks and retention plans. The host runs the agents and calls
 //! the models; this module keeps the books and makes the decisions,
 //! deterministically: time is always passed in.
@@ -19,7 +19,6 @@
 //! # Ok::<(), smm_core::usage::UsageError>(())
 //! ```
 
-mod breach;
 mod ledger;
 mod memory;
 mod money;
@@ -31,7 +30,8 @@ mod token;
 
 use thiserror::Error;
 
-pub use breach::{
+// layers: re-export of a moved path, kept for one release (CHANGELOG).
+pub use crate::breach::{
     BreachAction, BreachInputs, BreachPlan, BreachRequest, breach_plan, breach_plan_request,
 };
 pub use ledger::{
@@ -172,9 +172,9 @@ impl UsageError {
         }
     }
 
-    /// The kind of this error in the [`crate::error::ERROR_TABLE`].
-    pub fn kind(&self) -> crate::error::ErrorKind {
-        use crate::error::ErrorKind as K;
+    /// The kind of this error (its stable code and category).
+    pub fn kind(&self) -> crate::kind::ErrorKind {
+        use crate::kind::ErrorKind as K;
         match self {
             UsageError::InvalidInput { .. }
             | UsageError::UnknownModel { .. }

@@ -38,7 +38,10 @@ pub struct ModelUsage {
 /// Kind of agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "the variants are the serialized names, documented on the type"
+)]
 pub enum AgentType {
     Research,
     Planner,
@@ -65,7 +68,10 @@ impl AgentType {
 /// State of an agent run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "the variants are the serialized names, documented on the type"
+)]
 pub enum AgentRunStatus {
     Pending,
     Running,
@@ -106,7 +112,7 @@ pub struct AgentRun {
 }
 
 fn is_ref(s: &str) -> bool {
-    crate::audit::is_sha256_ref(s)
+    crate::jcs::is_sha256_ref(s)
 }
 
 impl AgentRun {

@@ -23,7 +23,10 @@ use crate::time::Timestamp;
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "the variants are the serialized names, documented on the type"
+)]
 pub enum RecordKind {
     AuditBundle,
     AgentRun,
@@ -164,7 +167,7 @@ pub fn retention_plan(
         .as_ref()
         .map(|d| d.audit_retention_days)
         .or(c.audit.as_ref().map(|a| a.retention_days))
-        .unwrap_or(crate::audit::DEFAULT_RETENTION_DAYS);
+        .unwrap_or(crate::contract::DEFAULT_RETENTION_DAYS);
     if days < 30 {
         return Err(bad(
             "/dataRetention/auditRetentionDays".into(),

@@ -11,7 +11,7 @@ use super::records::AgentType;
 use crate::time::Timestamp;
 
 /// Longest lifetime of an agent token: two hours.
-pub const MAX_AGENT_TOKEN_SECONDS: i64 = 2 * 3600;
+pub const MAX_AGENT_TOKEN_SECONDS: i64 = crate::limits::MAX_AGENT_TOKEN_SECONDS as i64;
 
 /// What the host's introspection says about a token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

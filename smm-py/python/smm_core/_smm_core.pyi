@@ -102,8 +102,7 @@ __all__ = [
     "verify_bundle_chain",
     "verify_bundles",
     "__version__",
-    "_error_samples",
-    "_error_table",
+    "_error_kinds",
     "_report_from_state",
 ]
 
@@ -680,5 +679,4 @@ def retention_plan(
 ) -> dict[str, Any]: ...
 def contract_quotas(contract: Union[Contract, _Document]) -> list[dict[str, Any]]: ...
 
-def _error_table() -> list[tuple[str, int, str, str]]: ...
-def _error_samples() -> list[tuple[str, SmmError]]: ...
+def _error_kinds() -> list[SmmError]: ...

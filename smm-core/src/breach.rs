@@ -1,4 +1,5 @@
-//! The budget-breach playbook (`ops/playbooks/budget-breach.yml` of the
+//! The budget-breach playbook, above the domains beside the flow (it
+//! assembles an audit bundle from usage, contract and simulation) (`ops/playbooks/budget-breach.yml` of the
 //! design: `immediate_halt` of `workspace.agents.*`, `audit_snapshot`):
 //! when a quota or the contract's `hardCap` is breached, the plan the host
 //! executes. The library decides; the host halts its agents and stores the
@@ -8,14 +9,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::UsageError;
-use super::ledger::{QuotaStatus, format_amount};
-use super::records::AgentRun;
 use crate::audit::{AuditBundle, AuditTrail, BundleInputs, assemble};
 use crate::contract::Contract;
 use crate::policy::{Decision, DecisionCard};
 use crate::sim::SimulationReport;
 use crate::time::Timestamp;
+use crate::usage::{AgentRun, QuotaStatus, UsageError, format_amount};
 
 /// What the host does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -96,7 +95,7 @@ pub struct BreachRequest {
 pub fn breach_plan_request(request: &Value) -> Result<BreachPlan, UsageError> {
     let req: BreachRequest =
         serde_path_to_error::deserialize(request).map_err(|e| UsageError::InvalidInput {
-            pointer: crate::sim::SimulationError::from_path_error(&e),
+            pointer: crate::jcs::path_pointer(&e),
             message: e.inner().to_string(),
         })?;
     let contract = Contract::from_value(req.contract).map_err(|e| UsageError::InvalidInput {
