@@ -11,7 +11,8 @@ use smm_core::audit::store::{BundleStore, FileBundleStore, StoredBundle};
 use smm_core::audit::{self, AuditBundle, Envelope, LocalSigner, Signer, TrustedKey};
 use smm_core::contract::{self, ChangeKind, Contract};
 use smm_core::error::ErrorCategory;
-use smm_core::flow::{self, Campaign, FlowError, FlowInputs, FlowServices, Step};
+use smm_core::flow::{Campaign, FlowError, FlowInputs, Step};
+use smm_core::host;
 use smm_core::policy::{PolicyBundle, PolicyInput, TestOutcome};
 use smm_core::sim::{Progress, RunControl, RunOptions, SimulationRequest};
 use smm_core::time::Timestamp;
@@ -105,16 +106,9 @@ fn now_or_clock(now: Option<String>) -> Result<Timestamp, Failure> {
     }
 }
 
-/// 32 bytes from the operating system.
+/// 32 bytes from the operating system (the host layer's source).
 fn entropy() -> Result<[u8; 32], Failure> {
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(|e| {
-        Failure::new(
-            ErrorCategory::Signer,
-            format!("no entropy for a new key: {e}"),
-        )
-    })?;
-    Ok(secret)
+    Ok(host::os_entropy()?)
 }
 
 /// A key file that must exist (mode 0600), its key id its fingerprint.
@@ -127,7 +121,8 @@ fn existing_key(path: &Path) -> Result<LocalSigner, Failure> {
                 path.display()
             )));
     }
-    flow::signer_from_file(path, || [0; 32]).map_err(|e| Failure::from(e).in_file(path))
+    host::key_file_signer(path, false, &host::os_entropy)
+        .map_err(|e| Failure::from(e).in_file(path))
 }
 
 fn policy_bundle(path: Option<&Path>) -> Result<PolicyBundle, Failure> {
@@ -215,20 +210,17 @@ fn run(a: RunArgs, json: bool, cancel: &Arc<AtomicBool>) -> Outcome {
     let signer = match &a.key {
         Some(p) => existing_key(p)?,
         None => {
-            let path = a.store.join("signing-key.pem");
-            let secret = if path.exists() { [0; 32] } else { entropy()? };
-            flow::signer_from_file(&path, || secret).map_err(|e| at_step(Step::Sign, &path)(e))?
+            let path = a.store.join(host::KEY_FILE);
+            host::key_file_signer(&path, true, &host::os_entropy)
+                .map_err(|e| at_step(Step::Sign, &path)(e))?
         }
     };
-    let trusted = vec![TrustedKey {
-        key_id: signer.key_id().to_string(),
-        key: *signer.public_key(),
-    }];
-    let store = FileBundleStore::open(&a.store, trusted)
-        .map_err(|e| at_step(Step::Store, &a.store)(e.into()))?;
-    let ledger_path = a.ledger.unwrap_or_else(|| a.store.join("usage.sqlite"));
-    let ledger = SqliteLedger::open(&ledger_path)
-        .map_err(|e| at_step(Step::Usage, &ledger_path)(e.into()))?;
+    let store =
+        host::store_trusting(&a.store, &signer).map_err(|e| at_step(Step::Store, &a.store)(e))?;
+    let ledger_path = a.ledger.unwrap_or_else(|| a.store.join(host::LEDGER_FILE));
+    let ledger = host::LedgerChoice::Sqlite(ledger_path.clone())
+        .open()
+        .map_err(|e| at_step(Step::Usage, &ledger_path)(e))?;
 
     let iterations = request
         .as_ref()
@@ -255,16 +247,14 @@ fn run(a: RunArgs, json: bool, cancel: &Arc<AtomicBool>) -> Outcome {
         actor: &a.actor,
         previous_bundle_ref: None,
     };
-    let services = FlowServices {
-        policy: &policy,
-        ledger: &ledger,
-        signer: &signer,
-        store: &store,
-    };
     // Chained to the store's head in one atomic step with publication.
-    let result = flow::run_chained(inputs, services, &options);
+    let result = host::StoreJob::in_store(&store)
+        .signer(Some(&signer))
+        .ledger(Some(ledger.as_ref()))
+        .policy(Some(&policy))
+        .run(inputs, &options, &host::os_entropy);
     ProgressBar::new().finish();
-    let outcome = result?;
+    let outcome = result?.outcome;
     if json {
         print_json(&to_value(&outcome)?);
     } else {
@@ -735,7 +725,7 @@ fn store_keys(root: &Path, trust: &[std::path::PathBuf]) -> Result<Vec<TrustedKe
         .iter()
         .map(|p| trusted_key(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let own = root.join("signing-key.pem");
+    let own = root.join(host::KEY_FILE);
     if own.is_file() {
         keys.push(trusted_key(&own)?);
     }

@@ -24,6 +24,8 @@ pub mod flow;
 #[cfg(feature = "fs")]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "fs")]
+pub mod host;
 pub mod schema;
 
 pub use error::Error;

@@ -68,18 +68,7 @@ pub unsafe extern "C" fn smm_local_signer_generate(
 }
 
 fn generate_local(id: &str) -> Result<LocalSigner, Failure> {
-    for _ in 0..16 {
-        let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret)
-            .map_err(|e| (smm_status::SMM_SIGNER_FAILED, format!("no entropy: {e}")))?;
-        if let Ok(s) = LocalSigner::from_secret_bytes(id, &secret) {
-            return Ok(s);
-        }
-    }
-    Err((
-        smm_status::SMM_SIGNER_FAILED,
-        "could not draw a valid key".into(),
-    ))
+    smm_core::host::generate_signer(id, &smm_core::host::os_entropy).map_err(err)
 }
 
 /// A signer for a PKCS#8 PEM P-256 private key.

@@ -4,11 +4,9 @@
 use std::ffi::c_char;
 use std::path::Path;
 
-use smm_core::audit::store::FileBundleStore;
-use smm_core::audit::{LocalSigner, Signer, TrustedKey};
-use smm_core::flow::{self, FlowError, FlowInputs, FlowServices, RunDocument};
-use smm_core::policy::PolicyBundle;
-use smm_core::usage::{SqliteLedger, UsageLedger};
+use smm_core::audit::LocalSigner;
+use smm_core::flow::{FlowError, FlowInputs, RunDocument};
+use smm_core::host;
 
 use crate::audit::smm_signer;
 use crate::convert::{arg_str, check_out, options, to_json_string, write_obj, write_out};
@@ -21,26 +19,8 @@ fn flow_err(e: FlowError) -> Failure {
     (status, e.to_string())
 }
 
-fn entropy() -> Result<[u8; 32], Failure> {
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(|e| {
-        (
-            smm_status::SMM_SIGNER_FAILED,
-            format!("no entropy for a new key: {e}"),
-        )
-    })?;
-    Ok(secret)
-}
-
 fn key_file(path: &Path, create: bool) -> Result<LocalSigner, Failure> {
-    if !create && !path.exists() {
-        return Err((
-            smm_status::SMM_SIGNER_FAILED,
-            format!("no key file {}", path.display()),
-        ));
-    }
-    let secret = if path.exists() { [0; 32] } else { entropy()? };
-    flow::signer_from_file(path, || secret).map_err(err)
+    host::key_file_signer(path, create, &host::os_entropy).map_err(err)
 }
 
 /// The signer of a key file: a PKCS#8 PEM P-256 key of mode 0600 (a file
@@ -108,72 +88,28 @@ pub unsafe extern "C" fn smm_run_json(
         // SAFETY: per this function's contract.
         let root = Path::new(unsafe { arg_str(store_dir, "store_dir") }?);
         let doc = RunDocument::from_json(text).map_err(flow_err)?;
-        std::fs::create_dir_all(root).map_err(|e| {
-            (
-                smm_status::SMM_STORAGE,
-                format!("cannot create {}: {e}", root.display()),
+        // SAFETY: NULL or live, per this function's contract.
+        let (signer, ledger, policy) =
+            unsafe { (signer.as_ref(), ledger.as_ref(), policy.as_ref()) };
+        let outcome = host::StoreJob::in_dir(root)
+            .signer(signer.map(|s| s.inner.as_ref()))
+            .ledger(ledger.map(smm_ledger::ledger))
+            .policy(policy.map(|p| &p.inner))
+            .run(
+                FlowInputs {
+                    contract: &doc.contract,
+                    request: doc.request,
+                    campaign: doc.campaign,
+                    agent_run: doc.agent_run,
+                    now: doc.now,
+                    actor: &doc.actor,
+                    previous_bundle_ref: None,
+                },
+                &options(threads),
+                &host::os_entropy,
             )
-        })?;
-        // SAFETY: NULL or live, per this function's contract.
-        let given_signer = unsafe { signer.as_ref() };
-        let own_signer = match given_signer {
-            Some(_) => None,
-            None => Some(key_file(&root.join("signing-key.pem"), true)?),
-        };
-        let signer: &dyn Signer = match (given_signer, &own_signer) {
-            (Some(s), _) => s.inner.as_ref(),
-            (None, Some(s)) => s,
-            (None, None) => return Err((smm_status::SMM_INTERNAL, "no signer".into())),
-        };
-        let store = FileBundleStore::open(
-            root,
-            vec![TrustedKey {
-                key_id: signer.key_id().to_string(),
-                key: *signer.public_key(),
-            }],
-        )
-        .map_err(err)?;
-        // SAFETY: NULL or live, per this function's contract.
-        let given_ledger = unsafe { ledger.as_ref() };
-        let own_ledger = match given_ledger {
-            Some(_) => None,
-            None => Some(SqliteLedger::open(root.join("usage.sqlite")).map_err(err)?),
-        };
-        let ledger: &dyn UsageLedger = match (given_ledger, &own_ledger) {
-            (Some(l), _) => l.ledger(),
-            (None, Some(l)) => l,
-            (None, None) => return Err((smm_status::SMM_INTERNAL, "no ledger".into())),
-        };
-        // SAFETY: NULL or live, per this function's contract.
-        let given_policy = unsafe { policy.as_ref() };
-        let own_policy = match given_policy {
-            Some(_) => None,
-            None => Some(PolicyBundle::default_bundle().map_err(err)?),
-        };
-        let policy: &PolicyBundle = match (given_policy, &own_policy) {
-            (Some(p), _) => &p.inner,
-            (None, Some(p)) => p,
-            (None, None) => return Err((smm_status::SMM_INTERNAL, "no policy".into())),
-        };
-        let outcome = flow::run_chained(
-            FlowInputs {
-                contract: &doc.contract,
-                request: doc.request,
-                campaign: doc.campaign,
-                agent_run: doc.agent_run,
-                now: doc.now,
-                actor: &doc.actor,
-                previous_bundle_ref: None,
-            },
-            FlowServices {
-                policy,
-                ledger,
-                signer,
-                store: &store,
-            },
-            &options(threads),
-        )
-        .map_err(flow_err)?;
+            .map_err(flow_err)?
+            .outcome;
         let json = to_json_string(&outcome)?;
         // SAFETY: checked above.
         unsafe { write_out(result_out, json) }

@@ -40,30 +40,11 @@ impl LocalSigner {
     /// - key_id: the key id written in signatures
     #[staticmethod]
     fn generate(py: Python<'_>, key_id: Text) -> PyResult<Self> {
-        for _ in 0..16 {
-            let mut secret = [0u8; 32];
-            getrandom::fill(&mut secret).map_err(|e| {
-                raise(
-                    py,
-                    crate::errors::Class::SignerError,
-                    format!("no entropy: {e}"),
-                    None,
-                    Some(ErrorKind::SignerFailed),
-                )
-            })?;
-            if let Ok(s) = core_audit::LocalSigner::from_secret_bytes(&key_id, &secret) {
-                return Ok(LocalSigner {
-                    inner: SignerKind::Local(s),
-                });
-            }
-        }
-        Err(raise(
-            py,
-            crate::errors::Class::SignerError,
-            "could not draw a valid key".into(),
-            None,
-            Some(ErrorKind::SignerFailed),
-        ))
+        smm_core::host::generate_signer(&key_id, &smm_core::host::os_entropy)
+            .map(|s| LocalSigner {
+                inner: SignerKind::Local(s),
+            })
+            .map_err(|e| to_py_err(py, e))
     }
     /// From a PKCS#8 PEM private key.
     ///

@@ -5,14 +5,11 @@ use std::path::PathBuf;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
-use smm_core::audit::store::FileBundleStore as CoreStore;
-use smm_core::audit::{self as core_audit, Signer, TrustedKey};
+use smm_core::audit::{self as core_audit, Signer};
 use smm_core::error::ErrorKind;
-use smm_core::flow::{
-    self as core_flow, Campaign, FlowError, FlowInputs, FlowOutcome, FlowServices,
-};
-use smm_core::policy::PolicyBundle as CorePolicy;
-use smm_core::usage::{self as core_usage, SqliteLedger};
+use smm_core::flow::{self as core_flow, Campaign, FlowError, FlowInputs, FlowOutcome};
+use smm_core::host;
+use smm_core::usage as core_usage;
 
 use crate::audit::{ExternalSigner, FileBundleStore, LocalSigner};
 use crate::contracts::Contract;
@@ -54,35 +51,23 @@ fn doc_text(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Stri
         .map_err(|e| validation(py, "", format!("the {what} is not UTF-8: {e}")))
 }
 
-/// The signer of a run.
+/// The signer of a run (`None`: the store directory's own key).
 enum SignerArg<'py> {
+    Default,
     Owned(core_audit::LocalSigner),
     Local(Bound<'py, LocalSigner>),
     External(Bound<'py, ExternalSigner>),
 }
 
 impl SignerArg<'_> {
-    fn signer(&self) -> &dyn Signer {
+    fn signer(&self) -> Option<&dyn Signer> {
         match self {
-            SignerArg::Owned(s) => s,
-            SignerArg::Local(s) => s.get().inner.signer(),
-            SignerArg::External(s) => s.get().inner.signer(),
+            SignerArg::Default => None,
+            SignerArg::Owned(s) => Some(s),
+            SignerArg::Local(s) => Some(s.get().inner.signer()),
+            SignerArg::External(s) => Some(s.get().inner.signer()),
         }
     }
-}
-
-fn entropy(py: Python<'_>) -> PyResult<[u8; 32]> {
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(|e| {
-        raise(
-            py,
-            crate::errors::Class::SignerError,
-            format!("no entropy for a new key: {e}"),
-            None,
-            Some(ErrorKind::SignerFailed),
-        )
-    })?;
-    Ok(secret)
 }
 
 fn signer_arg<'py>(
@@ -91,19 +76,15 @@ fn signer_arg<'py>(
     store_root: Option<&PathBuf>,
 ) -> PyResult<SignerArg<'py>> {
     let Some(key) = key else {
-        // A key made once beside the store.
-        let Some(root) = store_root else {
+        // A key made once beside the store (by the host layer).
+        if store_root.is_none() {
             return Err(validation(
                 py,
                 "",
                 "give key= when store= is a FileBundleStore object".into(),
             ));
-        };
-        let path = root.join("signing-key.pem");
-        let secret = if path.exists() { [0; 32] } else { entropy(py)? };
-        return core_flow::signer_from_file(&path, || secret)
-            .map(SignerArg::Owned)
-            .map_err(|e| to_py_err(py, e));
+        }
+        return Ok(SignerArg::Default);
     };
     if let Ok(s) = key.cast::<LocalSigner>() {
         return Ok(SignerArg::Local(s.clone()));
@@ -112,16 +93,9 @@ fn signer_arg<'py>(
         return Ok(SignerArg::External(s.clone()));
     }
     match as_path(key)? {
-        Some(path) if path.exists() => core_flow::signer_from_file(&path, || [0; 32])
+        Some(path) => host::key_file_signer(&path, false, &host::os_entropy)
             .map(SignerArg::Owned)
             .map_err(|e| to_py_err(py, e)),
-        Some(path) => Err(raise(
-            py,
-            crate::errors::Class::SignerError,
-            format!("no key file {}", path.display()),
-            None,
-            Some(ErrorKind::SignerFailed),
-        )),
         None => Err(validation(
             py,
             "",
@@ -288,58 +262,21 @@ pub(crate) fn run(
             )
         })?),
     };
-    if let Some(r) = &root {
-        std::fs::create_dir_all(r).map_err(|e| {
-            to_py_err(
-                py,
-                core_audit::AuditError::Storage {
-                    message: format!("cannot create {}: {e}", r.display()),
-                },
-            )
-        })?;
-    }
     let signer = signer_arg(py, key, root.as_ref())?;
-    let owned_store = match &root {
-        Some(r) => Some(
-            CoreStore::open(
-                r,
-                vec![TrustedKey {
-                    key_id: signer.signer().key_id().to_string(),
-                    key: *signer.signer().public_key(),
-                }],
-            )
-            .map_err(|e| step_err(core_flow::Step::Store, e.into()))?,
-        ),
-        None => None,
-    };
     let py_ledger = ledger.and_then(|l| l.cast::<UsageLedger>().ok()).cloned();
-    let owned_ledger = match (&py_ledger, ledger) {
+    let ledger_choice = match (&py_ledger, ledger) {
         (Some(_), _) => None,
-        (None, Some(l)) => {
-            let path = as_path(l)?.ok_or_else(|| {
-                validation(py, "", "ledger must be a file path or a UsageLedger".into())
-            })?;
-            Some(
-                py.detach(|| SqliteLedger::open(&path))
-                    .map_err(|e| step_err(core_flow::Step::Usage, e.into()))?,
-            )
+        (None, Some(l)) => Some(host::LedgerChoice::Sqlite(as_path(l)?.ok_or_else(
+            || validation(py, "", "ledger must be a file path or a UsageLedger".into()),
+        )?)),
+        (None, None) if root.is_none() => {
+            return Err(validation(
+                py,
+                "",
+                "give ledger= when store= is a FileBundleStore object".into(),
+            ));
         }
-        (None, None) => {
-            let path = root
-                .as_ref()
-                .map(|r| r.join("usage.sqlite"))
-                .ok_or_else(|| {
-                    validation(
-                        py,
-                        "",
-                        "give ledger= when store= is a FileBundleStore object".into(),
-                    )
-                })?;
-            Some(
-                py.detach(|| SqliteLedger::open(&path))
-                    .map_err(|e| step_err(core_flow::Step::Usage, e.into()))?,
-            )
-        }
+        (None, None) => None,
     };
     let py_policy = match policy {
         Some(p) => Some(
@@ -349,53 +286,39 @@ pub(crate) fn run(
         ),
         None => None,
     };
-    let default_policy = match &py_policy {
-        Some(_) => None,
-        None => Some(
-            CorePolicy::default_bundle()
-                .map_err(|e| step_err(core_flow::Step::Policy, e.into()))?,
-        ),
-    };
-
-    let store_ref: &dyn smm_core::audit::store::BundleStore = match (&owned_store, &py_store) {
-        (Some(s), _) => s,
-        (None, Some(s)) => &s.get().inner,
-        (None, None) => return Err(validation(py, "", "no store".into())),
-    };
-    let ledger_ref: &dyn core_usage::UsageLedger = match (&owned_ledger, &py_ledger) {
-        (Some(l), _) => l,
-        (None, Some(l)) => l.get().ledger(),
-        (None, None) => return Err(validation(py, "", "no ledger".into())),
-    };
-    let policy_ref: &CorePolicy = match (&default_policy, &py_policy) {
-        (Some(p), _) => p,
-        (None, Some(p)) => &p.get().inner,
-        (None, None) => return Err(validation(py, "", "no policy".into())),
-    };
+    // Plain references for the work without the GIL.
+    let store_ref = py_store.as_ref().map(|s| &s.get().inner);
     let signer_ref = signer.signer();
+    let ledger_ref = py_ledger.as_ref().map(|l| l.get().ledger());
+    let policy_ref = py_policy.as_ref().map(|p| &p.get().inner);
     let result = py.detach(|| {
         let options = smm_core::sim::RunOptions {
             threads,
             ..Default::default()
         };
-        core_flow::run_chained(
-            FlowInputs {
-                contract: &contract,
-                request,
-                campaign,
-                agent_run,
-                now,
-                actor,
-                previous_bundle_ref: None,
-            },
-            FlowServices {
-                policy: policy_ref,
-                ledger: ledger_ref,
-                signer: signer_ref,
-                store: store_ref,
-            },
-            &options,
-        )
+        let job = match (&root, store_ref) {
+            (Some(r), _) => host::StoreJob::in_dir(r),
+            (None, Some(s)) => host::StoreJob::in_store(s),
+            (None, None) => host::StoreJob::default(),
+        };
+        job.signer(signer_ref)
+            .ledger(ledger_ref)
+            .ledger_choice(ledger_choice)
+            .policy(policy_ref)
+            .run(
+                FlowInputs {
+                    contract: &contract,
+                    request,
+                    campaign,
+                    agent_run,
+                    now,
+                    actor,
+                    previous_bundle_ref: None,
+                },
+                &options,
+                &host::os_entropy,
+            )
+            .map(|done| done.outcome)
     });
     match result {
         Ok(outcome) => Ok(RunResult { outcome }),

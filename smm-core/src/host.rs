@@ -1,0 +1,378 @@
+//! A job in a store directory (feature `fs`): the one place that knows how
+//! the front doors lay the main job out on disk. The CLI (`smm run`), the
+//! Python `smm_core.run` and the C `smm_run_json` call it and keep only
+//! their argument conversion.
+//!
+//! A store directory holds the file bundle store (which trusts the run's
+//! signer), the signing key [`KEY_FILE`] (made once, mode 0600, from a
+//! fallible entropy source) and the SQLite ledger [`LEDGER_FILE`]. Each part
+//! can be given instead: a signer (a KMS), a ledger (a shared database), a
+//! policy bundle, a store.
+//!
+//! ```
+//! use smm_core::host::{StoreJob, os_entropy};
+//! use smm_core::flow::{Campaign, FlowInputs};
+//! use smm_core::sim::RunOptions;
+//! # let dir = std::env::temp_dir().join(format!("smm-host-doc-{}", std::process::id()));
+//! let contract = smm_core::contract::Contract::from_json(
+//!     &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/workspace.icblabs.v2.json"))?,
+//! )?;
+//! let inputs = FlowInputs {
+//!     contract: &contract,
+//!     request: None,
+//!     campaign: Campaign::default(),
+//!     agent_run: None,
+//!     now: "2025-09-01T12:00:00Z".parse()?,
+//!     actor: "doc",
+//!     previous_bundle_ref: None,
+//! };
+//! let done = StoreJob::in_dir(&dir).run(inputs, &RunOptions::default(), &os_entropy)?;
+//! assert!(done.outcome.verified());
+//! assert!(done.bundle_path.is_some_and(|p| p.starts_with(&dir)));
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+use crate::audit::store::{BundleStore, FileBundleStore, StoredBundle};
+use crate::audit::{AuditError, LocalSigner, Signer, TrustedKey};
+use crate::flow::{self, FlowError, FlowInputs, FlowOutcome, FlowServices, Step};
+use crate::policy::PolicyBundle;
+use crate::sim::RunOptions;
+use crate::usage::{MemoryLedger, UsageLedger};
+
+/// The signing key of a store directory, made once.
+pub const KEY_FILE: &str = "signing-key.pem";
+/// The SQLite ledger of a store directory.
+pub const LEDGER_FILE: &str = "usage.sqlite";
+
+/// A source of 32 random bytes for a new key. It is called only when a key
+/// is made, and its failure is the caller's error (never a zero key).
+pub type Entropy<'a> = &'a dyn Fn() -> Result<[u8; 32], Error>;
+
+/// 32 bytes from the operating system's generator.
+pub fn os_entropy() -> Result<[u8; 32], Error> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| AuditError::SignerFailed {
+        key_id: "local".into(),
+        message: format!("no entropy for a new key: {e}"),
+    })?;
+    Ok(secret)
+}
+
+/// A new local signer with a random key from `entropy` (drawn again in the
+/// negligible case that 32 bytes are not a valid P-256 secret).
+pub fn generate_signer(key_id: &str, entropy: Entropy<'_>) -> Result<LocalSigner, Error> {
+    for _ in 0..16 {
+        if let Ok(s) = LocalSigner::from_secret_bytes(key_id, &entropy()?) {
+            return Ok(s);
+        }
+    }
+    Err(AuditError::SignerFailed {
+        key_id: key_id.into(),
+        message: "16 draws of the entropy source gave no valid key".into(),
+    }
+    .into())
+}
+
+/// The signer of a key file: a PKCS#8 PEM P-256 key of mode 0600 (a file
+/// that others may read is refused), its key id the key's fingerprint.
+/// When the file does not exist: with `create`, a new key from `entropy`
+/// is written there once, atomically (of two processes creating it at
+/// once, both end up with the same key); without, an
+/// [`AuditError::SignerFailed`] that names the file.
+pub fn key_file_signer(
+    path: &Path,
+    create: bool,
+    entropy: Entropy<'_>,
+) -> Result<LocalSigner, Error> {
+    if path.exists() {
+        return flow::signer_from_file(path, || [0; 32]);
+    }
+    if !create {
+        return Err(AuditError::SignerFailed {
+            key_id: "local".into(),
+            message: format!("no key file {}", path.display()),
+        }
+        .into());
+    }
+    let secret = entropy()?;
+    flow::signer_from_file(path, || secret)
+}
+
+/// A file bundle store at `root` that trusts `signer`'s key.
+pub fn store_trusting(root: &Path, signer: &dyn Signer) -> Result<FileBundleStore, Error> {
+    Ok(FileBundleStore::open(
+        root,
+        vec![TrustedKey {
+            key_id: signer.key_id().to_string(),
+            key: *signer.public_key(),
+        }],
+    )?)
+}
+
+/// Which usage ledger a job keeps its books in, when none is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LedgerChoice {
+    /// In memory, for this process only (tests, dry runs).
+    Memory,
+    /// A SQLite file (feature `sqlite`); [`LEDGER_FILE`] in the store
+    /// directory by default.
+    #[cfg(feature = "sqlite")]
+    Sqlite(PathBuf),
+}
+
+impl LedgerChoice {
+    /// Open it.
+    pub fn open(&self) -> Result<Box<dyn UsageLedger>, Error> {
+        match self {
+            LedgerChoice::Memory => Ok(Box::new(MemoryLedger::new())),
+            #[cfg(feature = "sqlite")]
+            LedgerChoice::Sqlite(path) => Ok(Box::new(crate::usage::SqliteLedger::open(path)?)),
+        }
+    }
+
+    /// The file it keeps, when it is one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            LedgerChoice::Memory => None,
+            #[cfg(feature = "sqlite")]
+            LedgerChoice::Sqlite(p) => Some(p),
+        }
+    }
+}
+
+/// The default ledger of a store directory: SQLite at [`LEDGER_FILE`] with
+/// the `sqlite` feature, else in memory.
+pub fn default_ledger(root: &Path) -> LedgerChoice {
+    #[cfg(feature = "sqlite")]
+    {
+        LedgerChoice::Sqlite(root.join(LEDGER_FILE))
+    }
+    #[cfg(not(feature = "sqlite"))]
+    {
+        let _ = root;
+        LedgerChoice::Memory
+    }
+}
+
+/// The id of the workspace's latest bundle in a store (its chain's head).
+pub fn latest_bundle(store: &dyn BundleStore, workspace_id: &str) -> Result<Option<String>, Error> {
+    flow::latest_bundle(store, workspace_id)
+}
+
+/// The main job, laid out in a store directory, with any part given.
+#[derive(Default)]
+pub struct StoreJob<'a> {
+    root: Option<PathBuf>,
+    store: Option<&'a dyn BundleStore>,
+    signer: Option<&'a dyn Signer>,
+    ledger: Option<&'a dyn UsageLedger>,
+    ledger_choice: Option<LedgerChoice>,
+    policy: Option<&'a PolicyBundle>,
+}
+
+impl std::fmt::Debug for StoreJob<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreJob")
+            .field("root", &self.root)
+            .field("store", &self.store.is_some())
+            .field("signer", &self.signer.map(|s| s.key_id().to_string()))
+            .field("ledger", &self.ledger.is_some())
+            .field("ledger_choice", &self.ledger_choice)
+            .field("policy", &self.policy.map(PolicyBundle::checksum))
+            .finish()
+    }
+}
+
+/// What a job did: the flow's outcome and where it left things.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobOutcome {
+    /// The flow's outcome.
+    pub outcome: FlowOutcome,
+    /// The stored bundle's file, when the store is the job's own directory.
+    pub bundle_path: Option<PathBuf>,
+    /// The ledger's file, when the job opened a file ledger.
+    pub ledger_path: Option<PathBuf>,
+}
+
+impl<'a> StoreJob<'a> {
+    /// A job whose store, key and ledger are in the directory `root`
+    /// (made when missing).
+    pub fn in_dir(root: impl Into<PathBuf>) -> StoreJob<'a> {
+        StoreJob {
+            root: Some(root.into()),
+            ..StoreJob::default()
+        }
+    }
+
+    /// A job that publishes to `store` (which must trust the signer; a
+    /// signer must then be given too).
+    pub fn in_store(store: &'a dyn BundleStore) -> StoreJob<'a> {
+        StoreJob {
+            store: Some(store),
+            ..StoreJob::default()
+        }
+    }
+
+    /// Sign with this signer instead of the directory's key file.
+    pub fn signer(mut self, signer: Option<&'a dyn Signer>) -> StoreJob<'a> {
+        self.signer = signer;
+        self
+    }
+
+    /// Keep the books in this ledger.
+    pub fn ledger(mut self, ledger: Option<&'a dyn UsageLedger>) -> StoreJob<'a> {
+        self.ledger = ledger;
+        self
+    }
+
+    /// Open this ledger when none is given (default: [`default_ledger`]).
+    pub fn ledger_choice(mut self, choice: Option<LedgerChoice>) -> StoreJob<'a> {
+        self.ledger_choice = choice;
+        self
+    }
+
+    /// Decide with this policy bundle instead of the default one.
+    pub fn policy(mut self, policy: Option<&'a PolicyBundle>) -> StoreJob<'a> {
+        self.policy = policy;
+        self
+    }
+
+    /// Run the main job, chained to the workspace's head in the store.
+    /// A failure to set a part up is the step that needs it: the key is
+    /// [`Step::Sign`], the store [`Step::Store`], the ledger
+    /// [`Step::Usage`], the default policy [`Step::Policy`].
+    pub fn run(
+        &self,
+        inputs: FlowInputs<'_>,
+        options: &RunOptions,
+        entropy: Entropy<'_>,
+    ) -> Result<JobOutcome, FlowError> {
+        let at = |step: Step| {
+            move |e: Error| FlowError {
+                step,
+                error: Box::new(e),
+            }
+        };
+        if let Some(root) = &self.root {
+            std::fs::create_dir_all(root).map_err(|e| {
+                at(Step::Store)(
+                    AuditError::Storage {
+                        message: format!("cannot create {}: {e}", root.display()),
+                    }
+                    .into(),
+                )
+            })?;
+        }
+        let own_signer = match (self.signer, &self.root) {
+            (Some(_), _) => None,
+            (None, Some(root)) => {
+                Some(key_file_signer(&root.join(KEY_FILE), true, entropy).map_err(at(Step::Sign))?)
+            }
+            (None, None) => {
+                return Err(at(Step::Sign)(
+                    AuditError::InvalidKey {
+                        message: "a job in a given store needs a signer".into(),
+                    }
+                    .into(),
+                ));
+            }
+        };
+        let signer: &dyn Signer = match (self.signer, &own_signer) {
+            (Some(s), _) => s,
+            (None, Some(s)) => s,
+            (None, None) => {
+                return Err(at(Step::Sign)(
+                    AuditError::Internal {
+                        message: "no signer".into(),
+                    }
+                    .into(),
+                ));
+            }
+        };
+        let own_store = match (self.store, &self.root) {
+            (Some(_), _) => None,
+            (None, Some(root)) => Some(store_trusting(root, signer).map_err(at(Step::Store))?),
+            (None, None) => None,
+        };
+        let store: &dyn BundleStore = match (self.store, &own_store) {
+            (Some(s), _) => s,
+            (None, Some(s)) => s,
+            (None, None) => {
+                return Err(at(Step::Store)(
+                    AuditError::Internal {
+                        message: "no store".into(),
+                    }
+                    .into(),
+                ));
+            }
+        };
+        let choice = match (&self.ledger_choice, &self.root) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(root)) => Some(default_ledger(root)),
+            (None, None) => None,
+        };
+        let own_ledger = match (self.ledger, &choice) {
+            (Some(_), _) => None,
+            (None, Some(c)) => Some(c.open().map_err(at(Step::Usage))?),
+            (None, None) => Some(LedgerChoice::Memory.open().map_err(at(Step::Usage))?),
+        };
+        let ledger: &dyn UsageLedger = match (self.ledger, &own_ledger) {
+            (Some(l), _) => l,
+            (None, Some(l)) => l.as_ref(),
+            (None, None) => {
+                return Err(at(Step::Usage)(
+                    AuditError::Internal {
+                        message: "no ledger".into(),
+                    }
+                    .into(),
+                ));
+            }
+        };
+        let own_policy = match self.policy {
+            Some(_) => None,
+            None => Some(PolicyBundle::default_bundle().map_err(|e| at(Step::Policy)(e.into()))?),
+        };
+        let policy: &PolicyBundle = match (self.policy, &own_policy) {
+            (Some(p), _) => p,
+            (None, Some(p)) => p,
+            (None, None) => {
+                return Err(at(Step::Policy)(
+                    AuditError::Internal {
+                        message: "no policy".into(),
+                    }
+                    .into(),
+                ));
+            }
+        };
+        let outcome = flow::run_chained(
+            inputs,
+            FlowServices {
+                policy,
+                ledger,
+                signer,
+                store,
+            },
+            options,
+        )?;
+        let bundle_path = match &own_store {
+            Some(s) => StoredBundle::from_envelope(outcome.envelope.as_bytes())
+                .and_then(|b| s.bundle_path(&b))
+                .ok(),
+            None => None,
+        };
+        let ledger_path = match (self.ledger, &choice) {
+            (None, Some(c)) => c.path().map(Path::to_path_buf),
+            _ => None,
+        };
+        Ok(JobOutcome {
+            outcome,
+            bundle_path,
+            ledger_path,
+        })
+    }
+}
