@@ -232,6 +232,15 @@ pub(crate) fn err(e: impl Into<CoreError>) -> Failure {
     (status, message)
 }
 
+/// A core error reported with another message (a step's prefix): the
+/// status and pointer of `e`, the message `message`.
+pub(crate) fn err_as(e: impl Into<CoreError>, message: String) -> Failure {
+    let e: CoreError = e.into();
+    let pointer = e.pointer().map(str::to_string);
+    LAST_POINTER.with(|p| *p.borrow_mut() = Some((message.clone(), pointer)));
+    (status_of(e.kind()), message)
+}
+
 /// The last error on this thread: its status and message.
 struct LastError {
     status: smm_status,

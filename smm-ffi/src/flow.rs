@@ -10,13 +10,13 @@ use smm_core::host;
 
 use crate::audit::smm_signer;
 use crate::convert::{arg_str, check_out, options, to_json_string, write_obj, write_out};
-use crate::errors::{Failure, boundary, err, smm_status};
+use crate::errors::{Failure, boundary, err, err_as, smm_status};
 use crate::policy::smm_policy_bundle;
 use crate::usage::smm_ledger;
 
 fn flow_err(e: FlowError) -> Failure {
-    let (status, _) = err(*e.error.clone());
-    (status, e.to_string())
+    let message = e.to_string();
+    err_as(*e.error, message)
 }
 
 fn key_file(path: &Path, create: bool) -> Result<LocalSigner, Failure> {

@@ -1,0 +1,236 @@
+//! `smm bundle`: sign, verify, list and show audit bundles.
+
+use super::*;
+
+/// A trusted key from a public key (PEM, DER) or a PKCS#8 private key file.
+fn trusted_key(path: &Path) -> Result<TrustedKey, Failure> {
+    let bytes = read_bytes(path)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let key = if text.contains("PRIVATE KEY") {
+        *existing_key(path)?.public_key()
+    } else {
+        audit::parse_public_key(&bytes).map_err(|e| Failure::from(e).in_file(path))?
+    };
+    Ok(TrustedKey {
+        key_id: audit::key_fingerprint_id(&key),
+        key,
+    })
+}
+
+pub(super) fn bundle_cmd(c: BundleCommand, json: bool) -> Outcome {
+    match c {
+        BundleCommand::Sign { bundle, key, out } => {
+            let signer = existing_key(&key)?;
+            let text = read(&bundle)?;
+            let b: AuditBundle =
+                AuditBundle::from_json(&text).map_err(|e| Failure::from(e).in_file(&bundle))?;
+            let envelope = audit::sign_bundle(&b, &[&signer as &dyn Signer])?;
+            match out {
+                Some(p) => {
+                    write_new(&p, &envelope, 0o644)?;
+                    let id = b.id()?;
+                    if json {
+                        print_json(&json!({"bundleId": id, "written": p.display().to_string()}));
+                    } else {
+                        println!("{id}\nwrote {}", p.display());
+                    }
+                }
+                None => println!("{}", String::from_utf8_lossy(&envelope)),
+            }
+            ok()
+        }
+        BundleCommand::Verify {
+            envelope,
+            trust,
+            store,
+        } => {
+            let (keys, bytes) = match &store {
+                Some(root) => {
+                    let keys = store_keys(root, &trust)?;
+                    let id = envelope.display().to_string();
+                    let s = FileBundleStore::open(root, keys.clone())
+                        .map_err(|e| Failure::from(e).in_file(root))?;
+                    let b = s.get(&id).map_err(|e| Failure::from(e).in_file(root))?;
+                    let b = b.ok_or_else(|| {
+                        Failure::input(format!("no bundle {id} in the store"))
+                            .in_file(root)
+                            .with_hint("list the store's bundles with `smm bundle list`")
+                    })?;
+                    (keys, b.envelope)
+                }
+                None => {
+                    if trust.is_empty() {
+                        return Err(Failure::input(
+                            "no trusted key: pass --trust KEY (or --store with its signing-key.pem)",
+                        ));
+                    }
+                    let keys = trust
+                        .iter()
+                        .map(|p| trusted_key(p))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let bytes = read_bytes(&envelope)?;
+                    // A bare envelope, or a file a store wrote.
+                    let bytes = if bytes.starts_with(b"{\"payload") || !looks_stored(&bytes) {
+                        bytes
+                    } else {
+                        audit::store::read_stored_record(&bytes)
+                            .map_err(|e| Failure::from(e).in_file(&envelope))?
+                            .envelope
+                    };
+                    if Envelope::from_json(&bytes).is_err() {
+                        return Err(Failure::input(
+                            "neither an envelope (DSSE JSON) nor a bundle file a store wrote",
+                        )
+                        .in_file(&envelope)
+                        .with_hint(
+                            "pass an envelope, a stored bundle-….json.gz, or --store DIR ID",
+                        ));
+                    }
+                    (keys, bytes)
+                }
+            };
+            let v = audit::verify_envelope(&bytes, &keys, None);
+            if json {
+                print_json(&to_value(&v)?);
+            } else {
+                for c in &v.checks {
+                    println!(
+                        "{} {:<14} {}",
+                        if c.ok { "ok  " } else { "FAIL" },
+                        c.name,
+                        c.detail
+                    );
+                }
+                println!(
+                    "{}",
+                    if v.verified {
+                        format!(
+                            "verified: {} signed by {}",
+                            v.bundle_id.as_deref().unwrap_or("?"),
+                            v.key_id.as_deref().unwrap_or("?")
+                        )
+                    } else {
+                        "NOT verified".to_string()
+                    }
+                );
+            }
+            if v.verified {
+                ok()
+            } else {
+                Ok(ExitCode::from(crate::fail::exit_code(
+                    ErrorCategory::Integrity,
+                )))
+            }
+        }
+        BundleCommand::List {
+            store,
+            trust,
+            workspace,
+            from,
+            to,
+        } => {
+            let s = open_store_read_only(&store, &trust)?;
+            let list = s.list(&workspace, from.as_deref(), to.as_deref())?;
+            if json {
+                let rows: Vec<Value> = list
+                    .iter()
+                    .map(|b| {
+                        json!({
+                            "bundleId": b.bundle_id,
+                            "workspaceId": b.workspace_id,
+                            "createdAt": b.created_at,
+                        })
+                    })
+                    .collect();
+                print_json(&Value::Array(rows));
+            } else {
+                for b in &list {
+                    println!("{}  {}", b.created_at, b.bundle_id);
+                }
+            }
+            ok()
+        }
+        BundleCommand::Show { id, store, trust } => {
+            let s = open_store_read_only(&store, &trust)?;
+            let b = s.get(&id)?.ok_or_else(|| {
+                Failure::input(format!("no bundle {id} in the store"))
+                    .in_file(&store)
+                    .with_hint("list the store's bundles with `smm bundle list`")
+            })?;
+            let bundle = b.bundle()?;
+            if json {
+                print_json(&to_value(&bundle)?);
+            } else {
+                let v = to_value(&bundle)?;
+                println!("bundle       {}", b.bundle_id);
+                println!("workspace    {}", b.workspace_id);
+                println!("created      {}", b.created_at);
+                for (label, pointer) in [
+                    ("contract", "/contractHash"),
+                    ("policy", "/policyBundleChecksum"),
+                    ("decision", "/decisionCard/action"),
+                    ("readiness", "/simulationSummary/readinessScore/mean"),
+                    ("previous", "/previousBundleRef"),
+                ] {
+                    if let Some(x) = v.pointer(pointer) {
+                        println!(
+                            "{label:<12} {}",
+                            x.as_str().map_or_else(|| x.to_string(), str::to_string)
+                        );
+                    }
+                }
+                println!("agent runs   {}", bundle.agent_runs.len());
+                println!("trail        {} events", bundle.audit_trail.len());
+                if let Ok(p) = s.bundle_path(&b) {
+                    println!("file         {}", p.display());
+                }
+            }
+            ok()
+        }
+    }
+}
+
+/// A store opened to read (it publishes nothing: no trusted keys).
+/// A store opened to read: it returns only bundles that verify under its
+/// own `signing-key.pem` and the `--trust` keys.
+fn open_store_read_only(
+    root: &Path,
+    trust: &[std::path::PathBuf],
+) -> Result<FileBundleStore, Failure> {
+    if !root.join("audit-bundles").is_dir() {
+        return Err(
+            Failure::input("not a bundle store (no audit-bundles directory)")
+                .in_file(root)
+                .with_hint("pass the --store that `smm run` wrote to"),
+        );
+    }
+    let keys = store_keys(root, trust)?;
+    FileBundleStore::open(root, keys).map_err(|e| Failure::from(e).in_file(root))
+}
+
+/// The keys a store's bundles are checked against: its `signing-key.pem`
+/// (when there is one) and the `--trust` keys; none is an error (a store's
+/// files are not trusted unread).
+fn store_keys(root: &Path, trust: &[std::path::PathBuf]) -> Result<Vec<TrustedKey>, Failure> {
+    let mut keys = trust
+        .iter()
+        .map(|p| trusted_key(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let own = root.join(host::KEY_FILE);
+    if own.is_file() {
+        keys.push(trusted_key(&own)?);
+    }
+    if keys.is_empty() {
+        return Err(Failure::input(
+            "no key to verify the store's bundles with (no signing-key.pem in the store)",
+        )
+        .in_file(root)
+        .with_hint("pass --trust KEY with the public key that signed them"));
+    }
+    Ok(keys)
+}
+
+/// A gzip file, or JSON that names the stored-record format.
+fn looks_stored(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b]) || bytes.windows(20).any(|w| w == b"smm-stored-bundle/v1")
+}
