@@ -68,7 +68,10 @@ pub fn render(case: &Case) -> Result<String, String> {
         ..Default::default()
     };
     let report = simulate(&req, &opts).map_err(|e| e.to_string())?;
-    Ok(format!("{}\n", report.to_json_pretty()))
+    Ok(format!(
+        "{}\n",
+        report.to_json_pretty().map_err(|e| e.to_string())?
+    ))
 }
 
 /// Rewrite every expected file; returns the names of the files that changed.

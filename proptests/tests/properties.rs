@@ -57,10 +57,10 @@ proptest! {
 
     #[test]
     fn deterministic_across_thread_counts(req in request(1..3000), threads in 2usize..17) {
-        let a = simulate(&req, &opts(1)).unwrap().to_json();
-        let b = simulate(&req, &opts(threads)).unwrap().to_json();
+        let a = simulate(&req, &opts(1)).unwrap().to_json().unwrap();
+        let b = simulate(&req, &opts(threads)).unwrap().to_json().unwrap();
         prop_assert_eq!(&a, &b);
-        prop_assert_eq!(a, simulate(&req, &opts(1)).unwrap().to_json());
+        prop_assert_eq!(a, simulate(&req, &opts(1)).unwrap().to_json().unwrap());
     }
 
     #[test]
@@ -156,7 +156,7 @@ proptest! {
             .map(|w| simulate_shard(&req, w[0], w[1], &opts(threads)).unwrap())
             .collect();
         let merged = merge_partials(parts, &opts(threads)).unwrap().report;
-        prop_assert_eq!(simulate(&req, &opts(2)).unwrap().to_json(), merged.to_json());
+        prop_assert_eq!(simulate(&req, &opts(2)).unwrap().to_json().unwrap(), merged.to_json().unwrap());
     }
 
     /// The precision rule stops at the same iteration on any thread count
@@ -200,11 +200,11 @@ proptest! {
         // Every partial survives a trip through JSON (its block sums checked).
         let parts: Vec<_> = parts
             .iter()
-            .map(|p| smm_core::sim::PartialResult::from_json(&p.to_json()).unwrap())
+            .map(|p| smm_core::sim::PartialResult::from_json(&p.to_json().unwrap()).unwrap())
             .collect();
         let merged = merge_partials(parts, &opts(threads)).unwrap().report;
         let single = simulate(&req, &opts(1)).unwrap();
-        prop_assert_eq!(single.to_json(), merged.to_json());
+        prop_assert_eq!(single.to_json().unwrap(), merged.to_json().unwrap());
         let c = &single.convergence_metrics;
         if c.terminated_early {
             prop_assert!(single.reproducibility.iterations_run >= 1000);

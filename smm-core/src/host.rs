@@ -58,6 +58,7 @@ pub fn os_entropy() -> Result<[u8; 32], Error> {
     getrandom::fill(&mut secret).map_err(|e| AuditError::SignerFailed {
         key_id: "local".into(),
         message: format!("no entropy for a new key: {e}"),
+        source: Some(crate::kind::Cause::from(e.to_string())),
     })?;
     Ok(secret)
 }
@@ -73,6 +74,7 @@ pub fn generate_signer(key_id: &str, entropy: Entropy<'_>) -> Result<LocalSigner
     Err(AuditError::SignerFailed {
         key_id: key_id.into(),
         message: "16 draws of the entropy source gave no valid key".into(),
+        source: None,
     }
     .into())
 }
@@ -95,6 +97,7 @@ pub fn key_file_signer(
         return Err(AuditError::SignerFailed {
             key_id: "local".into(),
             message: format!("no key file {}", path.display()),
+            source: None,
         }
         .into());
     }
@@ -126,12 +129,26 @@ pub enum LedgerChoice {
 }
 
 impl LedgerChoice {
-    /// Open it.
-    pub fn open(&self) -> Result<Box<dyn UsageLedger>, Error> {
+    /// Open it (a SQLite file is created when it does not exist).
+    pub fn open(&self) -> Result<Ledger, Error> {
         match self {
-            LedgerChoice::Memory => Ok(Box::new(MemoryLedger::new())),
+            LedgerChoice::Memory => Ok(Ledger::Memory(MemoryLedger::new())),
             #[cfg(feature = "sqlite")]
-            LedgerChoice::Sqlite(path) => Ok(Box::new(crate::usage::SqliteLedger::open(path)?)),
+            LedgerChoice::Sqlite(path) => {
+                Ok(Ledger::Sqlite(crate::usage::SqliteLedger::open(path)?))
+            }
+        }
+    }
+
+    /// Open it when it already exists (a missing SQLite file is an
+    /// error, never a new empty ledger).
+    pub fn open_existing(&self) -> Result<Ledger, Error> {
+        match self {
+            LedgerChoice::Memory => self.open(),
+            #[cfg(feature = "sqlite")]
+            LedgerChoice::Sqlite(path) => Ok(Ledger::Sqlite(
+                crate::usage::SqliteLedger::open_existing(path)?,
+            )),
         }
     }
 
@@ -141,6 +158,47 @@ impl LedgerChoice {
             LedgerChoice::Memory => None,
             #[cfg(feature = "sqlite")]
             LedgerChoice::Sqlite(p) => Some(p),
+        }
+    }
+}
+
+/// An open ledger of one of the [`LedgerChoice`]s: what the CLI, the
+/// Python `UsageLedger` and the C `smm_ledger` hold.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Ledger {
+    /// In this process's memory.
+    Memory(MemoryLedger),
+    /// A SQLite file.
+    #[cfg(feature = "sqlite")]
+    Sqlite(crate::usage::SqliteLedger),
+}
+
+impl Ledger {
+    /// The ledger, as the flow takes it.
+    pub fn as_dyn(&self) -> &dyn UsageLedger {
+        match self {
+            Ledger::Memory(l) => l,
+            #[cfg(feature = "sqlite")]
+            Ledger::Sqlite(l) => l,
+        }
+    }
+
+    /// `"memory"` or `"sqlite"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Ledger::Memory(_) => "memory",
+            #[cfg(feature = "sqlite")]
+            Ledger::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// The SQLite ledger, when it is one (retention plans apply to it).
+    #[cfg(feature = "sqlite")]
+    pub fn as_sqlite(&self) -> Option<&crate::usage::SqliteLedger> {
+        match self {
+            Ledger::Sqlite(l) => Some(l),
+            Ledger::Memory(_) => None,
         }
     }
 }
@@ -263,16 +321,20 @@ impl<'a> StoreJob<'a> {
                 at(Step::Store)(
                     AuditError::Storage {
                         message: format!("cannot create {}: {e}", root.display()),
+                        source: Some(crate::kind::Cause::new(e)),
                     }
                     .into(),
                 )
             })?;
         }
-        let own_signer = match (self.signer, &self.root) {
-            (Some(_), _) => None,
-            (None, Some(root)) => {
-                Some(key_file_signer(&root.join(KEY_FILE), true, entropy).map_err(at(Step::Sign))?)
-            }
+        // Each part is the one given, else one made here and kept in its
+        // `own_*` slot for the length of the run.
+        let mut own_signer = None;
+        let signer: &dyn Signer = match (self.signer, &self.root) {
+            (Some(s), _) => s,
+            (None, Some(root)) => own_signer.insert(
+                key_file_signer(&root.join(KEY_FILE), true, entropy).map_err(at(Step::Sign))?,
+            ),
             (None, None) => {
                 return Err(at(Step::Sign)(
                     AuditError::InvalidKey {
@@ -282,72 +344,39 @@ impl<'a> StoreJob<'a> {
                 ));
             }
         };
-        let signer: &dyn Signer = match (self.signer, &own_signer) {
+        let mut own_store = None;
+        let store: &dyn BundleStore = match (self.store, &self.root) {
             (Some(s), _) => s,
-            (None, Some(s)) => s,
-            (None, None) => {
-                return Err(at(Step::Sign)(
-                    AuditError::Internal {
-                        message: "no signer".into(),
-                    }
-                    .into(),
-                ));
+            (None, Some(root)) => {
+                own_store.insert(store_trusting(root, signer).map_err(at(Step::Store))?)
             }
-        };
-        let own_store = match (self.store, &self.root) {
-            (Some(_), _) => None,
-            (None, Some(root)) => Some(store_trusting(root, signer).map_err(at(Step::Store))?),
-            (None, None) => None,
-        };
-        let store: &dyn BundleStore = match (self.store, &own_store) {
-            (Some(s), _) => s,
-            (None, Some(s)) => s,
             (None, None) => {
                 return Err(at(Step::Store)(
-                    AuditError::Internal {
-                        message: "no store".into(),
+                    AuditError::Storage {
+                        message: "a job needs a store directory or a given store".into(),
+                        source: None,
                     }
                     .into(),
                 ));
             }
         };
         let choice = match (&self.ledger_choice, &self.root) {
-            (Some(c), _) => Some(c.clone()),
-            (None, Some(root)) => Some(default_ledger(root)),
-            (None, None) => None,
+            (Some(c), _) => c.clone(),
+            (None, Some(root)) => default_ledger(root),
+            (None, None) => LedgerChoice::Memory,
         };
-        let own_ledger = match (self.ledger, &choice) {
-            (Some(_), _) => None,
-            (None, Some(c)) => Some(c.open().map_err(at(Step::Usage))?),
-            (None, None) => Some(LedgerChoice::Memory.open().map_err(at(Step::Usage))?),
+        let mut own_ledger = None;
+        let ledger: &dyn UsageLedger = match self.ledger {
+            Some(l) => l,
+            None => own_ledger
+                .insert(choice.open().map_err(at(Step::Usage))?)
+                .as_dyn(),
         };
-        let ledger: &dyn UsageLedger = match (self.ledger, &own_ledger) {
-            (Some(l), _) => l,
-            (None, Some(l)) => l.as_ref(),
-            (None, None) => {
-                return Err(at(Step::Usage)(
-                    AuditError::Internal {
-                        message: "no ledger".into(),
-                    }
-                    .into(),
-                ));
-            }
-        };
-        let own_policy = match self.policy {
-            Some(_) => None,
-            None => Some(PolicyBundle::default_bundle().map_err(|e| at(Step::Policy)(e.into()))?),
-        };
-        let policy: &PolicyBundle = match (self.policy, &own_policy) {
-            (Some(p), _) => p,
-            (None, Some(p)) => p,
-            (None, None) => {
-                return Err(at(Step::Policy)(
-                    AuditError::Internal {
-                        message: "no policy".into(),
-                    }
-                    .into(),
-                ));
-            }
+        let mut own_policy = None;
+        let policy: &PolicyBundle = match self.policy {
+            Some(p) => p,
+            None => own_policy
+                .insert(PolicyBundle::default_bundle().map_err(|e| at(Step::Policy)(e.into()))?),
         };
         let outcome = flow::run_chained(
             inputs,
@@ -365,9 +394,9 @@ impl<'a> StoreJob<'a> {
                 .ok(),
             None => None,
         };
-        let ledger_path = match (self.ledger, &choice) {
-            (None, Some(c)) => c.path().map(Path::to_path_buf),
-            _ => None,
+        let ledger_path = match self.ledger {
+            None => choice.path().map(Path::to_path_buf),
+            Some(_) => None,
         };
         Ok(JobOutcome {
             outcome,

@@ -182,6 +182,21 @@ pub fn path_pointer<E>(err: &serde_path_to_error::Error<E>) -> String {
     pointer
 }
 
+/// Serialize a value to JSON text (`pretty`: indented by two spaces). The
+/// error, when a `Serialize` impl refuses, is its message, for the caller
+/// to turn into its own internal error: nothing becomes `""` or `null`.
+pub fn to_json_text<T: serde::Serialize + ?Sized>(
+    value: &T,
+    pretty: bool,
+) -> Result<String, String> {
+    let out = if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    };
+    out.map_err(|e| format!("cannot serialize {}: {e}", std::any::type_name::<T>()))
+}
+
 /// Parse JSON text into `T` after checking it has one canonical form
 /// (duplicate keys, lone surrogates and inexact numbers refused): the
 /// shared front of the typed `from_json` parsers, in the crate and in the

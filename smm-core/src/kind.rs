@@ -327,3 +327,77 @@ mod tests {
         }
     }
 }
+
+/// The error a library or a host gave (an I/O or SQLite error, a KMS's
+/// own exception), kept as the [`source`](std::error::Error::source) of a
+/// storage or signer error so that a caller can reach and downcast it.
+///
+/// Shared, so the errors that hold it stay `Clone`. Two causes are equal
+/// when they say the same thing (their `Display` text): a host's error
+/// type need not be comparable.
+///
+/// A departure from "no boxed `dyn Error` on the public surface": only a
+/// cause, never the error itself, is boxed, because a host's error type
+/// cannot be known to this crate.
+#[derive(Clone)]
+pub struct Cause(std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl Cause {
+    /// Keep `error` as a cause.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Cause(std::sync::Arc::new(error))
+    }
+
+    /// The error itself, to downcast (`cause.get().downcast_ref::<T>()`).
+    pub fn get(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+/// A cause that is only a message (a C callback's text).
+#[derive(Debug)]
+struct Message(String);
+
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Message {}
+
+impl From<String> for Cause {
+    fn from(message: String) -> Self {
+        Cause::new(Message(message))
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(message: &str) -> Self {
+        Cause::from(message.to_string())
+    }
+}
+
+impl std::fmt::Debug for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || self.to_string() == other.to_string()
+    }
+}

@@ -131,11 +131,11 @@ pub fn all() -> Vec<(&'static str, String)> {
 }
 
 fn render(schema: schemars::Schema) -> String {
-    render_value(&serde_json::to_value(schema).unwrap_or_default())
+    render_value(&schema.to_value())
 }
 
+/// A schema as the files hold it: two-space indented, with a final newline
+/// (`{:#}` is serde_json's pretty printer, and a `Value` always prints).
 fn render_value(schema: &serde_json::Value) -> String {
-    let mut s = serde_json::to_string_pretty(schema).unwrap_or_default();
-    s.push('\n');
-    s
+    format!("{schema:#}\n")
 }

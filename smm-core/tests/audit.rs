@@ -842,7 +842,7 @@ fn a_failure_at_any_write_step_leaves_a_whole_state() {
             store.inject_failure_at_step(usize::MAX);
             let now = store.get(&first.bundle_id).unwrap();
             match outcome {
-                Err(AuditError::Storage { message }) => {
+                Err(AuditError::Storage { message, .. }) => {
                     assert!(message.contains("injected failure"), "{message}");
                     *failures += 1;
                     // The old state or the new one, whole (a failure after
@@ -1238,4 +1238,88 @@ fn custom_signers_cannot_skip_the_checks() {
 #[allow(dead_code, reason = "not every test file uses it")]
 fn ts(s: &str) -> smm_core::time::Timestamp {
     s.parse().unwrap()
+}
+
+/// The envelope's hand-built JSON is byte for byte what serde writes, for
+/// strings that need escaping too (quotes, controls, non-ASCII, U+2028).
+#[test]
+fn envelope_json_is_serdes_bytes() {
+    let env = audit::Envelope {
+        payload: "eyJhIjoxfQ==".into(),
+        payload_type: "application/vnd.\"x\"\\\u{1}\u{2028}é+json".into(),
+        signatures: vec![
+            audit::EnvelopeSignature {
+                keyid: "k\n1".into(),
+                sig: "MEUCIQ==".into(),
+            },
+            audit::EnvelopeSignature {
+                keyid: String::new(),
+                sig: "\u{7f}".into(),
+            },
+        ],
+    };
+    assert_eq!(env.to_json(), serde_json::to_vec(&env).unwrap());
+    assert_eq!(audit::Envelope::from_json(&env.to_json()).unwrap(), env);
+}
+
+/// A KMS client's own error reaches the caller as the source of the
+/// signer error, through `sign_bundle` and the top-level `Error`, typed.
+#[test]
+fn a_kms_error_reaches_the_caller_as_the_source() {
+    #[derive(Debug)]
+    struct KmsError {
+        code: &'static str,
+    }
+    impl std::fmt::Display for KmsError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "KMS said {}", self.code)
+        }
+    }
+    impl std::error::Error for KmsError {}
+
+    let local = signer("k", 9);
+    let pem = local.public_key_pem();
+    let kms = ExternalSigner::new(
+        "key-kms",
+        pem.as_bytes(),
+        Box::new(|_| {
+            Err(smm_core::error::Cause::new(KmsError {
+                code: "ThrottlingException",
+            }))
+        }),
+    )
+    .unwrap();
+    let e = sign_bundle(&bundle(), &[&kms]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "signer key-kms failed: KMS said ThrottlingException"
+    );
+    let top: smm_core::Error = e.into();
+    let mut at = std::error::Error::source(&top);
+    let mut found = None;
+    while let Some(c) = at {
+        if let Some(cause) = c.downcast_ref::<smm_core::error::Cause>() {
+            found = cause.get().downcast_ref::<KmsError>().map(|k| k.code);
+        }
+        at = c.source();
+    }
+    assert_eq!(found, Some("ThrottlingException"));
+}
+
+/// A file store's I/O failure keeps the `io::Error` as its source.
+#[test]
+fn a_store_io_error_keeps_its_source() {
+    let dir = tempdir("io-source");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let e = FileBundleStore::open(file.join("store"), vec![]).unwrap_err();
+    let AuditError::Storage { source, .. } = &e else {
+        panic!("{e:?}")
+    };
+    let io = source
+        .as_ref()
+        .and_then(|c| c.get().downcast_ref::<std::io::Error>())
+        .expect("an io::Error source");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotADirectory, "{io}");
 }

@@ -499,3 +499,11 @@ fn a_schema_error_does_not_hide_the_rules_that_can_still_be_checked() {
 fn ts(s: &str) -> smm_core::time::Timestamp {
     s.parse().unwrap()
 }
+
+/// `Platform::as_str` is the serialized name of every platform.
+#[test]
+fn platform_names_are_the_serialized_names() {
+    for p in smm_core::contract::Platform::ALL {
+        assert_eq!(serde_json::to_value(p).unwrap(), p.as_str(), "{p:?}");
+    }
+}

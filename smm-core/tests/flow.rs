@@ -329,7 +329,7 @@ fn a_signer_failure_stops_at_the_sign_step_and_releases_the_hold() {
     let kms = ExternalSigner::new(
         good.key_id(),
         good.public_key_pem().as_bytes(),
-        Box::new(|_digest: &[u8; 32]| Err("KMS throttled: retry later".to_string())),
+        Box::new(|_digest: &[u8; 32]| Err("KMS throttled: retry later".into())),
     )
     .unwrap();
     let store = MemoryBundleStore::new(trusted(&good));
@@ -350,7 +350,11 @@ fn a_signer_failure_stops_at_the_sign_step_and_releases_the_hold() {
     let liar = ExternalSigner::new(
         good.key_id(),
         good.public_key_pem().as_bytes(),
-        Box::new(move |digest: &[u8; 32]| other.sign_digest(digest).map_err(|e| e.to_string())),
+        Box::new(move |digest: &[u8; 32]| {
+            other
+                .sign_digest(digest)
+                .map_err(smm_core::error::Cause::new)
+        }),
     )
     .unwrap();
     broken(

@@ -90,6 +90,7 @@ fn write_fuzz_seeds() {
         smm_core::sim::simulate_shard(&req, 0, 600, &opts)
             .unwrap()
             .to_json()
+            .unwrap()
             .as_bytes(),
     );
     req.config.percentile_mode = smm_core::sim::PercentileMode::Bounded;
@@ -99,6 +100,7 @@ fn write_fuzz_seeds() {
         smm_core::sim::simulate_shard(&req, 256, 600, &opts)
             .unwrap()
             .to_json()
+            .unwrap()
             .as_bytes(),
     );
     // A bundle signed by the fuzz targets' trusted key.

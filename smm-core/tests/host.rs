@@ -87,6 +87,7 @@ fn failing_entropy_is_an_error_not_a_weak_key() {
         Err(smm_core::audit::AuditError::SignerFailed {
             key_id: "local".into(),
             message: "the entropy source is down".into(),
+            source: None,
         }
         .into())
     };
@@ -149,4 +150,26 @@ fn given_parts_are_used_instead_of_the_directorys() {
     assert_eq!(e.step, Step::Sign);
     std::fs::remove_dir_all(&root).unwrap();
     std::fs::remove_dir_all(&root2).unwrap();
+}
+
+/// One type for the ledger a host opens: memory or SQLite, the SQLite file
+/// made only by `open` (never by `open_existing`).
+#[test]
+fn a_ledger_choice_opens_one_ledger_type() {
+    let root = dir("ledger-choice");
+    std::fs::create_dir_all(&root).unwrap();
+    let memory = LedgerChoice::Memory.open().unwrap();
+    assert_eq!(memory.kind(), "memory");
+    assert!(memory.as_sqlite().is_none());
+    let file = root.join("books.db");
+    let missing = LedgerChoice::Sqlite(file.clone())
+        .open_existing()
+        .unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::LedgerStorage, "{missing}");
+    assert!(!file.exists(), "open_existing made a file");
+    let sqlite = LedgerChoice::Sqlite(file.clone()).open().unwrap();
+    assert_eq!(sqlite.kind(), "sqlite");
+    assert!(sqlite.as_sqlite().is_some() && file.exists());
+    let again = LedgerChoice::Sqlite(file).open_existing().unwrap();
+    assert!(again.as_dyn().quotas("ws").unwrap().is_empty());
 }

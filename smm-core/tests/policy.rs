@@ -267,7 +267,7 @@ fn evaluation_id_is_deterministic_and_covers_the_input() {
     assert_ne!(a.evaluation_id, c.evaluation_id);
     assert_eq!(
         a.evaluation_id,
-        evaluation_id(bundle.checksum(), &input.to_value()).unwrap()
+        evaluation_id(bundle.checksum(), &input.to_value().unwrap()).unwrap()
     );
 }
 

@@ -394,6 +394,7 @@ impl BundleStore for FailingStore<'_> {
         if self.fail.swap(false, std::sync::atomic::Ordering::SeqCst) {
             return Err(AuditError::Storage {
                 message: "injected: the disk is full".into(),
+                source: None,
             });
         }
         self.inner.put_next(b)

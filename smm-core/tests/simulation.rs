@@ -65,16 +65,19 @@ fn same_seed_same_bytes_on_any_thread_count() {
     let mut req = example();
     req.config.iterations = 20_000;
     req.config.enable_early_termination = false;
-    let one = simulate(&req, &with_threads(1)).unwrap().to_json();
+    let one = simulate(&req, &with_threads(1)).unwrap().to_json().unwrap();
     for t in [2, 3, 16] {
         assert_eq!(
             one,
-            simulate(&req, &with_threads(t)).unwrap().to_json(),
+            simulate(&req, &with_threads(t)).unwrap().to_json().unwrap(),
             "threads {t}"
         );
     }
     req.config.random_seed = 43;
-    assert_ne!(one, simulate(&req, &with_threads(2)).unwrap().to_json());
+    assert_ne!(
+        one,
+        simulate(&req, &with_threads(2)).unwrap().to_json().unwrap()
+    );
 }
 
 #[test]
@@ -85,7 +88,7 @@ fn early_termination_is_deterministic_and_stops_at_a_block_boundary() {
     req.config.convergence_threshold = 0.01;
     let a = simulate(&req, &with_threads(1)).unwrap();
     let b = simulate(&req, &with_threads(4)).unwrap();
-    assert_eq!(a.to_json(), b.to_json());
+    assert_eq!(a.to_json().unwrap(), b.to_json().unwrap());
     let c = &a.convergence_metrics;
     assert!(c.terminated_early);
     assert!(c.converged);
@@ -103,7 +106,7 @@ fn shards_merge_to_exactly_the_single_run() {
         req.config.iterations = iterations;
         req.config.enable_early_termination = false;
         req.config.percentile_mode = mode;
-        let single = simulate(&req, &with_threads(2)).unwrap().to_json();
+        let single = simulate(&req, &with_threads(2)).unwrap().to_json().unwrap();
         let cuts = [0, 256, 1024, 3072, iterations];
         let mut parts: Vec<_> = cuts
             .windows(2)
@@ -111,12 +114,13 @@ fn shards_merge_to_exactly_the_single_run() {
             .collect();
         parts.reverse(); // order of arrival does not matter
         // Ship one through JSON, as a distributed run would.
-        let shipped = sim::PartialResult::from_json(&parts[1].to_json()).unwrap();
+        let shipped = sim::PartialResult::from_json(&parts[1].to_json().unwrap()).unwrap();
         parts[1] = shipped;
         let merged = merge_partials(parts, &with_threads(1))
             .unwrap()
             .report
-            .to_json();
+            .to_json()
+            .unwrap();
         assert_eq!(single, merged, "{mode:?}");
     }
 }
@@ -134,7 +138,7 @@ fn shards_with_early_termination_merge_like_a_single_run() {
         .map(|s| simulate_shard(&req, s, (s + 2560).min(100_000), &with_threads(1)).unwrap())
         .collect();
     let merged = merge_partials(parts, &with_threads(2)).unwrap().report;
-    assert_eq!(single.to_json(), merged.to_json());
+    assert_eq!(single.to_json().unwrap(), merged.to_json().unwrap());
 }
 
 #[test]
@@ -310,7 +314,7 @@ fn extreme_inputs_never_produce_nan() {
     req.workspace_context.budget.hard_cap = 1e-300;
     req.workspace_context.budget.breakdown.paid_ads = 1e300;
     let r = simulate(&req, &with_threads(2)).unwrap();
-    let json = r.to_json();
+    let json = r.to_json().unwrap();
     assert!(
         !json.contains("NaN") && !json.contains("null,\"std\""),
         "{json}"
@@ -481,7 +485,7 @@ fn checked_in_schemas_match_the_types() {
 #[test]
 fn report_round_trips_through_json() {
     let r = simulate(&example(), &with_threads(1)).unwrap();
-    let back = sim::SimulationReport::from_json(&r.to_json()).unwrap();
+    let back = sim::SimulationReport::from_json(&r.to_json().unwrap()).unwrap();
     assert_eq!(r, back);
 }
 
@@ -512,7 +516,11 @@ fn confidence_levels_whose_interval_would_not_be_finite_are_refused() {
         }
     }
     let mut found = Vec::new();
-    nulls(&serde_json::from_str(&r.to_json()).unwrap(), "", &mut found);
+    nulls(
+        &serde_json::from_str(&r.to_json().unwrap()).unwrap(),
+        "",
+        &mut found,
+    );
     assert!(
         found.iter().all(|k| k == "stoppedBy"),
         "null numbers in the report: {found:?}"
@@ -610,7 +618,7 @@ fn hostile_partial_results_are_refused() {
     let mut req = example();
     req.config.iterations = 1000;
     let good = sim::simulate_shard(&req, 0, 512, &with_threads(1)).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&good.to_json()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&good.to_json().unwrap()).unwrap();
     type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
     let mutations: Vec<(&str, Mutation)> = vec![
         ("start after end", Box::new(|v| v["start"] = json!(768))),
@@ -728,7 +736,7 @@ fn hostile_partial_results_are_refused() {
     req.config.iterations = 1000;
     req.config.percentile_mode = sim::PercentileMode::Bounded;
     let part = sim::simulate_shard(&req, 0, 1000, &with_threads(1)).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&part.to_json()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&part.to_json().unwrap()).unwrap();
     for (what, m) in [
         (
             "exponent",
@@ -762,7 +770,7 @@ fn hostile_partial_results_are_refused() {
         );
     }
     // Untouched, it still merges into the single-run report.
-    let back = sim::PartialResult::from_json(&part.to_json()).unwrap();
+    let back = sim::PartialResult::from_json(&part.to_json().unwrap()).unwrap();
     let merged = sim::merge_partials(vec![back], &with_threads(1)).unwrap();
     assert_eq!(merged.report, simulate(&req, &with_threads(1)).unwrap());
 }
@@ -974,7 +982,8 @@ fn model_v1_reproduces_its_reports_bit_for_bit() {
     let mut req = SimulationRequest::from_value(&input["simulationInput"]).unwrap();
     req.config.model = sim::ModelVersion::V1;
     let now: serde_json::Value =
-        serde_json::from_str(&simulate(&req, &with_threads(3)).unwrap().to_json()).unwrap();
+        serde_json::from_str(&simulate(&req, &with_threads(3)).unwrap().to_json().unwrap())
+            .unwrap();
     fn contained(old: &serde_json::Value, new: &serde_json::Value, at: &str) {
         match (old, new) {
             (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
@@ -1077,7 +1086,7 @@ fn a_stop_inside_a_later_shard_is_found_by_the_merge() {
     let merged = merge_partials(parts.clone(), &with_threads(2))
         .unwrap()
         .report;
-    assert_eq!(merged.to_json(), single.to_json());
+    assert_eq!(merged.to_json().unwrap(), single.to_json().unwrap());
     // At the shards' boundary exactly.
     let parts2 = vec![
         simulate_shard(&req, 0, stop, &with_threads(1)).unwrap(),
@@ -1085,19 +1094,19 @@ fn a_stop_inside_a_later_shard_is_found_by_the_merge() {
     ];
     assert!(!parts2[0].terminated_early());
     let merged = merge_partials(parts2, &with_threads(1)).unwrap().report;
-    assert_eq!(merged.to_json(), single.to_json());
+    assert_eq!(merged.to_json().unwrap(), single.to_json().unwrap());
 
     // A later shard's block sums are checked: altered, refused.
-    let mut v: serde_json::Value = serde_json::from_str(&parts[1].to_json()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&parts[1].to_json().unwrap()).unwrap();
     let x = v["blockSums"][0][3][0].as_f64().unwrap();
     v["blockSums"][0][3][0] = json!(x + 1e-9);
     let e = sim::PartialResult::from_json(&v.to_string()).unwrap_err();
     assert!(e.to_string().contains("block sums"), "{e}");
-    let mut v: serde_json::Value = serde_json::from_str(&parts[1].to_json()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&parts[1].to_json().unwrap()).unwrap();
     v.as_object_mut().unwrap().remove("blockSums");
     assert!(sim::PartialResult::from_json(&v.to_string()).is_err());
     // A first shard that claims to have stopped where the targets are not met.
-    let mut v: serde_json::Value = serde_json::from_str(&parts[0].to_json()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&parts[0].to_json().unwrap()).unwrap();
     v["terminatedEarly"] = json!(true);
     v["end"] = json!(512);
     assert!(sim::PartialResult::from_json(&v.to_string()).is_err());

@@ -1158,3 +1158,18 @@ fn hostile_ledger_files_are_typed_errors_and_left_alone() {
 fn ts(s: &str) -> smm_core::time::Timestamp {
     s.parse().unwrap()
 }
+
+/// `AgentRunStatus::as_str` is the serialized name of every status.
+#[test]
+fn run_status_names_are_the_serialized_names() {
+    use smm_core::usage::AgentRunStatus as S;
+    for s in [
+        S::Pending,
+        S::Running,
+        S::Completed,
+        S::Failed,
+        S::Cancelled,
+    ] {
+        assert_eq!(serde_json::to_value(s).unwrap(), s.as_str(), "{s:?}");
+    }
+}

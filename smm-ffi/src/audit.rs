@@ -148,7 +148,8 @@ pub unsafe extern "C" fn smm_external_signer_new(
         let pem = unsafe { arg_str(public_key_pem, "public_key_pem") }?;
         let f = sign.ok_or((smm_status::SMM_NULL_ARGUMENT, "sign is NULL".to_string()))?;
         let host = Host { f, userdata };
-        let callback: audit::SignCallback = Box::new(move |digest: &[u8; 32]| host.call(digest));
+        let callback: audit::SignCallback =
+            Box::new(move |digest: &[u8; 32]| host.call(digest).map_err(Into::into));
         let s = ExternalSigner::new(id, pem.as_bytes(), callback).map_err(err)?;
         // SAFETY: checked above.
         unsafe { write_obj(signer_out, smm_signer { inner: Box::new(s) }) };

@@ -207,8 +207,9 @@ pub unsafe extern "C" fn smm_policy_evaluate_json(
         let text = unsafe { arg_str(input_json, "input_json") }?;
         let input = PolicyInput::from_json(text).map_err(err)?;
         let d = b.inner.evaluate(&input).map_err(err)?;
+        let json = d.to_json().map_err(err)?;
         // SAFETY: checked above.
-        unsafe { write_out(decision_out, d.to_json()) }
+        unsafe { write_out(decision_out, json) }
     })
 }
 

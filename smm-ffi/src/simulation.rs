@@ -125,8 +125,9 @@ pub unsafe extern "C" fn smm_simulate_shard_json(
         let text = unsafe { arg_str(request_json, "request_json") }?;
         let req = SimulationRequest::from_json(text).map_err(err)?;
         let part = sim::simulate_shard(&req, start, end, &options(threads)).map_err(err)?;
+        let json = part.to_json().map_err(err)?;
         // SAFETY: checked above.
-        unsafe { write_out(partial_out, part.to_json()) }
+        unsafe { write_out(partial_out, json) }
     })
 }
 
@@ -174,8 +175,9 @@ pub unsafe extern "C" fn smm_merge_partials_json(
             })?);
         }
         let out = sim::merge_partials(parts, &options(threads)).map_err(err)?;
+        let json = out.report.to_json().map_err(err)?;
         // SAFETY: checked above.
-        unsafe { write_out(report_out, out.report.to_json()) }
+        unsafe { write_out(report_out, json) }
     })
 }
 

@@ -13,9 +13,10 @@ use std::ffi::c_char;
 
 use serde::de::DeserializeOwned;
 use smm_core::contract::Contract;
+use smm_core::host;
 use smm_core::usage::{
     self, AgentRun, AgentTokenClaims, AgentType, Amounts, MemoryLedger, Period, PriceTable, Quota,
-    RetentionPlan, RetentionRecord, SqliteLedger, UsageLedger,
+    RetentionPlan, RetentionRecord, UsageLedger,
 };
 
 use crate::convert::{arg_obj, arg_str, arg_time, check_out, to_json_string, write_obj, write_out};
@@ -24,29 +25,18 @@ use crate::errors::{Failure, boundary, err, smm_status};
 /// A usage ledger. Made by `smm_ledger_open`, `smm_ledger_open_existing`
 /// or `smm_ledger_new_memory`; freed by `smm_ledger_free`. Thread-safe.
 pub struct smm_ledger {
-    books: Books,
-}
-
-enum Books {
-    Memory(MemoryLedger),
-    Sqlite(SqliteLedger),
+    books: host::Ledger,
 }
 
 impl std::fmt::Debug for smm_ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self.books {
-            Books::Memory(_) => "smm_ledger(memory)",
-            Books::Sqlite(_) => "smm_ledger(sqlite)",
-        })
+        write!(f, "smm_ledger({})", self.books.kind())
     }
 }
 
 impl smm_ledger {
     pub(crate) fn ledger(&self) -> &dyn UsageLedger {
-        match &self.books {
-            Books::Memory(l) => l,
-            Books::Sqlite(l) => l,
-        }
+        self.books.as_dyn()
     }
 }
 
@@ -78,13 +68,19 @@ unsafe fn arg_json<T: DeserializeOwned>(p: *const c_char, name: &str) -> Result<
 unsafe fn open_sqlite(
     path: *const c_char,
     ledger_out: *mut *mut smm_ledger,
-    open: fn(&str) -> Result<SqliteLedger, usage::UsageError>,
+    existing: bool,
 ) -> smm_status {
     boundary(|| {
         check_out(ledger_out, "ledger_out")?;
         // SAFETY: per the caller's contract.
         let p = unsafe { arg_str(path, "path") }?;
-        let books = Books::Sqlite(open(p).map_err(err)?);
+        let choice = host::LedgerChoice::Sqlite(p.into());
+        let books = if existing {
+            choice.open_existing()
+        } else {
+            choice.open()
+        }
+        .map_err(err)?;
         // SAFETY: checked above.
         unsafe { write_obj(ledger_out, smm_ledger { books }) };
         Ok(())
@@ -102,7 +98,7 @@ pub unsafe extern "C" fn smm_ledger_open(
     ledger_out: *mut *mut smm_ledger,
 ) -> smm_status {
     // SAFETY: the same contract.
-    unsafe { open_sqlite(path, ledger_out, |p| SqliteLedger::open(p)) }
+    unsafe { open_sqlite(path, ledger_out, false) }
 }
 
 /// Open the SQLite ledger at `path`, which must exist
@@ -116,7 +112,7 @@ pub unsafe extern "C" fn smm_ledger_open_existing(
     ledger_out: *mut *mut smm_ledger,
 ) -> smm_status {
     // SAFETY: the same contract.
-    unsafe { open_sqlite(path, ledger_out, |p| SqliteLedger::open_existing(p)) }
+    unsafe { open_sqlite(path, ledger_out, true) }
 }
 
 /// A ledger in this process's memory.
@@ -132,7 +128,7 @@ pub unsafe extern "C" fn smm_ledger_new_memory(ledger_out: *mut *mut smm_ledger)
             write_obj(
                 ledger_out,
                 smm_ledger {
-                    books: Books::Memory(MemoryLedger::new()),
+                    books: host::Ledger::Memory(MemoryLedger::new()),
                 },
             )
         };
@@ -417,7 +413,7 @@ pub unsafe extern "C" fn smm_ledger_apply_retention(
         let l = unsafe { arg_obj(ledger, "ledger") }?;
         // SAFETY: `plan_json` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_json checks NULL.
         let plan: RetentionPlan = unsafe { arg_json(plan_json, "plan_json") }?;
-        let Books::Sqlite(sql) = &l.books else {
+        let Some(sql) = l.books.as_sqlite() else {
             return Err(invalid(
                 "ledger",
                 "only a SQLite ledger applies retention plans",

@@ -7,7 +7,7 @@ use smm_core::audit as core_audit;
 use smm_core::error::ErrorKind;
 
 use crate::contracts::Contract;
-use crate::convert::{Text, bytes_arg, document, from_json, now_arg, to_json};
+use crate::convert::{Text, bytes_arg, document, from_json, now_arg, to_json, to_py};
 use crate::errors::{raise, to_py_err, validation};
 use crate::simulation::{SimulationReport, run_options};
 
@@ -114,12 +114,14 @@ impl ExternalSigner {
         }
         let callback: core_audit::SignCallback = Box::new(move |digest: &[u8; 32]| {
             Python::attach(|py| {
+                // The exception the callback raised (a KMS client's) is
+                // kept as the cause: it becomes the SignerError's __cause__.
                 let out = sign_digest
                     .bind(py)
                     .call1((PyBytes::new(py, digest),))
-                    .map_err(|e| format!("sign_digest raised {e}"))?;
+                    .map_err(|e| smm_core::error::Cause::new(crate::errors::Raised(e)))?;
                 out.extract::<Vec<u8>>()
-                    .map_err(|_| "sign_digest must return bytes".to_string())
+                    .map_err(|_| "sign_digest must return bytes".into())
             })
         });
         let s = core_audit::ExternalSigner::new(key_id, public_key_pem.as_bytes(), callback)
@@ -177,8 +179,7 @@ pub(crate) fn signer_of<'a>(py: Python<'_>, obj: &'a Bound<'_, PyAny>) -> PyResu
 
 pub(crate) fn report_value(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     if let Ok(r) = obj.cast::<SimulationReport>() {
-        return serde_json::to_value(&r.get().report)
-            .map_err(|e| validation(py, "", e.to_string()));
+        return crate::convert::to_value(py, &r.get().report);
     }
     document(py, obj, "/simulation")
 }
@@ -234,7 +235,7 @@ pub(crate) fn assemble_bundle<'py>(
         "previousBundleRef": previous_bundle_ref,
     });
     let bundle = core_audit::assemble_request(&request).map_err(|e| to_py_err(py, e))?;
-    from_json(py, &serde_json::to_value(&bundle).unwrap_or(Value::Null))
+    to_py(py, &bundle)
 }
 
 pub(crate) fn bundle_from(
@@ -303,17 +304,11 @@ impl VerificationResult {
     /// [{"name", "ok", "detail"}], in the order the checks ran.
     #[getter]
     fn checks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        from_json(
-            py,
-            &serde_json::to_value(&self.inner.checks).unwrap_or(Value::Null),
-        )
+        to_py(py, &self.inner.checks)
     }
     /// The object as a dict (its JSON schema's shape).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        from_json(
-            py,
-            &serde_json::to_value(&self.inner).unwrap_or(Value::Null),
-        )
+        to_py(py, &self.inner)
     }
     fn __bool__(&self) -> bool {
         self.inner.verified
@@ -410,7 +405,7 @@ pub(crate) fn verify_bundle_chain<'py>(
         .map(|b| bundle_from(py, &b?))
         .collect::<PyResult<_>>()?;
     let r = core_audit::verify_bundle_chain(&bs).map_err(|e| to_py_err(py, e))?;
-    from_json(py, &serde_json::to_value(r).unwrap_or(Value::Null))
+    to_py(py, &r)
 }
 
 /// ECDSA P-256 / SHA-256: does `signature` (format "der" or "p1363") sign
@@ -488,7 +483,7 @@ impl FileBundleStore {
         let h = py
             .detach(|| self.inner.history(&bundle_id))
             .map_err(|e| to_py_err(py, e))?;
-        from_json(py, &serde_json::to_value(h).unwrap_or(Value::Null))
+        to_py(py, &h)
     }
     /// The envelope stored under `bundle_id` (checked), or None.
     fn get<'py>(&self, py: Python<'py>, bundle_id: Text) -> PyResult<Option<Bound<'py, PyBytes>>> {
@@ -539,7 +534,20 @@ impl FileBundleStore {
             .map_err(|e| to_py_err(py, e))?
         {
             None => Ok(py.None().into_bound(py)),
-            Some(b) => from_json(py, &serde_json::from_slice(&b).unwrap_or(Value::Null)),
+            Some(b) => {
+                // The store checked these bytes against the bundle; a
+                // snapshot that is not JSON is a corrupt store, said so.
+                let v: Value = serde_json::from_slice(&b).map_err(|e| {
+                    to_py_err(
+                        py,
+                        core_audit::AuditError::Corrupt {
+                            bundle_id: bundle_id.to_string(),
+                            message: format!("the stored contract snapshot is not JSON: {e}"),
+                        },
+                    )
+                })?;
+                from_json(py, &v)
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use pyo3::types::{PyBytes, PyTuple};
 use serde_json::Value;
 use smm_core::contract as core_contract;
 
-use crate::convert::{document_text, from_json, now_ts};
+use crate::convert::{document_text, from_json, now_ts, to_py, to_value};
 use crate::errors::{to_py_err, validation};
 
 /// One problem found by contract validation.
@@ -46,10 +46,7 @@ impl Violation {
     }
     /// The object as a dict (its JSON schema's shape).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        from_json(
-            py,
-            &serde_json::to_value(&self.inner).unwrap_or(Value::Null),
-        )
+        to_py(py, &self.inner)
     }
     fn __repr__(&self) -> String {
         format!(
@@ -205,7 +202,7 @@ impl Contract {
             .inner
             .check_change(&next)
             .map_err(|e| to_py_err(py, e))?;
-        from_json(py, &serde_json::to_value(&kind).unwrap_or(Value::Null))
+        to_py(py, &kind)
     }
     /// A copy in lifecycle state `to`; raises LifecycleError when the table forbids it.
     fn transition(&self, py: Python<'_>, to: &str) -> PyResult<Contract> {
@@ -220,10 +217,7 @@ impl Contract {
     }
     /// The snapshot stored in audit bundles, as a dict.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        from_json(
-            py,
-            &serde_json::to_value(self.inner.snapshot()).unwrap_or(Value::Null),
-        )
+        to_py(py, &self.inner.snapshot())
     }
     /// The object as a dict (its JSON schema's shape).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -270,8 +264,7 @@ pub(crate) struct ContractHistory {
 
 pub(crate) fn history_item(py: Python<'_>, item: &Bound<'_, PyAny>, i: usize) -> PyResult<Value> {
     if let Ok(c) = item.cast::<Contract>() {
-        return serde_json::to_value(c.get().inner.snapshot())
-            .map_err(|e| validation(py, "", e.to_string()));
+        return to_value(py, &c.get().inner.snapshot());
     }
     let text = document_text(py, item)?;
     serde_json::from_slice(&text)
@@ -310,7 +303,7 @@ impl ContractHistory {
     fn verify<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let h = core_contract::ContractHistory::from_json_items(&Value::Array(self.items.clone()))
             .map_err(|e| to_py_err(py, e))?;
-        from_json(py, &serde_json::to_value(h.verify()).unwrap_or(Value::Null))
+        to_py(py, &h.verify())
     }
 }
 

@@ -259,7 +259,21 @@ pub(crate) fn to_py<'py, T: serde::Serialize>(
     py: Python<'py>,
     v: &T,
 ) -> PyResult<Bound<'py, PyAny>> {
-    from_json(py, &serde_json::to_value(v).unwrap_or(Value::Null))
+    from_json(py, &to_value(py, v)?)
+}
+
+/// A value as JSON: a value this library made that does not serialize is an
+/// `InternalError` (never `None` or `""`).
+pub(crate) fn to_value<T: serde::Serialize + ?Sized>(py: Python<'_>, v: &T) -> PyResult<Value> {
+    serde_json::to_value(v).map_err(|e| {
+        crate::errors::raise(
+            py,
+            crate::errors::Class::InternalError,
+            format!("cannot serialize {}: {e}", std::any::type_name::<T>()),
+            None,
+            Some(smm_core::error::ErrorKind::Internal),
+        )
+    })
 }
 
 /// A `str` argument held as Rust text: a `str` that is not valid Unicode (a

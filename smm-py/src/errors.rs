@@ -412,12 +412,46 @@ pub(crate) fn validation(py: Python<'_>, pointer: &str, msg: String) -> PyErr {
     )
 }
 
+/// An exception a Python callback raised, carried through the core as the
+/// cause of its error.
+#[derive(Debug)]
+pub(crate) struct Raised(pub(crate) PyErr);
+
+impl std::fmt::Display for Raised {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "sign_digest raised {}", self.0)
+    }
+}
+
+impl std::error::Error for Raised {}
+
+/// The Python exception at the root of `e`'s causes, when a callback raised one.
+fn raised_cause(py: Python<'_>, e: &CoreError) -> Option<PyErr> {
+    let mut at: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(cause) = at {
+        if let Some(c) = cause.downcast_ref::<smm_core::error::Cause>()
+            && let Some(r) = c.get().downcast_ref::<Raised>()
+        {
+            return Some(r.0.clone_ref(py));
+        }
+        if let Some(r) = cause.downcast_ref::<Raised>() {
+            return Some(r.0.clone_ref(py));
+        }
+        at = cause.source();
+    }
+    None
+}
+
 /// The one place where core errors become Python exceptions: the class is
-/// [`class_of`] the error's kind.
+/// [`class_of`] the error's kind; a Python exception a callback raised is
+/// its `__cause__`.
 pub(crate) fn to_py_err(py: Python<'_>, e: impl Into<CoreError>) -> PyErr {
     let e: CoreError = e.into();
     let kind = e.kind();
     let err = raise(py, class_of(kind), e.to_string(), e.pointer(), Some(kind));
+    if let Some(cause) = raised_cause(py, &e) {
+        err.set_cause(py, Some(cause));
+    }
     if let CoreError::Contract(
         smm_core::contract::ContractError::Schema { violations }
         | smm_core::contract::ContractError::Rules { violations },

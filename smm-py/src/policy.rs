@@ -9,7 +9,7 @@ use serde_json::Value;
 use smm_core::policy::{self as core_policy, EvalMode};
 
 use crate::contracts::contract_from;
-use crate::convert::{document, from_json, to_json};
+use crate::convert::{document, from_json, to_json, to_py, to_value};
 use crate::errors::{to_py_err, validation};
 use crate::simulation::SimulationReport;
 
@@ -178,7 +178,7 @@ impl PolicyBundle {
         let report = py
             .detach(|| self.inner.test())
             .map_err(|e| to_py_err(py, e))?;
-        from_json(py, &serde_json::to_value(report).unwrap_or(Value::Null))
+        to_py(py, &report)
     }
     fn __repr__(&self) -> String {
         format!(
@@ -254,14 +254,11 @@ impl Decision {
     }
     /// The decision as a dict (its JSON shape, camelCase keys).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        from_json(
-            py,
-            &serde_json::to_value(&self.inner).unwrap_or(Value::Null),
-        )
+        to_py(py, &self.inner)
     }
     /// Compact JSON.
-    fn to_json(&self) -> String {
-        self.inner.to_json()
+    fn to_json(&self, py: Python<'_>) -> PyResult<String> {
+        self.inner.to_json().map_err(|e| to_py_err(py, e))
     }
     /// A decision from its dict or JSON form (checked).
     ///
@@ -291,7 +288,10 @@ impl Decision {
             .import("smm_core._smm_core")?
             .getattr("Decision")?
             .getattr("from_json")?;
-        Ok((ctor, (slf.get().inner.to_json(),).into_pyobject(py)?))
+        Ok((
+            ctor,
+            (slf.get().inner.to_json().map_err(|e| to_py_err(py, e))?,).into_pyobject(py)?,
+        ))
     }
 }
 
@@ -308,7 +308,7 @@ pub(crate) fn decision_from(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<
 
 /// A decision as JSON (for the assembler).
 pub(crate) fn decision_value(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
-    Ok(serde_json::to_value(decision_from(py, obj)?.inner).unwrap_or(Value::Null))
+    to_value(py, &decision_from(py, obj)?.inner)
 }
 
 /// The decision card (a dict) of a simulation report (SimulationReport or
@@ -347,7 +347,7 @@ pub(crate) fn decision_card<'py>(
     let contract = contract_from(py, contract)?;
     let card =
         core_policy::decision_card(&report, &decision, &contract).map_err(|e| to_py_err(py, e))?;
-    from_json(py, &serde_json::to_value(card).unwrap_or(Value::Null))
+    to_py(py, &card)
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -4,13 +4,12 @@
 use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
-use serde_json::Value;
 use smm_core::sim::{
     self, MetricSummary as CoreMetric, PercentileMode, RunOptions, SimulationReport as CoreReport,
     SimulationRequest,
 };
 
-use crate::convert::{document, from_json, int_arg};
+use crate::convert::{document, int_arg, to_py};
 use crate::errors::{raise, to_py_err, validation};
 
 /// Statistics of one output: mean, std, min, max, percentiles and the
@@ -86,10 +85,7 @@ impl MetricSummary {
     }
     /// The summary as a dict (the report's JSON shape).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        from_json(
-            py,
-            &serde_json::to_value(&self.inner).unwrap_or(Value::Null),
-        )
+        to_py(py, &self.inner)
     }
     fn __repr__(&self) -> String {
         format!(
@@ -201,10 +197,7 @@ impl SimulationReport {
     /// Workflow results as a dict (successRate, makespanMs, nodes), or None.
     #[getter]
     fn workflow<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        from_json(
-            py,
-            &serde_json::to_value(&self.report.workflow).unwrap_or(Value::Null),
-        )
+        to_py(py, &self.report.workflow)
     }
     /// Fraction of iterations in which every workflow node succeeded, or None.
     #[getter]
@@ -257,34 +250,26 @@ impl SimulationReport {
     /// Convergence metrics as a dict.
     #[getter]
     fn convergence<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        from_json(
-            py,
-            &serde_json::to_value(&self.report.convergence_metrics).unwrap_or(Value::Null),
-        )
+        to_py(py, &self.report.convergence_metrics)
     }
     /// Reproducibility metadata as a dict.
     #[getter]
     fn reproducibility<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        from_json(
-            py,
-            &serde_json::to_value(&self.report.reproducibility).unwrap_or(Value::Null),
-        )
+        to_py(py, &self.report.reproducibility)
     }
     /// The report as a dict (camelCase keys, the JSON shape).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        from_json(
-            py,
-            &serde_json::to_value(&self.report).unwrap_or(Value::Null),
-        )
+        to_py(py, &self.report)
     }
     /// The report as compact JSON; `indent=True` for indented JSON.
     #[pyo3(signature = (indent = false))]
-    fn to_json(&self, indent: bool) -> String {
+    fn to_json(&self, py: Python<'_>, indent: bool) -> PyResult<String> {
         if indent {
             self.report.to_json_pretty()
         } else {
             self.report.to_json()
         }
+        .map_err(|e| to_py_err(py, e))
     }
     /// True when the per-iteration samples were kept (`keep_samples=True`).
     #[getter]
@@ -493,7 +478,8 @@ impl SimulationReport {
                 })
                 .collect()
         });
-        let args = (me.report.to_json(), samples).into_pyobject(py)?;
+        let args =
+            (me.report.to_json().map_err(|e| to_py_err(py, e))?, samples).into_pyobject(py)?;
         Ok((ctor, args))
     }
 }
@@ -545,8 +531,8 @@ impl PartialResult {
         self.inner.terminated_early()
     }
     /// Serialized form (JSON text), as shipped between processes.
-    fn to_json(&self) -> String {
-        self.inner.to_json()
+    fn to_json(&self, py: Python<'_>) -> PyResult<String> {
+        self.inner.to_json().map_err(|e| to_py_err(py, e))
     }
     /// Parse a partial serialized with `to_json`.
     ///
@@ -565,7 +551,10 @@ impl PartialResult {
             .import("smm_core._smm_core")?
             .getattr("PartialResult")?
             .getattr("from_json")?;
-        Ok((ctor, (slf.get().inner.to_json(),).into_pyobject(py)?))
+        Ok((
+            ctor,
+            (slf.get().inner.to_json().map_err(|e| to_py_err(py, e))?,).into_pyobject(py)?,
+        ))
     }
     fn __repr__(&self) -> String {
         format!(

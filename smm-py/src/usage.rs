@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
 use serde_json::Value;
+use smm_core::host;
 use smm_core::usage::{
     self as core_usage, Amounts, COST_USD, MemoryLedger, Period, Quota, SqliteLedger, Usd,
 };
@@ -21,21 +22,6 @@ use crate::audit::{contract_value, report_value};
 use crate::contracts::contract_from;
 use crate::convert::{Text, document, escape, now_arg, now_ts, to_json, to_py, typed};
 use crate::errors::{raise, to_py_err, validation};
-
-/// The books: in memory or in a SQLite file.
-enum Books {
-    Memory(MemoryLedger),
-    Sqlite(SqliteLedger),
-}
-
-impl Books {
-    fn ledger(&self) -> &dyn core_usage::UsageLedger {
-        match self {
-            Books::Memory(l) => l,
-            Books::Sqlite(l) => l,
-        }
-    }
-}
 
 fn period_arg(py: Python<'_>, period: &str) -> PyResult<Period> {
     Period::parse(period).ok_or_else(|| {
@@ -134,37 +120,41 @@ fn amounts_out<'py>(py: Python<'py>, a: &Amounts) -> PyResult<Bound<'py, PyDict>
 /// Every method releases the GIL; time is always passed in.
 #[pyclass(module = "smm_core", frozen)]
 pub(crate) struct UsageLedger {
-    books: Books,
+    books: host::Ledger,
     path: Option<PathBuf>,
 }
 
 impl UsageLedger {
     /// The books, whichever kind.
     pub(crate) fn ledger(&self) -> &dyn core_usage::UsageLedger {
-        self.books.ledger()
+        self.books.as_dyn()
     }
 
-    fn sqlite_with(
-        py: Python<'_>,
-        path: PathBuf,
-        open: fn(&std::path::Path) -> Result<SqliteLedger, core_usage::UsageError>,
-    ) -> PyResult<Self> {
-        let l = py.detach(|| open(&path)).map_err(|e| to_py_err(py, e))?;
+    fn sqlite_with(py: Python<'_>, path: PathBuf, existing: bool) -> PyResult<Self> {
+        let choice = host::LedgerChoice::Sqlite(path.clone());
+        let books = py
+            .detach(|| {
+                if existing {
+                    choice.open_existing()
+                } else {
+                    choice.open()
+                }
+            })
+            .map_err(|e| to_py_err(py, e))?;
         Ok(UsageLedger {
-            books: Books::Sqlite(l),
+            books,
             path: Some(path),
         })
     }
 
     fn sqlite(&self, py: Python<'_>) -> PyResult<&SqliteLedger> {
-        match &self.books {
-            Books::Sqlite(l) => Ok(l),
-            Books::Memory(_) => Err(validation(
+        self.books.as_sqlite().ok_or_else(|| {
+            validation(
                 py,
                 "",
                 "only a SQLite ledger (UsageLedger.open) applies retention plans".into(),
-            )),
-        }
+            )
+        })
     }
 }
 
@@ -173,19 +163,19 @@ impl UsageLedger {
     /// The SQLite ledger at `path`, created (with its schema) when missing.
     #[staticmethod]
     fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        Self::sqlite_with(py, path, |p| SqliteLedger::open(p))
+        Self::sqlite_with(py, path, false)
     }
     /// The SQLite ledger at `path`, which must exist (LedgerStorageError
     /// otherwise).
     #[staticmethod]
     fn open_existing(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        Self::sqlite_with(py, path, |p| SqliteLedger::open_existing(p))
+        Self::sqlite_with(py, path, true)
     }
     /// A ledger in this process's memory.
     #[staticmethod]
     fn memory() -> Self {
         UsageLedger {
-            books: Books::Memory(MemoryLedger::new()),
+            books: host::Ledger::Memory(MemoryLedger::new()),
             path: None,
         }
     }
@@ -218,7 +208,7 @@ impl UsageLedger {
             workspace_id: workspace_id.0,
             kind: kind.0,
         };
-        py.detach(|| self.books.ledger().set_quota(&quota))
+        py.detach(|| self.books.as_dyn().set_quota(&quota))
             .map_err(|e| to_py_err(py, e))
     }
     /// The workspace's quotas: [{"kind", "period", "limit"}] (limit in
@@ -228,7 +218,7 @@ impl UsageLedger {
     /// - workspace_id: the workspace
     fn quotas<'py>(&self, py: Python<'py>, workspace_id: Text) -> PyResult<Bound<'py, PyList>> {
         let qs = py
-            .detach(|| self.books.ledger().quotas(&workspace_id))
+            .detach(|| self.books.as_dyn().quotas(&workspace_id))
             .map_err(|e| to_py_err(py, e))?;
         let out = PyList::empty(py);
         for q in qs {
@@ -270,7 +260,7 @@ impl UsageLedger {
         let now = now_ts(py, now)?;
         let r = py
             .detach(|| {
-                let r = self.books.ledger().reserve(
+                let r = self.books.as_dyn().reserve(
                     &workspace_id,
                     &job_id,
                     &amounts,
@@ -300,7 +290,7 @@ impl UsageLedger {
         let amounts = amounts_arg(py, actual_usage, "/actualUsage")?;
         let now = now_ts(py, now)?;
         let receipt = py
-            .detach(|| self.books.ledger().commit(&reservation_id, &amounts, now))
+            .detach(|| self.books.as_dyn().commit(&reservation_id, &amounts, now))
             .map_err(|e| to_py_err(py, e))?;
         to_py(py, &receipt)
     }
@@ -309,7 +299,7 @@ impl UsageLedger {
     /// Parameters:
     /// - reservation_id: the reservation's id
     fn release(&self, py: Python<'_>, reservation_id: Text) -> PyResult<()> {
-        py.detach(|| self.books.ledger().release(&reservation_id))
+        py.detach(|| self.books.as_dyn().release(&reservation_id))
             .map_err(|e| to_py_err(py, e))
     }
     /// Committed usage of `kind` in the `period` ("day", "month" or
@@ -333,7 +323,7 @@ impl UsageLedger {
         let period = period_arg(py, period)?;
         let now = now_ts(py, now)?;
         let n = py
-            .detach(|| self.books.ledger().used(&workspace_id, &kind, period, now))
+            .detach(|| self.books.as_dyn().used(&workspace_id, &kind, period, now))
             .map_err(|e| to_py_err(py, e))?;
         amount_out(py, &kind, n)
     }
@@ -351,7 +341,7 @@ impl UsageLedger {
     ) -> PyResult<Bound<'py, PyAny>> {
         let now = now_ts(py, now)?;
         let st = py
-            .detach(|| self.books.ledger().status(&workspace_id, now))
+            .detach(|| self.books.as_dyn().status(&workspace_id, now))
             .map_err(|e| to_py_err(py, e))?;
         to_py(py, &st)
     }
@@ -369,7 +359,7 @@ impl UsageLedger {
     ) -> PyResult<Bound<'py, PyAny>> {
         let now = now_ts(py, now)?;
         let st = py
-            .detach(|| self.books.ledger().status(&workspace_id, now))
+            .detach(|| self.books.as_dyn().status(&workspace_id, now))
             .map_err(|e| to_py_err(py, e))?;
         to_py(py, &core_usage::policy_figures(&st))
     }
@@ -639,11 +629,8 @@ impl AgentRun {
     }
     /// "pending", "running", "completed", "failed" or "cancelled".
     #[getter]
-    fn status(&self) -> PyResult<String> {
-        Ok(serde_json::to_value(self.inner.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default())
+    fn status(&self) -> &'static str {
+        self.inner.status.as_str()
     }
     /// Tokens of every model call.
     #[getter]

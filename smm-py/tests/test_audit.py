@@ -83,8 +83,11 @@ def test_external_signer_callback():
     def down(_digest):
         raise RuntimeError("KMS throttled")
 
-    with pytest.raises(smm_core.SignerError, match="KMS throttled"):
+    with pytest.raises(smm_core.SignerError, match="KMS throttled") as raised:
         smm_core.sign_bundle(make_bundle(), smm_core.ExternalSigner("key-down", kms_key.public_key_pem, down))
+    # The KMS client's own exception reaches the caller, as the cause.
+    assert isinstance(raised.value.__cause__, RuntimeError)
+    assert str(raised.value.__cause__) == "KMS throttled"
     with pytest.raises(smm_core.ValidationError):
         smm_core.ExternalSigner("k", "not a key", lambda d: d)
     with pytest.raises(smm_core.ValidationError, match="32 bytes"):

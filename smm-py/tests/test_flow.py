@@ -148,6 +148,7 @@ def test_a_signer_failure_stops_at_the_sign_step_and_holds_nothing(tmp_path):
         full_run(tmp_path, ledger=ledger, key=kms)
     assert e.value.step == "sign"
     assert "KMS throttled" in str(e.value)
+    assert isinstance(e.value.__cause__, RuntimeError), "the KMS's exception is the cause"
     ledger_clean(ledger)
     # A KMS that answers works the same as a local key.
     ok = smm_core.ExternalSigner("kms-key", real.public_key_pem, real.sign_digest)

@@ -166,10 +166,8 @@ fn policy_bundle_pinned(path: Option<&Path>, pin: Option<&str>) -> Result<Policy
 }
 
 fn print_json(value: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
-    );
+    // `{:#}` is serde_json's pretty printer; a `Value` always prints.
+    println!("{value:#}");
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, Failure> {

@@ -78,7 +78,7 @@ pub(super) fn run(a: RunArgs, json: bool, cancel: &Arc<AtomicBool>) -> Outcome {
     // Chained to the store's head in one atomic step with publication.
     let result = host::StoreJob::in_store(&store)
         .signer(Some(&signer))
-        .ledger(Some(ledger.as_ref()))
+        .ledger(Some(ledger.as_dyn()))
         .policy(Some(&policy))
         .run(inputs, &options, &host::os_entropy);
     ProgressBar::new().finish();

@@ -51,7 +51,7 @@ pub(super) fn simulate(a: SimulateArgs, json: bool, cancel: &Arc<AtomicBool>) ->
         }
     };
     if json {
-        println!("{}", out.report.to_json_pretty());
+        println!("{}", out.report.to_json_pretty().map_err(Failure::from)?);
     } else {
         let readiness = out.samples.as_ref().map(|s| s.readiness_score.as_slice());
         print!("{}", render::report(&out.report, readiness));

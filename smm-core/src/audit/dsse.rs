@@ -103,8 +103,28 @@ impl Envelope {
     }
 
     /// Compact JSON.
+    ///
+    /// Every field is a string, so the text is built from JSON values and
+    /// cannot fail; the keys come in the order serde writes them
+    /// (`payload`, `payloadType`, `signatures`; `keyid`, `sig`).
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        use serde_json::{Map, Value};
+        let text = |s: &str| Value::String(s.to_string());
+        let signatures = self
+            .signatures
+            .iter()
+            .map(|s| {
+                let mut m = Map::new();
+                m.insert("keyid".into(), text(&s.keyid));
+                m.insert("sig".into(), text(&s.sig));
+                Value::Object(m)
+            })
+            .collect();
+        let mut m = Map::new();
+        m.insert("payload".into(), text(&self.payload));
+        m.insert("payloadType".into(), text(&self.payload_type));
+        m.insert("signatures".into(), Value::Array(signatures));
+        Value::Object(m).to_string().into_bytes()
     }
 
     /// The decoded payload.

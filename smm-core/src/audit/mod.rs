@@ -75,6 +75,9 @@ pub enum AuditError {
         key_id: String,
         /// Its message.
         message: String,
+        /// The signer's own error (a KMS client's), when it gave one.
+        #[source]
+        source: Option<crate::kind::Cause>,
     },
     /// A signer's answer is not a valid signature by its key.
     #[error("signer {key_id} gave a wrong answer: {message}")]
@@ -107,6 +110,9 @@ pub enum AuditError {
     Storage {
         /// What.
         message: String,
+        /// The underlying error (I/O, database), when there is one.
+        #[source]
+        source: Option<crate::kind::Cause>,
     },
     /// The store already holds different bytes under this id.
     #[error("bundle {bundle_id} is already stored with different content")]

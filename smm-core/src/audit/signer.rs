@@ -180,6 +180,7 @@ impl LocalSigner {
                 .map_err(|_| AuditError::SignerFailed {
                     key_id: self.key_id.clone(),
                     message: "local signing failed".into(),
+                    source: None,
                 })?;
         Ok(canonical_der(&sig).as_bytes().to_vec())
     }
@@ -201,8 +202,11 @@ impl Signer for LocalSigner {
 }
 
 /// The host's signing callback: digest in, signature bytes (DER or P1363)
-/// out, or an error message.
-pub type SignCallback = Box<dyn Fn(&[u8; 32]) -> Result<Vec<u8>, String> + Send + Sync>;
+/// out, or the signer's own error (a KMS client's error kept with
+/// `smm_core::error::Cause::new`, or a message: `Err("...".into())`),
+/// which becomes the [`source`](std::error::Error::source) of the
+/// [`AuditError::SignerFailed`] the caller sees.
+pub type SignCallback = Box<dyn Fn(&[u8; 32]) -> Result<Vec<u8>, crate::kind::Cause> + Send + Sync>;
 
 /// A signer whose key lives elsewhere (a cloud KMS, an HSM): the host
 /// passes a callback. Its answers are verified before use.
@@ -245,9 +249,10 @@ impl Signer for ExternalSigner {
         &self.public
     }
     fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, AuditError> {
-        (self.callback)(digest).map_err(|message| AuditError::SignerFailed {
+        (self.callback)(digest).map_err(|cause| AuditError::SignerFailed {
             key_id: self.key_id.clone(),
-            message,
+            message: cause.to_string(),
+            source: Some(cause),
         })
     }
 }

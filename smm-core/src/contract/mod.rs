@@ -236,8 +236,7 @@ pub fn schema() -> &'static Value {
 fn compiled_schema() -> &'static (Value, schema_check::CompiledSchema) {
     static SCHEMA: OnceLock<(Value, schema_check::CompiledSchema)> = OnceLock::new();
     SCHEMA.get_or_init(|| {
-        let v =
-            serde_json::to_value(schemars::schema_for!(WorkspaceContract)).unwrap_or(Value::Null);
+        let v = schemars::schema_for!(WorkspaceContract).to_value();
         (v.clone(), schema_check::CompiledSchema::new(v))
     })
 }
@@ -372,9 +371,7 @@ impl Contract {
     /// Build from a JSON value (numbers are checked as in text).
     pub fn from_value(doc: Value) -> Result<Contract, ContractError> {
         // Round-trip through the canonicalizer: refuses inexact integers.
-        Contract::from_checked(checked_value(
-            &serde_json::to_vec(&doc).unwrap_or_default(),
-        )?)
+        Contract::from_checked(checked_value(doc.to_string().as_bytes())?)
     }
 
     fn from_checked(doc: Value) -> Result<Contract, ContractError> {

@@ -94,6 +94,30 @@ pub enum Platform {
     Tiktok,
 }
 
+impl Platform {
+    /// Every platform, in declaration order.
+    pub const ALL: [Platform; 6] = [
+        Platform::Linkedin,
+        Platform::X,
+        Platform::Instagram,
+        Platform::Facebook,
+        Platform::Youtube,
+        Platform::Tiktok,
+    ];
+
+    /// The serialized name (`"linkedin"`, `"x"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Linkedin => "linkedin",
+            Platform::X => "x",
+            Platform::Instagram => "instagram",
+            Platform::Facebook => "facebook",
+            Platform::Youtube => "youtube",
+            Platform::Tiktok => "tiktok",
+        }
+    }
+}
+
 /// A goal of the workspace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

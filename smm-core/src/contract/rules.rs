@@ -273,7 +273,5 @@ pub(crate) fn check(c: &WorkspaceContract, now: Timestamp, out: &mut Vec<Violati
 fn platform_name(c: &WorkspaceContract, i: usize) -> String {
     c.primary_channels
         .get(i)
-        .and_then(|p| serde_json::to_value(p).ok())
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+        .map_or_else(String::new, |p| p.as_str().to_owned())
 }

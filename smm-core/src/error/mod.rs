@@ -21,7 +21,7 @@ pub use crate::policy::PolicyError;
 pub use crate::sim::SimulationError;
 pub use crate::usage::UsageError;
 
-pub use crate::kind::{ErrorCategory, ErrorKind};
+pub use crate::kind::{Cause, ErrorCategory, ErrorKind};
 
 /// Top-level error of the crate.
 #[derive(Debug, Clone, PartialEq, Error)]

@@ -240,6 +240,7 @@ pub fn all() -> Vec<Error> {
         A::SignerFailed {
             key_id: m(),
             message: m(),
+            source: None,
         }
         .into(),
         A::BadSignerAnswer {
@@ -255,7 +256,11 @@ pub fn all() -> Vec<Error> {
         })
         .into(),
         A::Internal { message: m() }.into(),
-        A::Storage { message: m() }.into(),
+        A::Storage {
+            message: m(),
+            source: None,
+        }
+        .into(),
         A::Conflict { bundle_id: m() }.into(),
         A::ChainMoved {
             workspace_id: m(),
@@ -307,7 +312,11 @@ pub fn all() -> Vec<Error> {
             supported: 1,
         }
         .into(),
-        U::Storage { message: m() }.into(),
+        U::Storage {
+            message: m(),
+            source: None,
+        }
+        .into(),
         U::TokenRejected { reason: m() }.into(),
         U::Introspection { message: m() }.into(),
         U::QuotaExceeded {
@@ -349,6 +358,7 @@ pub fn all() -> Vec<Error> {
         }
         .into(),
         P::Denied { reasons: vec![m()] }.into(),
+        P::Internal { message: m() }.into(),
         P::InvalidCardInput {
             pointer: p(),
             message: m(),
@@ -458,6 +468,7 @@ pub fn variant_name(e: &Error) -> &'static str {
             PolicyError::ChecksumMismatch { .. } => "Policy::ChecksumMismatch",
             PolicyError::Denied { .. } => "Policy::Denied",
             PolicyError::InvalidCardInput { .. } => "Policy::InvalidCardInput",
+            PolicyError::Internal { .. } => "Policy::Internal",
         },
     }
 }

@@ -322,12 +322,7 @@ pub fn decision_card(
     let channels: Vec<String> = c
         .primary_channels
         .iter()
-        .map(|p| {
-            serde_json::to_value(p)
-                .ok()
-                .and_then(|v| v.as_str().map(title_case))
-                .unwrap_or_default()
-        })
+        .map(|p| title_case(p.as_str()))
         .collect();
     let rep = &report.reproducibility;
     let simulation_ref = format!(

@@ -123,8 +123,9 @@ impl Decision {
     }
 
     /// Compact JSON.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+    pub fn to_json(&self) -> Result<String, super::PolicyError> {
+        crate::jcs::to_json_text(self, false)
+            .map_err(|message| super::PolicyError::Internal { message })
     }
 
     /// Parse (and check) a decision serialized with [`Decision::to_json`].

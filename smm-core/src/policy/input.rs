@@ -268,8 +268,11 @@ impl PolicyInput {
     }
 
     /// The document as the policies see it (defaults filled in), as JSON.
-    pub fn to_value(&self) -> Value {
-        serde_json::from_slice(&self.canonical).unwrap_or(Value::Null)
+    pub fn to_value(&self) -> Result<Value, PolicyError> {
+        // The canonical bytes were made from this document: a failure is ours.
+        serde_json::from_slice(&self.canonical).map_err(|e| PolicyError::Internal {
+            message: format!("the canonical policy input does not parse back: {e}"),
+        })
     }
 
     /// Its RFC 8785 form.

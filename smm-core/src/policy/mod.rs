@@ -120,6 +120,12 @@ pub enum PolicyError {
         /// The card's reason codes.
         reasons: Vec<String>,
     },
+    /// A fault of this library (a value it made that it cannot serialize).
+    #[error("internal error: {message}")]
+    Internal {
+        /// What failed.
+        message: String,
+    },
     /// Inputs of a decision card do not belong together.
     #[error("cannot build the decision card: {message} (at {pointer})")]
     InvalidCardInput {
@@ -144,6 +150,7 @@ impl PolicyError {
             }
             PolicyError::ChecksumMismatch { .. } => K::PolicyChecksum,
             PolicyError::Denied { .. } => K::Denied,
+            PolicyError::Internal { .. } => K::Internal,
             PolicyError::InvalidBundle { .. }
             | PolicyError::Compile { .. }
             | PolicyError::Rule { .. }

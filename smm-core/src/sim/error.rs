@@ -230,6 +230,11 @@ pub enum SimulationError {
 }
 
 impl SimulationError {
+    /// A fault of this library, with what failed.
+    pub(crate) fn internal(message: String) -> Self {
+        SimulationError::Internal { message }
+    }
+
     /// The JSON pointer of the offending field, when there is one.
     pub fn pointer(&self) -> Option<&str> {
         use SimulationError::*;

@@ -519,9 +519,8 @@ impl SimulationRequest {
     }
 
     /// Serialize to compact JSON.
-    pub fn to_json(&self) -> String {
-        // Serializing plain data with string keys cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+    pub fn to_json(&self) -> Result<String, SimulationError> {
+        crate::jcs::to_json_text(self, false).map_err(SimulationError::internal)
     }
 }
 

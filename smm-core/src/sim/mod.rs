@@ -14,7 +14,7 @@
 //! }"#)?;
 //! let one = simulate(&req, &RunOptions { threads: Some(1), ..Default::default() })?;
 //! let two = simulate(&req, &RunOptions { threads: Some(2), ..Default::default() })?;
-//! assert_eq!(one.to_json(), two.to_json()); // bit-identical on any thread count
+//! assert_eq!(one.to_json()?, two.to_json()?); // bit-identical on any thread count
 //! assert!(one.readiness_score.mean > 0.5 && one.readiness_score.mean < 1.0);
 //! # Ok::<(), smm_core::sim::SimulationError>(())
 //! ```

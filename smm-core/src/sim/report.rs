@@ -261,13 +261,13 @@ impl SimulationReport {
 
     /// Compact JSON (field order fixed by the type; floats in shortest
     /// round-trip form, so equal reports give equal bytes).
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+    pub fn to_json(&self) -> Result<String, super::SimulationError> {
+        crate::jcs::to_json_text(self, false).map_err(super::SimulationError::internal)
     }
 
     /// Indented JSON.
-    pub fn to_json_pretty(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default()
+    pub fn to_json_pretty(&self) -> Result<String, super::SimulationError> {
+        crate::jcs::to_json_text(self, true).map_err(super::SimulationError::internal)
     }
 
     /// Parse a report back from JSON.

@@ -184,7 +184,10 @@ pub fn plan(
         let mut doc = request.clone();
         let mut inputs = BTreeMap::new();
         for ((pointer, values), pick) in axes.iter().zip(&picks) {
-            let v = values.get(*pick).cloned().unwrap_or(Value::Null);
+            let v = values
+                .get(*pick)
+                .cloned()
+                .ok_or_else(|| SimulationError::internal("a grid pick out of range".into()))?;
             set_pointer(&mut doc, pointer, v.clone())?;
             inputs.insert((*pointer).clone(), v);
         }

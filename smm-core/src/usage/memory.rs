@@ -374,6 +374,7 @@ fn overflow(kind: &str, what: &str) -> UsageError {
 fn internal(what: &str) -> UsageError {
     UsageError::Storage {
         message: format!("internal: {what} out of range"),
+        source: None,
     }
 }
 
@@ -512,6 +513,7 @@ impl MemoryLedger {
     fn lock(&self) -> Result<MutexGuard<'_, State>, UsageError> {
         self.state.lock().map_err(|_| UsageError::Storage {
             message: "ledger lock poisoned".into(),
+            source: None,
         })
     }
 }

@@ -138,6 +138,9 @@ pub enum UsageError {
     Storage {
         /// What.
         message: String,
+        /// The underlying error (SQLite, I/O), when there is one.
+        #[source]
+        source: Option<crate::kind::Cause>,
     },
     /// An agent token is refused.
     #[error("agent token refused: {reason}")]

@@ -80,6 +80,19 @@ pub enum AgentRunStatus {
     Cancelled,
 }
 
+impl AgentRunStatus {
+    /// The serialized name (`"completed"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentRunStatus::Pending => "pending",
+            AgentRunStatus::Running => "running",
+            AgentRunStatus::Completed => "completed",
+            AgentRunStatus::Failed => "failed",
+            AgentRunStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// One agent execution with its model usage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

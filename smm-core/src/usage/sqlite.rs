@@ -125,10 +125,10 @@ fn busy_retry<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result
     }
 }
 
-fn storage(path: &Path, e: &rusqlite::Error) -> UsageError {
+fn storage(path: &Path, e: rusqlite::Error) -> UsageError {
     let path = path.display().to_string();
     if matches!(
-        e,
+        &e,
         rusqlite::Error::IntegralValueOutOfRange(..)
             | rusqlite::Error::FromSqlConversionFailure(..)
             | rusqlite::Error::InvalidColumnType(..)
@@ -151,6 +151,7 @@ fn storage(path: &Path, e: &rusqlite::Error) -> UsageError {
         Some(ErrorCode::CannotOpen) => UsageError::LedgerMissing { path },
         _ => UsageError::Storage {
             message: format!("{path}: {e}"),
+            source: Some(crate::kind::Cause::new(e)),
         },
     }
 }
@@ -188,7 +189,7 @@ impl SqliteLedger {
                 path: path.display().to_string(),
             });
         }
-        let err = |e: rusqlite::Error| storage(path, &e);
+        let err = |e: rusqlite::Error| storage(path, e);
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         // A file that is not a database fails here. The version and the
@@ -250,11 +251,12 @@ impl SqliteLedger {
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, UsageError> {
         self.conn.lock().map_err(|_| UsageError::Storage {
             message: "ledger lock poisoned".into(),
+            source: None,
         })
     }
 
     fn err(&self, e: rusqlite::Error) -> UsageError {
-        storage(&self.path, &e)
+        storage(&self.path, e)
     }
 
     /// Apply the migrations past the file's version, each in a transaction.

@@ -40,6 +40,7 @@ static TMP_COUNTER: AtomicUsize = AtomicUsize::new(0);
 fn io_err(what: &str, path: &Path, e: io::Error) -> AuditError {
     AuditError::Storage {
         message: format!("{what} {}: {e}", path.display()),
+        source: Some(crate::kind::Cause::new(e)),
     }
 }
 
@@ -108,6 +109,7 @@ impl FileBundleStore {
         let hex = hex_of(&b.bundle_id)?;
         let t = Timestamp::parse(&b.created_at).ok_or_else(|| AuditError::Storage {
             message: "bad createdAt".into(),
+            source: None,
         })?;
         let stamp: String = t
             .to_rfc3339()
@@ -181,6 +183,7 @@ impl FileBundleStore {
         let Ok(rel) = path.strip_prefix(&self.root) else {
             return Err(AuditError::Storage {
                 message: format!("{} is outside the store", path.display()),
+                source: None,
             });
         };
         let mut at = self.root.clone();
@@ -193,6 +196,7 @@ impl FileBundleStore {
                             "{} is a symbolic link: the store makes none and does not follow one",
                             at.display()
                         ),
+                        source: None,
                     });
                 }
                 Ok(_) => {}
@@ -294,6 +298,7 @@ impl FileBundleStore {
     fn write_atomic(&self, path: &Path, bytes: &[u8], steps: &mut Steps) -> Result<(), AuditError> {
         let dir = path.parent().ok_or_else(|| AuditError::Storage {
             message: "no parent".into(),
+            source: None,
         })?;
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
         let tmp = dir.join(format!(

@@ -26,6 +26,7 @@ impl MemoryBundleStore {
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<String, Record>>, AuditError> {
         self.records.lock().map_err(|_| AuditError::Storage {
             message: "store lock poisoned".into(),
+            source: None,
         })
     }
 }
@@ -42,6 +43,7 @@ impl BundleStore for MemoryBundleStore {
     fn put_next(&self, bundle: &StoredBundle) -> Result<PutOutcome, AuditError> {
         let mut heads = self.heads.lock().map_err(|_| AuditError::Storage {
             message: "store lock poisoned".into(),
+            source: None,
         })?;
         if self.get(&bundle.bundle_id)?.is_none() {
             let head = match heads.get(&bundle.workspace_id) {
@@ -65,6 +67,7 @@ impl BundleStore for MemoryBundleStore {
             .lock()
             .map_err(|_| AuditError::Storage {
                 message: "store lock poisoned".into(),
+                source: None,
             })?
             .get(workspace_id)
             .cloned();

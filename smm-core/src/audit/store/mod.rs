@@ -243,6 +243,7 @@ fn plan_put(
             message: "this store was opened without trusted keys: it is read-only \
                       (open it with the keys whose signatures it may publish)"
                 .into(),
+            source: None,
         });
     }
     let env = Envelope::from_json(&new.envelope)?;
