@@ -77,6 +77,22 @@ impl Failure {
         };
         let mut f = Failure::new(category, format!("cannot {what} it: {e}"));
         f.file = Some(path.display().to_string());
+        // What fixes an I/O failure is about the file, not a field.
+        f.hint = match e.kind() {
+            std::io::ErrorKind::NotFound if what == "read" => {
+                "check the path: no file is there".to_string()
+            }
+            std::io::ErrorKind::NotFound => {
+                "create the directory it goes in, or choose another path".to_string()
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "give this user access to the file, or choose another path".to_string()
+            }
+            std::io::ErrorKind::AlreadyExists => {
+                "choose a path that does not exist yet (nothing is overwritten)".to_string()
+            }
+            _ => f.hint,
+        };
         f
     }
 

@@ -658,3 +658,23 @@ fn threads_zero_is_every_core() {
     let one = smm(&["simulate", &req, "--threads", "1", "--json"]);
     assert_eq!(zero.stdout, one.stdout);
 }
+
+/// A missing file is an input error whose hint is about the file, not a
+/// field; the line names the file once and no empty pointer.
+#[test]
+fn a_missing_file_says_what_fixes_it() {
+    let d = tmp("missing-file");
+    let missing = d.join("nope.json").display().to_string();
+    let o = smm(&["contract", "validate", &missing]);
+    assert_eq!(code(&o), 3);
+    let err = stderr(&o);
+    assert!(err.contains(&missing), "{err}");
+    assert!(
+        err.contains("(fix: check the path: no file is there)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("field named") && !err.contains("at :"),
+        "{err}"
+    );
+}

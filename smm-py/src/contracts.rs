@@ -147,8 +147,53 @@ impl Contract {
     /// - doc: the v2 contract: JSON text, bytes or a dict
     #[staticmethod]
     fn from_json(py: Python<'_>, doc: &Bound<'_, PyAny>) -> PyResult<Self> {
+        if let Ok(s) = doc.cast::<pyo3::types::PyString>() {
+            let s: String = s.extract()?;
+            let t = s.trim();
+            let looks_like_path = !t.starts_with(['{', '['])
+                && (t.ends_with(".json") || std::path::Path::new(t).is_file());
+            if looks_like_path {
+                return Err(validation(
+                    py,
+                    "",
+                    format!(
+                        "Contract.from_json was given a path ({t:?}), not JSON text: \
+                         use Contract.load(path)"
+                    ),
+                ));
+            }
+        }
         Ok(Contract {
             inner: contract_from(py, doc)?,
+        })
+    }
+    /// Read and parse the v2 contract in the file at `path` (a missing file
+    /// is a MissingFileError, also a FileNotFoundError).
+    ///
+    /// Parameters:
+    /// - path: the contract file (str or os.PathLike)
+    #[staticmethod]
+    fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let bytes = crate::errors::read_named_file(py, "the contract", &path)?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            validation(
+                py,
+                "",
+                format!("the contract {} is not UTF-8: {e}", path.display()),
+            )
+        })?;
+        core_contract::Contract::from_json(&text)
+            .map(|inner| Contract { inner })
+            .map_err(|e| to_py_err(py, e))
+    }
+    /// Parse a v2 contract from a dict (the JSON shape, camelCase keys).
+    ///
+    /// Parameters:
+    /// - doc: the contract as a dict
+    #[staticmethod]
+    fn from_dict(py: Python<'_>, doc: &Bound<'_, pyo3::types::PyDict>) -> PyResult<Self> {
+        Ok(Contract {
+            inner: contract_from(py, doc.as_any())?,
         })
     }
     #[getter]
@@ -181,13 +226,30 @@ impl Contract {
     fn contract_id(&self) -> String {
         self.inner.contract_id()
     }
-    /// Business-rule violations at `now` (an RFC 3339 string or an aware datetime).
-    fn validate(&self, py: Python<'_>, now: &Bound<'_, PyAny>) -> PyResult<Vec<Violation>> {
+    /// Business-rule violations at `now` (an RFC 3339 string or an aware
+    /// datetime), as a list. With `raise_errors=True`, a violation of
+    /// severity error raises ContractViolationError (a ValidationError and a
+    /// ContractError) holding them all in `.violations`, as pydantic does;
+    /// warnings alone are returned.
+    #[pyo3(signature = (now, *, raise_errors = false))]
+    fn validate(
+        &self,
+        py: Python<'_>,
+        now: &Bound<'_, PyAny>,
+        raise_errors: bool,
+    ) -> PyResult<Vec<Violation>> {
         let now = now_ts(py, now)?;
-        self.inner
-            .validate(now)
-            .map(violations)
-            .map_err(|e| to_py_err(py, e))
+        let found = self.inner.validate(now).map_err(|e| to_py_err(py, e))?;
+        if raise_errors && found.iter().any(|v| v.is_error()) {
+            // Errors first (the message names the first), warnings kept.
+            let mut all = found;
+            all.sort_by_key(|v| !v.is_error());
+            return Err(to_py_err(
+                py,
+                core_contract::ContractError::Rules { violations: all },
+            ));
+        }
+        Ok(violations(found))
     }
     /// Check the change from this contract to `next` (a Contract, dict or
     /// JSON): returns {"kind": "sameTerms"} or {"kind": "newVersion", ...};

@@ -3,7 +3,9 @@
 //! error kinds, so a new kind does not compile until this binding names its
 //! class.
 
-use pyo3::exceptions::{PyException, PyPermissionError, PyTimeoutError, PyValueError};
+use pyo3::exceptions::{
+    PyException, PyFileNotFoundError, PyPermissionError, PyTimeoutError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
@@ -178,6 +180,19 @@ pub(crate) const CLASSES: &[(&str, &str, &[&str])] = &[
         "The host's token introspection failed.",
         &["AgentTokenError"],
     ),
+    (
+        "ContractViolationError",
+        "A contract document breaks its schema or its business rules: every \
+         violation is in `violations` (pointer, rule, message, severity). Both a \
+         ValidationError and a ContractError.",
+        &["ValidationError", "ContractError"],
+    ),
+    (
+        "MissingFileError",
+        "A file named by the caller does not exist (`filename` names it). Also a \
+         builtins.FileNotFoundError.",
+        &["SmmError", "builtins.FileNotFoundError"],
+    ),
 ];
 
 /// A class of [`CLASSES`], by its place there.
@@ -218,11 +233,13 @@ pub(crate) enum Class {
     LedgerVersionError,
     AgentTokenError,
     IntrospectionError,
+    ContractViolationError,
+    MissingFileError,
 }
 
 impl Class {
     /// Every class, in [`CLASSES`] order.
-    const ALL: [Class; 31] = [
+    const ALL: [Class; 33] = [
         Class::SmmError,
         Class::ValidationError,
         Class::ShardError,
@@ -254,6 +271,8 @@ impl Class {
         Class::LedgerVersionError,
         Class::AgentTokenError,
         Class::IntrospectionError,
+        Class::ContractViolationError,
+        Class::MissingFileError,
     ];
 
     /// The class's name in `smm_core`.
@@ -290,6 +309,8 @@ impl Class {
             Class::LedgerVersionError => "LedgerVersionError",
             Class::AgentTokenError => "AgentTokenError",
             Class::IntrospectionError => "IntrospectionError",
+            Class::ContractViolationError => "ContractViolationError",
+            Class::MissingFileError => "MissingFileError",
         }
     }
 }
@@ -353,6 +374,7 @@ pub(crate) fn types(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
                     "ValueError" => py.get_type::<PyValueError>(),
                     "builtins.TimeoutError" => py.get_type::<PyTimeoutError>(),
                     "builtins.PermissionError" => py.get_type::<PyPermissionError>(),
+                    "builtins.FileNotFoundError" => py.get_type::<PyFileNotFoundError>(),
                     own => CLASSES
                         .iter()
                         .position(|(n, _, _)| *n == own)
@@ -399,6 +421,45 @@ pub(crate) fn raise(
         Ok(PyErr::from_value(exc))
     };
     build().unwrap_or_else(|e| e)
+}
+
+/// A `MissingFileError` (also a `FileNotFoundError`, with `errno`,
+/// `strerror` and `filename` set) for a file the caller named as `what`.
+pub(crate) fn missing_file(py: Python<'_>, what: &str, path: &std::path::Path) -> PyErr {
+    let shown = path.display().to_string();
+    let err = raise(
+        py,
+        Class::MissingFileError,
+        format!("{what}: no such file {shown}"),
+        None,
+        Some(ErrorKind::InvalidInput),
+    );
+    let exc = err.value(py);
+    let _ = exc.setattr("errno", 2);
+    // OSError prints "[Errno 2] STRERROR: 'FILENAME'".
+    let _ = exc.setattr("strerror", format!("{what}: no such file"));
+    let _ = exc.setattr("filename", shown);
+    err
+}
+
+/// Read a file the caller named as `what`: a missing file is a
+/// [`missing_file`] error, any other failure a `ValidationError` naming it.
+pub(crate) fn read_named_file(
+    py: Python<'_>,
+    what: &str,
+    path: &std::path::Path,
+) -> PyResult<Vec<u8>> {
+    py.detach(|| std::fs::read(path)).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            missing_file(py, what, path)
+        } else {
+            validation(
+                py,
+                "",
+                format!("{what}: cannot read {}: {e}", path.display()),
+            )
+        }
+    })
 }
 
 /// A `ValidationError` about the field at `pointer`.
@@ -448,7 +509,14 @@ fn raised_cause(py: Python<'_>, e: &CoreError) -> Option<PyErr> {
 pub(crate) fn to_py_err(py: Python<'_>, e: impl Into<CoreError>) -> PyErr {
     let e: CoreError = e.into();
     let kind = e.kind();
-    let err = raise(py, class_of(kind), e.to_string(), e.pointer(), Some(kind));
+    let class = match &e {
+        CoreError::Contract(
+            smm_core::contract::ContractError::Schema { .. }
+            | smm_core::contract::ContractError::Rules { .. },
+        ) => Class::ContractViolationError,
+        _ => class_of(kind),
+    };
+    let err = raise(py, class, e.to_string(), e.pointer(), Some(kind));
     if let Some(cause) = raised_cause(py, &e) {
         err.set_cause(py, Some(cause));
     }

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 use smm_core::audit::{self as core_audit, Signer};
-use smm_core::error::ErrorKind;
 use smm_core::flow::{self as core_flow, Campaign, FlowError, FlowInputs, FlowOutcome};
 use smm_core::host;
 use smm_core::usage as core_usage;
@@ -14,7 +13,7 @@ use smm_core::usage as core_usage;
 use crate::audit::{ExternalSigner, FileBundleStore, LocalSigner};
 use crate::contracts::Contract;
 use crate::convert::{document_text, from_json, now_ts};
-use crate::errors::{raise, to_py_err, validation};
+use crate::errors::{to_py_err, validation};
 use crate::policy::PolicyBundle;
 use crate::simulation::{SimulationReport, request_from};
 use crate::usage::UsageLedger;
@@ -36,15 +35,7 @@ fn as_path(obj: &Bound<'_, PyAny>) -> PyResult<Option<PathBuf>> {
 /// A document: a path, JSON text or bytes, or a dict.
 fn doc_text(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
     let bytes = match as_path(obj)? {
-        Some(p) => std::fs::read(&p).map_err(|e| {
-            raise(
-                py,
-                crate::errors::Class::ValidationError,
-                format!("cannot read the {what} {}: {e}", p.display()),
-                Some(""),
-                Some(ErrorKind::InvalidInput),
-            )
-        })?,
+        Some(p) => crate::errors::read_named_file(py, &format!("the {what}"), &p)?,
         None => document_text(py, obj)?,
     };
     String::from_utf8(bytes)

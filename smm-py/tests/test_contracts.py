@@ -128,3 +128,47 @@ def test_history_verification():
     kinds = [i["kind"] for i in broken["issues"]]
     assert kinds[0] == "tampered" and "brokenLink" in kinds
     assert smm_core.ContractHistory([v2c]).verify()["issues"][0]["kind"] == "missingVersion"
+
+
+def test_load_from_dict_and_a_path_given_as_text(tmp_path):
+    path = ROOT / "examples" / "workspace.icblabs.v2.json"
+    c = smm_core.Contract.load(path)
+    assert c == smm_core.Contract.load(str(path)) == smm_core.Contract.from_dict(json.loads(V2))
+    assert c.terms_hash == smm_core.Contract.from_json(V2).terms_hash
+    # A missing file is a FileNotFoundError (and an SmmError) naming it.
+    missing = tmp_path / "nope.json"
+    with pytest.raises(FileNotFoundError) as e:
+        smm_core.Contract.load(missing)
+    assert isinstance(e.value, smm_core.MissingFileError) and isinstance(e.value, smm_core.SmmError)
+    assert e.value.filename == str(missing) and e.value.errno == 2
+    # from_json given a path says so, and names the right call.
+    with pytest.raises(smm_core.ValidationError, match=r"given a path .*Contract\.load"):
+        smm_core.Contract.from_json("examples/workspace.icblabs.v2.json")
+    with pytest.raises(TypeError):
+        smm_core.Contract.from_dict(V2)
+    # A bad file is a ContractViolationError: a ValidationError and a ContractError.
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(v2(ttlHours="soon")))
+    with pytest.raises(smm_core.ContractViolationError) as e:
+        smm_core.Contract.load(bad)
+    assert isinstance(e.value, smm_core.ValidationError) and isinstance(e.value, smm_core.ContractError)
+    assert e.value.pointer == "/ttlHours" and e.value.violations
+
+
+def test_validate_can_raise_as_pydantic_does():
+    c = smm_core.Contract.from_json(V2)
+    assert c.validate(NOW, raise_errors=True) == [] or all(not v.is_error for v in c.validate(NOW, raise_errors=True))
+    late = datetime.datetime(2026, 9, 1, tzinfo=datetime.timezone.utc)
+    listed = c.validate(late)
+    assert any(v.is_error for v in listed)
+    with pytest.raises(smm_core.ContractError) as e:
+        c.validate(late, raise_errors=True)
+    assert isinstance(e.value, smm_core.ContractViolationError)
+    assert e.value.violations[0].is_error
+    assert sorted(v.rule for v in e.value.violations) == sorted(v.rule for v in listed)
+    assert e.value.pointer == e.value.violations[0].pointer
+
+
+def test_run_names_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="contract"):
+        smm_core.run(tmp_path / "missing.json", store=tmp_path / "store", now=NOW)
