@@ -34,7 +34,7 @@ grid = {
     "/workspaceContext/budget/hardCap": [1500, 2500, 4000, 8000, 16000],
     "/workspaceContext/riskProfile": ["low", "medium", "high"],
 }
-rows = smm_core.sweep(request, grid, iterations=20_000, seed=42)
+rows = smm_core.sweep(request, grid, iterations=20_000, seed=42, early_termination=False)
 plot.sweep(rows, x="/workspaceContext/budget/hardCap", by="/workspaceContext/riskProfile").savefig(
     out / "sweep.png", dpi=120
 )

@@ -226,6 +226,45 @@ pub(crate) fn bytes_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str) -> P
         .map_err(|_| validation(py, "", format!("{name} must be bytes or str")))
 }
 
+/// A whole number given as an `int` or an integral `float` (`1e5`, as data
+/// people write it); anything else (a bool, `1.5`, `nan`, a string) is a
+/// `TypeError` that pyo3 prefixes with the argument's name. The range is
+/// checked by [`int_arg`], with the field's pointer.
+pub(crate) fn count(obj: &Bound<'_, PyAny>) -> PyResult<i128> {
+    if obj.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "must be a whole number, not a bool",
+        ));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        let v = f.value();
+        // 2**100 bounds every count this library takes; int_arg refuses
+        // what is out of its range with the field's pointer.
+        if v.is_finite() && v.fract() == 0.0 && v.abs() < 1.3e30 {
+            return Ok(v as i128);
+        }
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "must be a whole number (got the float {v})"
+        )));
+    }
+    obj.extract::<i128>().map_err(|_| {
+        let ty = obj
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_string(), |n| n.to_string());
+        pyo3::exceptions::PyTypeError::new_err(format!("must be a whole number (got a {ty})"))
+    })
+}
+
+/// [`count`] for an optional argument (`None` stays `None`).
+pub(crate) fn opt_count(obj: &Bound<'_, PyAny>) -> PyResult<Option<i128>> {
+    if obj.is_none() {
+        Ok(None)
+    } else {
+        count(obj).map(Some)
+    }
+}
+
 pub(crate) fn int_arg(py: Python<'_>, v: i128, name: &str, pointer: &str) -> PyResult<u64> {
     u64::try_from(v).map_err(|_| {
         validation(

@@ -659,21 +659,21 @@ pub(crate) fn simulate(
     py: Python<'_>,
     workspace: &Bound<'_, PyAny>,
     workflow: Option<&Bound<'_, PyAny>>,
-    iterations: i128,
-    seed: i128,
+    #[pyo3(from_py_with = crate::convert::count)] iterations: i128,
+    #[pyo3(from_py_with = crate::convert::count)] seed: i128,
     confidence_level: f64,
     convergence_threshold: f64,
     early_termination: bool,
     percentile_mode: &str,
     threads: Option<i64>,
     keep_samples: bool,
-    timeout_seconds: Option<i128>,
+    #[pyo3(from_py_with = crate::convert::opt_count)] timeout_seconds: Option<i128>,
     model: Option<&str>,
     stopping_rule: Option<&str>,
     precision: Option<f64>,
     relative_precision: Option<f64>,
     precision_metrics: Option<&Bound<'_, PyAny>>,
-    min_iterations: Option<i128>,
+    #[pyo3(from_py_with = crate::convert::opt_count)] min_iterations: Option<i128>,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<SimulationReport> {
     // A precision target turns early termination on with the precision rule.
@@ -781,7 +781,8 @@ pub(crate) fn simulate(
     }
     let mut request = SimulationRequest::from_value(&req).map_err(|e| to_py_err(py, e))?;
     request.config.percentile_mode = self::percentile_mode(py, percentile_mode)?;
-    run_watched(py, &request, threads, keep_samples, progress)
+    // A run stops early here only when a keyword asked for it: no warning.
+    run_watched(py, &request, threads, keep_samples, progress, false)
 }
 
 /// Run with progress, cancellation and Ctrl-C (see `progress`).
@@ -791,6 +792,7 @@ fn run_watched(
     threads: Option<i64>,
     keep_samples: bool,
     progress: Option<&Bound<'_, PyAny>>,
+    warn: bool,
 ) -> PyResult<SimulationReport> {
     let mut opts = run_options(py, threads, keep_samples)?;
     let (watch, control) = crate::progress::watch(py, progress)?;
@@ -798,7 +800,7 @@ fn run_watched(
     let result = py.detach(|| sim::run(request, &opts));
     let report = watch.finish(py, result).map(SimulationReport::new)?;
     let c = &report.report.convergence_metrics;
-    if c.terminated_early {
+    if warn && c.terminated_early {
         // Where a user looks: the iterations asked for were not all run.
         let msg = format!(
             "the {} rule stopped the run after {} of {} iterations (report.terminated_early, \
@@ -809,7 +811,8 @@ fn run_watched(
         );
         let category = py.import("smm_core")?.getattr("EarlyTerminationWarning")?;
         let msg = std::ffi::CString::new(msg).unwrap_or_default();
-        PyErr::warn(py, &category, &msg, 2)?;
+        // Stack level 1 is the Python line that called this function.
+        PyErr::warn(py, &category, &msg, 1)?;
     }
     Ok(report)
 }
@@ -822,6 +825,9 @@ fn run_watched(
 /// - threads: worker threads (None or 0: every core)
 /// - keep_samples: keep every per-iteration value
 /// - progress: a callable (done, total) or "tqdm" (see simulate)
+///
+/// A run the document's stopping rule ends early warns with
+/// EarlyTerminationWarning (`simulate` does not: there a keyword asked).
 #[pyfunction]
 #[pyo3(signature = (request, *, threads = None, keep_samples = false, progress = None))]
 pub(crate) fn simulate_request(
@@ -832,7 +838,9 @@ pub(crate) fn simulate_request(
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<SimulationReport> {
     let request = request_from(py, request)?;
-    run_watched(py, &request, threads, keep_samples, progress)
+    // The document asked for early termination, perhaps unseen by the
+    // caller: a run that stops short warns, at the caller's line.
+    run_watched(py, &request, threads, keep_samples, progress, true)
 }
 
 /// Simulate iterations [start, end) of a request (start a multiple of

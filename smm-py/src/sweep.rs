@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use serde_json::Value;
 use smm_core::sim::{self, sweep as core_sweep};
 
-use crate::convert::{document, from_json, int_arg};
+use crate::convert::{document, int_arg, to_py};
 use crate::errors::{to_py_err, validation};
 use crate::simulation::{SimulationReport, run_options};
 
@@ -40,11 +40,6 @@ fn grid_from(py: Python<'_>, grid: &Bound<'_, PyAny>) -> PyResult<BTreeMap<Strin
     Ok(out)
 }
 
-fn to_py<'py, T: serde::Serialize>(py: Python<'py>, v: &T) -> PyResult<Bound<'py, PyAny>> {
-    let v = serde_json::to_value(v).map_err(|e| validation(py, "", e.to_string()))?;
-    from_json(py, &v)
-}
-
 /// The points of a sweep, as dicts `{index, inputs, seed, request}`, in
 /// sweep order.
 ///
@@ -59,8 +54,8 @@ pub(crate) fn sweep_plan<'py>(
     py: Python<'py>,
     request: &Bound<'_, PyAny>,
     grid: &Bound<'_, PyAny>,
-    iterations: i128,
-    seed: i128,
+    #[pyo3(from_py_with = crate::convert::count)] iterations: i128,
+    #[pyo3(from_py_with = crate::convert::count)] seed: i128,
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let req = document(py, request, "")?;
     let grid = grid_from(py, grid)?;
@@ -100,8 +95,8 @@ pub(crate) fn _sweep<'py>(
     py: Python<'py>,
     request: &Bound<'_, PyAny>,
     grid: &Bound<'_, PyAny>,
-    iterations: i128,
-    seed: i128,
+    #[pyo3(from_py_with = crate::convert::count)] iterations: i128,
+    #[pyo3(from_py_with = crate::convert::count)] seed: i128,
     threads: Option<i64>,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {

@@ -83,3 +83,37 @@ def test_the_example_script_renders_headless(tmp_path):
     for name in ("readiness.png", "metrics.png", "sweep.png"):
         assert _is_png(tmp_path / name), name
     assert (tmp_path / "readiness.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_pictures_say_in_words_what_they_draw():
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from smm_core import plot
+
+    with_samples = plot.readiness(report(keep_samples=True)).axes[0]
+    assert with_samples.get_xlabel() == "readiness score (0–1)"
+    assert with_samples.get_ylabel() == "share of iterations"
+    assert with_samples.get_title().startswith("Readiness histogram")
+    legend = [t.get_text() for t in with_samples.get_legend().get_texts()]
+    assert any("95% CI ±" in t for t in legend), legend
+    # Without samples: not called a histogram, no empty y axis, and it says why.
+    summary = plot.readiness(report()).axes[0]
+    assert "no samples kept" in summary.get_title() and "histogram" not in summary.get_title().split("(")[0]
+    assert not summary.yaxis.get_visible()
+    # Sweeps: axes and legend in words with units, never a raw pointer.
+    grid = {"/workspaceContext/budget/hardCap": [2000, 4000, 8000], "/workspaceContext/riskProfile": ["low", "high"]}
+    rows = smm_core.sweep(REQUEST, grid, iterations=2000, seed=1, early_termination=False)
+    ax = plot.sweep(rows, x="/workspaceContext/budget/hardCap", by="/workspaceContext/riskProfile").axes[0]
+    assert ax.get_xlabel() == "budget hard cap ($)" and ax.get_ylabel() == "readiness (mean, 0–1)"
+    texts = [t.get_text() for t in ax.get_legend().get_texts()] + [ax.get_title(), ax.get_legend().get_title().get_text()]
+    assert ax.get_legend().get_title().get_text() == "risk profile" and "low" in texts and not any("/" in t and "workspaceContext" in t for t in texts), texts
+    cost = plot.sweep(rows, x="/workspaceContext/budget/hardCap", y="cost_mean").axes[0]
+    assert cost.get_ylabel() == "weekly cost ($, mean)"
+    # ax=, title=, xlabel= as pandas and seaborn take them.
+    fig = Figure()
+    mine = fig.add_subplot()
+    assert plot.sweep(rows, x="/workspaceContext/budget/hardCap", ax=mine, title="T", xlabel="cap") is fig
+    assert mine.get_title() == "T" and mine.get_xlabel() == "cap"
+    assert plot.readiness(report(), ax=mine, title="R").axes[0] is mine
+    assert plot.field_label("/workflowJson/nodes/1/retryBackoffMs") == "retry backoff ms"

@@ -357,13 +357,33 @@ def test_a_first_afternoon_with_the_library():
     # A Contract is a workspace.
     contract = smm_core.Contract.from_json((ROOT / "examples" / "workspace.icblabs.v2.json").read_text())
     assert smm_core.simulate(contract, iterations=300).workspace_id == "ws-icblabs-0001"
-    # A run that stops early says so: attributes and a warning.
-    with pytest.warns(smm_core.EarlyTerminationWarning, match="3328 of 1000000"):
+    # A run that stops early says so in its attributes; asked by keyword, no
+    # warning. A document's own rule warns, at the caller's line.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         r = run(iterations=1_000_000, precision=0.002)
-    assert r.terminated_early and r.iterations_requested == 1_000_000
+    assert r.terminated_early and r.iterations_requested == 1_000_000 and r.iterations_run == 3328
+    doc = {"workspaceContext": WORKSPACE, "simulationConfig": {
+        "iterations": 1_000_000, "enableEarlyTermination": True, "precision": {"halfWidth": 0.002}}}
+    with pytest.warns(smm_core.EarlyTerminationWarning, match="of 1000000") as w:
+        smm_core.simulate_request(doc)
+    assert w[0].filename == __file__
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         run(iterations=1000)  # ran every iteration: no warning
     # Dates are midnight UTC.
     assert contract.validate(datetime.date(2025, 9, 1)) == contract.validate("2025-09-01T00:00:00Z")
     assert contract.validate("2025-09-01") == contract.validate("2025-09-01T00:00:00Z")
+
+
+def test_counts_may_be_integral_floats_and_bad_ones_name_the_argument():
+    # 1e5 is how data people write a count: the same run as 100_000.
+    assert run(iterations=2e3, seed=7.0).to_json() == run(iterations=2000, seed=7).to_json()
+    for bad in (1.5, float("nan"), float("inf"), True, "2000"):
+        with pytest.raises(TypeError, match="iterations"):
+            run(iterations=bad)
+    with pytest.raises(smm_core.ValidationError, match="iterations") as e:
+        run(iterations=-1e3)
+    assert e.value.pointer == "/simulationConfig/iterations"
+    plan = smm_core.sweep_plan(REQUEST, {"/workspaceContext/riskProfile": ["low"]}, iterations=1e3, seed=1.0)
+    assert plan[0]["request"]["simulationConfig"]["iterations"] == 1000

@@ -40,11 +40,42 @@ def test_rows_as_a_table():
     rows = smm_core.sweep(REQUEST, GRID, iterations=1000, seed=1)
     df = rows.to_pandas()
     assert isinstance(df, pd.DataFrame) and len(df) == 6
-    assert list(df.columns[:3]) == ["index", "/workspaceContext/budget/hardCap", "/workspaceContext/riskProfile"]
+    # Columns are the field names, in the grid's order; no stray index column.
+    assert list(df.columns[:2]) == ["hardCap", "riskProfile"] and "index" not in df.columns
+    assert rows.columns() == {"/workspaceContext/budget/hardCap": "hardCap", "/workspaceContext/riskProfile": "riskProfile"}
+    assert rows.grid == GRID  # the full pointers stay available
     assert df["readiness_mean"].tolist() == [r["readiness_mean"] for r in rows]
+    # Strings keep the grid's order: "low" before "high", not sorted as text.
+    assert list(df["riskProfile"].cat.categories) == ["low", "high"] and df["riskProfile"].cat.ordered
+    assert df.sort_values("riskProfile", kind="stable")["riskProfile"].tolist()[:3] == ["low"] * 3
     # The higher cap never lowers readiness by more than noise at equal risk.
-    low = df[df["/workspaceContext/riskProfile"] == "low"].sort_values("/workspaceContext/budget/hardCap")
+    low = df[df["riskProfile"] == "low"].sort_values("hardCap")
     assert low["readiness_mean"].iloc[-1] > low["readiness_mean"].iloc[0]
+    # Two fields of one name are told apart by more of their pointers.
+    twin = smm_core.SweepResult([], {"/a/cap": [1], "/b/cap": [2], "/c/x": [3]})
+    assert twin.columns() == {"/a/cap": "a/cap", "/b/cap": "b/cap", "/c/x": "x"}
+
+
+def test_a_sweep_stops_only_as_asked_and_says_so_once():
+    import warnings
+
+    req = json.loads(json.dumps(REQUEST))
+    req["simulationConfig"].update(enableEarlyTermination=True, stoppingRule="precision", precision={"halfWidth": 0.003})
+    grid = {"/workspaceContext/riskProfile": ["low", "high"]}
+    # The request's own rule stopped the points: one warning, at this line.
+    with pytest.warns(smm_core.EarlyTerminationWarning, match="2 of 2 points") as w:
+        rows = smm_core.sweep(req, grid, iterations=100_000, seed=3)
+    assert len(w) == 1 and w[0].filename == __file__
+    assert all(r["stopped_by"] == "precision" and r["iterations_run"] < 100_000 for r in rows)
+    # Asked here: every iteration, or the precision given, and no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        full = smm_core.sweep(req, grid, iterations=3000, seed=3, early_termination=False)
+        assert all(r["iterations_run"] == 3000 and r["stopped_by"] is None for r in full)
+        loose = smm_core.sweep(REQUEST, grid, iterations=100_000, seed=3, precision=0.02)
+        assert all(r["stopped_by"] == "precision" for r in loose)
+        assert max(r["iterations_run"] for r in loose) < min(r["iterations_run"] for r in rows)
+        smm_core.simulate(REQUEST["workspaceContext"], iterations=100_000, precision=0.02)
 
 
 def test_numpy_values_are_accepted_anywhere_a_json_value_is():

@@ -11,6 +11,8 @@ import numpy.typing as npt
 from typing_extensions import NotRequired, TypeAlias, TypedDict, final
 
 _Document: TypeAlias = Union[Mapping[str, Any], str, bytes]
+# A whole number: an int, or an integral float such as 1e5.
+_Count: TypeAlias = Union[int, float]
 
 __all__ = [
     "AgentRun",
@@ -309,21 +311,21 @@ def simulate(
     workspace: Union[_WorkspaceContext, _Document, Contract],
     workflow: Optional[_Document] = None,
     *,
-    iterations: int = 1000,
-    seed: int = 42,
+    iterations: _Count = 1000,
+    seed: _Count = 42,
     confidence_level: float = 0.95,
     convergence_threshold: float = 0.001,
     early_termination: bool = False,
     percentile_mode: Literal["auto", "exact", "bounded"] = "auto",
     threads: Optional[int] = None,
     keep_samples: bool = False,
-    timeout_seconds: Optional[int] = None,
+    timeout_seconds: Optional[_Count] = None,
     model: Optional[Literal["smm-readiness-v2", "smm-readiness-v1"]] = None,
     stopping_rule: Optional[Literal["precision", "window"]] = None,
     precision: Optional[float] = None,
     relative_precision: Optional[float] = None,
     precision_metrics: Optional[Mapping[str, float]] = None,
-    min_iterations: Optional[int] = None,
+    min_iterations: Optional[_Count] = None,
     progress: _Progress = None,
 ) -> SimulationReport: ...
 def simulate_request(
@@ -481,15 +483,15 @@ def run(
 ) -> RunResult: ...
 
 def sweep_plan(
-    request: _Document, grid: Mapping[str, Sequence[Any]], *, iterations: int, seed: int
+    request: _Document, grid: Mapping[str, Sequence[Any]], *, iterations: _Count, seed: _Count
 ) -> list[dict[str, Any]]: ...
 def sweep_row(point: Mapping[str, Any], report: SimulationReport) -> dict[str, Any]: ...
 def _sweep(
     request: _Document,
     grid: Mapping[str, Sequence[Any]],
     *,
-    iterations: int,
-    seed: int,
+    iterations: _Count,
+    seed: _Count,
     threads: Optional[int] = None,
     progress: Optional[Callable[[int, int], Optional[bool]]] = None,
 ) -> list[dict[str, Any]]: ...

@@ -20,6 +20,7 @@ stopping point.
 """
 
 import json
+import warnings
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _smm_core
@@ -96,8 +97,26 @@ def simulate(
 
 
 def _run_point(point: dict, threads: Optional[int]) -> dict:
-    report = _smm_core.simulate_request(point["request"], threads=threads)
+    # The client warns once for the whole sweep; a worker's warning would
+    # land in its log, far from the caller.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = _smm_core.simulate_request(point["request"], threads=threads)
     return _smm_core.sweep_row(point, report)
+
+
+def _sweep_rows(
+    client: Any,
+    request: _Document,
+    grid: Mapping[str, Sequence[Any]],
+    *,
+    iterations: Any,
+    seed: Any,
+    threads_per_point: Optional[int] = 1,
+) -> list:
+    points = _smm_core.sweep_plan(request, grid, iterations=iterations, seed=seed)
+    futures = client.map(_run_point, points, [threads_per_point] * len(points), pure=True)
+    return list(client.gather(futures))
 
 
 def sweep(
@@ -108,10 +127,20 @@ def sweep(
     iterations: int,
     seed: int,
     threads_per_point: Optional[int] = 1,
+    early_termination: Optional[bool] = None,
+    precision: Optional[float] = None,
 ) -> SweepResult:
     """Run the sweep of ``request`` over ``grid`` (``iterations`` per point, seeded
     from ``seed``) as tasks on the cluster of ``client``, one task per point with
-    ``threads_per_point`` threads (default 1): the rows of :func:`smm_core.sweep`."""
-    points = _smm_core.sweep_plan(request, grid, iterations=iterations, seed=seed)
-    futures = client.map(_run_point, points, [threads_per_point] * len(points), pure=True)
-    return SweepResult(client.gather(futures))
+    ``threads_per_point`` threads (default 1): the rows of :func:`smm_core.sweep`,
+    with its ``early_termination=`` and ``precision=`` and its one warning."""
+    from ._sweep import _warn_if_stopped, _with_stopping
+
+    asked = early_termination is not None or precision is not None
+    request = _with_stopping(request, early_termination, precision)
+    rows = _sweep_rows(
+        client, request, grid, iterations=iterations, seed=seed, threads_per_point=threads_per_point
+    )
+    if not asked:
+        _warn_if_stopped(rows, iterations, stacklevel=2)
+    return SweepResult(rows, grid)
