@@ -367,7 +367,9 @@ enum UsageCommand {
         /// The reservation id (`res-…`).
         reservation: String,
     },
-    /// Every quota of a workspace: used, reserved, limit.
+    /// Every quota of a workspace (used, reserved, limit; dollars as dollars)
+    /// and the tokens and dollars it used in all; an unknown workspace is an
+    /// input error.
     Report {
         /// The ledger file.
         #[arg(long)]

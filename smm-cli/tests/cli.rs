@@ -171,6 +171,40 @@ fn the_main_job_runs_and_reads_at_a_glance() {
     ]);
     let r: Value = serde_json::from_slice(&report.stdout).unwrap();
     assert_eq!(r[0]["used"], 113_400_000u64);
+    // In text: dollars as `smm run` says them, a tokens row, no nano-dollars.
+    let ledger = format!("{store}/usage.sqlite");
+    let text = smm(&[
+        "usage",
+        "report",
+        "--ledger",
+        &ledger,
+        "--workspace",
+        "ws-icblabs-0001",
+        "--now",
+        NOW,
+    ]);
+    assert_eq!(code(&text), 0, "{}", stderr(&text));
+    let out = stdout(&text);
+    assert!(out.contains("$0.1134") && out.contains("$5,000"), "{out}");
+    assert!(!out.contains("113,400,000"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("tokens") && l.contains("no quota")),
+        "{out}"
+    );
+    // An unknown workspace is an input error that says so, not an empty table.
+    let unknown = smm(&[
+        "usage",
+        "report",
+        "--ledger",
+        &ledger,
+        "--workspace",
+        "ws-nobody",
+        "--now",
+        NOW,
+    ]);
+    assert_eq!(code(&unknown), 3, "{}", stdout(&unknown));
+    assert!(stderr(&unknown).contains("no quota and no usage for workspace \"ws-nobody\""));
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -144,7 +144,18 @@ pub(super) fn usage_cmd(c: UsageCommand, json: bool) -> Outcome {
             now,
         } => {
             let now = now_or_clock(now)?;
-            let status = ledger(&path, false)?.status(&workspace, now)?;
+            let books = ledger(&path, false)?;
+            let status = books.status(&workspace, now)?;
+            // What the workspace used in all, quota or not.
+            let tokens = books.used(&workspace, TOKENS, Period::Total, now)?;
+            let cost = books.used(&workspace, COST_USD, Period::Total, now)?;
+            if status.is_empty() && tokens == 0 && cost == 0 {
+                return Err(Failure::input(format!(
+                    "the ledger has no quota and no usage for workspace {workspace:?}"
+                ))
+                .in_file(&path)
+                .with_hint("check the workspace id (`smm usage quota` sets one)"));
+            }
             if json {
                 print_json(&to_value(&status)?);
             } else {
@@ -152,19 +163,53 @@ pub(super) fn usage_cmd(c: UsageCommand, json: bool) -> Outcome {
                     "{:<12} {:<6} {:>16} {:>16} {:>16}",
                     "kind", "period", "used", "reserved", "limit"
                 );
+                let amount = |kind: &str, n: u64| amount_text(kind, n);
                 for s in &status {
                     println!(
                         "{:<12} {:<6} {:>16} {:>16} {:>16}{}",
                         s.quota.kind,
                         s.quota.period.as_str(),
-                        render::thousands(s.used),
-                        render::thousands(s.reserved),
-                        render::thousands(s.quota.limit),
+                        amount(&s.quota.kind, s.used),
+                        amount(&s.quota.kind, s.reserved),
+                        amount(&s.quota.kind, s.quota.limit),
                         if s.breached() { "  BREACHED" } else { "" }
                     );
+                }
+                // The totals of the two kinds every run records, when no
+                // quota shows them already.
+                for (kind, used) in [(TOKENS, tokens), (COST_USD, cost)] {
+                    let shown = status
+                        .iter()
+                        .any(|s| &*s.quota.kind == kind && s.quota.period == Period::Total);
+                    if !shown {
+                        println!(
+                            "{:<12} {:<6} {:>16} {:>16} {:>16}",
+                            kind,
+                            "total",
+                            amount(kind, used),
+                            "-",
+                            "no quota"
+                        );
+                    }
                 }
             }
             ok()
         }
+    }
+}
+
+/// An amount of `kind` as people read it: dollars for `cost_usd` (exact,
+/// the ledger keeps nano-dollars), a separated count otherwise.
+fn amount_text(kind: &str, n: u64) -> String {
+    if kind == COST_USD {
+        let usd = Usd::from_nanos(n);
+        let whole = n / 1_000_000_000;
+        let text = usd.to_string();
+        let frac = text
+            .split_once('.')
+            .map_or(String::new(), |(_, f)| format!(".{f}"));
+        format!("${}{frac}", render::thousands(whole))
+    } else {
+        render::thousands(n)
     }
 }
