@@ -3,10 +3,15 @@
 //! `check_agent_token`, `authorize_agent`, `retention_plan`.
 //!
 //! Units. The Python-native arguments and answers use people's units:
-//! `cost_usd` in dollars (a float, int, str or Decimal; exact to the
-//! nano-dollar), every other kind in whole units. The dicts this module
-//! returns are the JSON documents of `schemas/` (ledger units: `cost_usd`
-//! in nano-dollars, `COST_UNITS_PER_USD` to the dollar).
+//! `cost_usd` in dollars, taken as a float, int, str or Decimal and
+//! returned as a `decimal.Decimal` (exact to the nano-dollar: `quotas()`,
+//! `usage()`, `Reservation.asked`, `PriceTable.cost`,
+//! `AgentRun.total_cost_usd` and `.usage()`); every other kind in whole
+//! units (int). The dicts that are documents of `schemas/` (`status()`,
+//! `commit()`, `policy_figures()`, `price_usage()`, `to_dict()`) keep the
+//! schemas' ledger units (`cost_usd` in nano-dollars, `COST_UNITS_PER_USD`
+//! to the dollar), so they go back into `breach_plan` and the policy
+//! input unchanged.
 
 use std::path::PathBuf;
 
@@ -49,8 +54,15 @@ fn amount_arg(py: Python<'_>, kind: &str, v: &Bound<'_, PyAny>, pointer: &str) -
         // int, str, Decimal: through the exact decimal text.
         let text: String = if v.is_instance_of::<PyString>() {
             v.extract()?
-        } else if v.is_instance_of::<PyInt>() || v.hasattr("as_tuple")? {
+        } else if v.is_instance_of::<PyInt>() {
             v.str()?.extract()?
+        } else if v.hasattr("as_tuple")? {
+            // A Decimal in positional notation: str() writes 1E-9 for
+            // Decimal("0.000000001").
+            py.import("builtins")?
+                .getattr("format")?
+                .call1((v, "f"))?
+                .extract()?
         } else {
             return Err(bad("dollars must be a float, int, str or Decimal".into()));
         };
@@ -95,11 +107,18 @@ fn amounts_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, pointer: &str) -> PyResul
     Ok(out)
 }
 
-/// Ledger units to Python units: dollars (float) for `cost_usd`, int
-/// otherwise.
+/// Dollars as `decimal.Decimal`, exact (from the ledger's nano-dollars).
+pub(crate) fn decimal_usd<'py>(py: Python<'py>, usd: Usd) -> PyResult<Bound<'py, PyAny>> {
+    py.import("decimal")?
+        .getattr("Decimal")?
+        .call1((usd.to_string(),))
+}
+
+/// Ledger units to Python units: dollars (`Decimal`, exact) for
+/// `cost_usd`, int otherwise.
 fn amount_out<'py>(py: Python<'py>, kind: &str, units: u64) -> PyResult<Bound<'py, PyAny>> {
     if kind == COST_USD {
-        Ok(PyFloat::new(py, Usd::from_nanos(units).to_f64()).into_any())
+        decimal_usd(py, Usd::from_nanos(units))
     } else {
         Ok(units.into_pyobject(py)?.into_any())
     }
@@ -303,7 +322,7 @@ impl UsageLedger {
             .map_err(|e| to_py_err(py, e))
     }
     /// Committed usage of `kind` in the `period` ("day", "month" or
-    /// "total") containing `now`: dollars (float) for cost_usd, an int
+    /// "total") containing `now`: dollars (`decimal.Decimal`, exact) for cost_usd, an int
     /// otherwise.
     ///
     /// Parameters:
@@ -495,17 +514,18 @@ impl PriceTable {
     /// - model_id: a model of the table
     /// - input_tokens: prompt tokens
     /// - output_tokens: completion tokens
-    fn cost(
+    fn cost<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         model_id: &str,
         input_tokens: u64,
         output_tokens: u64,
-    ) -> PyResult<String> {
-        self.inner
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let c = self
+            .inner
             .cost(model_id, input_tokens, output_tokens)
-            .map(|c| c.to_string())
-            .map_err(|e| to_py_err(py, e))
+            .map_err(|e| to_py_err(py, e))?;
+        decimal_usd(py, c)
     }
     /// The object as a dict (its JSON schema's shape).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -637,13 +657,14 @@ impl AgentRun {
     fn total_tokens(&self) -> u64 {
         self.inner.total_tokens()
     }
-    /// Dollars of every model call, as an exact decimal string.
+    /// Dollars of every model call (`decimal.Decimal`, exact).
     #[getter]
-    fn total_cost_usd(&self, py: Python<'_>) -> PyResult<String> {
-        self.inner
+    fn total_cost_usd<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let c = self
+            .inner
             .total_cost()
-            .map(|c| c.to_string())
-            .ok_or_else(|| validation(py, "/modelUsage", "the costs overflow".into()))
+            .ok_or_else(|| validation(py, "/modelUsage", "the costs overflow".into()))?;
+        decimal_usd(py, c)
     }
     /// The ledger amounts of this run ({"tokens", "cost_usd"}, Python
     /// units): what to commit.

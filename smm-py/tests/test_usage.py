@@ -35,7 +35,7 @@ def test_reserve_warn_block_commit_release(ledger):
     assert {(q["kind"], q["period"]) for q in ledger.quotas("ws")} == {("tokens", "day"), ("cost_usd", "month")}
     a = ledger.reserve("ws", "job-1", {"tokens": 500, "cost_usd": 0.015}, NOW)
     assert a.outcome == "allow" and a.allowed and a and a.id
-    assert a.amounts == {"tokens": 500, "cost_usd": 0.015}
+    assert a.amounts == {"tokens": 500, "cost_usd": decimal.Decimal("0.015")}
     assert smm_core.DEFAULT_RESERVATION_TTL_SECONDS == 900 and a.expires_at == "2025-09-01T12:15:00Z"
     assert a.to_dict()["amounts"] == {"tokens": 500, "cost_usd": 15_000_000}
     b = ledger.reserve("ws", "job-2", {"tokens": 300}, NOW)
@@ -58,7 +58,7 @@ def test_reserve_warn_block_commit_release(ledger):
     again = ledger.commit(a.id, {"tokens": 9999}, NOW)
     assert again["alreadyCommitted"] is True and again["amounts"]["tokens"] == 450
     assert ledger.usage("ws", "tokens", NOW, "day") == 450
-    assert ledger.usage("ws", "cost_usd", NOW, "month") == pytest.approx(0.0135)
+    assert ledger.usage("ws", "cost_usd", NOW, "month") == decimal.Decimal("0.0135")  # exact dollars
     assert ledger.usage("ws", "tokens", "2025-09-02T00:00:00Z", "day") == 0
     with pytest.raises(smm_core.LedgerConflictError):
         ledger.reserve("ws", "job-1", {"tokens": 1}, NOW)
@@ -78,7 +78,7 @@ def test_dollars_are_exact_and_bad_amounts_name_the_field(ledger):
         r = ledger.reserve("ws", f"job-{amount!r}", {"cost_usd": amount}, NOW)
         assert r.to_dict()["amounts"]["cost_usd"] == 100_000_000
         ledger.commit(r.id, {"cost_usd": amount}, NOW)
-    assert ledger.usage("ws", "cost_usd", NOW) == pytest.approx(0.3)
+    assert ledger.usage("ws", "cost_usd", NOW) == decimal.Decimal("0.3")
     assert ledger.status("ws", NOW)[0]["used"] == 300_000_000  # no float drift
     for bad, pointer in [
         ({"cost_usd": -1.0}, "/usage/cost_usd"),
@@ -201,8 +201,8 @@ def test_ledger_files_that_are_missing_corrupt_newer_or_locked(tmp_path):
 def test_prices_and_model_usage():
     table = smm_core.PriceTable.load(PRICES)
     assert "gpt-4" in table.models
-    assert table.cost("gpt-4", 100, 200) == "0.015"
-    assert smm_core.PriceTable(table.to_dict()).cost("gpt-3.5-turbo", 1, 1) == "0.0000035"
+    assert table.cost("gpt-4", 100, 200) == decimal.Decimal("0.015")
+    assert smm_core.PriceTable(table.to_dict()).cost("gpt-3.5-turbo", 1, 1) == decimal.Decimal("0.0000035")
     messages = [{"role": "user", "content": "Plan the launch"}]
     u = smm_core.price_usage(table, "gpt-4", messages, 100, 200, NOW)
     assert u["costUsd"] == "0.015" and u["totalTokens"] == 300 and u["provider"] == "openai"
@@ -244,8 +244,8 @@ def run_doc(job="job-1", tokens=(100, 200)):
 
 def test_agent_runs_are_checked():
     run = smm_core.AgentRun(run_doc())
-    assert run.total_tokens == 300 and run.total_cost_usd == "0.015"
-    assert run.usage() == {"tokens": 300, "cost_usd": 0.015}
+    assert run.total_tokens == 300 and run.total_cost_usd == decimal.Decimal("0.015")
+    assert run.usage() == {"tokens": 300, "cost_usd": decimal.Decimal("0.015")}
     assert run.status == "completed" and run.agent_type == "research"
     assert smm_core.AgentRun(json.dumps(run.to_dict())).to_dict() == run.to_dict()
     bad = run_doc()
@@ -432,3 +432,19 @@ def test_hostile_ledger_inputs_are_typed_errors(tmp_path):
     ):
         with pytest.raises(smm_core.ValidationError):
             call()
+
+
+def test_dollars_come_back_as_exact_decimals():
+    ledger = smm_core.UsageLedger.memory()
+    ledger.set_quota("ws-money", "cost_usd", "12.345678901", "month")
+    ledger.set_quota("ws-money", "tokens", 1000, "day")
+    got = {q["kind"]: q["limit"] for q in ledger.quotas("ws-money")}
+    assert got == {"cost_usd": decimal.Decimal("12.345678901"), "tokens": 1000}
+    assert isinstance(got["cost_usd"], decimal.Decimal) and type(got["tokens"]) is int
+    r = ledger.reserve("ws-money", "job-1", {"cost_usd": 0.1, "tokens": 10}, NOW)
+    ledger.commit(r.id, {"cost_usd": decimal.Decimal("0.000000001"), "tokens": 7}, NOW)
+    assert ledger.usage("ws-money", "cost_usd", NOW, "month") == decimal.Decimal("0.000000001")
+    assert type(ledger.usage("ws-money", "tokens", NOW, "day")) is int
+    # The schema documents keep the ledger's nano-dollars, to go back in as they are.
+    st = {s["quota"]["kind"]: s for s in ledger.status("ws-money", NOW)}
+    assert st["cost_usd"]["used"] == 1 and st["cost_usd"]["quota"]["limit"] == 12_345_678_901
