@@ -909,6 +909,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BLOCK_SIZE", sim::BLOCK_SIZE)?;
     m.add("MAX_ITERATIONS", sim::MAX_ITERATIONS)?;
     m.add("MAX_EXACT_ITERATIONS", sim::MAX_EXACT_ITERATIONS)?;
+    m.add("AUTO_EXACT_LIMIT", sim::AUTO_EXACT_LIMIT)?;
     m.add("BOUNDED_RELATIVE_ERROR", sim::BOUNDED_RELATIVE_ERROR)?;
     m.add_class::<MetricSummary>()?;
     m.add_class::<SimulationReport>()?;

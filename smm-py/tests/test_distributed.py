@@ -108,3 +108,33 @@ def test_everything_a_task_carries_pickles():
     assert pickle.loads(pickle.dumps(report)).to_json() == report.to_json()
     assert pickle.loads(pickle.dumps(contract)).terms_hash == contract.terms_hash
     assert pickle.loads(pickle.dumps(part)).iterations_run == 1024
+
+
+def test_overrides_and_a_run_too_large_to_ship_is_refused_first(client):
+    # iterations=, seed= and the stopping keywords, as simulate takes them.
+    got = smm_dask.simulate(client, REQUEST, iterations=5e3, seed=9, early_termination=False)
+    config = dict(REQUEST["simulationConfig"], iterations=5000, randomSeed=9, enableEarlyTermination=False)
+    config.pop("stoppingRule", None)
+    config.pop("precision", None)
+    want = smm_core.simulate_request(dict(REQUEST, simulationConfig=config))
+    assert got.to_json() == want.to_json() and got.iterations_run == 5000
+    with pytest.raises(TypeError, match="iterations"):
+        smm_dask.simulate(client, REQUEST, iterations=1.5)
+
+    # Exact partials of 2,000,000 iterations in two shards cannot travel: refused
+    # on the client, before any shard is submitted, with the fix named.
+    class NoShards:
+        def __getattr__(self, name):
+            return getattr(client, name)
+
+        def map(self, *args, **kwargs):
+            raise AssertionError("a shard was submitted")
+
+    with pytest.raises(smm_core.ShardError, match="bounded.*at least 4 shards"):
+        smm_dask.simulate(NoShards(), REQUEST, iterations=2_000_000, percentile_mode="exact",
+                          early_termination=False)
+    # Bounded mode travels at any size: the check lets it through.
+    smm_dask._check_shippable(
+        dict(REQUEST, simulationConfig={"iterations": 50_000_000, "percentileMode": "bounded"}),
+        smm_dask.shard_bounds(50_000_000, 2),
+    )

@@ -50,6 +50,7 @@ __all__ = [
     "LocalSigner",
     "MAX_AGENT_TOKEN_SECONDS",
     "MAX_EXACT_ITERATIONS",
+    "AUTO_EXACT_LIMIT",
     "MAX_ITERATIONS",
     "MODEL_ID",
     "MetricSummary",
@@ -138,6 +139,8 @@ MODEL_ID: str
 BLOCK_SIZE: int
 MAX_ITERATIONS: int
 MAX_EXACT_ITERATIONS: int
+# Iterations up to which percentileMode "auto" is exact.
+AUTO_EXACT_LIMIT: int
 BOUNDED_RELATIVE_ERROR: float
 BUNDLE_PAYLOAD_TYPE: str
 LIMITS: dict[str, int]

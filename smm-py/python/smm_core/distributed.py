@@ -62,6 +62,41 @@ def _run_shard(request: dict, start: int, end: int, threads: Optional[int]) -> A
     return _smm_core.simulate_shard(request, start, end, threads=threads)
 
 
+# Bytes of JSON a partial result takes per iteration kept in exact mode
+# (seven columns of shortest round-trip doubles, with separators): measured
+# 117 bytes on the shipped request, rounded up.
+_EXACT_BYTES_PER_ITERATION = 128
+
+
+def _whole(name: str, value: Any) -> int:
+    """A count given as an int or an integral float (``1e6``), as ``simulate`` takes it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise TypeError(f"argument '{name}': must be a whole number (got {value!r})")
+    return int(value)
+
+
+def _check_shippable(req: dict, bounds: List[Tuple[int, int]]) -> None:
+    """Refuse, before any shard runs, a run whose exact-mode partials could not
+    travel back (each is one JSON document of at most MAX_DOCUMENT_BYTES)."""
+    config = req.get("simulationConfig") or {}
+    iterations = int(config.get("iterations", 1000))
+    mode = config.get("percentileMode", "auto")
+    exact = mode == "exact" or (mode == "auto" and iterations <= _smm_core.AUTO_EXACT_LIMIT)
+    if not exact or not bounds:
+        return
+    limit = _smm_core.LIMITS["MAX_DOCUMENT_BYTES"]
+    per_shard = max(b - a for a, b in bounds)
+    if per_shard * _EXACT_BYTES_PER_ITERATION > limit:
+        fits = max(1, limit // _EXACT_BYTES_PER_ITERATION)
+        need = -(-iterations // fits)
+        raise _smm_core.ShardError(
+            f"exact percentiles over {iterations:,} iterations in shards of up to {per_shard:,} make "
+            f"partial results of about {per_shard * _EXACT_BYTES_PER_ITERATION // 2**20:,} MiB, more "
+            f"than the {limit // 2**20} MiB a partial may be: set percentileMode to \"bounded\" "
+            f"(percentile_mode=\"bounded\"), or use at least {need} shards"
+        )
+
+
 def simulate(
     client: Any,
     request: _Document,
@@ -69,19 +104,37 @@ def simulate(
     *,
     threads_per_shard: Optional[int] = None,
     keep_samples: bool = False,
+    iterations: Optional[int] = None,
+    seed: Optional[int] = None,
+    percentile_mode: Optional[str] = None,
+    early_termination: Optional[bool] = None,
+    precision: Optional[float] = None,
 ) -> Any:
     """Run ``request`` on the cluster of ``client`` as ``shards`` tasks (default:
     one per worker) and merge them once: the :class:`SimulationReport` of a single
     process, bit for bit. ``threads_per_shard`` (default: the workers' thread
     count, so that a worker's threads are not oversubscribed) is the thread count
     inside each task; ``keep_samples`` keeps the samples in the merged report (exact
-    mode)."""
-    req = _request_dict(request)
-    iterations = int(req.get("simulationConfig", {}).get("iterations", 1000))
+    mode). ``iterations``, ``seed``, ``percentile_mode`` ("auto", "exact",
+    "bounded"), ``early_termination`` and ``precision`` override the request's
+    ``simulationConfig`` as :func:`smm_core.simulate` takes them. A run whose
+    exact-mode partials would be too large to travel is refused with a
+    ``ShardError`` before any shard runs, naming the fix."""
+    from ._sweep import _with_stopping
+
+    req = _request_dict(_with_stopping(request, early_termination, precision))
+    config = req.setdefault("simulationConfig", {})
+    for key, name, value in (("iterations", "iterations", iterations), ("randomSeed", "seed", seed)):
+        if value is not None:
+            config[key] = _whole(name, value)
+    if percentile_mode is not None:
+        config["percentileMode"] = percentile_mode
+    total = int(config.get("iterations", 1000))
     count = shards if shards is not None else workers(client)
     if count < 1:
         raise ValueError("shards must be at least 1")
-    bounds = shard_bounds(iterations, count)
+    bounds = shard_bounds(total, count)
+    _check_shippable(req, bounds)
     if threads_per_shard is None:
         threads_per_shard = worker_threads(client)
     futures = client.map(
