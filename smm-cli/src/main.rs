@@ -268,9 +268,9 @@ enum BundleCommand {
         /// A trusted key besides the store's `signing-key.pem` (repeat).
         #[arg(long = "trust")]
         trust: Vec<PathBuf>,
-        /// The workspace.
+        /// The workspace (needed only when the store holds several).
         #[arg(long)]
-        workspace: String,
+        workspace: Option<String>,
         /// Created at or after (RFC 3339).
         #[arg(long)]
         from: Option<String>,
@@ -280,7 +280,8 @@ enum BundleCommand {
     },
     /// Show a stored bundle.
     Show {
-        /// The bundle id (`sha256:` + 64 hex).
+        /// The bundle id (`sha256:` + 64 hex), or a prefix of its hex that
+        /// only one bundle of the store has (at least 4 digits).
         id: String,
         /// The store.
         #[arg(long, default_value = "smm-store")]

@@ -712,3 +712,32 @@ fn a_missing_file_says_what_fixes_it() {
         "{err}"
     );
 }
+
+/// `bundle list` needs `--workspace` only when the store holds several;
+/// `bundle show` takes a unique prefix of the id.
+#[test]
+fn bundle_list_and_show_need_only_what_is_ambiguous() {
+    let d = tmp("prefix");
+    let store = d.join("store").display().to_string();
+    let o = smm_owned(&run_at(NOW, &store, &["--json"]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let id = serde_json::from_slice::<Value>(&o.stdout).unwrap()["bundleId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let list = smm(&["bundle", "list", "--store", &store]);
+    assert_eq!(code(&list), 0, "{}", stderr(&list));
+    assert!(stdout(&list).contains(&id), "{}", stdout(&list));
+    let hex = id.trim_start_matches("sha256:");
+    for given in [&hex[..8], &format!("sha256:{}", &hex[..6]), &id] {
+        let show = smm(&["bundle", "show", given, "--store", &store]);
+        assert_eq!(code(&show), 0, "{given}: {}", stderr(&show));
+        assert!(stdout(&show).contains(&id), "{}", stdout(&show));
+    }
+    for bad in ["zzzz", "ab", "0000000000"] {
+        let show = smm(&["bundle", "show", bad, "--store", &store]);
+        assert_eq!(code(&show), 3, "{bad}: {}", stderr(&show));
+        assert!(!stderr(&show).contains("at :"), "{}", stderr(&show));
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -1323,3 +1323,19 @@ fn a_store_io_error_keeps_its_source() {
         .expect("an io::Error source");
     assert_eq!(io.kind(), std::io::ErrorKind::NotADirectory, "{io}");
 }
+
+/// `FileBundleStore::all` is every workspace's bundles, verified, in order.
+#[test]
+fn a_file_store_lists_every_workspace() {
+    let dir = tempdir("all");
+    let s = signer("k", 5);
+    let store = FileBundleStore::open(&dir, vec![trusted(&s)]).unwrap();
+    assert!(store.all().unwrap().is_empty());
+    let env = sign_bundle(&bundle(), &[&s]).unwrap();
+    let b = StoredBundle::from_envelope(&env).unwrap();
+    store.put(&b).unwrap();
+    let all = store.all().unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].bundle_id, b.bundle_id);
+    assert_eq!(all, store.list(&b.workspace_id, None, None).unwrap());
+}

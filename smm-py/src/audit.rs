@@ -493,6 +493,19 @@ impl FileBundleStore {
             .map_err(|e| to_py_err(py, e))?;
         Ok(b.map(|b| PyBytes::new(py, &b.envelope)))
     }
+    /// Every bundle of every workspace, each verified, oldest first:
+    /// [{"bundleId", "workspaceId", "createdAt"}] (to find a store's
+    /// workspaces, or the bundle an id prefix names).
+    fn all<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let items = py
+            .detach(|| self.inner.all())
+            .map_err(|e| to_py_err(py, e))?;
+        let v: Vec<Value> = items
+            .into_iter()
+            .map(|b| serde_json::json!({"bundleId": b.bundle_id, "workspaceId": b.workspace_id, "createdAt": b.created_at}))
+            .collect();
+        from_json(py, &Value::Array(v))
+    }
     /// A workspace's bundles created in [start, end): [{"bundleId", "workspaceId", "createdAt"}].
     ///
     /// Parameters:

@@ -180,6 +180,7 @@ def test_file_store(tmp_path):
     assert store.get("sha256:" + "0" * 64) is None
     assert [x["bundleId"] for x in store.list("ws-icblabs-0001", start="2025-09-01T00:00:00Z")] == [bid]
     assert store.list("ws-icblabs-0001", end="2025-09-01T00:00:00Z") == []
+    assert store.all() == store.list("ws-icblabs-0001")
     assert store.snapshot(bid)["contractId"] == "ws-icblabs-0001-v1.1.0"
     files = [p for p in tmp_path.rglob("*.json.gz")]
     assert any(p.parent.name == "2025-09-01" and p.name.startswith("bundle-ws-icblabs-0001-") for p in files)

@@ -130,6 +130,10 @@ pub(super) fn bundle_cmd(c: BundleCommand, json: bool) -> Outcome {
             to,
         } => {
             let s = open_store_read_only(&store, &trust)?;
+            let workspace = match workspace {
+                Some(w) => w,
+                None => only_workspace(&s, &store)?,
+            };
             let list = s.list(&workspace, from.as_deref(), to.as_deref())?;
             if json {
                 let rows: Vec<Value> = list
@@ -152,6 +156,7 @@ pub(super) fn bundle_cmd(c: BundleCommand, json: bool) -> Outcome {
         }
         BundleCommand::Show { id, store, trust } => {
             let s = open_store_read_only(&store, &trust)?;
+            let id = full_id(&s, &store, &id)?;
             let b = s.get(&id)?.ok_or_else(|| {
                 Failure::input(format!("no bundle {id} in the store"))
                     .in_file(&store)
@@ -233,4 +238,65 @@ fn store_keys(root: &Path, trust: &[std::path::PathBuf]) -> Result<Vec<TrustedKe
 /// A gzip file, or JSON that names the stored-record format.
 fn looks_stored(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x1f, 0x8b]) || bytes.windows(20).any(|w| w == b"smm-stored-bundle/v1")
+}
+
+/// The one workspace a store holds bundles of (`--workspace` may then be
+/// left out); several are an input error that lists them.
+fn only_workspace(s: &FileBundleStore, root: &Path) -> Result<String, Failure> {
+    let mut names: Vec<String> = s.all()?.into_iter().map(|b| b.workspace_id).collect();
+    names.sort();
+    names.dedup();
+    match names.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(Failure::input("the store holds no bundle yet").in_file(root)),
+        many => Err(Failure::input(format!(
+            "the store holds bundles of {} workspaces ({})",
+            many.len(),
+            many.join(", ")
+        ))
+        .in_file(root)
+        .with_hint("name one with --workspace")),
+    }
+}
+
+/// A bundle id from a whole id or a unique prefix of its hex (with or
+/// without `sha256:`, at least 4 digits).
+fn full_id(s: &FileBundleStore, root: &Path, given: &str) -> Result<String, Failure> {
+    let hex = given.strip_prefix("sha256:").unwrap_or(given);
+    if hex.len() == 64 {
+        return Ok(format!("sha256:{hex}"));
+    }
+    if hex.len() < 4
+        || !hex
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    {
+        return Err(Failure::input(format!(
+            "{given:?} is neither a bundle id (sha256: and 64 lowercase hex digits) nor a prefix \
+             of one (at least 4 of its hex digits)"
+        ))
+        .with_hint("copy the id from `smm bundle list`"));
+    }
+    let want = format!("sha256:{hex}");
+    let found: Vec<String> = s
+        .all()?
+        .into_iter()
+        .map(|b| b.bundle_id)
+        .filter(|id| id.starts_with(&want))
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(
+            Failure::input(format!("no bundle of the store starts with {want}"))
+                .in_file(root)
+                .with_hint("list the store's bundles with `smm bundle list`"),
+        ),
+        many => Err(Failure::input(format!(
+            "{} bundles start with {want}: {}",
+            many.len(),
+            many.join(", ")
+        ))
+        .in_file(root)
+        .with_hint("give more digits of the id")),
+    }
 }

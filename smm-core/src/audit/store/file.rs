@@ -104,6 +104,18 @@ impl FileBundleStore {
         self.fail_at_step.store(n, Ordering::SeqCst);
     }
 
+    /// Every bundle of every workspace, each verified as [`BundleStore::get`]
+    /// verifies it, oldest first (for tools that take an id prefix or find
+    /// a store's workspaces; a service lists by workspace).
+    pub fn all(&self) -> Result<Vec<StoredBundle>, AuditError> {
+        let mut v = Vec::new();
+        for p in self.files()? {
+            v.push(self.load(&p)?);
+        }
+        sort(&mut v);
+        Ok(v)
+    }
+
     /// Path of a bundle's file.
     pub fn bundle_path(&self, b: &StoredBundle) -> Result<PathBuf, AuditError> {
         let hex = hex_of(&b.bundle_id)?;
