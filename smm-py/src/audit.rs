@@ -437,6 +437,18 @@ pub(crate) struct FileBundleStore {
     pub(crate) inner: core_audit::store::FileBundleStore,
 }
 
+/// Stored bundles as Python lists them: [{"bundleId", "workspaceId", "createdAt"}].
+fn listing<'py>(
+    py: Python<'py>,
+    items: Vec<core_audit::store::StoredBundle>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let v: Vec<Value> = items
+        .into_iter()
+        .map(|b| serde_json::json!({"bundleId": b.bundle_id, "workspaceId": b.workspace_id, "createdAt": b.created_at}))
+        .collect();
+    from_json(py, &Value::Array(v))
+}
+
 #[pymethods]
 impl FileBundleStore {
     /// Open (creating) a store at `path`. It publishes envelopes whose
@@ -500,11 +512,7 @@ impl FileBundleStore {
         let items = py
             .detach(|| self.inner.all())
             .map_err(|e| to_py_err(py, e))?;
-        let v: Vec<Value> = items
-            .into_iter()
-            .map(|b| serde_json::json!({"bundleId": b.bundle_id, "workspaceId": b.workspace_id, "createdAt": b.created_at}))
-            .collect();
-        from_json(py, &Value::Array(v))
+        listing(py, items)
     }
     /// A workspace's bundles created in [start, end): [{"bundleId", "workspaceId", "createdAt"}].
     ///
@@ -529,11 +537,7 @@ impl FileBundleStore {
                     .list(&workspace_id, start.as_deref(), end.as_deref())
             })
             .map_err(|e| to_py_err(py, e))?;
-        let v: Vec<Value> = items
-            .into_iter()
-            .map(|b| serde_json::json!({"bundleId": b.bundle_id, "workspaceId": b.workspace_id, "createdAt": b.created_at}))
-            .collect();
-        from_json(py, &Value::Array(v))
+        listing(py, items)
     }
     /// The contract snapshot stored with a bundle (a dict), checked against
     /// the bundle that names it; None when the bundle is not stored.

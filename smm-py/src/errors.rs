@@ -486,16 +486,14 @@ impl std::fmt::Display for Raised {
 
 impl std::error::Error for Raised {}
 
-/// The Python exception at the root of `e`'s causes, when a callback raised one.
+/// The Python exception among `e`'s causes, when a callback raised one
+/// (it is always wrapped in a `Cause`).
 fn raised_cause(py: Python<'_>, e: &CoreError) -> Option<PyErr> {
     let mut at: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(cause) = at {
         if let Some(c) = cause.downcast_ref::<smm_core::error::Cause>()
             && let Some(r) = c.get().downcast_ref::<Raised>()
         {
-            return Some(r.0.clone_ref(py));
-        }
-        if let Some(r) = cause.downcast_ref::<Raised>() {
             return Some(r.0.clone_ref(py));
         }
         at = cause.source();

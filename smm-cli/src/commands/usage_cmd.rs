@@ -163,15 +163,14 @@ pub(super) fn usage_cmd(c: UsageCommand, json: bool) -> Outcome {
                     "{:<12} {:<6} {:>16} {:>16} {:>16}",
                     "kind", "period", "used", "reserved", "limit"
                 );
-                let amount = |kind: &str, n: u64| amount_text(kind, n);
                 for s in &status {
                     println!(
                         "{:<12} {:<6} {:>16} {:>16} {:>16}{}",
                         s.quota.kind,
                         s.quota.period.as_str(),
-                        amount(&s.quota.kind, s.used),
-                        amount(&s.quota.kind, s.reserved),
-                        amount(&s.quota.kind, s.quota.limit),
+                        amount_text(&s.quota.kind, s.used),
+                        amount_text(&s.quota.kind, s.reserved),
+                        amount_text(&s.quota.kind, s.quota.limit),
                         if s.breached() { "  BREACHED" } else { "" }
                     );
                 }
@@ -186,7 +185,7 @@ pub(super) fn usage_cmd(c: UsageCommand, json: bool) -> Outcome {
                             "{:<12} {:<6} {:>16} {:>16} {:>16}",
                             kind,
                             "total",
-                            amount(kind, used),
+                            amount_text(kind, used),
                             "-",
                             "no quota"
                         );
