@@ -58,11 +58,27 @@ fn amount_arg(py: Python<'_>, kind: &str, v: &Bound<'_, PyAny>, pointer: &str) -
             v.str()?.extract()?
         } else if v.hasattr("as_tuple")? {
             // A Decimal in positional notation: str() writes 1E-9 for
-            // Decimal("0.000000001").
-            py.import("builtins")?
-                .getattr("format")?
-                .call1((v, "f"))?
-                .extract()?
+            // Decimal("0.000000001"). Its exponent is bounded first, so a
+            // hostile Decimal("1E+999999999") or Decimal("0E-999999999")
+            // never becomes a billion-digit string.
+            if !v.call_method0("is_finite")?.extract::<bool>()? {
+                return Err(bad(format!("{} is not an amount of dollars", v.str()?)));
+            }
+            if v.call_method0("is_zero")?.extract::<bool>()? {
+                "0".to_string()
+            } else {
+                let magnitude: i64 = v.call_method0("adjusted")?.extract()?;
+                if !(-12..=19).contains(&magnitude) {
+                    return Err(bad(format!(
+                        "{} is not an amount of dollars (at most 9 decimals, below 2**64 nano-dollars)",
+                        v.str()?
+                    )));
+                }
+                py.import("builtins")?
+                    .getattr("format")?
+                    .call1((v, "f"))?
+                    .extract()?
+            }
         } else {
             return Err(bad("dollars must be a float, int, str or Decimal".into()));
         };

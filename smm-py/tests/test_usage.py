@@ -448,3 +448,13 @@ def test_dollars_come_back_as_exact_decimals():
     # The schema documents keep the ledger's nano-dollars, to go back in as they are.
     st = {s["quota"]["kind"]: s for s in ledger.status("ws-money", NOW)}
     assert st["cost_usd"]["used"] == 1 and st["cost_usd"]["quota"]["limit"] == 12_345_678_901
+
+
+def test_hostile_decimals_are_refused_without_expanding_them():
+    ledger = smm_core.UsageLedger.memory()
+    for bad in ("1E+999999999", "1E-999999999", "NaN", "Infinity", "-1"):
+        with pytest.raises(smm_core.ValidationError, match="/limit"):
+            ledger.set_quota("ws-h", "cost_usd", decimal.Decimal(bad), "month")
+    # Zero with any exponent is zero dollars, not a billion-digit string.
+    ledger.set_quota("ws-h", "cost_usd", decimal.Decimal("0E-999999999"), "month")
+    assert ledger.quotas("ws-h")[0]["limit"] == decimal.Decimal(0)
