@@ -96,9 +96,14 @@ enum Command {
     /// Audit bundles: sign, verify, list and show stored ones.
     #[command(subcommand)]
     Bundle(BundleCommand),
-    /// The usage ledger (SQLite): quotas, reservations, commits, a report.
+    /// The usage ledger (a SQLite file or a PostgreSQL URL): quotas,
+    /// reservations, commits, a report.
     #[command(subcommand)]
     Usage(UsageCommand),
+    /// A PostgreSQL database's schema: apply the migrations, or show the
+    /// version it is at.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Write a new P-256 signing key (PKCS#8 PEM, mode 0600) and print its
     /// public key.
     Keygen(KeygenArgs),
@@ -127,7 +132,8 @@ struct RunArgs {
     /// Where signed bundles are kept.
     #[arg(long, default_value = "smm-store")]
     store: PathBuf,
-    /// The usage ledger (SQLite). Default: `STORE/usage.sqlite`.
+    /// The usage ledger: a SQLite file, or a `postgresql://` URL shared by
+    /// every replica. Default: `STORE/usage.sqlite`.
     #[arg(long)]
     ledger: Option<PathBuf>,
     /// A policy bundle (a directory, or an OPA `.tar.gz`). Default: the
@@ -310,7 +316,8 @@ struct AmountArgs {
 enum UsageCommand {
     /// Set a workspace's quota for a kind and period.
     Quota {
-        /// The ledger file (created when missing).
+        /// The ledger: a SQLite file (created when missing) or a
+        /// `postgresql://` URL.
         #[arg(long)]
         ledger: PathBuf,
         /// The workspace.
@@ -329,7 +336,8 @@ enum UsageCommand {
     /// Reserve usage for a job before its model calls (exit 9 when a quota
     /// blocks it).
     Reserve {
-        /// The ledger file (created when missing).
+        /// The ledger: a SQLite file (created when missing) or a
+        /// `postgresql://` URL.
         #[arg(long)]
         ledger: PathBuf,
         /// The workspace.
@@ -349,7 +357,7 @@ enum UsageCommand {
     },
     /// Commit a reservation's actual usage (idempotent by job).
     Commit {
-        /// The ledger file.
+        /// The ledger: a SQLite file or a `postgresql://` URL.
         #[arg(long)]
         ledger: PathBuf,
         /// The reservation id (`res-…`).
@@ -362,7 +370,7 @@ enum UsageCommand {
     },
     /// Release a reservation (the model call failed).
     Release {
-        /// The ledger file.
+        /// The ledger: a SQLite file or a `postgresql://` URL.
         #[arg(long)]
         ledger: PathBuf,
         /// The reservation id (`res-…`).
@@ -372,7 +380,7 @@ enum UsageCommand {
     /// and the tokens and dollars it used in all; an unknown workspace is an
     /// input error.
     Report {
-        /// The ledger file.
+        /// The ledger: a SQLite file or a `postgresql://` URL.
         #[arg(long)]
         ledger: PathBuf,
         /// The workspace.
@@ -381,6 +389,22 @@ enum UsageCommand {
         /// When (RFC 3339; default: the clock).
         #[arg(long)]
         now: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Apply the pending migrations of the ledger's tables (from an empty
+    /// database or any earlier version; a newer one is refused).
+    Migrate {
+        /// The database (`postgresql://user:password@host:port/db`).
+        url: String,
+    },
+    /// The schema version the database is at, and the newest this
+    /// version of smm knows. Changes nothing.
+    Status {
+        /// The database (`postgresql://user:password@host:port/db`).
+        url: String,
     },
 }
 

@@ -655,31 +655,8 @@ fn racing_runs_form_one_chain() {
     ]);
     assert_eq!(code(&listed), 0, "{}", stderr(&listed));
     let rows: Value = serde_json::from_slice(&listed.stdout).unwrap();
-    let ids: Vec<String> = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["bundleId"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(ids.len(), 4);
-    // Each bundle names the one before it: one chain, no fork.
-    let mut previous = std::collections::BTreeMap::new();
-    for id in &ids {
-        let show = smm(&["bundle", "show", "--json", id, "--store", &store]);
-        let b: Value = serde_json::from_slice(&show.stdout).unwrap();
-        previous.insert(
-            id.clone(),
-            b["previousBundleRef"].as_str().map(str::to_string),
-        );
-    }
-    let firsts = previous.values().filter(|p| p.is_none()).count();
-    let named: std::collections::BTreeSet<_> = previous.values().flatten().collect();
-    assert_eq!(firsts, 1, "{previous:?}");
-    assert_eq!(
-        named.len(),
-        3,
-        "a bundle named twice is a fork: {previous:?}"
-    );
+    assert_eq!(rows.as_array().unwrap().len(), 4);
+    assert_one_chain(&store, rows);
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -740,4 +717,136 @@ fn bundle_list_and_show_need_only_what_is_ambiguous() {
         assert!(!stderr(&show).contains("at :"), "{}", stderr(&show));
     }
     let _ = std::fs::remove_dir_all(&d);
+}
+
+#[path = "../../smm-core/tests/support/pg_server.rs"]
+mod pg_server;
+
+/// The ledger on PostgreSQL from the command line: `smm db status` and
+/// `migrate`, eight processes racing `smm run` on one workspace with one
+/// store and one database (one chain; the agent run's job counted once),
+/// the report, and a URL's password in no error.
+#[test]
+fn runs_on_a_postgres_ledger() {
+    let server = pg_server::PgServer::start();
+    let url = server.database("cli_runs");
+    let st = smm(&["db", "status", "--json", &url]);
+    assert_eq!(code(&st), 0, "{}", stderr(&st));
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(
+        (v["version"].as_i64(), v["current"].as_bool()),
+        (Some(0), Some(false))
+    );
+    let m = smm(&["db", "migrate", &url]);
+    assert_eq!(code(&m), 0, "{}", stderr(&m));
+    assert!(stdout(&m).contains("from version 0 to 1"), "{}", stdout(&m));
+    let again = smm(&["db", "migrate", &url]);
+    assert!(
+        stdout(&again).contains("nothing to do"),
+        "{}",
+        stdout(&again)
+    );
+
+    let d = tmp("pg-race");
+    let store = d.join("store").display().to_string();
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let mut args = run_args(&store, &["--ledger", &url, "--json", "--actor"]);
+            args.push(format!("racer-{i}"));
+            std::process::Command::new(env!("CARGO_BIN_EXE_smm"))
+                .args(&args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let listed = smm(&["bundle", "list", "--json", "--store", &store]);
+    let rows: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let n = rows.as_array().unwrap().len();
+    assert_eq!(n, 8, "{rows}");
+    assert_one_chain(&store, rows);
+    // The agent run's job is one job: recorded once, whoever raced.
+    let report = smm(&[
+        "usage",
+        "report",
+        "--json",
+        "--ledger",
+        &url,
+        "--workspace",
+        "ws-icblabs-0001",
+        "--now",
+        NOW,
+    ]);
+    assert_eq!(code(&report), 0, "{}", stderr(&report));
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let (jobs, tokens): (i64, i64) = c
+        .query_one(
+            "SELECT count(DISTINCT job_id), coalesce(sum(amount), 0)::BIGINT FROM model_usage
+             WHERE workspace_id = 'ws-icblabs-0001' AND kind = 'tokens'",
+            &[],
+        )
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!((jobs, tokens), (1, 5_770));
+
+    // The password shows nowhere, not even for an unreachable server.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bad = format!("postgresql://smm:hunter2-secret@127.0.0.1:{port}/x?connect_timeout=2");
+    for args in [
+        vec!["usage", "report", "--ledger", &bad, "--workspace", "w"],
+        vec!["db", "status", &bad],
+        vec!["db", "migrate", &bad],
+    ] {
+        let o = smm(&args);
+        assert_eq!(code(&o), 6, "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("hunter2"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("try again"), "{}", stderr(&o));
+    }
+    let o = smm_owned(&run_args(&store, &["--ledger", &bad]));
+    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    assert!(!stderr(&o).contains("hunter2"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// The listed bundles of a store form one chain: one first bundle, and
+/// each other names a different one before it (no fork).
+fn assert_one_chain(store: &str, rows: Value) {
+    let ids: Vec<String> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["bundleId"].as_str().unwrap().to_string())
+        .collect();
+    // Each bundle names the one before it: one chain, no fork.
+    let mut previous = std::collections::BTreeMap::new();
+    for id in &ids {
+        let show = smm(&["bundle", "show", "--json", id, "--store", store]);
+        let b: Value = serde_json::from_slice(&show.stdout).unwrap();
+        previous.insert(
+            id.clone(),
+            b["previousBundleRef"].as_str().map(str::to_string),
+        );
+    }
+    let firsts = previous.values().filter(|p| p.is_none()).count();
+    let named: std::collections::BTreeSet<_> = previous.values().flatten().collect();
+    assert_eq!(firsts, 1, "{previous:?}");
+    assert_eq!(
+        named.len(),
+        ids.len() - 1,
+        "a bundle named twice is a fork: {previous:?}"
+    );
 }

@@ -429,6 +429,10 @@ fn run_amounts(run: &AgentRun) -> Result<Amounts, Error> {
     .into())
 }
 
+/// How long a run waits for another run of the same job to finish its
+/// usage step before it gives up with [`UsageError::JobInProgress`].
+pub const JOB_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How often [`run_chained`] re-chains to a head that moved before it
 /// gives up with [`audit::AuditError::ChainMoved`].
 pub const MAX_CHAIN_ATTEMPTS: usize = crate::limits::MAX_CHAIN_ATTEMPTS;
@@ -584,14 +588,29 @@ fn run_steps(
     let mut usage = None;
     if let Some(run) = &agent_run {
         let amounts = run_amounts(run).map_err(&at)?;
-        let (warnings, already_recorded) = match services.ledger.reserve_within(
-            &ws,
-            &run.job_id,
-            &amounts,
-            now,
-            crate::usage::DEFAULT_RESERVATION_TTL_SECONDS,
-            &contract_quotas,
-        ) {
+        let reserve = || {
+            services.ledger.reserve_within(
+                &ws,
+                &run.job_id,
+                &amounts,
+                now,
+                crate::usage::DEFAULT_RESERVATION_TTL_SECONDS,
+                &contract_quotas,
+            )
+        };
+        // Another run of the same job may hold it at this moment (racing
+        // runs of one agent run): wait for it to commit (then this run's
+        // record is that one) or give the job back, for a bounded time.
+        let mut answer = reserve();
+        let mut waited = std::time::Duration::ZERO;
+        let mut step = std::time::Duration::from_millis(10);
+        while matches!(answer, Err(UsageError::JobInProgress { .. })) && waited < JOB_WAIT {
+            std::thread::sleep(step);
+            waited += step;
+            step = (step * 2).min(std::time::Duration::from_millis(200));
+            answer = reserve();
+        }
+        let (warnings, already_recorded) = match answer {
             Ok(r) => {
                 let r = r.require_allowed().map_err(|e| at(e.into()))?;
                 *held = Some(r.id);

@@ -116,8 +116,9 @@ pub fn store_trusting(root: &Path, signer: &dyn Signer) -> Result<FileBundleStor
     )?)
 }
 
-/// Which usage ledger a job keeps its books in, when none is given.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which usage ledger a job keeps its books in, when none is given. Its
+/// `Debug` output never shows a URL's password.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LedgerChoice {
     /// In memory, for this process only (tests, dry runs).
@@ -126,9 +127,42 @@ pub enum LedgerChoice {
     /// directory by default.
     #[cfg(feature = "sqlite")]
     Sqlite(PathBuf),
+    /// A PostgreSQL database shared by every replica (feature
+    /// `postgres`): its `postgresql://` URL.
+    #[cfg(feature = "postgres")]
+    Postgres(String),
+}
+
+impl std::fmt::Debug for LedgerChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
 }
 
 impl LedgerChoice {
+    /// The ledger a command-line argument names: a `postgresql://` URL
+    /// (feature `postgres`), else a SQLite file.
+    #[cfg(feature = "sqlite")]
+    pub fn from_arg(arg: &Path) -> LedgerChoice {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = arg.to_str().filter(|s| crate::usage::is_postgres_url(s)) {
+            return LedgerChoice::Postgres(url.to_string());
+        }
+        LedgerChoice::Sqlite(arg.to_path_buf())
+    }
+
+    /// What it is, for people: `memory`, the file's path, or the URL
+    /// without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            LedgerChoice::Memory => "memory".into(),
+            #[cfg(feature = "sqlite")]
+            LedgerChoice::Sqlite(p) => p.display().to_string(),
+            #[cfg(feature = "postgres")]
+            LedgerChoice::Postgres(url) => crate::usage::redact_postgres_url(url),
+        }
+    }
+
     /// Open it (a SQLite file is created when it does not exist).
     pub fn open(&self) -> Result<Ledger, Error> {
         match self {
@@ -137,6 +171,10 @@ impl LedgerChoice {
             LedgerChoice::Sqlite(path) => {
                 Ok(Ledger::Sqlite(crate::usage::SqliteLedger::open(path)?))
             }
+            #[cfg(feature = "postgres")]
+            LedgerChoice::Postgres(url) => Ok(Ledger::Postgres(
+                crate::usage::PostgresLedger::connect(url)?,
+            )),
         }
     }
 
@@ -149,6 +187,11 @@ impl LedgerChoice {
             LedgerChoice::Sqlite(path) => Ok(Ledger::Sqlite(
                 crate::usage::SqliteLedger::open_existing(path)?,
             )),
+            // A database without a ledger yet is created by migration, as a
+            // new SQLite file is: a URL names a server, not a file that may
+            // be misspelt.
+            #[cfg(feature = "postgres")]
+            LedgerChoice::Postgres(_) => self.open(),
         }
     }
 
@@ -158,6 +201,8 @@ impl LedgerChoice {
             LedgerChoice::Memory => None,
             #[cfg(feature = "sqlite")]
             LedgerChoice::Sqlite(p) => Some(p),
+            #[cfg(feature = "postgres")]
+            LedgerChoice::Postgres(_) => None,
         }
     }
 }
@@ -172,6 +217,9 @@ pub enum Ledger {
     /// A SQLite file.
     #[cfg(feature = "sqlite")]
     Sqlite(crate::usage::SqliteLedger),
+    /// A PostgreSQL database.
+    #[cfg(feature = "postgres")]
+    Postgres(crate::usage::PostgresLedger),
 }
 
 impl Ledger {
@@ -181,15 +229,19 @@ impl Ledger {
             Ledger::Memory(l) => l,
             #[cfg(feature = "sqlite")]
             Ledger::Sqlite(l) => l,
+            #[cfg(feature = "postgres")]
+            Ledger::Postgres(l) => l,
         }
     }
 
-    /// `"memory"` or `"sqlite"`.
+    /// `"memory"`, `"sqlite"` or `"postgres"`.
     pub fn kind(&self) -> &'static str {
         match self {
             Ledger::Memory(_) => "memory",
             #[cfg(feature = "sqlite")]
             Ledger::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
+            Ledger::Postgres(_) => "postgres",
         }
     }
 
@@ -198,7 +250,7 @@ impl Ledger {
     pub fn as_sqlite(&self) -> Option<&crate::usage::SqliteLedger> {
         match self {
             Ledger::Sqlite(l) => Some(l),
-            Ledger::Memory(_) => None,
+            _ => None,
         }
     }
 }

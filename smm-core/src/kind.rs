@@ -99,7 +99,8 @@ pub enum ErrorKind {
     LedgerConflict,
     /// The usage ledger's storage failed (or its file is missing).
     LedgerStorage,
-    /// Another writer holds the ledger too long.
+    /// Another writer holds the ledger too long, or its server is
+    /// unreachable for now: retry.
     LedgerLocked,
     /// The ledger file is not a ledger, or is damaged.
     LedgerCorrupt,
@@ -274,7 +275,9 @@ impl ErrorKind {
             ErrorKind::VersionRejected => {
                 "give the new version a higher contractVersion and set previousContractRef"
             }
-            ErrorKind::LedgerLocked => "another process holds the ledger: try again",
+            ErrorKind::LedgerLocked => {
+                "the ledger is busy (another writer) or unreachable (its server): try again"
+            }
             ErrorKind::LedgerVersion => "open the ledger with the newer smm that wrote it",
             ErrorKind::LedgerCorrupt => "the ledger file is damaged: restore it from a backup",
             ErrorKind::Untrusted => "trust the signer's public key, or sign with a trusted key",

@@ -9,6 +9,8 @@
 pub mod jcs;
 mod kind;
 pub mod limits;
+#[cfg(feature = "postgres")]
+mod pg;
 mod pool;
 pub mod time;
 // 1-5. the domains, in this order.

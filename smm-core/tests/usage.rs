@@ -888,8 +888,13 @@ fn retention_plans() {
 fn memory_and_sqlite_ledgers_agree() {
     let path = tempfile("differential");
     let sql = SqliteLedger::open(&path).unwrap();
-    let mem = MemoryLedger::new();
-    let ledgers: [&dyn UsageLedger; 2] = [&mem, &sql];
+    agree(&MemoryLedger::new(), &sql, 1_500);
+}
+
+/// Run the differential test of `memory_and_sqlite_ledgers_agree` on two
+/// fresh ledgers, for `steps` steps.
+fn agree(a: &dyn UsageLedger, b: &dyn UsageLedger, steps: usize) {
+    let ledgers: [&dyn UsageLedger; 2] = [a, b];
     for l in ledgers {
         for (ws, kind, period, limit) in [
             ("ws-a", "tokens", Period::Day, 3_000),
@@ -916,7 +921,7 @@ fn memory_and_sqlite_ledgers_agree() {
     let mut seconds = 1_756_720_000i64; // 2025-09-01T09:46:40Z
     let mut ids: Vec<String> = Vec::new();
     let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
-    for step in 0..1_500 {
+    for step in 0..steps {
         seconds += next(4_000) as i64; // crosses days and a month
         let now = smm_core::time::Timestamp { seconds, nanos: 0 }.to_rfc3339();
         let ws = ["ws-a", "ws-b"][next(2) as usize];
@@ -1172,4 +1177,378 @@ fn run_status_names_are_the_serialized_names() {
     ] {
         assert_eq!(serde_json::to_value(s).unwrap(), s.as_str(), "{s:?}");
     }
+}
+
+// ---------------------------------------------------------------------
+// The PostgreSQL ledger: the same behaviour, on a real server (see
+// support/pg_server.rs: never skipped).
+
+#[path = "support/pg_server.rs"]
+mod pg_server;
+
+/// The same behaviour as the other ledgers, the same answers as the
+/// memory ledger on the differential run, and the books survive a
+/// reconnect.
+#[test]
+fn postgres_ledger() {
+    let server = pg_server::PgServer::start();
+    let url = server.database("behaves");
+    ledger_behaves(&PostgresLedger::connect(&url).unwrap());
+    let l = PostgresLedger::connect_with(&url, {
+        let mut o = PgOptions::default();
+        o.migrate = false;
+        o
+    })
+    .unwrap();
+    assert_eq!(
+        l.used("ws", "tokens", Period::Total, ts(NOW)).unwrap(),
+        1150
+    );
+    let url = server.database("differential");
+    agree(
+        &MemoryLedger::new(),
+        &PostgresLedger::connect(&url).unwrap(),
+        600,
+    );
+}
+
+/// Reserve-and-commit in a loop from `threads` threads until `each`
+/// jobs each got an answer, retrying what the ledger calls retryable; the
+/// jobs allowed (and committed).
+/// Retryable errors the racers of this process met.
+static PG_RETRIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn pg_race(l: &PostgresLedger, threads: usize, each: usize, tag: &str) -> usize {
+    let allowed = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let allowed = &allowed;
+            s.spawn(move || {
+                for i in 0..each {
+                    let job = format!("{tag}-{t}-{i}");
+                    let ask = amounts(&[("tokens", 10)]);
+                    let id = loop {
+                        match l.reserve("ws", &job, &ask, ts(NOW), 900) {
+                            Ok(r) if r.allowed() => break Some(r.id),
+                            Ok(_) => break None,
+                            // The reservation was made; its answer was lost.
+                            Err(UsageError::JobInProgress { reservation_id, .. }) => {
+                                break Some(reservation_id);
+                            }
+                            Err(UsageError::JobCommitted { .. }) => unreachable!(),
+                            Err(e) => {
+                                assert!(matches!(e, UsageError::LedgerUnavailable { .. }), "{e:?}");
+                                PG_RETRIES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                std::thread::sleep(std::time::Duration::from_millis(50));
+                            }
+                        }
+                    };
+                    let Some(id) = id else { continue };
+                    loop {
+                        match l.commit(&id, &ask, ts(NOW)) {
+                            Ok(_) => break,
+                            Err(e) => {
+                                assert!(matches!(e, UsageError::LedgerUnavailable { .. }), "{e:?}");
+                                PG_RETRIES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                std::thread::sleep(std::time::Duration::from_millis(50));
+                            }
+                        }
+                    }
+                    allowed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    allowed.into_inner()
+}
+
+fn pg_quota(l: &dyn UsageLedger) {
+    l.set_quota(&Quota {
+        workspace_id: "ws".into(),
+        kind: TOKENS.into(),
+        period: Period::Day,
+        limit: 5000,
+    })
+    .unwrap();
+}
+
+/// Never overshoot on one database: 1,000 reservations of 10 tokens
+/// against 5,000 from 4 processes of 4 threads each: exactly 500 pass,
+/// and exactly 5,000 are committed.
+#[test]
+fn postgres_processes_never_pass_a_limit() {
+    let server = pg_server::PgServer::start();
+    let url = server.database("processes");
+    let l = PostgresLedger::connect(&url).unwrap();
+    pg_quota(&l);
+    let total: usize = spawn_pg_children(&url, &["a", "b", "c", "d"], "race")
+        .into_iter()
+        .map(|c| child_count(c.wait_with_output().unwrap()))
+        .sum();
+    assert_eq!(total, 500);
+    assert_eq!(l.used("ws", "tokens", Period::Day, ts(NOW)).unwrap(), 5000);
+    let s = l.status("ws", ts(NOW)).unwrap();
+    assert_eq!((s[0].used, s[0].reserved), (5000, 0));
+}
+
+/// The same while processes are killed (SIGKILL) at random points: the
+/// usage never passes the limit, what was committed is counted once, and
+/// the killed holders' reservations expire (a later sweep gives them
+/// back).
+#[test]
+fn postgres_killed_processes_lose_nothing_committed() {
+    let server = pg_server::PgServer::start();
+    let url = server.database("killed");
+    let l = PostgresLedger::connect(&url).unwrap();
+    pg_quota(&l);
+    let mut children = spawn_pg_children(&url, &["k1", "k2", "k3", "k4"], "race");
+    // Kill two of them at different moments of their run.
+    for (i, ms) in [(0usize, 150u64), (2, 400)] {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        children[i].kill().unwrap();
+    }
+    let mut survivors = 0;
+    for (i, c) in children.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        if i == 1 || i == 3 {
+            survivors += child_count(out);
+        }
+    }
+    let used = l.used("ws", "tokens", Period::Day, ts(NOW)).unwrap();
+    assert!(used <= 5000, "{used}");
+    assert!(used >= survivors as u64 * 10);
+    // Every committed job is counted once: the totals are the records.
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let rows: i64 = c
+        .query_one(
+            "SELECT coalesce(sum(amount), 0)::BIGINT FROM model_usage",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(rows as u64, used);
+    // A killed holder's reservation stops counting once it expires.
+    let later = ts("2025-09-01T12:16:00Z");
+    let r = l
+        .reserve("ws", "after", &amounts(&[("tokens", 1)]), later, 60)
+        .unwrap();
+    let s = l.status("ws", later).unwrap();
+    assert_eq!(s[0].reserved, u64::from(r.allowed()), "{s:?}");
+}
+
+/// A restart of the server mid-run: the callers get typed, retryable
+/// errors, and afterwards the books hold exactly what they were told.
+#[test]
+fn postgres_server_restart_mid_run() {
+    // A server of the test's own, so that restarting it disturbs no other test.
+    let server = with_own_server();
+    let url = server.database("restart");
+    let l = PostgresLedger::connect(&url).unwrap();
+    pg_quota(&l);
+    let allowed = std::thread::scope(|s| {
+        let racer = s.spawn(|| pg_race(&l, 4, 250, "r"));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        server.restart();
+        racer.join().unwrap()
+    });
+    assert_eq!(allowed, 500);
+    assert_eq!(l.used("ws", "tokens", Period::Day, ts(NOW)).unwrap(), 5000);
+    // The restart did land mid-run: the racers met it as retryable errors.
+    assert!(PG_RETRIES.load(std::sync::atomic::Ordering::SeqCst) > 0);
+}
+
+fn with_own_server() -> pg_server::PgServer {
+    pg_server::PgServer::start_own()
+}
+
+fn spawn_pg_children(url: &str, tags: &[&str], what: &str) -> Vec<std::process::Child> {
+    let exe = std::env::current_exe().unwrap();
+    tags.iter()
+        .map(|tag| {
+            std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "pg_ledger_child",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("SMM_PG_CHILD_URL", url)
+                .env("SMM_LEDGER_TAG", tag)
+                .env("SMM_PG_CHILD_DO", what)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect()
+}
+
+fn child_count(out: std::process::Output) -> usize {
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    text.lines()
+        .find_map(|l| l.split_once("allowed=").map(|(_, n)| n))
+        .unwrap_or_else(|| panic!("no count in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A child process of the PostgreSQL race tests (run by them).
+#[test]
+#[ignore = "a child process of the postgres_* tests, run by them"]
+fn pg_ledger_child() {
+    let url = std::env::var("SMM_PG_CHILD_URL").expect("run by the parent test");
+    let tag = std::env::var("SMM_LEDGER_TAG").expect("run by the parent test");
+    let l = PostgresLedger::connect(&url).unwrap();
+    println!("allowed={}", pg_race(&l, 4, 1000 / 16, &tag));
+}
+
+/// Migrations from an empty database, a second connect that finds them
+/// done, a database from a newer library, one without a ledger when
+/// migrations are off, bad URLs; the password is in no error and no
+/// `Debug` output.
+#[test]
+fn postgres_migrations_versions_and_urls() {
+    let server = pg_server::PgServer::start();
+    let url = server.database("migrations");
+    assert_eq!(ledger_schema_status(&url).unwrap().found, 0);
+    let no_migrate = {
+        let mut o = PgOptions::default();
+        o.migrate = false;
+        o
+    };
+    assert!(matches!(
+        PostgresLedger::connect_with(&url, no_migrate),
+        Err(UsageError::LedgerMissing { .. })
+    ));
+    assert_eq!(
+        migrate_ledger(&url).unwrap(),
+        (0, POSTGRES_LEDGER_SCHEMA_VERSION)
+    );
+    assert_eq!(
+        migrate_ledger(&url).unwrap(),
+        (
+            POSTGRES_LEDGER_SCHEMA_VERSION,
+            POSTGRES_LEDGER_SCHEMA_VERSION
+        )
+    );
+    let st = ledger_schema_status(&url).unwrap();
+    assert_eq!(
+        (st.found, st.supported),
+        (1, POSTGRES_LEDGER_SCHEMA_VERSION)
+    );
+    PostgresLedger::connect_with(&url, no_migrate).unwrap();
+    // Racing first connects migrate once.
+    let url2 = server.database("migrations_race");
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| PostgresLedger::connect(&url2).map(|_| ())))
+            .collect();
+        for h in hs {
+            h.join().unwrap().unwrap();
+        }
+    });
+    // A newer library's database.
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.execute(
+        "UPDATE smm_schema_version SET version = 99 WHERE component = 'ledger'",
+        &[],
+    )
+    .unwrap();
+    for r in [
+        PostgresLedger::connect(&url).map(|_| ()),
+        PostgresLedger::connect_with(&url, no_migrate).map(|_| ()),
+        migrate_ledger(&url).map(|_| ()),
+    ] {
+        let e = r.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                UsageError::LedgerVersion {
+                    found: 99,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+    // URLs: not PostgreSQL, malformed, TLS asked for; an unreachable
+    // server is retryable; the password shows nowhere.
+    for bad in ["mysql://x@h/db", "postgresql://x@h:notaport/db"] {
+        let e = PostgresLedger::connect(bad).unwrap_err();
+        assert!(matches!(e, UsageError::InvalidInput { .. }), "{bad}: {e:?}");
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let secret = "s3cr3t-pa55";
+    let url = format!("postgresql://smm:{secret}@127.0.0.1:{port}/db?connect_timeout=2");
+    let e = PostgresLedger::connect(&url).unwrap_err();
+    assert!(matches!(e, UsageError::LedgerUnavailable { .. }), "{e:?}");
+    assert_eq!(e.kind(), smm_core::error::ErrorKind::LedgerLocked);
+    for text in [e.to_string(), format!("{e:?}")] {
+        assert!(!text.contains(secret), "{text}");
+        assert!(
+            text.contains(&format!("postgresql://smm@127.0.0.1:{port}/db")),
+            "{text}"
+        );
+    }
+    let e = PostgresLedger::connect(&format!("{url}&sslmode=require")).unwrap_err();
+    assert!(!format!("{e:?}").contains(secret));
+    let good = server.database("secret");
+    let with_pw = good.replacen("smm@", &format!("smm:{secret}@"), 1);
+    let l = PostgresLedger::connect(&with_pw).unwrap();
+    assert!(!format!("{l:?}").contains(secret), "{l:?}");
+    assert!(!l.url().contains(secret));
+}
+
+/// From a multi-threaded tokio runtime, through `spawn_blocking`, as the
+/// crate docs show: no runtime-inside-a-runtime panic.
+#[test]
+fn postgres_ledger_from_tokio() {
+    let server = pg_server::PgServer::start();
+    let url = server.database("tokio");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let used = rt.block_on(async move {
+        let ledger = std::sync::Arc::new(
+            tokio::task::spawn_blocking(move || PostgresLedger::connect(&url))
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+        let l = std::sync::Arc::clone(&ledger);
+        tokio::task::spawn_blocking(move || pg_quota(&*l))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let l = std::sync::Arc::clone(&ledger);
+            tasks.push(tokio::task::spawn_blocking(move || {
+                let r = l.reserve(
+                    "ws",
+                    &format!("job-{i}"),
+                    &amounts(&[("tokens", 10)]),
+                    ts(NOW),
+                    900,
+                )?;
+                l.commit(&r.id, &amounts(&[("tokens", 10)]), ts(NOW))
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let l = std::sync::Arc::clone(&ledger);
+        tokio::task::spawn_blocking(move || l.used("ws", "tokens", Period::Day, ts(NOW)))
+            .await
+            .unwrap()
+            .unwrap()
+    });
+    assert_eq!(used, 200);
 }

@@ -680,6 +680,16 @@ smm_status smm_sweep_json(const char *request_json,
 // `path` is NULL or NUL-terminated; `ledger_out` is NULL or writable.
 smm_status smm_ledger_open(const char *path, struct smm_ledger **ledger_out);
 
+// Connect to the PostgreSQL ledger at `url`
+// (`postgresql://user:password@host:port/db`), shared by every replica of
+// a service: its tables are created or migrated on connect; a database
+// from a newer library is SMM_LEDGER_VERSION, an unreachable server
+// SMM_LEDGER_LOCKED (retry). Errors name the URL without its password.
+//
+// # Safety
+// `url` is NULL or NUL-terminated; `ledger_out` is NULL or writable.
+smm_status smm_ledger_connect(const char *url, struct smm_ledger **ledger_out);
+
 // Open the SQLite ledger at `path`, which must exist
 // (SMM_LEDGER_STORAGE otherwise).
 //

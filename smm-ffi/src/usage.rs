@@ -101,6 +101,36 @@ pub unsafe extern "C" fn smm_ledger_open(
     unsafe { open_sqlite(path, ledger_out, false) }
 }
 
+/// Connect to the PostgreSQL ledger at `url`
+/// (`postgresql://user:password@host:port/db`), shared by every replica of
+/// a service: its tables are created or migrated on connect; a database
+/// from a newer library is SMM_LEDGER_VERSION, an unreachable server
+/// SMM_LEDGER_LOCKED (retry). Errors name the URL without its password.
+///
+/// # Safety
+/// `url` is NULL or NUL-terminated; `ledger_out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_ledger_connect(
+    url: *const c_char,
+    ledger_out: *mut *mut smm_ledger,
+) -> smm_status {
+    boundary(|| {
+        check_out(ledger_out, "ledger_out")?;
+        // SAFETY: per the caller's contract.
+        let u = unsafe { arg_str(url, "url") }?;
+        if !usage::is_postgres_url(u) {
+            return Err(err(usage::UsageError::InvalidInput {
+                pointer: "/url".into(),
+                message: "a PostgreSQL URL starts with postgresql://".into(),
+            }));
+        }
+        let books = host::LedgerChoice::Postgres(u.into()).open().map_err(err)?;
+        // SAFETY: checked above.
+        unsafe { write_obj(ledger_out, smm_ledger { books }) };
+        Ok(())
+    })
+}
+
 /// Open the SQLite ledger at `path`, which must exist
 /// (SMM_LEDGER_STORAGE otherwise).
 ///

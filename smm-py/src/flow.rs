@@ -175,7 +175,8 @@ impl RunResult {
 /// - now: RFC 3339 string, aware datetime or date
 /// - request: a simulation request (default: the contract's simulationConfig)
 /// - key: a PEM file path, a LocalSigner or an ExternalSigner (default: <store>/signing-key.pem, made once)
-/// - ledger: a SQLite file path or a UsageLedger (default: <store>/usage.sqlite)
+/// - ledger: a SQLite file path, a postgresql:// URL or a UsageLedger
+///   (default: <store>/usage.sqlite)
 /// - campaign: the campaign: workflow steps, spend, agent output (path, text or dict)
 /// - agent_run: the research agent's run to record (path, text, dict)
 /// - policy: a PolicyBundle (default: the shipped bundle)
@@ -257,8 +258,14 @@ pub(crate) fn run(
     let py_ledger = ledger.and_then(|l| l.cast::<UsageLedger>().ok()).cloned();
     let ledger_choice = match (&py_ledger, ledger) {
         (Some(_), _) => None,
-        (None, Some(l)) => Some(host::LedgerChoice::Sqlite(as_path(l)?.ok_or_else(
-            || validation(py, "", "ledger must be a file path or a UsageLedger".into()),
+        (None, Some(l)) => Some(host::LedgerChoice::from_arg(&as_path(l)?.ok_or_else(
+            || {
+                validation(
+                    py,
+                    "",
+                    "ledger must be a file path, a postgresql:// URL or a UsageLedger".into(),
+                )
+            },
         )?)),
         (None, None) if root.is_none() => {
             return Err(validation(

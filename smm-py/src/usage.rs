@@ -157,6 +157,8 @@ fn amounts_out<'py>(py: Python<'py>, a: &Amounts) -> PyResult<Bound<'py, PyDict>
 pub(crate) struct UsageLedger {
     books: host::Ledger,
     path: Option<PathBuf>,
+    /// A PostgreSQL ledger's URL, without its password.
+    url: Option<String>,
 }
 
 impl UsageLedger {
@@ -179,6 +181,7 @@ impl UsageLedger {
         Ok(UsageLedger {
             books,
             path: Some(path),
+            url: None,
         })
     }
 
@@ -212,7 +215,35 @@ impl UsageLedger {
         UsageLedger {
             books: host::Ledger::Memory(MemoryLedger::new()),
             path: None,
+            url: None,
         }
+    }
+    /// The PostgreSQL ledger at `url` (`postgresql://user:password@host:port/db`),
+    /// shared by every replica of a service; its tables are created or
+    /// migrated on connect. A database from a newer library is
+    /// LedgerVersionError; an unreachable server LedgerLockedError (retry).
+    /// Errors and the repr name the URL without its password.
+    #[staticmethod]
+    fn connect(py: Python<'_>, url: &str) -> PyResult<Self> {
+        if !smm_core::usage::is_postgres_url(url) {
+            return Err(validation(
+                py,
+                "/url",
+                "a PostgreSQL URL starts with postgresql://".into(),
+            ));
+        }
+        let choice = host::LedgerChoice::Postgres(url.to_string());
+        let books = py.detach(|| choice.open()).map_err(|e| to_py_err(py, e))?;
+        Ok(UsageLedger {
+            books,
+            path: None,
+            url: Some(choice.describe()),
+        })
+    }
+    /// A PostgreSQL ledger's URL (without its password), or None.
+    #[getter]
+    fn url(&self) -> Option<String> {
+        self.url.clone()
     }
     /// The SQLite file, or None in memory.
     #[getter]
@@ -409,9 +440,10 @@ impl UsageLedger {
             .map_err(|e| to_py_err(py, e))
     }
     fn __repr__(&self) -> String {
-        match &self.path {
-            Some(p) => format!("UsageLedger.open({:?})", p.display().to_string()),
-            None => "UsageLedger.memory()".into(),
+        match (&self.path, &self.url) {
+            (Some(p), _) => format!("UsageLedger.open({:?})", p.display().to_string()),
+            (None, Some(u)) => format!("UsageLedger.connect({u:?})"),
+            (None, None) => "UsageLedger.memory()".into(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod bundle_cmd;
 mod contract_cmd;
+mod db_cmd;
 mod keygen;
 mod policy_cmd;
 mod run;
@@ -11,6 +12,7 @@ mod usage_cmd;
 
 use bundle_cmd::bundle_cmd;
 use contract_cmd::contract_cmd;
+use db_cmd::db_cmd;
 use keygen::keygen;
 use policy_cmd::policy_cmd;
 use run::{control, run};
@@ -33,15 +35,13 @@ use smm_core::host;
 use smm_core::policy::{PolicyBundle, PolicyInput, TestOutcome};
 use smm_core::sim::{Progress, RunControl, RunOptions, SimulationRequest};
 use smm_core::time::Timestamp;
-use smm_core::usage::{
-    AgentRun, Amounts, COST_USD, Period, Quota, SqliteLedger, TOKENS, UsageLedger, Usd,
-};
+use smm_core::usage::{AgentRun, Amounts, COST_USD, Period, Quota, TOKENS, Usd};
 
 use crate::fail::Failure;
 use crate::render::{self, ProgressBar};
 use crate::{
-    AmountArgs, BundleCommand, Command, ContractCommand, KeygenArgs, Outcome, PolicyCommand,
-    RunArgs, SimulateArgs, UsageCommand,
+    AmountArgs, BundleCommand, Command, ContractCommand, DbCommand, KeygenArgs, Outcome,
+    PolicyCommand, RunArgs, SimulateArgs, UsageCommand,
 };
 
 /// Samples are kept for the histogram up to this many iterations (six
@@ -58,6 +58,7 @@ pub fn dispatch(command: Command, json: bool, cancel: &Arc<AtomicBool>) -> Outco
         Command::Bundle(c) => bundle_cmd(c, json),
         Command::Usage(c) => usage_cmd(c, json),
         Command::Keygen(a) => keygen(a, json),
+        Command::Db(c) => db_cmd(c, json),
     }
 }
 

@@ -45,8 +45,11 @@ pub(super) fn run(a: RunArgs, json: bool, cancel: &Arc<AtomicBool>) -> Outcome {
     };
     let store =
         host::store_trusting(&a.store, &signer).map_err(|e| at_step(Step::Store, &a.store)(e))?;
-    let ledger_path = a.ledger.unwrap_or_else(|| a.store.join(host::LEDGER_FILE));
-    let ledger = host::LedgerChoice::Sqlite(ledger_path.clone())
+    let choice =
+        host::LedgerChoice::from_arg(&a.ledger.unwrap_or_else(|| a.store.join(host::LEDGER_FILE)));
+    // A URL is named without its password.
+    let ledger_path = std::path::PathBuf::from(choice.describe());
+    let ledger = choice
         .open()
         .map_err(|e| at_step(Step::Usage, &ledger_path)(e))?;
 

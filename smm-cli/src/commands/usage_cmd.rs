@@ -30,13 +30,16 @@ fn amounts(a: &AmountArgs) -> Result<Amounts, Failure> {
     Ok(out)
 }
 
-fn ledger(path: &Path, create: bool) -> Result<SqliteLedger, Failure> {
+/// The ledger `--ledger` names: a SQLite file or a `postgresql://` URL
+/// (named in errors without its password).
+fn ledger(path: &Path, create: bool) -> Result<host::Ledger, Failure> {
+    let choice = host::LedgerChoice::from_arg(path);
     let l = if create {
-        SqliteLedger::open(path)
+        choice.open()
     } else {
-        SqliteLedger::open_existing(path)
+        choice.open_existing()
     };
-    l.map_err(|e| Failure::from(e).in_file(path))
+    l.map_err(|e| Failure::from(e).in_file(Path::new(&choice.describe())))
 }
 
 pub(super) fn usage_cmd(c: UsageCommand, json: bool) -> Outcome {
@@ -57,7 +60,7 @@ pub(super) fn usage_cmd(c: UsageCommand, json: bool) -> Outcome {
                 period,
                 limit,
             };
-            ledger(&path, true)?.set_quota(&q)?;
+            ledger(&path, true)?.as_dyn().set_quota(&q)?;
             if json {
                 print_json(&to_value(&q)?);
             } else {
@@ -81,7 +84,9 @@ pub(super) fn usage_cmd(c: UsageCommand, json: bool) -> Outcome {
         } => {
             let now = now_or_clock(now)?;
             let amounts = amounts(&a)?;
-            let r = ledger(&path, true)?.reserve(&workspace, &job, &amounts, now, ttl)?;
+            let r = ledger(&path, true)?
+                .as_dyn()
+                .reserve(&workspace, &job, &amounts, now, ttl)?;
             if json {
                 print_json(&to_value(&r)?);
             } else {
@@ -107,7 +112,9 @@ pub(super) fn usage_cmd(c: UsageCommand, json: bool) -> Outcome {
         } => {
             let now = now_or_clock(now)?;
             let amounts = amounts(&a)?;
-            let r = ledger(&path, false)?.commit(&reservation, &amounts, now)?;
+            let r = ledger(&path, false)?
+                .as_dyn()
+                .commit(&reservation, &amounts, now)?;
             if json {
                 print_json(&to_value(&r)?);
             } else {
@@ -130,7 +137,7 @@ pub(super) fn usage_cmd(c: UsageCommand, json: bool) -> Outcome {
             ledger: path,
             reservation,
         } => {
-            ledger(&path, false)?.release(&reservation)?;
+            ledger(&path, false)?.as_dyn().release(&reservation)?;
             if json {
                 print_json(&json!({"released": reservation}));
             } else {
@@ -144,7 +151,8 @@ pub(super) fn usage_cmd(c: UsageCommand, json: bool) -> Outcome {
             now,
         } => {
             let now = now_or_clock(now)?;
-            let books = ledger(&path, false)?;
+            let opened = ledger(&path, false)?;
+            let books = opened.as_dyn();
             let status = books.status(&workspace, now)?;
             // What the workspace used in all, quota or not.
             let tokens = books.used(&workspace, TOKENS, Period::Total, now)?;
@@ -153,7 +161,7 @@ pub(super) fn usage_cmd(c: UsageCommand, json: bool) -> Outcome {
                 return Err(Failure::input(format!(
                     "the ledger has no quota and no usage for workspace {workspace:?}"
                 ))
-                .in_file(&path)
+                .in_file(Path::new(&host::LedgerChoice::from_arg(&path).describe()))
                 .with_hint("check the workspace id (`smm usage quota` sets one)"));
             }
             if json {

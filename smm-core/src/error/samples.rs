@@ -301,6 +301,12 @@ pub fn all() -> Vec<Error> {
             message: m(),
         }
         .into(),
+        U::LedgerUnavailable {
+            path: m(),
+            message: m(),
+            source: None,
+        }
+        .into(),
         U::LedgerCorrupt {
             path: m(),
             message: m(),
@@ -452,6 +458,7 @@ pub fn variant_name(e: &Error) -> &'static str {
             UsageError::JobCommitted { .. } => "Usage::JobCommitted",
             UsageError::LedgerMissing { .. } => "Usage::LedgerMissing",
             UsageError::LedgerLocked { .. } => "Usage::LedgerLocked",
+            UsageError::LedgerUnavailable { .. } => "Usage::LedgerUnavailable",
             UsageError::LedgerCorrupt { .. } => "Usage::LedgerCorrupt",
             UsageError::LedgerVersion { .. } => "Usage::LedgerVersion",
             UsageError::Storage { .. } => "Usage::Storage",

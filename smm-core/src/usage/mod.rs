@@ -22,6 +22,8 @@
 mod ledger;
 mod memory;
 mod money;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod records;
 mod retention;
 #[cfg(feature = "sqlite")]
@@ -34,6 +36,8 @@ use thiserror::Error;
 pub use crate::breach::{
     BreachAction, BreachInputs, BreachPlan, BreachRequest, breach_plan, breach_plan_request,
 };
+#[cfg(feature = "postgres")]
+pub use crate::pg::{is_postgres_url, redact_url as redact_postgres_url};
 pub use ledger::{
     Amounts, COST_USD, CommitReceipt, DEFAULT_RESERVATION_TTL_SECONDS, Kind, Outcome, Period,
     Quota, QuotaStatus, Reservation, TOKENS, UsageLedger, WARN_PERCENT, contract_quotas,
@@ -41,6 +45,11 @@ pub use ledger::{
 };
 pub use memory::MemoryLedger;
 pub use money::{NANOS_PER_USD, ParseUsdError, Usd};
+#[cfg(feature = "postgres")]
+pub use postgres::{
+    POSTGRES_LEDGER_SCHEMA_VERSION, PgOptions, PgSchemaStatus, PostgresLedger,
+    ledger_schema_status, migrate_ledger,
+};
 pub use records::{
     AgentRun, AgentRunStatus, AgentType, COST_UNITS_PER_USD, ModelPrice, ModelUsage, PriceTable,
     price_usage, prompt_hash,
@@ -121,7 +130,23 @@ pub enum UsageError {
         /// What is wrong.
         message: String,
     },
-    /// The file was written by a newer version of this library.
+    /// The ledger's server is unreachable, restarting, or asked to retry
+    /// (a lost connection, a statement timeout, a serialization failure).
+    /// Retry the same call: a call whose answer was lost may have been
+    /// done (a reservation retried for its job answers
+    /// [`UsageError::JobInProgress`] with the reservation; a commit
+    /// retried answers its receipt again).
+    #[error("the usage ledger {path} is unavailable for now (retry): {message}")]
+    LedgerUnavailable {
+        /// The database (its URL without the password).
+        path: String,
+        /// What the server or the connection said.
+        message: String,
+        /// The client's error.
+        #[source]
+        source: Option<crate::kind::Cause>,
+    },
+    /// The file (or database) was written by a newer version of this library.
     #[error(
         "the usage ledger {path} has schema version {found}; this library reads up to {supported}"
     )]
@@ -185,7 +210,9 @@ impl UsageError {
             UsageError::UnknownReservation { .. } => K::UnknownReservation,
             UsageError::JobInProgress { .. } | UsageError::JobCommitted { .. } => K::LedgerConflict,
             UsageError::LedgerMissing { .. } | UsageError::Storage { .. } => K::LedgerStorage,
-            UsageError::LedgerLocked { .. } => K::LedgerLocked,
+            UsageError::LedgerLocked { .. } | UsageError::LedgerUnavailable { .. } => {
+                K::LedgerLocked
+            }
             UsageError::LedgerCorrupt { .. } => K::LedgerCorrupt,
             UsageError::LedgerVersion { .. } => K::LedgerVersion,
             UsageError::TokenRejected { .. } => K::TokenRejected,
