@@ -126,14 +126,16 @@ struct RunArgs {
     #[arg(long)]
     agent_run: Option<PathBuf>,
     /// The signing key (PKCS#8 PEM, mode 0600). Default: `STORE/signing-key.pem`,
-    /// created on first use.
+    /// created on first use (a PostgreSQL store needs it given).
     #[arg(long)]
     key: Option<PathBuf>,
-    /// Where signed bundles are kept.
+    /// Where signed bundles are kept: a directory, or a `postgresql://` URL
+    /// shared by every replica (with `--key`).
     #[arg(long, default_value = "smm-store")]
     store: PathBuf,
     /// The usage ledger: a SQLite file, or a `postgresql://` URL shared by
-    /// every replica. Default: `STORE/usage.sqlite`.
+    /// every replica. Default: `STORE/usage.sqlite`, or the store's own
+    /// database when `--store` is a URL.
     #[arg(long)]
     ledger: Option<PathBuf>,
     /// A policy bundle (a directory, or an OPA `.tar.gz`). Default: the
@@ -261,14 +263,16 @@ enum BundleCommand {
         /// store's own `signing-key.pem` is trusted too.
         #[arg(long = "trust")]
         trust: Vec<PathBuf>,
-        /// Read the bundle from this store, by id.
+        /// Read the bundle from this store (a directory or a
+        /// `postgresql://` URL), by id.
         #[arg(long)]
         store: Option<PathBuf>,
     },
     /// List a store's bundles of a workspace, oldest first (each one
     /// verified: anything else in the store is an error naming its file).
     List {
-        /// The store.
+        /// The store: a directory or a `postgresql://` URL (then give
+        /// `--trust`).
         #[arg(long, default_value = "smm-store")]
         store: PathBuf,
         /// A trusted key besides the store's `signing-key.pem` (repeat).
@@ -289,7 +293,8 @@ enum BundleCommand {
         /// The bundle id (`sha256:` + 64 hex), or a prefix of its hex that
         /// only one bundle of the store has (at least 4 digits).
         id: String,
-        /// The store.
+        /// The store: a directory or a `postgresql://` URL (then give
+        /// `--trust`).
         #[arg(long, default_value = "smm-store")]
         store: PathBuf,
         /// A trusted key besides the store's `signing-key.pem` (repeat).
@@ -394,8 +399,9 @@ enum UsageCommand {
 
 #[derive(Debug, Subcommand)]
 enum DbCommand {
-    /// Apply the pending migrations of the ledger's tables (from an empty
-    /// database or any earlier version; a newer one is refused).
+    /// Apply the pending migrations of the ledger's and the bundle store's
+    /// tables (from an empty database or any earlier version; a newer one
+    /// is refused).
     Migrate {
         /// The database (`postgresql://user:password@host:port/db`).
         url: String,

@@ -656,7 +656,7 @@ fn racing_runs_form_one_chain() {
     assert_eq!(code(&listed), 0, "{}", stderr(&listed));
     let rows: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 4);
-    assert_one_chain(&store, rows);
+    assert_one_chain(&store, rows, &[]);
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -733,13 +733,25 @@ fn runs_on_a_postgres_ledger() {
     let st = smm(&["db", "status", "--json", &url]);
     assert_eq!(code(&st), 0, "{}", stderr(&st));
     let v: Value = serde_json::from_slice(&st.stdout).unwrap();
-    assert_eq!(
-        (v["version"].as_i64(), v["current"].as_bool()),
-        (Some(0), Some(false))
-    );
+    assert_eq!(v["current"].as_bool(), Some(false), "{v}");
+    for (i, component) in ["ledger", "store"].iter().enumerate() {
+        assert_eq!(v["components"][i]["component"], *component, "{v}");
+        assert_eq!(v["components"][i]["version"].as_i64(), Some(0), "{v}");
+    }
     let m = smm(&["db", "migrate", &url]);
     assert_eq!(code(&m), 0, "{}", stderr(&m));
-    assert!(stdout(&m).contains("from version 0 to 1"), "{}", stdout(&m));
+    for component in ["ledger", "store"] {
+        assert!(
+            stdout(&m).contains(&format!(
+                "the {component}'s schema migrated from version 0 to 1"
+            )),
+            "{}",
+            stdout(&m)
+        );
+    }
+    let st = smm(&["db", "status", "--json", &url]);
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["current"].as_bool(), Some(true), "{v}");
     let again = smm(&["db", "migrate", &url]);
     assert!(
         stdout(&again).contains("nothing to do"),
@@ -774,7 +786,7 @@ fn runs_on_a_postgres_ledger() {
     let rows: Value = serde_json::from_slice(&listed.stdout).unwrap();
     let n = rows.as_array().unwrap().len();
     assert_eq!(n, 8, "{rows}");
-    assert_one_chain(&store, rows);
+    assert_one_chain(&store, rows, &[]);
     // The agent run's job is one job: recorded once, whoever raced.
     let report = smm(&[
         "usage",
@@ -798,6 +810,65 @@ fn runs_on_a_postgres_ledger() {
         .map(|r| (r.get(0), r.get(1)))
         .unwrap();
     assert_eq!((jobs, tokens), (1, 5_770));
+
+    // The store on PostgreSQL too: eight processes racing `smm run
+    // --store URL --key KEY` (the books in the same database) form one
+    // chain, which `smm bundle list|show|verify --store URL` read back.
+    let both = server.database("cli_store");
+    let key = d.join("replica-key.pem").display().to_string();
+    let k = smm(&["keygen", "--out", &key]);
+    assert_eq!(code(&k), 0, "{}", stderr(&k));
+    let no_key = smm_owned(&run_args(&both, &[]));
+    assert_eq!(code(&no_key), 3, "{}", stderr(&no_key));
+    assert!(stderr(&no_key).contains("--key"), "{}", stderr(&no_key));
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let mut args = run_args(&both, &["--key", &key, "--json", "--actor"]);
+            args.push(format!("replica-{i}"));
+            std::process::Command::new(env!("CARGO_BIN_EXE_smm"))
+                .args(&args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let listed = smm(&[
+        "bundle", "list", "--json", "--store", &both, "--trust", &key,
+    ]);
+    assert_eq!(code(&listed), 0, "{}", stderr(&listed));
+    let rows: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 8, "{rows}");
+    let first = rows[0]["bundleId"].as_str().unwrap().to_string();
+    assert_one_chain(&both, rows, &["--trust", &key]);
+    let v = smm(&[
+        "bundle", "verify", &first, "--store", &both, "--trust", &key,
+    ]);
+    assert_eq!(code(&v), 0, "{}", stderr(&v));
+    let short = &first["sha256:".len()..][..8];
+    let show = smm(&["bundle", "show", short, "--store", &both, "--trust", &key]);
+    assert_eq!(code(&show), 0, "{}", stderr(&show));
+    assert!(stdout(&show).contains(&first), "{}", stdout(&show));
+    let no_trust = smm(&["bundle", "list", "--store", &both]);
+    assert_eq!(code(&no_trust), 3, "{}", stderr(&no_trust));
+    let mut c = postgres::Client::connect(&both, postgres::NoTls).unwrap();
+    let jobs: i64 = c
+        .query_one("SELECT count(DISTINCT job_id) FROM model_usage", &[])
+        .map(|r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        jobs, 1,
+        "the books are in the store's database, the job once"
+    );
 
     // The password shows nowhere, not even for an unreachable server.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -824,7 +895,7 @@ fn runs_on_a_postgres_ledger() {
 
 /// The listed bundles of a store form one chain: one first bundle, and
 /// each other names a different one before it (no fork).
-fn assert_one_chain(store: &str, rows: Value) {
+fn assert_one_chain(store: &str, rows: Value, trust: &[&str]) {
     let ids: Vec<String> = rows
         .as_array()
         .unwrap()
@@ -834,7 +905,10 @@ fn assert_one_chain(store: &str, rows: Value) {
     // Each bundle names the one before it: one chain, no fork.
     let mut previous = std::collections::BTreeMap::new();
     for id in &ids {
-        let show = smm(&["bundle", "show", "--json", id, "--store", store]);
+        let mut args = vec!["bundle", "show", "--json", id, "--store", store];
+        args.extend_from_slice(trust);
+        let show = smm(&args);
+        assert_eq!(code(&show), 0, "{}", stderr(&show));
         let b: Value = serde_json::from_slice(&show.stdout).unwrap();
         previous.insert(
             id.clone(),

@@ -255,6 +255,96 @@ impl Ledger {
     }
 }
 
+/// Whether a `--store` argument names a PostgreSQL store (feature
+/// `postgres`) rather than a directory.
+pub fn is_store_url(arg: &str) -> bool {
+    #[cfg(feature = "postgres")]
+    {
+        crate::pg::is_postgres_url(arg)
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = arg;
+        false
+    }
+}
+
+/// An open bundle store of either kind: a directory or (feature
+/// `postgres`) a PostgreSQL database. What the CLI's `--store`, Python's
+/// `run(store=...)` and C's `smm_run_json` open from a path or a URL.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Store {
+    /// A store directory.
+    Dir(FileBundleStore),
+    /// A PostgreSQL store.
+    #[cfg(feature = "postgres")]
+    Postgres(crate::audit::store::PostgresBundleStore),
+}
+
+impl Store {
+    /// Open the store a `--store` argument names (a URL, or a directory
+    /// made when missing), trusting `keys`.
+    pub fn open(arg: &Path, keys: Vec<TrustedKey>) -> Result<Store, Error> {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = arg.to_str().filter(|s| is_store_url(s)) {
+            return Ok(Store::Postgres(
+                crate::audit::store::PostgresBundleStore::connect(url, keys)?,
+            ));
+        }
+        Ok(Store::Dir(FileBundleStore::open(arg, keys)?))
+    }
+
+    /// The store, as the flow takes it.
+    pub fn as_dyn(&self) -> &dyn BundleStore {
+        match self {
+            Store::Dir(s) => s,
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => s,
+        }
+    }
+
+    /// Where a stored bundle is, for people: its file, or the store's URL
+    /// (without its password) and the id.
+    pub fn location_of(&self, b: &StoredBundle) -> String {
+        match self {
+            Store::Dir(s) => s
+                .bundle_path(b)
+                .map_or_else(|_| b.bundle_id.clone(), |p| p.display().to_string()),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => format!("{} {}", s.url(), b.bundle_id),
+        }
+    }
+
+    /// Every workspace the store holds bundles of, sorted.
+    pub fn workspaces(&self) -> Result<Vec<String>, Error> {
+        match self {
+            Store::Dir(s) => {
+                let mut names: Vec<String> = s.all()?.into_iter().map(|b| b.workspace_id).collect();
+                names.sort();
+                names.dedup();
+                Ok(names)
+            }
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => Ok(s.workspaces()?),
+        }
+    }
+
+    /// The ids of stored bundles that start with `prefix`, sorted.
+    pub fn ids_starting_with(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        match self {
+            Store::Dir(s) => Ok(s
+                .all()?
+                .into_iter()
+                .map(|b| b.bundle_id)
+                .filter(|id| id.starts_with(prefix))
+                .collect()),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => Ok(s.ids_starting_with(prefix)?),
+        }
+    }
+}
+
 /// The default ledger of a store directory: SQLite at [`LEDGER_FILE`] with
 /// the `sqlite` feature, else in memory.
 pub fn default_ledger(root: &Path) -> LedgerChoice {

@@ -751,6 +751,44 @@ fn trusted_set() -> Vec<TrustedKey> {
 #[test]
 fn memory_store() {
     stores_behave(&MemoryBundleStore::new(trusted_set()));
+    chains_behave(&MemoryBundleStore::new(trusted_set()));
+}
+
+/// `put_next` on an empty store: one linear chain, a fork or a stale head
+/// refused, a clock behind the head refused, a repeat answered.
+fn chains_behave(store: &dyn BundleStore) {
+    let s = signer("kms", 1);
+    let stored =
+        |b: &AuditBundle| StoredBundle::from_envelope(&sign_bundle(b, &[&s]).unwrap()).unwrap();
+    assert!(store.head("ws-icblabs-0001").unwrap().is_none());
+    let a = bundle_at("2025-09-01T12:00:00Z", None);
+    let b = bundle_at("2025-09-01T13:00:00Z", Some(a.id().unwrap()));
+    let fork = bundle_at("2025-09-01T14:00:00Z", Some(a.id().unwrap()));
+    let second_first = bundle_at("2025-09-01T14:00:00Z", None);
+    let behind = bundle_at("2025-09-01T12:30:00Z", Some(b.id().unwrap()));
+    assert_eq!(store.put_next(&stored(&a)).unwrap(), PutOutcome::Stored);
+    assert_eq!(store.put_next(&stored(&b)).unwrap(), PutOutcome::Stored);
+    assert_eq!(
+        store.put_next(&stored(&b)).unwrap(),
+        PutOutcome::AlreadyPresent
+    );
+    for stale in [&fork, &second_first] {
+        match store.put_next(&stored(stale)) {
+            Err(AuditError::ChainMoved { head, .. }) => assert_eq!(head, Some(b.id().unwrap())),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(matches!(
+        store.put_next(&stored(&behind)),
+        Err(AuditError::InvalidInput { pointer, .. }) if pointer == "/createdAt"
+    ));
+    let head = store.head("ws-icblabs-0001").unwrap().unwrap();
+    assert_eq!(head.bundle_id, b.id().unwrap());
+    let all = store.list("ws-icblabs-0001", None, None).unwrap();
+    let bundles: Vec<AuditBundle> = all.iter().map(|x| x.bundle().unwrap()).collect();
+    let report = audit::verify_bundle_chain(&bundles).unwrap();
+    assert!(report.valid, "{report:?}");
+    assert_eq!(report.order, [a.id().unwrap(), b.id().unwrap()]);
 }
 
 #[test]
@@ -758,6 +796,7 @@ fn file_store_layout_and_behaviour() {
     let dir = tempdir("layout");
     let store = FileBundleStore::open(&dir, trusted_set()).unwrap();
     stores_behave(&store);
+    chains_behave(&FileBundleStore::open(tempdir("chains"), trusted_set()).unwrap());
     let a = bundle_at("2025-09-01T12:00:00Z", None);
     let id = a.id().unwrap();
     let short = &id["sha256:".len().."sha256:".len() + 16];
@@ -1338,4 +1377,210 @@ fn a_file_store_lists_every_workspace() {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].bundle_id, b.bundle_id);
     assert_eq!(all, store.list(&b.workspace_id, None, None).unwrap());
+}
+
+// ---------------------------------------------------------------------
+// The PostgreSQL store: the same suite on a real server (see
+// support/pg_server.rs: never skipped).
+
+#[path = "support/pg_server.rs"]
+mod pg_server;
+
+use smm_core::audit::store::PostgresBundleStore;
+
+#[test]
+fn postgres_store() {
+    let server = pg_server::PgServer::start();
+    let url = server.database("store_behaves");
+    let store = PostgresBundleStore::connect(&url, trusted_set()).unwrap();
+    stores_behave(&store);
+    // Read back by another connection (another replica): the same.
+    let other = PostgresBundleStore::connect(&url, trusted_set()).unwrap();
+    let id = sign_bundle(&bundle(), &[&signer("kms", 1)]).unwrap();
+    let id = StoredBundle::from_envelope(&id).unwrap().bundle_id;
+    assert_eq!(other.get(&id).unwrap(), store.get(&id).unwrap());
+    assert_eq!(other.history(&id).unwrap(), store.history(&id).unwrap());
+    // A reader without keys reads; it never writes.
+    let reader = PostgresBundleStore::connect(&url, vec![]).unwrap();
+    assert!(reader.get(&id).unwrap().is_some());
+    assert!(matches!(
+        reader.put(&store.get(&id).unwrap().unwrap()),
+        Err(AuditError::Storage { .. })
+    ));
+    chains_behave(
+        &PostgresBundleStore::connect(&server.database("store_chains"), trusted_set()).unwrap(),
+    );
+    // Its Debug output and errors never show the password.
+    let with_password = url.replacen("postgresql://", "postgresql://smm:hunter2-secret@", 1);
+    let shown = format!("{store:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    if let Err(e) = PostgresBundleStore::connect(&with_password, trusted_set()) {
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+    let e =
+        PostgresBundleStore::connect("postgresql://127.0.0.1:1/none", trusted_set()).unwrap_err();
+    assert!(matches!(e, AuditError::Storage { .. }), "{e:?}");
+    assert!(e.to_string().contains("try again"), "{e}");
+}
+
+/// The schema refuses what the library never does: an UPDATE of stored
+/// evidence, a DELETE outside the retention purge, a TRUNCATE, a head
+/// moved to a fork; the purge leaves a record of what it removed.
+#[test]
+fn postgres_store_evidence_is_append_only() {
+    let server = pg_server::PgServer::start();
+    let url = server.database("append_only");
+    let store = PostgresBundleStore::connect(&url, trusted_set()).unwrap();
+    let s = signer("kms", 1);
+    let stored =
+        |b: &AuditBundle| StoredBundle::from_envelope(&sign_bundle(b, &[&s]).unwrap()).unwrap();
+    let a = bundle_at("2025-09-01T12:00:00Z", None);
+    let b = bundle_at("2025-09-01T13:00:00Z", Some(a.id().unwrap()));
+    let fork = bundle_at("2025-09-01T14:00:00Z", Some(a.id().unwrap()));
+    store.put_next(&stored(&a)).unwrap();
+    store.put_next(&stored(&b)).unwrap();
+    store.put(&stored(&fork)).unwrap();
+    let before: Vec<StoredBundle> = store.list("ws-icblabs-0001", None, None).unwrap();
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let aid = a.id().unwrap();
+    for sql in [
+        format!("UPDATE audit_bundles SET payload = 'e30=' WHERE bundle_id = '{aid}'"),
+        format!(
+            "UPDATE audit_bundles SET created_at = '2020-01-01T00:00:00Z' WHERE bundle_id = '{aid}'"
+        ),
+        format!("UPDATE bundle_signatures SET sig = 'AAAA' WHERE bundle_id = '{aid}'"),
+        format!("UPDATE bundle_events SET event = '{{}}' WHERE bundle_id = '{aid}'"),
+        format!("DELETE FROM bundle_signatures WHERE bundle_id = '{aid}'"),
+        format!("DELETE FROM bundle_events WHERE bundle_id = '{aid}'"),
+        format!("DELETE FROM audit_bundles WHERE bundle_id = '{aid}'"),
+        "TRUNCATE audit_bundles CASCADE".to_string(),
+        "TRUNCATE bundle_signatures".to_string(),
+        "TRUNCATE bundle_events".to_string(),
+        format!(
+            "UPDATE chain_heads SET head_bundle_id = '{}'",
+            fork.id().unwrap()
+        ),
+    ] {
+        let e = c
+            .batch_execute(&sql)
+            .err()
+            .unwrap_or_else(|| panic!("{sql} passed"));
+        assert!(
+            e.as_db_error().is_some_and(
+                |d| d.message().contains("append-only") || d.message().contains("would fork")
+            ),
+            "{sql}: {e:?}"
+        );
+    }
+    assert_eq!(store.list("ws-icblabs-0001", None, None).unwrap(), before);
+    assert_eq!(
+        store.head("ws-icblabs-0001").unwrap().unwrap().bundle_id,
+        b.id().unwrap()
+    );
+
+    // The purge: a plan over the three bundles, at a time when all are due.
+    let contract = Contract::from_json(V2).unwrap();
+    let records: Vec<_> = before
+        .iter()
+        .map(|x| smm_core::usage::RetentionRecord {
+            id: x.bundle_id.clone(),
+            kind: smm_core::usage::RecordKind::AuditBundle,
+            created_at: x.created_at.clone(),
+        })
+        .collect();
+    let plan =
+        smm_core::usage::retention_plan(&contract, &records, ts("2035-01-01T00:00:00Z"), false)
+            .unwrap();
+    let mut forged = plan.clone();
+    forged.workspace_id = "ws-other".into();
+    assert!(matches!(
+        store.apply_retention(&forged),
+        Err(AuditError::InvalidInput { .. })
+    ));
+    let held =
+        smm_core::usage::retention_plan(&contract, &records, ts("2035-01-01T00:00:00Z"), true)
+            .unwrap();
+    assert!(store.apply_retention(&held).unwrap().bundle_ids.is_empty());
+    let purge = store.apply_retention(&plan).unwrap();
+    let mut removed = vec![aid.clone(), fork.id().unwrap()];
+    removed.sort();
+    assert_eq!(purge.bundle_ids, removed);
+    assert_eq!(purge.kept, [b.id().unwrap()], "the head stays");
+    assert!(store.get(&aid).unwrap().is_none());
+    assert_eq!(
+        store.head("ws-icblabs-0001").unwrap().unwrap().bundle_id,
+        b.id().unwrap()
+    );
+    let recorded = store.purges("ws-icblabs-0001").unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].plan_hash, plan.plan_hash);
+    assert_eq!(recorded[0].bundle_ids, removed);
+    // The record of a purge is itself append-only.
+    for sql in [
+        "DELETE FROM bundle_purges",
+        "UPDATE bundle_purges SET plan_hash = plan_hash",
+        "TRUNCATE bundle_purges",
+    ] {
+        let e = c
+            .batch_execute(sql)
+            .err()
+            .unwrap_or_else(|| panic!("{sql} passed"));
+        assert!(
+            e.as_db_error()
+                .is_some_and(|d| d.message().contains("append-only")),
+            "{sql}: {e:?}"
+        );
+    }
+    assert_eq!(store.purges("ws-icblabs-0001").unwrap(), recorded);
+    // The chain goes on from the kept head.
+    let next = bundle_at("2025-09-02T12:00:00Z", Some(b.id().unwrap()));
+    assert_eq!(store.put_next(&stored(&next)).unwrap(), PutOutcome::Stored);
+}
+
+/// Eight writers, each with its own connection pool, race to extend one
+/// workspace's chain: every bundle lands once, in one linear chain.
+#[test]
+fn postgres_store_racing_writers_make_one_chain() {
+    let server = pg_server::PgServer::start();
+    let url = server.database("store_race");
+    PostgresBundleStore::connect(&url, trusted_set()).unwrap();
+    let template = bundle_at("2025-09-01T12:00:00Z", None);
+    let per_writer = 4;
+    std::thread::scope(|scope| {
+        for w in 0..8u32 {
+            let (url, template) = (url.clone(), template.clone());
+            scope.spawn(move || {
+                let store = PostgresBundleStore::connect(&url, trusted_set()).unwrap();
+                let s = signer("kms", 1);
+                let mut done = 0;
+                let mut moved = 0;
+                while done < per_writer {
+                    let head = store.head("ws-icblabs-0001").unwrap();
+                    let n = store.list("ws-icblabs-0001", None, None).unwrap().len() as i64;
+                    let mut b = template.clone();
+                    b.previous_bundle_ref = head.map(|h| h.bundle_id);
+                    b.created_at = ts("2025-09-01T12:00:00Z").plus_seconds(n).to_rfc3339();
+                    b.audit_trail[0].actor = format!("writer-{w}-{done}");
+                    let sb = StoredBundle::from_envelope(&sign_bundle(&b, &[&s]).unwrap()).unwrap();
+                    match store.put_next(&sb) {
+                        Ok(PutOutcome::Stored) => done += 1,
+                        Err(AuditError::ChainMoved { .. }) => moved += 1,
+                        other => panic!("writer {w}: {other:?}"),
+                    }
+                }
+                moved
+            });
+        }
+    });
+    let store = PostgresBundleStore::connect(&url, trusted_set()).unwrap();
+    let all = store.list("ws-icblabs-0001", None, None).unwrap();
+    assert_eq!(all.len(), 8 * per_writer);
+    let bundles: Vec<AuditBundle> = all.iter().map(|x| x.bundle().unwrap()).collect();
+    let report = audit::verify_bundle_chain(&bundles).unwrap();
+    assert!(report.valid, "{report:?}");
+    assert_eq!(report.order.len(), 8 * per_writer);
+    assert_eq!(
+        report.order.last(),
+        Some(&store.head("ws-icblabs-0001").unwrap().unwrap().bundle_id)
+    );
 }

@@ -46,14 +46,16 @@ pub(super) fn bundle_cmd(c: BundleCommand, json: bool) -> Outcome {
         } => {
             let (keys, bytes) = match &store {
                 Some(root) => {
+                    let s = open_store_read_only(root, &trust)?;
                     let keys = store_keys(root, &trust)?;
                     let id = envelope.display().to_string();
-                    let s = FileBundleStore::open(root, keys.clone())
-                        .map_err(|e| Failure::from(e).in_file(root))?;
-                    let b = s.get(&id).map_err(|e| Failure::from(e).in_file(root))?;
+                    let b = s
+                        .as_dyn()
+                        .get(&id)
+                        .map_err(|e| Failure::from(e).in_file(&shown(root)))?;
                     let b = b.ok_or_else(|| {
                         Failure::input(format!("no bundle {id} in the store"))
-                            .in_file(root)
+                            .in_file(&shown(root))
                             .with_hint("list the store's bundles with `smm bundle list`")
                     })?;
                     (keys, b.envelope)
@@ -134,7 +136,9 @@ pub(super) fn bundle_cmd(c: BundleCommand, json: bool) -> Outcome {
                 Some(w) => w,
                 None => only_workspace(&s, &store)?,
             };
-            let list = s.list(&workspace, from.as_deref(), to.as_deref())?;
+            let list = s
+                .as_dyn()
+                .list(&workspace, from.as_deref(), to.as_deref())?;
             if json {
                 let rows: Vec<Value> = list
                     .iter()
@@ -157,9 +161,9 @@ pub(super) fn bundle_cmd(c: BundleCommand, json: bool) -> Outcome {
         BundleCommand::Show { id, store, trust } => {
             let s = open_store_read_only(&store, &trust)?;
             let id = full_id(&s, &store, &id)?;
-            let b = s.get(&id)?.ok_or_else(|| {
+            let b = s.as_dyn().get(&id)?.ok_or_else(|| {
                 Failure::input(format!("no bundle {id} in the store"))
-                    .in_file(&store)
+                    .in_file(&shown(&store))
                     .with_hint("list the store's bundles with `smm bundle list`")
             })?;
             let bundle = b.bundle()?;
@@ -186,8 +190,13 @@ pub(super) fn bundle_cmd(c: BundleCommand, json: bool) -> Outcome {
                 }
                 println!("agent runs   {}", bundle.agent_runs.len());
                 println!("trail        {} events", bundle.audit_trail.len());
-                if let Ok(p) = s.bundle_path(&b) {
-                    println!("file         {}", p.display());
+                match &s {
+                    host::Store::Dir(d) => {
+                        if let Ok(p) = d.bundle_path(&b) {
+                            println!("file         {}", p.display());
+                        }
+                    }
+                    other => println!("stored in    {}", other.location_of(&b)),
                 }
             }
             ok()
@@ -195,14 +204,20 @@ pub(super) fn bundle_cmd(c: BundleCommand, json: bool) -> Outcome {
     }
 }
 
-/// A store opened to read (it publishes nothing: no trusted keys).
+/// A `--store` as it may be shown: a directory, or a URL without its
+/// password.
+fn shown(store: &Path) -> std::path::PathBuf {
+    match store.to_str().filter(|s| host::is_store_url(s)) {
+        Some(url) => smm_core::usage::redact_postgres_url(url).into(),
+        None => store.to_path_buf(),
+    }
+}
+
 /// A store opened to read: it returns only bundles that verify under its
-/// own `signing-key.pem` and the `--trust` keys.
-fn open_store_read_only(
-    root: &Path,
-    trust: &[std::path::PathBuf],
-) -> Result<FileBundleStore, Failure> {
-    if !root.join("audit-bundles").is_dir() {
+/// own `signing-key.pem` (a directory's) and the `--trust` keys.
+fn open_store_read_only(root: &Path, trust: &[std::path::PathBuf]) -> Result<host::Store, Failure> {
+    let is_url = root.to_str().is_some_and(host::is_store_url);
+    if !is_url && !root.join("audit-bundles").is_dir() {
         return Err(
             Failure::input("not a bundle store (no audit-bundles directory)")
                 .in_file(root)
@@ -210,27 +225,31 @@ fn open_store_read_only(
         );
     }
     let keys = store_keys(root, trust)?;
-    FileBundleStore::open(root, keys).map_err(|e| Failure::from(e).in_file(root))
+    host::Store::open(root, keys).map_err(|e| Failure::from(e).in_file(&shown(root)))
 }
 
-/// The keys a store's bundles are checked against: its `signing-key.pem`
-/// (when there is one) and the `--trust` keys; none is an error (a store's
-/// files are not trusted unread).
+/// The keys a store's bundles are checked against: a directory's
+/// `signing-key.pem` (when there is one) and the `--trust` keys; none is
+/// an error (a store's bundles are not trusted unread).
 fn store_keys(root: &Path, trust: &[std::path::PathBuf]) -> Result<Vec<TrustedKey>, Failure> {
     let mut keys = trust
         .iter()
         .map(|p| trusted_key(p))
         .collect::<Result<Vec<_>, _>>()?;
+    let is_url = root.to_str().is_some_and(host::is_store_url);
     let own = root.join(host::KEY_FILE);
-    if own.is_file() {
+    if !is_url && own.is_file() {
         keys.push(trusted_key(&own)?);
     }
     if keys.is_empty() {
-        return Err(Failure::input(
-            "no key to verify the store's bundles with (no signing-key.pem in the store)",
-        )
-        .in_file(root)
-        .with_hint("pass --trust KEY with the public key that signed them"));
+        let why = if is_url {
+            "no key to verify the store's bundles with"
+        } else {
+            "no key to verify the store's bundles with (no signing-key.pem in the store)"
+        };
+        return Err(Failure::input(why)
+            .in_file(&shown(root))
+            .with_hint("pass --trust KEY with the public key that signed them"));
     }
     Ok(keys)
 }
@@ -242,10 +261,9 @@ fn looks_stored(bytes: &[u8]) -> bool {
 
 /// The one workspace a store holds bundles of (`--workspace` may then be
 /// left out); several are an input error that lists them.
-fn only_workspace(s: &FileBundleStore, root: &Path) -> Result<String, Failure> {
-    let mut names: Vec<String> = s.all()?.into_iter().map(|b| b.workspace_id).collect();
-    names.sort();
-    names.dedup();
+fn only_workspace(s: &host::Store, root: &Path) -> Result<String, Failure> {
+    let root = &shown(root);
+    let names = s.workspaces()?;
     match names.as_slice() {
         [one] => Ok(one.clone()),
         [] => Err(Failure::input("the store holds no bundle yet").in_file(root)),
@@ -261,7 +279,8 @@ fn only_workspace(s: &FileBundleStore, root: &Path) -> Result<String, Failure> {
 
 /// A bundle id from a whole id or a unique prefix of its hex (with or
 /// without `sha256:`, at least 4 digits).
-fn full_id(s: &FileBundleStore, root: &Path, given: &str) -> Result<String, Failure> {
+fn full_id(s: &host::Store, root: &Path, given: &str) -> Result<String, Failure> {
+    let root = &shown(root);
     let hex = given.strip_prefix("sha256:").unwrap_or(given);
     if hex.len() == 64 {
         return Ok(format!("sha256:{hex}"));
@@ -278,12 +297,7 @@ fn full_id(s: &FileBundleStore, root: &Path, given: &str) -> Result<String, Fail
         .with_hint("copy the id from `smm bundle list`"));
     }
     let want = format!("sha256:{hex}");
-    let found: Vec<String> = s
-        .all()?
-        .into_iter()
-        .map(|b| b.bundle_id)
-        .filter(|id| id.starts_with(&want))
-        .collect();
+    let found = s.ids_starting_with(&want)?;
     match found.as_slice() {
         [one] => Ok(one.clone()),
         [] => Err(

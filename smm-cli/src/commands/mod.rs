@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
-use smm_core::audit::store::{BundleStore, FileBundleStore, StoredBundle};
+use smm_core::audit::store::StoredBundle;
 use smm_core::audit::{self, AuditBundle, Envelope, LocalSigner, Signer, TrustedKey};
 use smm_core::contract::{self, ChangeKind, Contract};
 use smm_core::error::ErrorCategory;

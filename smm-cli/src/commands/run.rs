@@ -1,4 +1,4 @@
-//! `smm run`: the main job in a store directory.
+//! `smm run`: the main job in a store directory or a PostgreSQL store.
 
 use super::*;
 
@@ -34,19 +34,48 @@ pub(super) fn run(a: RunArgs, json: bool, cancel: &Arc<AtomicBool>) -> Outcome {
         f.step = Some(Step::Policy.as_str());
         f
     })?;
-    std::fs::create_dir_all(&a.store).map_err(|e| Failure::io("create", &a.store, &e))?;
-    let signer = match &a.key {
-        Some(p) => existing_key(p)?,
-        None => {
+    // A directory (made when missing, with its own key and SQLite ledger),
+    // or a PostgreSQL store (which needs --key, and keeps the books in the
+    // same database unless --ledger says otherwise).
+    let store_url = a
+        .store
+        .to_str()
+        .filter(|s| host::is_store_url(s))
+        .map(str::to_string);
+    let store_shown = match &store_url {
+        Some(u) => smm_core::usage::redact_postgres_url(u),
+        None => a.store.display().to_string(),
+    };
+    let signer = match (&a.key, &store_url) {
+        (Some(p), _) => existing_key(p)?,
+        (None, Some(_)) => {
+            return Err(Failure::input(
+                "a PostgreSQL store needs the key that signs its bundles: pass --key KEY",
+            )
+            .in_file(Path::new(&store_shown))
+            .with_hint("make one with `smm keygen KEY` and pass it to every replica"));
+        }
+        (None, None) => {
+            std::fs::create_dir_all(&a.store).map_err(|e| Failure::io("create", &a.store, &e))?;
             let path = a.store.join(host::KEY_FILE);
             host::key_file_signer(&path, true, &host::os_entropy)
                 .map_err(|e| at_step(Step::Sign, &path)(e))?
         }
     };
-    let store =
-        host::store_trusting(&a.store, &signer).map_err(|e| at_step(Step::Store, &a.store)(e))?;
-    let choice =
-        host::LedgerChoice::from_arg(&a.ledger.unwrap_or_else(|| a.store.join(host::LEDGER_FILE)));
+    let store = host::Store::open(
+        &a.store,
+        vec![TrustedKey {
+            key_id: signer.key_id().to_string(),
+            key: *signer.public_key(),
+        }],
+    )
+    .map_err(|e| at_step(Step::Store, Path::new(&store_shown))(e))?;
+    let ledger_arg = match (&a.ledger, &store_url) {
+        (Some(l), _) => l.clone(),
+        (None, Some(u)) => std::path::PathBuf::from(u),
+        (None, None) => a.store.join(host::LEDGER_FILE),
+    };
+    let choice = host::LedgerChoice::from_arg(&ledger_arg);
     // A URL is named without its password.
     let ledger_path = std::path::PathBuf::from(choice.describe());
     let ledger = choice
@@ -79,7 +108,7 @@ pub(super) fn run(a: RunArgs, json: bool, cancel: &Arc<AtomicBool>) -> Outcome {
         previous_bundle_ref: None,
     };
     // Chained to the store's head in one atomic step with publication.
-    let result = host::StoreJob::in_store(&store)
+    let result = host::StoreJob::in_store(store.as_dyn())
         .signer(Some(&signer))
         .ledger(Some(ledger.as_dyn()))
         .policy(Some(&policy))
@@ -90,10 +119,7 @@ pub(super) fn run(a: RunArgs, json: bool, cancel: &Arc<AtomicBool>) -> Outcome {
         print_json(&to_value(&outcome)?);
     } else {
         let stored = StoredBundle::from_envelope(outcome.envelope.as_bytes())?;
-        let path = store.bundle_path(&stored).map_or_else(
-            |_| a.store.display().to_string(),
-            |p| p.display().to_string(),
-        );
+        let path = store.location_of(&stored);
         print!(
             "{}",
             render::run(&outcome, &path, &ledger_path.display().to_string())

@@ -487,3 +487,11 @@ pub use memory::MemoryBundleStore;
 mod file;
 #[cfg(feature = "fs")]
 pub use file::FileBundleStore;
+
+#[cfg(feature = "postgres")]
+mod pg_store;
+#[cfg(feature = "postgres")]
+pub use pg_store::{
+    POSTGRES_STORE_SCHEMA_VERSION, PostgresBundleStore, StorePurge, StoreSchemaStatus,
+    migrate_store, store_schema_status,
+};
