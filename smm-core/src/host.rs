@@ -279,7 +279,7 @@ pub enum Store {
     Dir(FileBundleStore),
     /// A PostgreSQL store.
     #[cfg(feature = "postgres")]
-    Postgres(crate::audit::store::PostgresBundleStore),
+    Postgres(Box<crate::audit::store::PostgresBundleStore>),
 }
 
 impl Store {
@@ -288,9 +288,9 @@ impl Store {
     pub fn open(arg: &Path, keys: Vec<TrustedKey>) -> Result<Store, Error> {
         #[cfg(feature = "postgres")]
         if let Some(url) = arg.to_str().filter(|s| is_store_url(s)) {
-            return Ok(Store::Postgres(
+            return Ok(Store::Postgres(Box::new(
                 crate::audit::store::PostgresBundleStore::connect(url, keys)?,
-            ));
+            )));
         }
         Ok(Store::Dir(FileBundleStore::open(arg, keys)?))
     }
@@ -300,7 +300,7 @@ impl Store {
         match self {
             Store::Dir(s) => s,
             #[cfg(feature = "postgres")]
-            Store::Postgres(s) => s,
+            Store::Postgres(s) => s.as_ref(),
         }
     }
 
