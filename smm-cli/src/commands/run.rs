@@ -53,7 +53,7 @@ pub(super) fn run(a: RunArgs, json: bool, cancel: &Arc<AtomicBool>) -> Outcome {
                 "a PostgreSQL store needs the key that signs its bundles: pass --key KEY",
             )
             .in_file(Path::new(&store_shown))
-            .with_hint("make one with `smm keygen KEY` and pass it to every replica"));
+            .with_hint("make one with `smm keygen --out KEY` and pass it to every replica"));
         }
         (None, None) => {
             std::fs::create_dir_all(&a.store).map_err(|e| Failure::io("create", &a.store, &e))?;
