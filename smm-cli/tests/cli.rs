@@ -740,10 +740,16 @@ fn runs_on_a_postgres_ledger() {
     }
     let m = smm(&["db", "migrate", &url]);
     assert_eq!(code(&m), 0, "{}", stderr(&m));
-    for component in ["ledger", "store"] {
+    for (component, version) in [
+        ("ledger", smm_core::usage::POSTGRES_LEDGER_SCHEMA_VERSION),
+        (
+            "store",
+            smm_core::audit::store::POSTGRES_STORE_SCHEMA_VERSION,
+        ),
+    ] {
         assert!(
             stdout(&m).contains(&format!(
-                "the {component}'s schema migrated from version 0 to 1"
+                "the {component}'s schema migrated from version 0 to {version}"
             )),
             "{}",
             stdout(&m)

@@ -172,9 +172,9 @@ impl LedgerChoice {
                 Ok(Ledger::Sqlite(crate::usage::SqliteLedger::open(path)?))
             }
             #[cfg(feature = "postgres")]
-            LedgerChoice::Postgres(url) => Ok(Ledger::Postgres(
+            LedgerChoice::Postgres(url) => Ok(Ledger::Postgres(Box::new(
                 crate::usage::PostgresLedger::connect(url)?,
-            )),
+            ))),
         }
     }
 
@@ -219,7 +219,7 @@ pub enum Ledger {
     Sqlite(crate::usage::SqliteLedger),
     /// A PostgreSQL database.
     #[cfg(feature = "postgres")]
-    Postgres(crate::usage::PostgresLedger),
+    Postgres(Box<crate::usage::PostgresLedger>),
 }
 
 impl Ledger {
@@ -230,7 +230,7 @@ impl Ledger {
             #[cfg(feature = "sqlite")]
             Ledger::Sqlite(l) => l,
             #[cfg(feature = "postgres")]
-            Ledger::Postgres(l) => l,
+            Ledger::Postgres(l) => l.as_ref(),
         }
     }
 
@@ -245,12 +245,33 @@ impl Ledger {
         }
     }
 
-    /// The SQLite ledger, when it is one (retention plans apply to it).
+    /// The SQLite ledger, when it is one.
     #[cfg(feature = "sqlite")]
     pub fn as_sqlite(&self) -> Option<&crate::usage::SqliteLedger> {
         match self {
             Ledger::Sqlite(l) => Some(l),
             _ => None,
+        }
+    }
+
+    /// Apply a retention plan's ledger part (a SQLite or PostgreSQL ledger;
+    /// a memory ledger keeps nothing a plan could be about): the rows
+    /// deleted.
+    pub fn apply_retention(
+        &self,
+        plan: &crate::usage::RetentionPlan,
+    ) -> Result<u64, crate::usage::UsageError> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Ledger::Sqlite(l) => l.apply_retention(plan).map(|n| n as u64),
+            #[cfg(feature = "postgres")]
+            Ledger::Postgres(l) => l.apply_retention(plan),
+            Ledger::Memory(_) => Err(crate::usage::UsageError::InvalidInput {
+                pointer: "/ledger".into(),
+                message: "a memory ledger keeps no records a retention plan applies to \
+                          (open a SQLite or PostgreSQL ledger)"
+                    .into(),
+            }),
         }
     }
 }
@@ -364,10 +385,32 @@ pub fn latest_bundle(store: &dyn BundleStore, workspace_id: &str) -> Result<Opti
     flow::latest_bundle(store, workspace_id)
 }
 
-/// The main job, laid out in a store directory, with any part given.
+/// Where a job's store is: a directory (with its own key file and SQLite
+/// ledger), or a PostgreSQL database shared by replicas (which must be
+/// given the signer, and keeps the books in the same database unless
+/// told otherwise).
+#[derive(Clone, PartialEq, Eq)]
+enum Place {
+    Dir(PathBuf),
+    #[cfg(feature = "postgres")]
+    Url(String),
+}
+
+impl std::fmt::Debug for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Dir(p) => write!(f, "Dir({})", p.display()),
+            #[cfg(feature = "postgres")]
+            Place::Url(u) => write!(f, "Url({})", crate::pg::redact_url(u)),
+        }
+    }
+}
+
+/// The main job, laid out in a store directory or a PostgreSQL store,
+/// with any part given.
 #[derive(Default)]
 pub struct StoreJob<'a> {
-    root: Option<PathBuf>,
+    place: Option<Place>,
     store: Option<&'a dyn BundleStore>,
     signer: Option<&'a dyn Signer>,
     ledger: Option<&'a dyn UsageLedger>,
@@ -378,7 +421,7 @@ pub struct StoreJob<'a> {
 impl std::fmt::Debug for StoreJob<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreJob")
-            .field("root", &self.root)
+            .field("place", &self.place)
             .field("store", &self.store.is_some())
             .field("signer", &self.signer.map(|s| s.key_id().to_string()))
             .field("ledger", &self.ledger.is_some())
@@ -390,6 +433,7 @@ impl std::fmt::Debug for StoreJob<'_> {
 
 /// What a job did: the flow's outcome and where it left things.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct JobOutcome {
     /// The flow's outcome.
     pub outcome: FlowOutcome,
@@ -397,6 +441,12 @@ pub struct JobOutcome {
     pub bundle_path: Option<PathBuf>,
     /// The ledger's file, when the job opened a file ledger.
     pub ledger_path: Option<PathBuf>,
+    /// Where the bundle is, for people: its file, or the store's URL
+    /// (without its password) and the bundle's id.
+    pub location: String,
+    /// The ledger the job opened, for people (a path, `memory`, a URL
+    /// without its password); empty when the ledger was given.
+    pub ledger: String,
 }
 
 impl<'a> StoreJob<'a> {
@@ -404,9 +454,24 @@ impl<'a> StoreJob<'a> {
     /// (made when missing).
     pub fn in_dir(root: impl Into<PathBuf>) -> StoreJob<'a> {
         StoreJob {
-            root: Some(root.into()),
+            place: Some(Place::Dir(root.into())),
             ..StoreJob::default()
         }
+    }
+
+    /// A job whose store a front door's argument names: a `postgresql://`
+    /// URL (feature `postgres`: a store shared by replicas; the signer must
+    /// be given, and the books are kept in the same database unless a
+    /// ledger is given), else a directory as [`StoreJob::in_dir`].
+    pub fn at(arg: &Path) -> StoreJob<'a> {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = arg.to_str().filter(|s| is_store_url(s)) {
+            return StoreJob {
+                place: Some(Place::Url(url.to_string())),
+                ..StoreJob::default()
+            };
+        }
+        StoreJob::in_dir(arg)
     }
 
     /// A job that publishes to `store` (which must trust the signer; a
@@ -458,7 +523,11 @@ impl<'a> StoreJob<'a> {
                 error: Box::new(e),
             }
         };
-        if let Some(root) = &self.root {
+        let root = match &self.place {
+            Some(Place::Dir(root)) => Some(root),
+            _ => None,
+        };
+        if let Some(root) = root {
             std::fs::create_dir_all(root).map_err(|e| {
                 at(Step::Store)(
                     AuditError::Storage {
@@ -472,7 +541,7 @@ impl<'a> StoreJob<'a> {
         // Each part is the one given, else one made here and kept in its
         // `own_*` slot for the length of the run.
         let mut own_signer = None;
-        let signer: &dyn Signer = match (self.signer, &self.root) {
+        let signer: &dyn Signer = match (self.signer, root) {
             (Some(s), _) => s,
             (None, Some(root)) => own_signer.insert(
                 key_file_signer(&root.join(KEY_FILE), true, entropy).map_err(at(Step::Sign))?,
@@ -480,18 +549,36 @@ impl<'a> StoreJob<'a> {
             (None, None) => {
                 return Err(at(Step::Sign)(
                     AuditError::InvalidKey {
-                        message: "a job in a given store needs a signer".into(),
+                        message: "a job in a given or shared store needs the key that signs its \
+                                  bundles (every replica signs with a key the store trusts; \
+                                  make one with `smm keygen --out KEY`)"
+                            .into(),
                     }
                     .into(),
                 ));
             }
         };
         let mut own_store = None;
-        let store: &dyn BundleStore = match (self.store, &self.root) {
+        let store: &dyn BundleStore = match (self.store, &self.place) {
             (Some(s), _) => s,
-            (None, Some(root)) => {
-                own_store.insert(store_trusting(root, signer).map_err(at(Step::Store))?)
-            }
+            (None, Some(Place::Dir(root))) => own_store
+                .insert(Store::Dir(
+                    store_trusting(root, signer).map_err(at(Step::Store))?,
+                ))
+                .as_dyn(),
+            #[cfg(feature = "postgres")]
+            (None, Some(Place::Url(url))) => own_store
+                .insert(
+                    Store::open(
+                        Path::new(url),
+                        vec![TrustedKey {
+                            key_id: signer.key_id().to_string(),
+                            key: *signer.public_key(),
+                        }],
+                    )
+                    .map_err(at(Step::Store))?,
+                )
+                .as_dyn(),
             (None, None) => {
                 return Err(at(Step::Store)(
                     AuditError::Storage {
@@ -502,9 +589,11 @@ impl<'a> StoreJob<'a> {
                 ));
             }
         };
-        let choice = match (&self.ledger_choice, &self.root) {
+        let choice = match (&self.ledger_choice, &self.place) {
             (Some(c), _) => c.clone(),
-            (None, Some(root)) => default_ledger(root),
+            (None, Some(Place::Dir(root))) => default_ledger(root),
+            #[cfg(feature = "postgres")]
+            (None, Some(Place::Url(url))) => LedgerChoice::Postgres(url.clone()),
             (None, None) => LedgerChoice::Memory,
         };
         let mut own_ledger = None;
@@ -530,20 +619,25 @@ impl<'a> StoreJob<'a> {
             },
             options,
         )?;
-        let bundle_path = match &own_store {
-            Some(s) => StoredBundle::from_envelope(outcome.envelope.as_bytes())
-                .and_then(|b| s.bundle_path(&b))
-                .ok(),
-            None => None,
+        let stored = StoredBundle::from_envelope(outcome.envelope.as_bytes());
+        let bundle_path = match (&own_store, &stored) {
+            (Some(Store::Dir(s)), Ok(b)) => s.bundle_path(b).ok(),
+            _ => None,
         };
-        let ledger_path = match self.ledger {
-            None => choice.path().map(Path::to_path_buf),
-            Some(_) => None,
+        let location = match (&own_store, &stored) {
+            (Some(s), Ok(b)) => s.location_of(b),
+            _ => outcome.bundle_id.clone(),
+        };
+        let (ledger_path, ledger_shown) = match self.ledger {
+            None => (choice.path().map(Path::to_path_buf), choice.describe()),
+            Some(_) => (None, String::new()),
         };
         Ok(JobOutcome {
             outcome,
             bundle_path,
             ledger_path,
+            location,
+            ledger: ledger_shown,
         })
     }
 }

@@ -1584,3 +1584,88 @@ fn postgres_store_racing_writers_make_one_chain() {
         Some(&store.head("ws-icblabs-0001").unwrap().unwrap().bundle_id)
     );
 }
+
+/// The store's migrations: an empty database, a second look that finds
+/// them done, the status; a database from a newer library is refused,
+/// named, whether migrations run or not.
+#[test]
+fn postgres_store_migrations_and_versions() {
+    use smm_core::audit::store::{
+        POSTGRES_STORE_SCHEMA_VERSION, migrate_store, store_schema_status,
+    };
+    let server = pg_server::PgServer::start();
+    let url = server.database("store_versions");
+    assert_eq!(store_schema_status(&url).unwrap().found, 0);
+    assert!(
+        PostgresBundleStore::connect_with(&url, trusted_set(), false).is_err(),
+        "no store yet, and migrations off"
+    );
+    assert_eq!(
+        migrate_store(&url).unwrap(),
+        (0, POSTGRES_STORE_SCHEMA_VERSION)
+    );
+    assert_eq!(
+        migrate_store(&url).unwrap(),
+        (POSTGRES_STORE_SCHEMA_VERSION, POSTGRES_STORE_SCHEMA_VERSION)
+    );
+    PostgresBundleStore::connect_with(&url, trusted_set(), false).unwrap();
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.execute(
+        "UPDATE smm_schema_version SET version = 99 WHERE component = 'store'",
+        &[],
+    )
+    .unwrap();
+    for e in [
+        PostgresBundleStore::connect(&url, trusted_set()).map(|_| ()),
+        PostgresBundleStore::connect_with(&url, trusted_set(), false).map(|_| ()),
+        migrate_store(&url).map(|_| ()),
+    ]
+    .map(Result::unwrap_err)
+    {
+        assert!(matches!(e, AuditError::Storage { .. }), "{e:?}");
+        assert!(e.to_string().contains("99"), "{e}");
+    }
+}
+
+/// From a multi-threaded tokio runtime, through `spawn_blocking`: the
+/// store connects, publishes, reads back and is dropped inside async code
+/// without a runtime-inside-a-runtime panic.
+#[test]
+fn postgres_store_from_tokio() {
+    let server = pg_server::PgServer::start();
+    let url = server.database("store_tokio");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let store = std::sync::Arc::new(
+            tokio::task::spawn_blocking(move || PostgresBundleStore::connect(&url, trusted_set()))
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+        let mut previous = None;
+        for hour in 12..16 {
+            let s = std::sync::Arc::clone(&store);
+            let b = bundle_at(&format!("2025-09-01T{hour}:00:00Z"), previous.clone());
+            previous = Some(b.id().unwrap());
+            tokio::task::spawn_blocking(move || {
+                let env = sign_bundle(&b, &[&signer("kms", 1)]).unwrap();
+                s.put_next(&StoredBundle::from_envelope(&env).unwrap())
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        }
+        let s = std::sync::Arc::clone(&store);
+        let head = tokio::task::spawn_blocking(move || s.head("ws-icblabs-0001"))
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(Some(head.bundle_id), previous);
+        // The last owner dropped on a runtime thread.
+        drop(store);
+    });
+}

@@ -1218,15 +1218,35 @@ fn postgres_ledger() {
 /// Retryable errors the racers of this process met.
 static PG_RETRIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-fn pg_race(l: &PostgresLedger, threads: usize, each: usize, tag: &str) -> usize {
+/// A racer met a retryable error: count it and wait a moment; past two
+/// minutes of them (a server that never came back) the test fails rather
+/// than hangs.
+fn retry_pause(e: &UsageError, since: std::time::Instant) {
+    assert!(matches!(e, UsageError::LedgerUnavailable { .. }), "{e:?}");
+    assert!(
+        since.elapsed() < std::time::Duration::from_secs(120),
+        "the ledger stayed unavailable for two minutes: {e:?}"
+    );
+    PG_RETRIES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+}
+
+fn pg_race_shares(
+    l: &PostgresLedger,
+    threads: usize,
+    share: impl Fn(usize) -> usize + Sync,
+    tag: &str,
+) -> usize {
     let allowed = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         for t in 0..threads {
             let allowed = &allowed;
+            let each = share(t);
             s.spawn(move || {
                 for i in 0..each {
                     let job = format!("{tag}-{t}-{i}");
                     let ask = amounts(&[("tokens", 10)]);
+                    let since = std::time::Instant::now();
                     let id = loop {
                         match l.reserve("ws", &job, &ask, ts(NOW), 900) {
                             Ok(r) if r.allowed() => break Some(r.id),
@@ -1236,22 +1256,14 @@ fn pg_race(l: &PostgresLedger, threads: usize, each: usize, tag: &str) -> usize 
                                 break Some(reservation_id);
                             }
                             Err(UsageError::JobCommitted { .. }) => unreachable!(),
-                            Err(e) => {
-                                assert!(matches!(e, UsageError::LedgerUnavailable { .. }), "{e:?}");
-                                PG_RETRIES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                                std::thread::sleep(std::time::Duration::from_millis(50));
-                            }
+                            Err(e) => retry_pause(&e, since),
                         }
                     };
                     let Some(id) = id else { continue };
                     loop {
                         match l.commit(&id, &ask, ts(NOW)) {
                             Ok(_) => break,
-                            Err(e) => {
-                                assert!(matches!(e, UsageError::LedgerUnavailable { .. }), "{e:?}");
-                                PG_RETRIES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                                std::thread::sleep(std::time::Duration::from_millis(50));
-                            }
+                            Err(e) => retry_pause(&e, since),
                         }
                     }
                     allowed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -1272,53 +1284,97 @@ fn pg_quota(l: &dyn UsageLedger) {
     .unwrap();
 }
 
-/// Never overshoot on one database: 1,000 reservations of 10 tokens
-/// against 5,000 from 4 processes of 4 threads each: exactly 500 pass,
-/// and exactly 5,000 are committed.
-#[test]
-fn postgres_processes_never_pass_a_limit() {
-    let server = pg_server::PgServer::start();
-    let url = server.database("processes");
-    let l = PostgresLedger::connect(&url).unwrap();
-    pg_quota(&l);
-    let total: usize = spawn_pg_children(&url, &["a", "b", "c", "d"], "race")
-        .into_iter()
-        .map(|c| child_count(c.wait_with_output().unwrap()))
-        .sum();
-    assert_eq!(total, 500);
-    assert_eq!(l.used("ws", "tokens", Period::Day, ts(NOW)).unwrap(), 5000);
-    let s = l.status("ws", ts(NOW)).unwrap();
-    assert_eq!((s[0].used, s[0].reserved), (5000, 0));
+/// A fleet on one database: a server of the test's own that listens on
+/// loopback and on the veth of a second host (a network namespace), with
+/// a 5,000-token daily quota; the database's URL from each host.
+struct Fleet {
+    server: pg_server::PgServer,
+    local: String,
+    remote: String,
+    host: pg_server::NetHost,
 }
 
-/// The same while processes are killed (SIGKILL) at random points: the
-/// usage never passes the limit, what was committed is counted once, and
-/// the killed holders' reservations expire (a later sweep gives them
-/// back).
-#[test]
-fn postgres_killed_processes_lose_nothing_committed() {
-    let server = pg_server::PgServer::start();
-    let url = server.database("killed");
-    let l = PostgresLedger::connect(&url).unwrap();
-    pg_quota(&l);
-    let mut children = spawn_pg_children(&url, &["k1", "k2", "k3", "k4"], "race");
-    // Kill two of them at different moments of their run.
-    for (i, ms) in [(0usize, 150u64), (2, 400)] {
-        std::thread::sleep(std::time::Duration::from_millis(ms));
-        children[i].kill().unwrap();
+fn fleet(name: &str, tag: u32) -> Fleet {
+    let host = pg_server::NetHost::create(tag);
+    let line = host.hba_line();
+    let server =
+        pg_server::PgServer::start_own_with(&[&format!("listen_addresses={}", host.here)], |d| {
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(d.join("pg_hba.conf"))
+                .and_then(|mut f| f.write_all(line.as_bytes()))
+                .unwrap();
+        });
+    let local = server.database(name);
+    let remote = local.replacen("127.0.0.1", &host.here, 1);
+    pg_quota(&PostgresLedger::connect(&local).unwrap());
+    Fleet {
+        server,
+        local,
+        remote,
+        host,
     }
-    let mut survivors = 0;
-    for (i, c) in children.into_iter().enumerate() {
-        let out = c.wait_with_output().unwrap();
-        if i == 1 || i == 3 {
-            survivors += child_count(out);
-        }
-    }
+}
+
+/// Four processes of four threads, 1,000 reservations of 10 tokens in
+/// all: the even ones on this host, the odd ones on the second host.
+fn spawn_fleet(f: &Fleet, what: &str) -> Vec<std::process::Child> {
+    let exe = std::env::current_exe().unwrap();
+    (0..4)
+        .map(|i| {
+            let (mut cmd, url) = if i % 2 == 0 {
+                (std::process::Command::new(&exe), &f.local)
+            } else {
+                (f.host.command(&exe), &f.remote)
+            };
+            cmd.args([
+                "--exact",
+                "pg_ledger_child",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("SMM_PG_CHILD_URL", url)
+            .env("SMM_LEDGER_TAG", format!("p{i}"))
+            .env("SMM_PG_CHILD_INDEX", i.to_string())
+            .env("SMM_PG_CHILD_DO", what)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect()
+}
+
+/// A child's report: (allowed, retryable errors met).
+fn child_report(out: std::process::Output) -> (usize, usize) {
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |name: &str| -> usize {
+        text.lines()
+            .find_map(|l| l.split_once(&format!("{name}=")).map(|(_, n)| n))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (field("allowed"), field("retries"))
+}
+
+/// The books add up: the totals are the usage records, nothing is held
+/// (or only `held`), and the limit was never passed.
+fn books_add_up(url: &str, held: u64) -> u64 {
+    let l = PostgresLedger::connect(url).unwrap();
     let used = l.used("ws", "tokens", Period::Day, ts(NOW)).unwrap();
     assert!(used <= 5000, "{used}");
-    assert!(used >= survivors as u64 * 10);
-    // Every committed job is counted once: the totals are the records.
-    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
     let rows: i64 = c
         .query_one(
             "SELECT coalesce(sum(amount), 0)::BIGINT FROM model_usage",
@@ -1326,8 +1382,78 @@ fn postgres_killed_processes_lose_nothing_committed() {
         )
         .unwrap()
         .get(0);
-    assert_eq!(rows as u64, used);
+    assert_eq!(rows as u64, used, "every committed job is counted once");
+    let s = l.status("ws", ts(NOW)).unwrap();
+    assert_eq!(s[0].used, used);
+    assert!(s[0].reserved <= held, "{s:?}");
+    used
+}
+
+/// Never overshoot on one database, from two hosts: 1,000 reservations of
+/// 10 tokens against 5,000 from 4 processes of 4 threads (two of them on
+/// a second host, across a veth pair): exactly 500 pass, and exactly
+/// 5,000 are committed.
+#[test]
+fn postgres_processes_on_two_hosts_never_pass_a_limit() {
+    let f = fleet("processes", 0);
+    let mut total = 0;
+    for (i, c) in spawn_fleet(&f, "race").into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        // Half of them reached the server from the second host.
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let from = if i % 2 == 0 {
+            "127.0.0.1"
+        } else {
+            &f.host.there
+        };
+        assert!(text.contains(&format!("addr={from} ")), "child {i}: {text}");
+        total += child_report(out).0;
+    }
+    assert_eq!(total, 500);
+    assert_eq!(books_add_up(&f.local, 0), 5000);
+}
+
+/// The same while two processes (one on each host) are killed (SIGKILL)
+/// at random moments: the usage never passes the limit, what was
+/// committed is counted once, and the killed holders' reservations expire
+/// (a later sweep gives them back).
+#[test]
+fn postgres_killed_processes_lose_nothing_committed() {
+    let f = fleet("killed", 1);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    println!("kill moments from seed {seed}");
+    let mut children = spawn_fleet(&f, "race");
+    let mut x = u64::from(seed) | 1;
+    let mut moments: Vec<(usize, u64)> = [0usize, 1]
+        .iter()
+        .map(|&i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (i, 20 + x % 500)
+        })
+        .collect();
+    moments.sort_by_key(|m| m.1);
+    let start = std::time::Instant::now();
+    for (i, ms) in &moments {
+        let at = std::time::Duration::from_millis(*ms);
+        std::thread::sleep(at.saturating_sub(start.elapsed()));
+        let _ = children[*i].kill();
+    }
+    let mut survivors = 0;
+    for (i, c) in children.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        if i >= 2 {
+            survivors += child_report(out).0;
+        }
+    }
+    let used = books_add_up(&f.local, u64::MAX);
+    assert!(used >= survivors as u64 * 10, "{used} < {survivors} * 10");
     // A killed holder's reservation stops counting once it expires.
+    let l = PostgresLedger::connect(&f.local).unwrap();
     let later = ts("2025-09-01T12:16:00Z");
     let r = l
         .reserve("ws", "after", &amounts(&[("tokens", 1)]), later, 60)
@@ -1336,72 +1462,55 @@ fn postgres_killed_processes_lose_nothing_committed() {
     assert_eq!(s[0].reserved, u64::from(r.allowed()), "{s:?}");
 }
 
-/// A restart of the server mid-run: the callers get typed, retryable
-/// errors, and afterwards the books hold exactly what they were told.
+/// A restart of the server mid-run, with processes on both hosts: the
+/// callers get typed, retryable errors (never a panic, never a wrong
+/// answer), and afterwards the books hold exactly what they were told.
 #[test]
 fn postgres_server_restart_mid_run() {
-    // A server of the test's own, so that restarting it disturbs no other test.
-    let server = with_own_server();
-    let url = server.database("restart");
-    let l = PostgresLedger::connect(&url).unwrap();
-    pg_quota(&l);
-    let allowed = std::thread::scope(|s| {
-        let racer = s.spawn(|| pg_race(&l, 4, 250, "r"));
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        server.restart();
-        racer.join().unwrap()
-    });
+    let f = fleet("restart", 2);
+    let children = spawn_fleet(&f, "race");
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    f.server.restart();
+    let (allowed, retries) = children
+        .into_iter()
+        .map(|c| child_report(c.wait_with_output().unwrap()))
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     assert_eq!(allowed, 500);
-    assert_eq!(l.used("ws", "tokens", Period::Day, ts(NOW)).unwrap(), 5000);
+    assert_eq!(books_add_up(&f.local, 0), 5000);
     // The restart did land mid-run: the racers met it as retryable errors.
-    assert!(PG_RETRIES.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    assert!(retries > 0, "no racer met the restart");
 }
 
-fn with_own_server() -> pg_server::PgServer {
-    pg_server::PgServer::start_own()
-}
-
-fn spawn_pg_children(url: &str, tags: &[&str], what: &str) -> Vec<std::process::Child> {
-    let exe = std::env::current_exe().unwrap();
-    tags.iter()
-        .map(|tag| {
-            std::process::Command::new(&exe)
-                .args([
-                    "--exact",
-                    "pg_ledger_child",
-                    "--ignored",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env("SMM_PG_CHILD_URL", url)
-                .env("SMM_LEDGER_TAG", tag)
-                .env("SMM_PG_CHILD_DO", what)
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect()
-}
-
-fn child_count(out: std::process::Output) -> usize {
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert!(out.status.success(), "{text}");
-    text.lines()
-        .find_map(|l| l.split_once("allowed=").map(|(_, n)| n))
-        .unwrap_or_else(|| panic!("no count in {text}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-/// A child process of the PostgreSQL race tests (run by them).
+/// A child process of the PostgreSQL fleet tests (run by them): 4 threads,
+/// its share of 1,000 reservations.
 #[test]
 #[ignore = "a child process of the postgres_* tests, run by them"]
 fn pg_ledger_child() {
     let url = std::env::var("SMM_PG_CHILD_URL").expect("run by the parent test");
     let tag = std::env::var("SMM_LEDGER_TAG").expect("run by the parent test");
-    let l = PostgresLedger::connect(&url).unwrap();
-    println!("allowed={}", pg_race(&l, 4, 1000 / 16, &tag));
+    let index: usize = std::env::var("SMM_PG_CHILD_INDEX")
+        .ok()
+        .and_then(|i| i.parse().ok())
+        .unwrap_or(0);
+    let since = std::time::Instant::now();
+    let l = loop {
+        match PostgresLedger::connect(&url) {
+            Ok(l) => break l,
+            Err(e) => retry_pause(&e, since),
+        }
+    };
+    // Where the server sees this process connect from.
+    let addr: String = postgres::Client::connect(&url, postgres::NoTls)
+        .and_then(|mut c| c.query_one("SELECT host(inet_client_addr())", &[]))
+        .map(|r| r.get(0))
+        .unwrap_or_default();
+    print!("addr={addr} ");
+    // 1,000 in all: 62 or 63 a thread.
+    let allowed = pg_race_shares(&l, 4, |t| 62 + usize::from(index * 4 + t < 8), &tag);
+    println!(
+        "allowed={allowed} retries={}",
+        PG_RETRIES.load(std::sync::atomic::Ordering::SeqCst)
+    );
 }
 
 /// Migrations from an empty database, a second connect that finds them
@@ -1436,7 +1545,10 @@ fn postgres_migrations_versions_and_urls() {
     let st = ledger_schema_status(&url).unwrap();
     assert_eq!(
         (st.found, st.supported),
-        (1, POSTGRES_LEDGER_SCHEMA_VERSION)
+        (
+            POSTGRES_LEDGER_SCHEMA_VERSION,
+            POSTGRES_LEDGER_SCHEMA_VERSION
+        )
     );
     PostgresLedger::connect_with(&url, no_migrate).unwrap();
     // Racing first connects migrate once.
@@ -1467,7 +1579,7 @@ fn postgres_migrations_versions_and_urls() {
                 e,
                 UsageError::LedgerVersion {
                     found: 99,
-                    supported: 1,
+                    supported: POSTGRES_LEDGER_SCHEMA_VERSION,
                     ..
                 }
             ),
@@ -1499,6 +1611,21 @@ fn postgres_migrations_versions_and_urls() {
     }
     let e = PostgresLedger::connect(&format!("{url}&sslmode=require")).unwrap_err();
     assert!(!format!("{e:?}").contains(secret));
+    for bad in [
+        "sslmode=allow",
+        "sslmode=verify",
+        "sslcert=/tmp/c.pem",
+        "sslrootcert=%zz",
+    ] {
+        let e = PostgresLedger::connect(&format!("{url}&{bad}")).unwrap_err();
+        assert!(matches!(e, UsageError::InvalidInput { .. }), "{bad}: {e:?}");
+        assert!(!format!("{e:?}").contains(secret));
+    }
+    let e = PostgresLedger::connect(&format!(
+        "{url}&sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
     let good = server.database("secret");
     let with_pw = good.replacen("smm@", &format!("smm:{secret}@"), 1);
     let l = PostgresLedger::connect(&with_pw).unwrap();
@@ -1551,4 +1678,236 @@ fn postgres_ledger_from_tokio() {
             .unwrap()
     });
     assert_eq!(used, 200);
+}
+
+/// Every migration path: a database a version-1 library wrote (a quota,
+/// a committed job, a held reservation, the id counter) is migrated to the
+/// newest version on connect, and the books read and go on as they were.
+#[test]
+fn postgres_ledger_migrates_from_every_earlier_version() {
+    let server = pg_server::PgServer::start();
+    let url = server.database("from_v1");
+    assert_eq!(migrate_ledger_to(&url, 1).unwrap(), (0, 1));
+    assert_eq!(ledger_schema_status(&url).unwrap().found, 1);
+    let t = ts(NOW);
+    let (s, e) = (t.seconds, t.seconds + 900);
+    let (day, month) = (Period::Day.index(t), Period::Month.index(t));
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute(&format!(
+        "INSERT INTO workspace_quotas VALUES ('ws', 'tokens', 'day', 5000);
+         INSERT INTO agent_runs (id, workspace_id, job_id, created_at, expires_at, day, month, state)
+           VALUES (1, 'ws', 'job-a', {s}, {e}, {day}, {month}, 'committed'),
+                  (2, 'ws', 'job-b', {s}, {e}, {day}, {month}, 'active');
+         INSERT INTO agent_run_amounts VALUES (1, 'tokens', 300), (2, 'tokens', 200), (2, 'cost_usd', 7);
+         INSERT INTO model_usage VALUES ('ws', 'job-a', 1, 'tokens', 300, {s}, {day}, {month}, false);
+         INSERT INTO usage_totals VALUES
+           ('ws', 'tokens', 'day', {day}, 300, 200), ('ws', 'tokens', 'month', {month}, 300, 200),
+           ('ws', 'tokens', 'total', 0, 300, 200), ('ws', 'cost_usd', 'day', {day}, 0, 7),
+           ('ws', 'cost_usd', 'month', {month}, 0, 7), ('ws', 'cost_usd', 'total', 0, 0, 7);
+         UPDATE ledger_counters SET value = 2 WHERE name = 'agent_runs';"
+    ))
+    .unwrap();
+    let l = PostgresLedger::connect(&url).unwrap();
+    assert_eq!(
+        ledger_schema_status(&url).unwrap().found,
+        POSTGRES_LEDGER_SCHEMA_VERSION
+    );
+    let st = l.status("ws", t).unwrap();
+    assert_eq!((st[0].used, st[0].reserved), (300, 200), "{st:?}");
+    let again = l.commit("res-1", &amounts(&[("tokens", 1)]), t).unwrap();
+    assert!(again.already_committed);
+    assert_eq!(again.amounts, amounts(&[("tokens", 300)]));
+    assert!(matches!(
+        l.reserve("ws", "job-a", &amounts(&[("tokens", 1)]), t, 60),
+        Err(UsageError::JobCommitted { .. })
+    ));
+    assert!(matches!(
+        l.reserve("ws", "job-b", &amounts(&[("tokens", 1)]), t, 60),
+        Err(UsageError::JobInProgress { reservation_id, .. }) if reservation_id == "res-2"
+    ));
+    // The hold made under version 1 is given back by its commit, both kinds.
+    let done = l
+        .commit("res-2", &amounts(&[("tokens", 150), ("cost_usd", 5)]), t)
+        .unwrap();
+    assert!(!done.already_committed);
+    assert_eq!(l.used("ws", "cost_usd", Period::Total, t).unwrap(), 5);
+    let st = l.status("ws", t).unwrap();
+    assert_eq!((st[0].used, st[0].reserved), (450, 0), "{st:?}");
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let reserved: i64 = c
+        .query_one("SELECT sum(reserved)::BIGINT FROM usage_totals", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(reserved, 0);
+    // Ids go on after the version-1 counter.
+    let r = l
+        .reserve("ws", "job-c", &amounts(&[("tokens", 1)]), t, 60)
+        .unwrap();
+    assert_eq!(r.id, "res-3");
+}
+
+/// TLS, against a server of the test's own with a self-signed
+/// certificate: `require` encrypts (and `prefer`, the default, does when
+/// the server offers it); `verify-full` with the certificate as the CA
+/// checks it; a wrong CA, or a host the certificate does not name, is
+/// refused with a typed error that is not "retry"; `verify-ca` checks the
+/// chain only; a server without TLS under `require` is refused.
+#[test]
+fn postgres_over_tls() {
+    let dir = tempfile("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = |name: &str, cn: &str| {
+        let ok = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+            .arg("-subj")
+            .arg(format!("/CN={cn}"))
+            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .arg("-keyout")
+            .arg(dir.join(format!("{name}.key")))
+            .arg("-out")
+            .arg(dir.join(format!("{name}.crt")))
+            .output()
+            .expect("openssl (the command) makes the test's certificates");
+        assert!(
+            ok.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        dir.join(format!("{name}.crt"))
+    };
+    let server_crt = cert("server", "smm-test-server");
+    let other_crt = cert("other", "smm-test-other");
+    let server = pg_server::PgServer::start_own_with(
+        &[
+            "ssl=on",
+            "ssl_cert_file=server.crt",
+            "ssl_key_file=server.key",
+        ],
+        |data| {
+            for f in ["server.crt", "server.key"] {
+                std::fs::copy(dir.join(f), data.join(f)).unwrap();
+            }
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                data.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+        },
+    );
+    let url = server.database("tls");
+    // Whether the ledger's connections to `u` are encrypted, by the
+    // server's own view of them (each probe under a name of its own).
+    let probes = std::sync::atomic::AtomicUsize::new(0);
+    let encrypted = |u: &str| -> bool {
+        let n = probes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let sep = if u.contains('?') { '&' } else { '?' };
+        let l =
+            PostgresLedger::connect(&format!("{u}{sep}application_name=tls-probe-{n}")).unwrap();
+        pg_quota(&l);
+        let r = l
+            .reserve(
+                "ws",
+                &format!("j-{n}"),
+                &amounts(&[("tokens", 1)]),
+                ts(NOW),
+                60,
+            )
+            .unwrap();
+        assert!(r.allowed());
+        let mut c =
+            postgres::Client::connect(&format!("{}/postgres", server.base()), postgres::NoTls)
+                .unwrap();
+        let (all, tls): (i64, i64) = c
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE s.ssl)
+                 FROM pg_stat_activity a JOIN pg_stat_ssl s ON a.pid = s.pid
+                 WHERE a.application_name = $1",
+                &[&format!("tls-probe-{n}")],
+            )
+            .map(|r| (r.get(0), r.get(1)))
+            .unwrap();
+        assert!(all > 0, "the probe's connection is not seen");
+        all == tls
+    };
+    let root = server_crt.display().to_string();
+    assert!(encrypted(&format!("{url}?sslmode=require")));
+    assert!(encrypted(&format!(
+        "{url}?sslmode=verify-full&sslrootcert={root}"
+    )));
+    assert!(
+        encrypted(&url),
+        "prefer (the default) uses TLS when offered"
+    );
+    // Refusals: a CA that did not sign it; a name it does not carry
+    // (verify-ca passes it: the chain is right).
+    let wrong = format!(
+        "{url}?sslmode=verify-full&sslrootcert={}",
+        other_crt.display()
+    );
+    let by_name = url.replacen("127.0.0.1", "localhost", 1);
+    for bad in [
+        wrong,
+        format!("{by_name}?sslmode=verify-full&sslrootcert={root}"),
+    ] {
+        let e = PostgresLedger::connect(&bad).unwrap_err();
+        assert!(matches!(e, UsageError::Storage { .. }), "{bad}: {e:?}");
+        assert!(e.to_string().contains("TLS"), "{e}");
+    }
+    assert!(encrypted(&format!(
+        "{by_name}?sslmode=verify-ca&sslrootcert={root}"
+    )));
+    // The store takes the same URLs.
+    smm_core::audit::store::PostgresBundleStore::connect(
+        &format!("{url}?sslmode=verify-full&sslrootcert={root}"),
+        vec![],
+    )
+    .unwrap();
+    // A server without TLS: `require` is refused, `prefer` goes plain.
+    let plain = pg_server::PgServer::start();
+    let plain_url = plain.database("no_tls");
+    let e = PostgresLedger::connect(&format!("{plain_url}?sslmode=require")).unwrap_err();
+    assert!(matches!(e, UsageError::Storage { .. }), "{e:?}");
+    PostgresLedger::connect(&plain_url).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A total that would pass what the database keeps (a signed 64-bit
+/// integer) is an overflow error naming the kind, and holds nothing, on
+/// SQLite and on PostgreSQL alike.
+#[test]
+fn database_ledgers_refuse_a_total_past_their_integers() {
+    let server = pg_server::PgServer::start();
+    let pg = PostgresLedger::connect(&server.database("overflow")).unwrap();
+    let sqlite = SqliteLedger::open(tempfile("overflow")).unwrap();
+    for l in [&pg as &dyn UsageLedger, &sqlite] {
+        let t = ts(NOW);
+        let big = amounts(&[("units", i64::MAX as u64)]);
+        let r = l.reserve("ws", "big", &big, t, 60).unwrap();
+        assert!(r.allowed());
+        let e = l
+            .reserve("ws", "one-more", &amounts(&[("units", 1)]), t, 60)
+            .unwrap_err();
+        assert!(
+            matches!(&e, UsageError::Overflow { what } if what == "the units reserved"),
+            "{e:?}"
+        );
+        l.commit(&r.id, &big, t).unwrap();
+        let r = l
+            .reserve("ws", "again", &amounts(&[("units", 1)]), t, 60)
+            .unwrap();
+        let e = l.commit(&r.id, &amounts(&[("units", 1)]), t).unwrap_err();
+        assert!(
+            matches!(&e, UsageError::Overflow { what } if what == "the units committed"),
+            "{e:?}"
+        );
+        assert_eq!(
+            l.used("ws", "units", Period::Total, t).unwrap(),
+            i64::MAX as u64
+        );
+        // Nothing of the refused commit stayed: it can be released.
+        l.release(&r.id).unwrap();
+    }
 }

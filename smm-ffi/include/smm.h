@@ -188,6 +188,11 @@ typedef struct smm_policy_bundle smm_policy_bundle;
 // `smm_local_signer_*` or `smm_external_signer_new`, freed by `smm_signer_free`.
 typedef struct smm_signer smm_signer;
 
+// A bundle store of either kind: a directory or a PostgreSQL database
+// shared by replicas. Made by `smm_store_open` or `smm_pg_store_open`,
+// freed by `smm_store_free`.
+typedef struct smm_store smm_store;
+
 // The host's signing function: sign the 32-byte SHA-256 `digest` with the
 // key and write the signature (DER or P1363) to `signature_out` (capacity
 // `signature_capacity`, at least 72), its length to `*signature_len_out`;
@@ -352,6 +357,92 @@ smm_status smm_file_store_list_json(const struct smm_file_store *store,
                                     const char *to,
                                     char **list_out);
 
+// Open the store `path_or_url` names: a `postgresql://` URL (a store
+// shared by every replica, its tables made or migrated on connect; TLS
+// with `?sslmode=verify-full&sslrootcert=ca.pem`), else a directory
+// (made when missing). It publishes envelopes whose every signature
+// verifies under `trusted_keys_json` (`[{"keyId": ..., "publicKey":
+// PEM}]`); with NULL it is read-only. An unreachable server is
+// SMM_STORAGE (retry) naming the URL without its password.
+//
+// # Safety
+// `path_or_url` and `trusted_keys_json` are NULL or NUL-terminated;
+// `store_out` is NULL or writable.
+smm_status smm_store_open(const char *path_or_url,
+                          const char *trusted_keys_json,
+                          struct smm_store **store_out);
+
+// Connect to the PostgreSQL store at `url` (`postgresql://user:password@host:port/db`),
+// as `smm_store_open` does; anything but such a URL is SMM_INVALID_INPUT.
+//
+// # Safety
+// As for `smm_store_open`.
+smm_status smm_pg_store_open(const char *url,
+                             const char *trusted_keys_json,
+                             struct smm_store **store_out);
+
+// Store a signed bundle (the envelope JSON), as `smm_file_store_put`; its
+// id to `*bundle_id_out`. With `next` nonzero it is published as the next
+// link of its workspace's chain, only while its `previousBundleRef` is the
+// chain's head (SMM_CONFLICT otherwise: chain to the new head and sign
+// again).
+//
+// # Safety
+// `store` is NULL or live; `envelope_json` NULL or NUL-terminated;
+// `bundle_id_out` NULL or writable.
+smm_status smm_store_put(const struct smm_store *store,
+                         const char *envelope_json,
+                         int32_t next,
+                         char **bundle_id_out);
+
+// The envelope stored under `bundle_id` (checked), or SMM_NOT_FOUND.
+//
+// # Safety
+// As for `smm_store_put`.
+smm_status smm_store_get(const struct smm_store *store, const char *bundle_id, char **envelope_out);
+
+// The envelope at the head of a workspace's chain (the bundle the next
+// one chains to), or SMM_NOT_FOUND when the workspace has none.
+//
+// # Safety
+// As for `smm_store_put`.
+smm_status smm_store_head(const struct smm_store *store,
+                          const char *workspace_id,
+                          char **envelope_out);
+
+// A workspace's bundles created in [from, to) (RFC 3339; NULL for open
+// bounds) as `[{"bundleId", "workspaceId", "createdAt"}]`, oldest first.
+//
+// # Safety
+// As for `smm_store_put`; `from` and `to` may be NULL.
+smm_status smm_store_list_json(const struct smm_store *store,
+                               const char *workspace_id,
+                               const char *from,
+                               const char *to,
+                               char **list_out);
+
+// Every workspace the store holds bundles of, sorted, as a JSON array of
+// strings.
+//
+// # Safety
+// `store` is NULL or live; `workspaces_out` NULL or writable.
+smm_status smm_store_workspaces_json(const struct smm_store *store, char **workspaces_out);
+
+// How a stored bundle got its signatures, as `smm_file_store_history_json`.
+//
+// # Safety
+// `store` is NULL or live; `bundle_id` NULL or NUL-terminated;
+// `history_out` NULL or writable.
+smm_status smm_store_history_json(const struct smm_store *store,
+                                  const char *bundle_id,
+                                  char **history_out);
+
+// Free a store. NULL is ignored.
+//
+// # Safety
+// `store` is NULL or made by this library and not yet freed.
+void smm_store_free(struct smm_store *store);
+
 // Free a store. NULL is ignored.
 //
 // # Safety
@@ -474,7 +565,10 @@ smm_status smm_local_signer_from_key_file(const char *path,
 // policy bundle, build the decision card, record the agent run against the
 // quotas, sign the audit bundle, store it in `store_dir`, read it back and
 // verify it. The new bundle chains to the workspace's latest bundle in the
-// store.
+// store. `store_dir` may be a `postgresql://` URL instead: a store shared
+// by every replica, which needs `signer` (the key the replicas share), and
+// whose database keeps the books when `ledger` is NULL (or give one from
+// `smm_ledger_connect`).
 //
 // `inputs_json`: `{"contract": {...}, "request"?: {...}, "campaign"?:
 // {...}, "agentRun"?: {...}, "now": "RFC 3339", "actor"?: "..."}` (the

@@ -6,6 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use smm_core::audit::store::{BundleStore, FileBundleStore, PutOutcome, StoredBundle};
 use smm_core::audit::{self, ExternalSigner, LocalSigner, SignatureFormat, Signer, TrustedKey};
 use smm_core::contract;
+use smm_core::host;
 
 use crate::convert::{arg_obj, arg_str, check_out, to_json_string, write_obj, write_out};
 use crate::errors::{Failure, boundary, err, smm_status};
@@ -357,13 +358,7 @@ pub unsafe extern "C" fn smm_file_store_open(
         check_out(store_out, "store_out")?;
         // SAFETY: per this function's contract.
         let p = unsafe { arg_str(path, "path") }?;
-        let keys = if trusted_keys_json.is_null() {
-            Vec::new()
-        } else {
-            // SAFETY: per this function's contract.
-            trusted_keys(unsafe { arg_str(trusted_keys_json, "trusted_keys_json") }?)?
-        };
-        let inner = FileBundleStore::open(p, keys).map_err(err)?;
+        let inner = FileBundleStore::open(p, keys_arg(trusted_keys_json)?).map_err(err)?;
         // SAFETY: checked above.
         unsafe { write_obj(store_out, smm_file_store { inner }) };
         Ok(())
@@ -389,9 +384,8 @@ pub unsafe extern "C" fn smm_file_store_history_json(
         let st = unsafe { arg_obj(store, "store") }?;
         // SAFETY: per this function's contract.
         let id = unsafe { arg_str(bundle_id, "bundle_id") }?;
-        let h = st.inner.history(id).map_err(err)?;
         // SAFETY: checked above.
-        unsafe { write_out(history_out, to_json_string(&h)?) }
+        unsafe { write_out(history_out, history_of(&st.inner, id)?) }
     })
 }
 
@@ -415,10 +409,8 @@ pub unsafe extern "C" fn smm_file_store_put(
         let st = unsafe { arg_obj(store, "store") }?;
         // SAFETY: per this function's contract.
         let env = unsafe { arg_str(envelope_json, "envelope_json") }?;
-        let b = StoredBundle::from_envelope(env.as_bytes()).map_err(err)?;
-        let _: PutOutcome = st.inner.put(&b).map_err(err)?;
         // SAFETY: checked above.
-        unsafe { write_out(bundle_id_out, b.bundle_id) }
+        unsafe { write_out(bundle_id_out, put_into(&st.inner, env, false)?) }
     })
 }
 
@@ -439,15 +431,9 @@ pub unsafe extern "C" fn smm_file_store_get(
         let st = unsafe { arg_obj(store, "store") }?;
         // SAFETY: per this function's contract.
         let id = unsafe { arg_str(bundle_id, "bundle_id") }?;
-        match st.inner.get(id).map_err(err)? {
-            None => Err((smm_status::SMM_NOT_FOUND, format!("no bundle {id}"))),
-            Some(b) => {
-                let env = String::from_utf8(b.envelope)
-                    .map_err(|e| (smm_status::SMM_STORAGE, e.to_string()))?;
-                // SAFETY: checked above.
-                unsafe { write_out(envelope_out, env) }
-            }
-        }
+        let env = envelope_of(st.inner.get(id).map_err(err)?, || format!("no bundle {id}"))?;
+        // SAFETY: checked above.
+        unsafe { write_out(envelope_out, env) }
     })
 }
 
@@ -471,29 +457,294 @@ pub unsafe extern "C" fn smm_file_store_list_json(
         // SAFETY: per this function's contract.
         let ws = unsafe { arg_str(workspace_id, "workspace_id") }?;
         // SAFETY: per this function's contract (NULL allowed).
-        let from = if from.is_null() {
-            None
-        } else {
-            // SAFETY: `from` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
-            Some(unsafe { arg_str(from, "from") }?)
-        };
-        // SAFETY: per this function's contract (NULL allowed).
-        let to = if to.is_null() {
-            None
-        } else {
-            // SAFETY: `to` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_str checks NULL.
-            Some(unsafe { arg_str(to, "to") }?)
-        };
-        let items: Vec<serde_json::Value> = st
-            .inner
-            .list(ws, from, to)
-            .map_err(err)?
-            .into_iter()
-            .map(|b| serde_json::json!({"bundleId": b.bundle_id, "workspaceId": b.workspace_id, "createdAt": b.created_at}))
-            .collect();
+        let (from, to) = unsafe { (opt_str(from, "from")?, opt_str(to, "to")?) };
         // SAFETY: checked above.
-        unsafe { write_out(list_out, to_json_string(&items)?) }
+        unsafe {
+            write_out(
+                list_out,
+                listing(st.inner.list(ws, from, to).map_err(err)?)?,
+            )
+        }
     })
+}
+
+/// A string argument that may be NULL.
+///
+/// # Safety
+/// `s` is NULL or NUL-terminated and valid for the call.
+unsafe fn opt_str<'a>(s: *const c_char, name: &str) -> Result<Option<&'a str>, Failure> {
+    if s.is_null() {
+        Ok(None)
+    } else {
+        // SAFETY: per this function's contract; arg_str checks NULL.
+        unsafe { arg_str(s, name) }.map(Some)
+    }
+}
+
+/// Stored bundles as the listing functions write them.
+fn listing(items: Vec<StoredBundle>) -> Result<String, Failure> {
+    let items: Vec<serde_json::Value> = items
+        .into_iter()
+        .map(|b| serde_json::json!({"bundleId": b.bundle_id, "workspaceId": b.workspace_id, "createdAt": b.created_at}))
+        .collect();
+    to_json_string(&items)
+}
+
+/// Store an envelope (as the next link of its chain when `next`); its id.
+fn put_into(store: &dyn BundleStore, envelope: &str, next: bool) -> Result<String, Failure> {
+    let b = StoredBundle::from_envelope(envelope.as_bytes()).map_err(err)?;
+    let _: PutOutcome = if next {
+        store.put_next(&b)
+    } else {
+        store.put(&b)
+    }
+    .map_err(err)?;
+    Ok(b.bundle_id)
+}
+
+/// A stored bundle's envelope, or SMM_NOT_FOUND saying `missing`.
+fn envelope_of(b: Option<StoredBundle>, missing: impl Fn() -> String) -> Result<String, Failure> {
+    match b {
+        None => Err((smm_status::SMM_NOT_FOUND, missing())),
+        Some(b) => {
+            String::from_utf8(b.envelope).map_err(|e| (smm_status::SMM_STORAGE, e.to_string()))
+        }
+    }
+}
+
+fn history_of(store: &dyn BundleStore, id: &str) -> Result<String, Failure> {
+    to_json_string(&store.history(id).map_err(err)?)
+}
+
+/// A bundle store of either kind: a directory or a PostgreSQL database
+/// shared by replicas. Made by `smm_store_open` or `smm_pg_store_open`,
+/// freed by `smm_store_free`.
+#[derive(Debug)]
+pub struct smm_store {
+    pub(crate) inner: host::Store,
+}
+
+fn keys_arg(trusted_keys_json: *const c_char) -> Result<Vec<TrustedKey>, Failure> {
+    if trusted_keys_json.is_null() {
+        Ok(Vec::new())
+    } else {
+        // SAFETY: NULL or NUL-terminated, per the callers' contracts.
+        trusted_keys(unsafe { arg_str(trusted_keys_json, "trusted_keys_json") }?)
+    }
+}
+
+/// Open the store `path_or_url` names: a `postgresql://` URL (a store
+/// shared by every replica, its tables made or migrated on connect; TLS
+/// with `?sslmode=verify-full&sslrootcert=ca.pem`), else a directory
+/// (made when missing). It publishes envelopes whose every signature
+/// verifies under `trusted_keys_json` (`[{"keyId": ..., "publicKey":
+/// PEM}]`); with NULL it is read-only. An unreachable server is
+/// SMM_STORAGE (retry) naming the URL without its password.
+///
+/// # Safety
+/// `path_or_url` and `trusted_keys_json` are NULL or NUL-terminated;
+/// `store_out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_store_open(
+    path_or_url: *const c_char,
+    trusted_keys_json: *const c_char,
+    store_out: *mut *mut smm_store,
+) -> smm_status {
+    boundary(|| {
+        check_out(store_out, "store_out")?;
+        // SAFETY: per this function's contract.
+        let p = unsafe { arg_str(path_or_url, "path_or_url") }?;
+        let inner = host::Store::open(std::path::Path::new(p), keys_arg(trusted_keys_json)?)
+            .map_err(err)?;
+        // SAFETY: checked above.
+        unsafe { write_obj(store_out, smm_store { inner }) };
+        Ok(())
+    })
+}
+
+/// Connect to the PostgreSQL store at `url` (`postgresql://user:password@host:port/db`),
+/// as `smm_store_open` does; anything but such a URL is SMM_INVALID_INPUT.
+///
+/// # Safety
+/// As for `smm_store_open`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_pg_store_open(
+    url: *const c_char,
+    trusted_keys_json: *const c_char,
+    store_out: *mut *mut smm_store,
+) -> smm_status {
+    boundary(|| {
+        check_out(store_out, "store_out")?;
+        // SAFETY: per this function's contract.
+        let u = unsafe { arg_str(url, "url") }?;
+        if !host::is_store_url(u) {
+            return Err((
+                smm_status::SMM_INVALID_INPUT,
+                "url: a PostgreSQL URL starts with postgresql:// (postgresql://user:password@host:port/database)"
+                    .into(),
+            ));
+        }
+        let inner = host::Store::open(std::path::Path::new(u), keys_arg(trusted_keys_json)?)
+            .map_err(err)?;
+        // SAFETY: checked above.
+        unsafe { write_obj(store_out, smm_store { inner }) };
+        Ok(())
+    })
+}
+
+/// Store a signed bundle (the envelope JSON), as `smm_file_store_put`; its
+/// id to `*bundle_id_out`. With `next` nonzero it is published as the next
+/// link of its workspace's chain, only while its `previousBundleRef` is the
+/// chain's head (SMM_CONFLICT otherwise: chain to the new head and sign
+/// again).
+///
+/// # Safety
+/// `store` is NULL or live; `envelope_json` NULL or NUL-terminated;
+/// `bundle_id_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_store_put(
+    store: *const smm_store,
+    envelope_json: *const c_char,
+    next: i32,
+    bundle_id_out: *mut *mut c_char,
+) -> smm_status {
+    boundary(|| {
+        check_out(bundle_id_out, "bundle_id_out")?;
+        // SAFETY: per this function's contract.
+        let st = unsafe { arg_obj(store, "store") }?;
+        // SAFETY: per this function's contract.
+        let env = unsafe { arg_str(envelope_json, "envelope_json") }?;
+        // SAFETY: checked above.
+        unsafe { write_out(bundle_id_out, put_into(st.inner.as_dyn(), env, next != 0)?) }
+    })
+}
+
+/// The envelope stored under `bundle_id` (checked), or SMM_NOT_FOUND.
+///
+/// # Safety
+/// As for `smm_store_put`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_store_get(
+    store: *const smm_store,
+    bundle_id: *const c_char,
+    envelope_out: *mut *mut c_char,
+) -> smm_status {
+    boundary(|| {
+        check_out(envelope_out, "envelope_out")?;
+        // SAFETY: per this function's contract.
+        let st = unsafe { arg_obj(store, "store") }?;
+        // SAFETY: per this function's contract.
+        let id = unsafe { arg_str(bundle_id, "bundle_id") }?;
+        let b = st.inner.as_dyn().get(id).map_err(err)?;
+        let env = envelope_of(b, || format!("no bundle {id}"))?;
+        // SAFETY: checked above.
+        unsafe { write_out(envelope_out, env) }
+    })
+}
+
+/// The envelope at the head of a workspace's chain (the bundle the next
+/// one chains to), or SMM_NOT_FOUND when the workspace has none.
+///
+/// # Safety
+/// As for `smm_store_put`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_store_head(
+    store: *const smm_store,
+    workspace_id: *const c_char,
+    envelope_out: *mut *mut c_char,
+) -> smm_status {
+    boundary(|| {
+        check_out(envelope_out, "envelope_out")?;
+        // SAFETY: per this function's contract.
+        let st = unsafe { arg_obj(store, "store") }?;
+        // SAFETY: per this function's contract.
+        let ws = unsafe { arg_str(workspace_id, "workspace_id") }?;
+        let b = st.inner.as_dyn().head(ws).map_err(err)?;
+        let env = envelope_of(b, || format!("workspace {ws} has no bundle"))?;
+        // SAFETY: checked above.
+        unsafe { write_out(envelope_out, env) }
+    })
+}
+
+/// A workspace's bundles created in [from, to) (RFC 3339; NULL for open
+/// bounds) as `[{"bundleId", "workspaceId", "createdAt"}]`, oldest first.
+///
+/// # Safety
+/// As for `smm_store_put`; `from` and `to` may be NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_store_list_json(
+    store: *const smm_store,
+    workspace_id: *const c_char,
+    from: *const c_char,
+    to: *const c_char,
+    list_out: *mut *mut c_char,
+) -> smm_status {
+    boundary(|| {
+        check_out(list_out, "list_out")?;
+        // SAFETY: per this function's contract.
+        let st = unsafe { arg_obj(store, "store") }?;
+        // SAFETY: per this function's contract.
+        let ws = unsafe { arg_str(workspace_id, "workspace_id") }?;
+        // SAFETY: per this function's contract (NULL allowed).
+        let (from, to) = unsafe { (opt_str(from, "from")?, opt_str(to, "to")?) };
+        let items = st.inner.as_dyn().list(ws, from, to).map_err(err)?;
+        // SAFETY: checked above.
+        unsafe { write_out(list_out, listing(items)?) }
+    })
+}
+
+/// Every workspace the store holds bundles of, sorted, as a JSON array of
+/// strings.
+///
+/// # Safety
+/// `store` is NULL or live; `workspaces_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_store_workspaces_json(
+    store: *const smm_store,
+    workspaces_out: *mut *mut c_char,
+) -> smm_status {
+    boundary(|| {
+        check_out(workspaces_out, "workspaces_out")?;
+        // SAFETY: per this function's contract.
+        let st = unsafe { arg_obj(store, "store") }?;
+        let names = st.inner.workspaces().map_err(err)?;
+        // SAFETY: checked above.
+        unsafe { write_out(workspaces_out, to_json_string(&names)?) }
+    })
+}
+
+/// How a stored bundle got its signatures, as `smm_file_store_history_json`.
+///
+/// # Safety
+/// `store` is NULL or live; `bundle_id` NULL or NUL-terminated;
+/// `history_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_store_history_json(
+    store: *const smm_store,
+    bundle_id: *const c_char,
+    history_out: *mut *mut c_char,
+) -> smm_status {
+    boundary(|| {
+        check_out(history_out, "history_out")?;
+        // SAFETY: per this function's contract.
+        let st = unsafe { arg_obj(store, "store") }?;
+        // SAFETY: per this function's contract.
+        let id = unsafe { arg_str(bundle_id, "bundle_id") }?;
+        // SAFETY: checked above.
+        unsafe { write_out(history_out, history_of(st.inner.as_dyn(), id)?) }
+    })
+}
+
+/// Free a store. NULL is ignored.
+///
+/// # Safety
+/// `store` is NULL or made by this library and not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_store_free(store: *mut smm_store) {
+    if !store.is_null() {
+        // SAFETY: made by Box::into_raw here.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(store) })));
+    }
 }
 
 /// Free a store. NULL is ignored.

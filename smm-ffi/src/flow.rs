@@ -52,7 +52,10 @@ pub unsafe extern "C" fn smm_local_signer_from_key_file(
 /// policy bundle, build the decision card, record the agent run against the
 /// quotas, sign the audit bundle, store it in `store_dir`, read it back and
 /// verify it. The new bundle chains to the workspace's latest bundle in the
-/// store.
+/// store. `store_dir` may be a `postgresql://` URL instead: a store shared
+/// by every replica, which needs `signer` (the key the replicas share), and
+/// whose database keeps the books when `ledger` is NULL (or give one from
+/// `smm_ledger_connect`).
 ///
 /// `inputs_json`: `{"contract": {...}, "request"?: {...}, "campaign"?:
 /// {...}, "agentRun"?: {...}, "now": "RFC 3339", "actor"?: "..."}` (the
@@ -91,7 +94,7 @@ pub unsafe extern "C" fn smm_run_json(
         // SAFETY: NULL or live, per this function's contract.
         let (signer, ledger, policy) =
             unsafe { (signer.as_ref(), ledger.as_ref(), policy.as_ref()) };
-        let outcome = host::StoreJob::in_dir(root)
+        let outcome = host::StoreJob::at(root)
             .signer(signer.map(|s| s.inner.as_ref()))
             .ledger(ledger.map(smm_ledger::ledger))
             .policy(policy.map(|p| &p.inner))

@@ -443,15 +443,9 @@ pub unsafe extern "C" fn smm_ledger_apply_retention(
         let l = unsafe { arg_obj(ledger, "ledger") }?;
         // SAFETY: `plan_json` is NULL or a NUL-terminated string that stays valid for this call (this function's contract); arg_json checks NULL.
         let plan: RetentionPlan = unsafe { arg_json(plan_json, "plan_json") }?;
-        let Some(sql) = l.books.as_sqlite() else {
-            return Err(invalid(
-                "ledger",
-                "only a SQLite ledger applies retention plans",
-            ));
-        };
-        let n = sql.apply_retention(&plan).map_err(err)?;
+        let n = l.books.apply_retention(&plan).map_err(err)?;
         // SAFETY: checked non-NULL above.
-        unsafe { *deleted_out = n as u64 };
+        unsafe { *deleted_out = n };
         Ok(())
     })
 }

@@ -477,9 +477,7 @@ impl FileBundleStore {
     /// BundleConflictError.
     fn put(&self, py: Python<'_>, envelope: &Bound<'_, PyAny>) -> PyResult<String> {
         use core_audit::store::BundleStore;
-        let env = bytes_arg(py, envelope, "envelope")?;
-        let b =
-            core_audit::store::StoredBundle::from_envelope(&env).map_err(|e| to_py_err(py, e))?;
+        let b = stored_from(py, envelope)?;
         let id = b.bundle_id.clone();
         py.detach(|| self.inner.put(&b))
             .map_err(|e| to_py_err(py, e))?;
@@ -569,11 +567,200 @@ impl FileBundleStore {
     }
 }
 
+/// Signed bundles in a PostgreSQL database, shared by every replica of a
+/// service (tables audit_bundles, bundle_signatures, bundle_events,
+/// chain_heads, bundle_purges). It publishes only envelopes whose every
+/// signature verifies under its trusted keys; stored evidence is never
+/// updated (the schema refuses it), deleted only by apply_retention (which
+/// records what it removed), and each workspace has one chain.
+#[pyclass(module = "smm_core", frozen)]
+pub(crate) struct PostgresBundleStore {
+    pub(crate) inner: core_audit::store::PostgresBundleStore,
+}
+
+#[pymethods]
+impl PostgresBundleStore {
+    /// Connect to the store at `url`, creating or migrating its tables
+    /// unless `migrate` is False. It publishes envelopes whose every
+    /// signature verifies under `trusted_keys`; without keys it is
+    /// read-only. The URL's password shows in no error or repr.
+    ///
+    /// Parameters:
+    /// - url: postgresql://user:password@host:port/db (TLS:
+    ///   ?sslmode=verify-full&sslrootcert=ca.pem)
+    /// - trusted_keys: {key_id: public key} or [(key_id, key)]
+    /// - migrate: apply pending migrations (default True)
+    #[staticmethod]
+    #[pyo3(signature = (url, trusted_keys = None, *, migrate = true))]
+    fn connect(
+        py: Python<'_>,
+        url: Text,
+        trusted_keys: Option<&Bound<'_, PyAny>>,
+        migrate: bool,
+    ) -> PyResult<Self> {
+        let keys = trusted_keys
+            .map(|k| trusted_from(py, k))
+            .transpose()?
+            .unwrap_or_default();
+        let inner = py
+            .detach(|| core_audit::store::PostgresBundleStore::connect_with(&url, keys, migrate))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(PostgresBundleStore { inner })
+    }
+    /// The store's URL, without its password.
+    #[getter]
+    fn url(&self) -> String {
+        self.inner.url().to_string()
+    }
+    /// Store a signed bundle (the envelope's bytes); returns its id. As
+    /// FileBundleStore.put: a stored id only gains signatures of other
+    /// trusted keys (recorded in `history`).
+    fn put(&self, py: Python<'_>, envelope: &Bound<'_, PyAny>) -> PyResult<String> {
+        use core_audit::store::BundleStore;
+        let b = stored_from(py, envelope)?;
+        let id = b.bundle_id.clone();
+        py.detach(|| self.inner.put(&b))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(id)
+    }
+    /// Publish a signed bundle (the envelope's bytes) as the next link of
+    /// its workspace's chain: only while its previousBundleRef is the
+    /// chain's head (else a BundleConflictError: chain to the new head and
+    /// sign again); returns its id.
+    ///
+    /// Parameters:
+    /// - envelope: the signed envelope (bytes or str)
+    fn put_next(&self, py: Python<'_>, envelope: &Bound<'_, PyAny>) -> PyResult<String> {
+        use core_audit::store::BundleStore;
+        let b = stored_from(py, envelope)?;
+        let id = b.bundle_id.clone();
+        py.detach(|| self.inner.put_next(&b))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(id)
+    }
+    /// The envelope stored under `bundle_id` (checked), or None.
+    fn get<'py>(&self, py: Python<'py>, bundle_id: Text) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        use core_audit::store::BundleStore;
+        let b = py
+            .detach(|| self.inner.get(&bundle_id))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(b.map(|b| PyBytes::new(py, &b.envelope)))
+    }
+    /// The envelope at the head of a workspace's chain (the bundle the
+    /// next one chains to), or None when the workspace has none.
+    ///
+    /// Parameters:
+    /// - workspace_id: the workspace
+    fn head<'py>(
+        &self,
+        py: Python<'py>,
+        workspace_id: Text,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        use core_audit::store::BundleStore;
+        let b = py
+            .detach(|| self.inner.head(&workspace_id))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(b.map(|b| PyBytes::new(py, &b.envelope)))
+    }
+    /// A workspace's bundles created in [start, end): [{"bundleId", "workspaceId", "createdAt"}].
+    ///
+    /// Parameters:
+    /// - workspace_id: the workspace
+    /// - start: created at or after (RFC 3339 or datetime; None: no bound)
+    /// - end: created before (None: no bound)
+    #[pyo3(signature = (workspace_id, start = None, end = None))]
+    fn list<'py>(
+        &self,
+        py: Python<'py>,
+        workspace_id: Text,
+        start: Option<&Bound<'py, PyAny>>,
+        end: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        use core_audit::store::BundleStore;
+        let start = start.map(|s| now_arg(py, s)).transpose()?;
+        let end = end.map(|s| now_arg(py, s)).transpose()?;
+        let items = py
+            .detach(|| {
+                self.inner
+                    .list(&workspace_id, start.as_deref(), end.as_deref())
+            })
+            .map_err(|e| to_py_err(py, e))?;
+        listing(py, items)
+    }
+    /// How a stored bundle got its signatures (as FileBundleStore.history).
+    ///
+    /// Parameters:
+    /// - bundle_id: the bundle id ("sha256:" + 64 hex)
+    fn history<'py>(&self, py: Python<'py>, bundle_id: Text) -> PyResult<Bound<'py, PyAny>> {
+        use core_audit::store::BundleStore;
+        let h = py
+            .detach(|| self.inner.history(&bundle_id))
+            .map_err(|e| to_py_err(py, e))?;
+        to_py(py, &h)
+    }
+    /// Every workspace the store holds bundles of, sorted.
+    fn workspaces(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        py.detach(|| self.inner.workspaces())
+            .map_err(|e| to_py_err(py, e))
+    }
+    /// Delete the audit bundles a retention plan says are due, recording in
+    /// the store which went under which plan hash; the chain's head is
+    /// kept. Returns {"workspaceId", "planHash", "bundleIds", "kept"}.
+    ///
+    /// Parameters:
+    /// - plan: a retention plan (a dict, schemas/retention-plan.schema.json)
+    fn apply_retention<'py>(
+        &self,
+        py: Python<'py>,
+        plan: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let plan: smm_core::usage::RetentionPlan =
+            crate::convert::typed(py, plan, "", "a retention plan")?;
+        let p = py
+            .detach(|| self.inner.apply_retention(&plan))
+            .map_err(|e| to_py_err(py, e))?;
+        from_json(py, &purge_json(&p))
+    }
+    /// The purges recorded for a workspace, oldest first (as apply_retention
+    /// returns them, `kept` empty).
+    ///
+    /// Parameters:
+    /// - workspace_id: the workspace
+    fn purges<'py>(&self, py: Python<'py>, workspace_id: Text) -> PyResult<Bound<'py, PyAny>> {
+        let v = py
+            .detach(|| self.inner.purges(&workspace_id))
+            .map_err(|e| to_py_err(py, e))?;
+        from_json(py, &Value::Array(v.iter().map(purge_json).collect()))
+    }
+    fn __repr__(&self) -> String {
+        format!("PostgresBundleStore.connect({:?})", self.inner.url())
+    }
+}
+
+fn purge_json(p: &core_audit::store::StorePurge) -> Value {
+    serde_json::json!({
+        "workspaceId": p.workspace_id,
+        "planHash": p.plan_hash,
+        "bundleIds": p.bundle_ids,
+        "kept": p.kept,
+    })
+}
+
+/// An envelope argument (bytes or text) read as a stored bundle.
+fn stored_from(
+    py: Python<'_>,
+    envelope: &Bound<'_, PyAny>,
+) -> PyResult<core_audit::store::StoredBundle> {
+    let env = bytes_arg(py, envelope, "envelope")?;
+    core_audit::store::StoredBundle::from_envelope(&env).map_err(|e| to_py_err(py, e))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LocalSigner>()?;
     m.add_class::<ExternalSigner>()?;
     m.add_class::<VerificationResult>()?;
     m.add_class::<FileBundleStore>()?;
+    m.add_class::<PostgresBundleStore>()?;
     m.add_function(wrap_pyfunction!(assemble_bundle, m)?)?;
     m.add_function(wrap_pyfunction!(bundle_id, m)?)?;
     m.add_function(wrap_pyfunction!(sign_bundle, m)?)?;

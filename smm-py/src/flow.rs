@@ -10,7 +10,7 @@ use smm_core::flow::{self as core_flow, Campaign, FlowError, FlowInputs, FlowOut
 use smm_core::host;
 use smm_core::usage as core_usage;
 
-use crate::audit::{ExternalSigner, FileBundleStore, LocalSigner};
+use crate::audit::{ExternalSigner, FileBundleStore, LocalSigner, PostgresBundleStore};
 use crate::contracts::Contract;
 use crate::convert::{document_text, from_json, now_ts};
 use crate::errors::{to_py_err, validation};
@@ -72,7 +72,9 @@ fn signer_arg<'py>(
             return Err(validation(
                 py,
                 "",
-                "give key= when store= is a FileBundleStore object".into(),
+                "give key= when store= is a store object or a postgresql:// URL (the key \
+                 every replica signs with)"
+                    .into(),
             ));
         }
         return Ok(SignerArg::Default);
@@ -165,18 +167,20 @@ impl RunResult {
 /// the agent run against the quotas in the ledger (default:
 /// `<store>/usage.sqlite`), sign the audit bundle (key: a PEM file path, a
 /// LocalSigner or ExternalSigner; default: `<store>/signing-key.pem`, made
-/// once), store it (a directory, or a FileBundleStore that trusts the key),
+/// once), store it (a directory; a postgresql:// URL or a store object,
+/// which need key=; the books default to the URL's database),
 /// read it back and verify it. Chains to the workspace's latest bundle in
 /// the store. A failing step raises its typed error with `.step` set.
 ///
 /// Parameters:
 /// - contract: a path, JSON text, a dict or a Contract
-/// - store: a directory, or a FileBundleStore that trusts the key
+/// - store: a directory, a postgresql:// URL (a store shared by replicas;
+///   needs key=), or a FileBundleStore or PostgresBundleStore that trusts the key
 /// - now: RFC 3339 string, aware datetime or date
 /// - request: a simulation request (default: the contract's simulationConfig)
 /// - key: a PEM file path, a LocalSigner or an ExternalSigner (default: <store>/signing-key.pem, made once)
 /// - ledger: a SQLite file path, a postgresql:// URL or a UsageLedger
-///   (default: <store>/usage.sqlite)
+///   (default: <store>/usage.sqlite, or the store URL's database)
 /// - campaign: the campaign: workflow steps, spend, agent output (path, text or dict)
 /// - agent_run: the research agent's run to record (path, text, dict)
 /// - policy: a PolicyBundle (default: the shipped bundle)
@@ -244,17 +248,25 @@ pub(crate) fn run(
     };
 
     let py_store = store.cast::<FileBundleStore>().ok().cloned();
-    let root = match &py_store {
-        Some(_) => None,
-        None => Some(as_path(store)?.ok_or_else(|| {
+    let pg_store = store.cast::<PostgresBundleStore>().ok().cloned();
+    let root = match (&py_store, &pg_store) {
+        (None, None) => Some(as_path(store)?.ok_or_else(|| {
             validation(
                 py,
                 "",
-                "store must be a directory path or a FileBundleStore".into(),
+                "store must be a directory path, a postgresql:// URL, a FileBundleStore or a \
+                 PostgresBundleStore"
+                    .into(),
             )
         })?),
+        _ => None,
     };
-    let signer = signer_arg(py, key, root.as_ref())?;
+    // A directory's own key is made beside it; a shared store (an object,
+    // a URL) signs with the key given.
+    let own_dir = root
+        .as_ref()
+        .filter(|r| !r.to_str().is_some_and(host::is_store_url));
+    let signer = signer_arg(py, key, own_dir)?;
     let py_ledger = ledger.and_then(|l| l.cast::<UsageLedger>().ok()).cloned();
     let ledger_choice = match (&py_ledger, ledger) {
         (Some(_), _) => None,
@@ -271,7 +283,7 @@ pub(crate) fn run(
             return Err(validation(
                 py,
                 "",
-                "give ledger= when store= is a FileBundleStore object".into(),
+                "give ledger= when store= is a store object".into(),
             ));
         }
         (None, None) => None,
@@ -285,7 +297,11 @@ pub(crate) fn run(
         None => None,
     };
     // Plain references for the work without the GIL.
-    let store_ref = py_store.as_ref().map(|s| &s.get().inner);
+    let store_ref: Option<&dyn smm_core::audit::store::BundleStore> = match (&py_store, &pg_store) {
+        (Some(s), _) => Some(&s.get().inner),
+        (None, Some(s)) => Some(&s.get().inner),
+        (None, None) => None,
+    };
     let signer_ref = signer.signer();
     let ledger_ref = py_ledger.as_ref().map(|l| l.get().ledger());
     let policy_ref = py_policy.as_ref().map(|p| &p.get().inner);
@@ -295,7 +311,7 @@ pub(crate) fn run(
             ..Default::default()
         };
         let job = match (&root, store_ref) {
-            (Some(r), _) => host::StoreJob::in_dir(r),
+            (Some(r), _) => host::StoreJob::at(r),
             (None, Some(s)) => host::StoreJob::in_store(s),
             (None, None) => host::StoreJob::default(),
         };

@@ -19,9 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
 use serde_json::Value;
 use smm_core::host;
-use smm_core::usage::{
-    self as core_usage, Amounts, COST_USD, MemoryLedger, Period, Quota, SqliteLedger, Usd,
-};
+use smm_core::usage::{self as core_usage, Amounts, COST_USD, MemoryLedger, Period, Quota, Usd};
 
 use crate::audit::{contract_value, report_value};
 use crate::contracts::contract_from;
@@ -182,16 +180,6 @@ impl UsageLedger {
             books,
             path: Some(path),
             url: None,
-        })
-    }
-
-    fn sqlite(&self, py: Python<'_>) -> PyResult<&SqliteLedger> {
-        self.books.as_sqlite().ok_or_else(|| {
-            validation(
-                py,
-                "",
-                "only a SQLite ledger (UsageLedger.open) applies retention plans".into(),
-            )
         })
     }
 }
@@ -429,14 +417,13 @@ impl UsageLedger {
             .map_err(|e| to_py_err(py, e))?;
         to_py(py, &core_usage::policy_figures(&st))
     }
-    /// Apply a retention plan's ledger part (SQLite only): checks the plan
-    /// against its hash, then deletes the workspace's entries older than its
-    /// auditRetentionDays. A plan under legal hold deletes nothing. Returns
-    /// the number of rows deleted.
-    fn apply_retention(&self, py: Python<'_>, plan: &Bound<'_, PyAny>) -> PyResult<usize> {
+    /// Apply a retention plan's ledger part (a SQLite or PostgreSQL
+    /// ledger): checks the plan against its hash, then deletes the
+    /// workspace's entries older than its auditRetentionDays. A plan under
+    /// legal hold deletes nothing. Returns the number of rows deleted.
+    fn apply_retention(&self, py: Python<'_>, plan: &Bound<'_, PyAny>) -> PyResult<u64> {
         let plan: core_usage::RetentionPlan = typed(py, plan, "", "a retention plan")?;
-        let l = self.sqlite(py)?;
-        py.detach(|| l.apply_retention(&plan))
+        py.detach(|| self.books.apply_retention(&plan))
             .map_err(|e| to_py_err(py, e))
     }
     fn __repr__(&self) -> String {

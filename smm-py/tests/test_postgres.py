@@ -136,3 +136,128 @@ def test_c_connects_to_the_same_books(database):
     assert lib.smm_status_name(lib.smm_ledger_connect(b"mysql://x", ctypes.byref(handle))).decode() == (
         "SMM_INVALID_INPUT"
     )
+
+
+def test_postgres_bundle_store_and_run_on_it(database, tmp_path):
+    key = smm_core.LocalSigner.generate("replica-key")
+    trusted = {key.key_id: key.public_key_pem}
+    # Two replicas, each with its own connection to the one store: run()
+    # on the URL (the books in the same database) chains them.
+    runs = [
+        smm_core.run(
+            EX / "workspace.icblabs.v2.json",
+            campaign=EX / "campaign.icblabs.json",
+            agent_run=EX / "agent-run.research.json",
+            store=database,
+            key=key,
+            now=NOW,
+            actor=f"replica-{i}",
+        )
+        for i in range(2)
+    ]
+    assert all(r.verified for r in runs)
+    store = smm_core.PostgresBundleStore.connect(database, trusted)
+    assert store.url == database and store.workspaces() == [WS]
+    listed = store.list(WS)
+    assert [b["bundleId"] for b in listed] == [r.bundle_id for r in runs]
+    assert store.head(WS) == store.get(runs[1].bundle_id) == runs[1].envelope
+    second = smm_core.verify_bundle(runs[1].envelope, trusted)
+    assert second.verified
+    assert store.history(runs[0].bundle_id)[0]["event"] == "stored"
+    # The books are in the same database: the job once.
+    assert smm_core.UsageLedger.connect(database).usage(WS, "tokens", NOW) == 5770
+    # A store object, with a ledger given.
+    third = smm_core.run(
+        EX / "workspace.icblabs.v2.json",
+        store=store,
+        key=key,
+        ledger=database,
+        now="2025-09-01T13:00:00Z",
+    )
+    assert third.verified and store.head(WS) == third.envelope
+    # Without the key a shared store cannot be signed for; a reader
+    # without keys reads and never writes.
+    with pytest.raises(smm_core.ValidationError):
+        smm_core.run(EX / "workspace.icblabs.v2.json", store=database, now=NOW)
+    reader = smm_core.PostgresBundleStore.connect(database)
+    assert reader.get(runs[0].bundle_id) == runs[0].envelope
+    with pytest.raises(smm_core.StorageError):
+        reader.put(runs[0].envelope)
+    # A stale chain link is a conflict (chain to the new head and sign again).
+    with pytest.raises(smm_core.BundleConflictError):
+        store.put_next(_rechained(runs[0], key))
+    secret = "hunter2-" + uuid.uuid4().hex[:6]
+    with pytest.raises(smm_core.StorageError) as e:
+        smm_core.PostgresBundleStore.connect(unreachable(secret), trusted)
+    assert secret not in str(e.value) and secret not in repr(e.value)
+    with_pw = database.replace("smm@", f"smm:{secret}@", 1)
+    assert secret not in repr(smm_core.PostgresBundleStore.connect(with_pw, trusted))
+
+
+def _rechained(run, key):
+    """The bundle of `run` re-made to chain to nothing (a second first
+    bundle of the workspace: a fork the store refuses)."""
+    import base64
+    import json
+
+    env = json.loads(run.envelope)
+    bundle = json.loads(base64.b64decode(env["payload"]))
+    bundle.pop("previousBundleRef", None)
+    bundle["createdAt"] = "2025-09-02T00:00:00Z"
+    return smm_core.sign_bundle(bundle, key)
+
+
+def test_c_opens_the_postgres_store_and_runs_on_it(database, tmp_path):
+    lib = c_lib()
+    P = ctypes.POINTER
+    lib.smm_pg_store_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p, P(ctypes.c_void_p)]
+    lib.smm_pg_store_open.restype = ctypes.c_uint32
+    lib.smm_local_signer_from_key_file.argtypes = [ctypes.c_char_p, ctypes.c_int32, P(ctypes.c_void_p)]
+    lib.smm_local_signer_from_key_file.restype = ctypes.c_uint32
+    lib.smm_run_json.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p,
+                                 ctypes.c_void_p, ctypes.c_uint32, P(ctypes.c_void_p)]
+    lib.smm_run_json.restype = ctypes.c_uint32
+    for name in ["smm_store_head", "smm_store_workspaces_json"]:
+        getattr(lib, name).restype = ctypes.c_uint32
+    lib.smm_store_head.argtypes = [ctypes.c_void_p, ctypes.c_char_p, P(ctypes.c_void_p)]
+    lib.smm_store_workspaces_json.argtypes = [ctypes.c_void_p, P(ctypes.c_void_p)]
+    lib.smm_store_free.argtypes = [ctypes.c_void_p]
+    lib.smm_signer_free.argtypes = [ctypes.c_void_p]
+
+    def take(p):
+        text = ctypes.string_at(p).decode()
+        lib.smm_string_free(p)
+        return text
+
+    signer = ctypes.c_void_p()
+    key = tmp_path / "c-key.pem"
+    assert lib.smm_local_signer_from_key_file(str(key).encode(), 1, ctypes.byref(signer)) == 0
+    import json
+
+    inputs = {
+        "contract": json.loads((EX / "workspace.icblabs.v2.json").read_text()),
+        "agentRun": json.loads((EX / "agent-run.research.json").read_text()),
+        "now": NOW,
+    }
+    out = ctypes.c_void_p()
+    status = lib.smm_run_json(json.dumps(inputs).encode(), database.encode(), signer, None, None, 0,
+                              ctypes.byref(out))
+    assert status == 0, take(lib.smm_last_error_json())
+    result = json.loads(take(out))
+    # Without a signer a shared store is refused, typed.
+    status = lib.smm_run_json(json.dumps(inputs).encode(), database.encode(), None, None, None, 0,
+                              ctypes.byref(out))
+    assert status != 0 and "key" in take(lib.smm_last_error_json())
+    lib.smm_signer_free(signer)
+    pub = smm_core.LocalSigner.from_pem("k", key.read_text()).public_key_pem
+    keys = json.dumps([{"keyId": result["verification"]["keyId"], "publicKey": pub}])
+    store = ctypes.c_void_p()
+    assert lib.smm_pg_store_open(database.encode(), keys.encode(), ctypes.byref(store)) == 0
+    assert lib.smm_store_workspaces_json(store, ctypes.byref(out)) == 0
+    assert json.loads(take(out)) == [WS]
+    assert lib.smm_store_head(store, WS.encode(), ctypes.byref(out)) == 0
+    assert take(out) == result["envelope"]
+    lib.smm_store_free(store)
+    assert lib.smm_status_name(lib.smm_pg_store_open(b"/tmp/not-a-url", None, ctypes.byref(store))).decode() == (
+        "SMM_INVALID_INPUT"
+    )

@@ -420,6 +420,27 @@ pub(crate) fn check_id(pointer: &str, id: &str) -> Result<(), UsageError> {
     Ok(())
 }
 
+/// An amount as the databases store it (a signed 64-bit integer).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn to_i64(v: u64, what: &str) -> Result<i64, UsageError> {
+    i64::try_from(v).map_err(|_| UsageError::Overflow {
+        what: what.to_string(),
+    })
+}
+
+/// The number of a `res-N` reservation id (N > 0, no leading zero); any
+/// other id is unknown.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn parse_reservation_id(id: &str) -> Result<i64, UsageError> {
+    id.strip_prefix("res-")
+        .filter(|n| !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| UsageError::UnknownReservation {
+            reservation_id: id.chars().take(80).collect(),
+        })
+}
+
 pub(crate) fn check_amounts(amounts: &Amounts) -> Result<(), UsageError> {
     if amounts.is_empty() {
         return Err(UsageError::InvalidInput {

@@ -45,6 +45,9 @@ pub use ledger::{
 };
 pub use memory::MemoryLedger;
 pub use money::{NANOS_PER_USD, ParseUsdError, Usd};
+#[cfg(all(feature = "postgres", feature = "test-util"))]
+#[doc(hidden)]
+pub use postgres::migrate_ledger_to;
 #[cfg(feature = "postgres")]
 pub use postgres::{
     POSTGRES_LEDGER_SCHEMA_VERSION, PgOptions, PgSchemaStatus, PostgresLedger,

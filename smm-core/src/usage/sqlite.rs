@@ -21,6 +21,7 @@ use super::UsageError;
 use super::ledger::{
     Amounts, CommitReceipt, Kind, Period, Quota, QuotaStatus, Reservation, UsageLedger,
     check_amounts, check_id, check_kind, check_ttl, judge, merge_limits, parse_now,
+    parse_reservation_id, to_i64,
 };
 use super::retention::RetentionPlan;
 use crate::time::Timestamp;
@@ -386,12 +387,6 @@ fn nonnegative(column: usize, v: i64) -> rusqlite::Result<u64> {
     u64::try_from(v).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(column, v))
 }
 
-fn to_i64(v: u64, what: &str) -> Result<i64, UsageError> {
-    i64::try_from(v).map_err(|_| UsageError::Overflow {
-        what: what.to_string(),
-    })
-}
-
 fn quotas_tx(tx: &rusqlite::Transaction<'_>, workspace_id: &str) -> rusqlite::Result<Vec<Quota>> {
     let mut st = tx.prepare_cached(
         "SELECT quota_type, period, limit_value FROM workspace_quotas WHERE workspace_id = ?1
@@ -563,16 +558,6 @@ struct ResRow {
     month: i64,
     expired: i64,
     breached: String,
-}
-
-fn parse_reservation_id(id: &str) -> Result<i64, UsageError> {
-    id.strip_prefix("res-")
-        .filter(|n| !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n > 0)
-        .ok_or_else(|| UsageError::UnknownReservation {
-            reservation_id: id.chars().take(80).collect(),
-        })
 }
 
 impl UsageLedger for SqliteLedger {

@@ -5,11 +5,15 @@
 //! Each test gets a fresh database of its own on it. A machine without
 //! the server's programs fails the test, naming what to install: no
 //! PostgreSQL test is ever skipped.
+//!
+//! [`NetHost`] makes a second host for a test: a network namespace joined
+//! to this one by a veth pair, whose processes reach a server of the
+//! test's own over it ([`PgServer::start_own_with`] listening there too).
 
 #![allow(dead_code, reason = "each test file uses part of it")]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// A server the tests may create databases on.
 pub struct PgServer {
@@ -17,6 +21,8 @@ pub struct PgServer {
     base: String,
     /// The data directory of a server this guard started (stopped on drop).
     own: Option<PathBuf>,
+    /// The server's own options (`-c name=value ...`), for a restart.
+    opts: String,
     bin: PathBuf,
 }
 
@@ -41,7 +47,7 @@ fn bin_dir() -> PathBuf {
     })
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -50,10 +56,11 @@ fn is_root() -> bool {
 }
 
 /// Run a server program, as the `postgres` user when we are root
-/// (initdb and postgres refuse to run as root).
-fn run(bin: &Path, prog: &str, args: &[&str]) {
+/// (initdb and postgres refuse to run as root); its output, or why it
+/// did not start.
+fn try_run(bin: &Path, prog: &str, args: &[&str]) -> std::io::Result<Output> {
     let exe = bin.join(prog);
-    let out = if is_root() {
+    if is_root() {
         Command::new("runuser")
             .args(["-u", "postgres", "--"])
             .arg(&exe)
@@ -62,7 +69,10 @@ fn run(bin: &Path, prog: &str, args: &[&str]) {
     } else {
         Command::new(&exe).args(args).output()
     }
-    .unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
+}
+
+fn run(bin: &Path, prog: &str, args: &[&str]) {
+    let out = try_run(bin, prog, args).unwrap_or_else(|e| panic!("{prog}: {e}"));
     assert!(
         out.status.success(),
         "{prog} {args:?} failed: {}{}",
@@ -78,6 +88,18 @@ fn free_port() -> u16 {
         .unwrap()
 }
 
+/// Make `path` (and what is under it) the server user's when we are root.
+pub fn give_to_server(path: &Path) {
+    if is_root() {
+        let ok = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
 impl PgServer {
     /// The shared server, or a new one.
     pub fn start() -> PgServer {
@@ -85,6 +107,7 @@ impl PgServer {
             return PgServer {
                 base: url.trim_end_matches('/').to_string(),
                 own: None,
+                opts: String::new(),
                 bin: bin_dir(),
             };
         }
@@ -93,18 +116,20 @@ impl PgServer {
 
     /// A new server of the caller's own, whatever `SMM_TEST_PG_URL` says.
     pub fn start_own() -> PgServer {
+        PgServer::start_own_with(&[], |_| {})
+    }
+
+    /// A new server of the caller's own with more options (`name=value`,
+    /// each passed as `-c`; `listen_addresses` adds to 127.0.0.1), after
+    /// `prepare` has written what it needs into the data directory (its
+    /// argument; a line for `pg_hba.conf`, a certificate). The port is
+    /// free on 127.0.0.1.
+    pub fn start_own_with(options: &[&str], prepare: impl FnOnce(&Path)) -> PgServer {
         let bin = bin_dir();
         let dir =
             std::env::temp_dir().join(format!("smm-pg-{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(&dir).unwrap();
-        if is_root() {
-            let ok = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&dir)
-                .status()
-                .unwrap();
-            assert!(ok.success());
-        }
+        give_to_server(&dir);
         let data = dir.join("data");
         let port = free_port();
         let d = data.to_str().unwrap();
@@ -113,35 +138,55 @@ impl PgServer {
             "initdb",
             &["-D", d, "-A", "trust", "-U", "smm", "--no-sync"],
         );
-        let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
-            dir.display()
-        );
+        prepare(&data);
+        give_to_server(&dir);
+        let mut listen = "127.0.0.1".to_string();
+        let mut opts = format!("-p {port} -k {} -c max_connections=200", dir.display());
+        for o in options {
+            match o.strip_prefix("listen_addresses=") {
+                Some(more) => listen = format!("{listen},{more}"),
+                None => opts.push_str(&format!(" -c {o}")),
+            }
+        }
+        opts.push_str(&format!(" -c listen_addresses={listen}"));
+        let server = PgServer {
+            base: format!("postgresql://smm@127.0.0.1:{port}"),
+            own: Some(dir),
+            opts,
+            bin,
+        };
+        server.pg_ctl_start();
+        server
+    }
+
+    fn pg_ctl_start(&self) {
+        let dir = self.own.as_ref().expect("a server of the test's own");
+        let data = dir.join("data");
         let log = dir.join("log");
         run(
-            &bin,
+            &self.bin,
             "pg_ctl",
             &[
                 "-D",
-                d,
+                data.to_str().unwrap(),
                 "-l",
                 log.to_str().unwrap(),
                 "-w",
                 "-o",
-                &opts,
+                &self.opts,
                 "start",
             ],
         );
-        PgServer {
-            base: format!("postgresql://smm@127.0.0.1:{port}"),
-            own: Some(dir),
-            bin,
-        }
     }
 
     /// The server's base URL (no database).
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
     }
 
     /// A new, empty database; its URL.
@@ -167,31 +212,12 @@ impl PgServer {
             .as_ref()
             .expect("a restart needs a server of the test's own");
         let data = dir.join("data");
-        let log = dir.join("log");
-        let port = self.base.rsplit(':').next().unwrap();
-        let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
-            dir.display()
-        );
         run(
             &self.bin,
             "pg_ctl",
             &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
         );
-        run(
-            &self.bin,
-            "pg_ctl",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-l",
-                log.to_str().unwrap(),
-                "-w",
-                "-o",
-                &opts,
-                "start",
-            ],
-        );
+        self.pg_ctl_start();
     }
 
     /// Whether this guard owns the server (and may restart it).
@@ -204,18 +230,138 @@ impl Drop for PgServer {
     fn drop(&mut self) {
         if let Some(dir) = &self.own {
             let data = dir.join("data");
-            let exe = self.bin.join("pg_ctl");
-            let args = ["-D", data.to_str().unwrap_or(""), "-m", "immediate", "stop"];
-            let _ = if is_root() {
-                Command::new("runuser")
-                    .args(["-u", "postgres", "--"])
-                    .arg(&exe)
-                    .args(args)
-                    .output()
-            } else {
-                Command::new(&exe).args(args).output()
-            };
+            let _ = try_run(
+                &self.bin,
+                "pg_ctl",
+                &["-D", data.to_str().unwrap_or(""), "-m", "immediate", "stop"],
+            );
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+}
+
+/// A second host on this machine: a network namespace joined to this one
+/// by a veth pair (a /30 of 10.231.0.0/16 chosen from the process id), its
+/// loopback up. Made with `ip` (iproute2) as root; removed on drop.
+pub struct NetHost {
+    name: String,
+    link: String,
+    /// This host's address on the pair (where a server listens for it).
+    pub here: String,
+    /// The other host's address.
+    pub there: String,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip {args:?}: {e} (install iproute2)"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl NetHost {
+    /// Make the second host; `tag` tells apart the hosts of one process.
+    /// It needs root (CAP_NET_ADMIN): the test fails, naming that, when it
+    /// cannot make one; it is never skipped.
+    pub fn create(tag: u32) -> NetHost {
+        let n = (std::process::id() * 4 + tag) % 16_384;
+        let (a, b) = (n / 64, (n % 64) * 4);
+        let host = NetHost {
+            name: format!("smm-h{n}"),
+            link: format!("smmv{n}"),
+            here: format!("10.231.{a}.{}", b + 1),
+            there: format!("10.231.{a}.{}", b + 2),
+        };
+        let peer = format!("smmp{n}");
+        let steps: Vec<Vec<String>> = vec![
+            vec!["netns".into(), "add".into(), host.name.clone()],
+            vec![
+                "link".into(),
+                "add".into(),
+                host.link.clone(),
+                "type".into(),
+                "veth".into(),
+                "peer".into(),
+                "name".into(),
+                peer.clone(),
+            ],
+            vec![
+                "link".into(),
+                "set".into(),
+                peer.clone(),
+                "netns".into(),
+                host.name.clone(),
+            ],
+            vec![
+                "addr".into(),
+                "add".into(),
+                format!("{}/30", host.here),
+                "dev".into(),
+                host.link.clone(),
+            ],
+            vec!["link".into(), "set".into(), host.link.clone(), "up".into()],
+            vec![
+                "-n".into(),
+                host.name.clone(),
+                "addr".into(),
+                "add".into(),
+                format!("{}/30", host.there),
+                "dev".into(),
+                peer.clone(),
+            ],
+            vec![
+                "-n".into(),
+                host.name.clone(),
+                "link".into(),
+                "set".into(),
+                peer,
+                "up".into(),
+            ],
+            vec![
+                "-n".into(),
+                host.name.clone(),
+                "link".into(),
+                "set".into(),
+                "lo".into(),
+                "up".into(),
+            ],
+        ];
+        for step in steps {
+            let args: Vec<&str> = step.iter().map(String::as_str).collect();
+            if let Err(e) = ip(&args) {
+                panic!(
+                    "cannot make a second host for this test (a network namespace and a veth \
+                     pair need root, as CI runs): {e}"
+                );
+            }
+        }
+        host
+    }
+
+    /// `exe` to run on the second host.
+    pub fn command(&self, exe: &Path) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(exe);
+        c
+    }
+
+    /// The `pg_hba.conf` line that lets the second host in.
+    pub fn hba_line(&self) -> String {
+        format!("host all all {}/30 trust\n", self.there)
+    }
+}
+
+impl Drop for NetHost {
+    fn drop(&mut self) {
+        let _ = ip(&["link", "del", &self.link]);
+        let _ = ip(&["netns", "del", &self.name]);
     }
 }

@@ -529,7 +529,7 @@ impl PostgresBundleStore {
         f: impl FnOnce(&mut Client) -> Result<T, AuditError>,
     ) -> Result<T, AuditError> {
         self.pool
-            .with(|c| f(c).map_err(InPool::Audit))
+            .with(|c| f(&mut c.client).map_err(InPool::Audit))
             .map_err(|e| match e {
                 InPool::Pg(f) => storage(self.url(), f),
                 InPool::Audit(e) => e,

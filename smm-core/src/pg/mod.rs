@@ -4,19 +4,25 @@
 //! and "give up". The password never leaves the [`postgres::Config`]: what
 //! errors, logs and `Debug` show is [`PgTarget::shown`], the URL without it.
 //!
+//! TLS: libpq's `sslmode` and `sslrootcert` in the URL (see `tls.rs`).
+//!
 //! The client is the synchronous `postgres` crate. Each of its clients
 //! drives its connection on a runtime of its own, so it must not be called
 //! from inside an async task; from tokio, call it through
 //! `tokio::task::spawn_blocking` (the crate docs show the pattern).
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use postgres::error::SqlState;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config, NoTls, Statement};
 
 use crate::kind::Cause;
+
+mod tls;
+use tls::{RustlsConnect, SslMode};
 
 /// How long a connection attempt may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -77,6 +83,8 @@ pub(crate) fn failure(e: postgres::Error) -> PgFailure {
 pub(crate) struct PgTarget {
     config: Config,
     shown: String,
+    /// The TLS connector (`None`: `sslmode=disable`).
+    tls: Option<RustlsConnect>,
 }
 
 impl std::fmt::Debug for PgTarget {
@@ -93,13 +101,68 @@ pub fn is_postgres_url(s: &str) -> bool {
 /// A PostgreSQL URL as it may be shown: without its password (and
 /// without its query); a URL that does not parse shows as its scheme.
 pub fn redact_url(url: &str) -> String {
-    match PgTarget::parse(url) {
-        Ok(t) => t.shown,
-        Err(_) => match Config::from_str(url) {
-            Ok(c) => shown(&c),
-            Err(_) => "postgresql://(a URL that does not parse)".into(),
-        },
+    // What is shown has no query: parse the URL without it (nothing is
+    // read or checked beyond that).
+    let base = url.split_once('?').map_or(url, |(b, _)| b);
+    match Config::from_str(base) {
+        Ok(c) => shown(&c),
+        Err(_) => "postgresql://(a URL that does not parse)".into(),
     }
+}
+
+/// Take libpq's TLS settings (`sslmode`, `sslrootcert`) out of a URL's
+/// query, which the client crate does not read: the URL without them, the
+/// mode (libpq's default `prefer` when absent) and the CA file.
+fn split_tls(url: &str) -> Result<(String, SslMode, Option<PathBuf>), PgFailure> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), SslMode::Prefer, None));
+    };
+    let mut mode = SslMode::Prefer;
+    let mut root = None;
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "sslmode" => {
+                mode = SslMode::parse(value).ok_or_else(|| {
+                    PgFailure::Url(format!(
+                        "sslmode={} is not one of disable, prefer, require, verify-ca, verify-full",
+                        value.chars().take(20).collect::<String>()
+                    ))
+                })?;
+            }
+            "sslrootcert" => root = Some(PathBuf::from(percent_decode(value)?)),
+            "sslcert" | "sslkey" | "sslpassword" | "sslcrl" | "sslcrldir" => {
+                return Err(PgFailure::Url(format!(
+                    "{key} (a client certificate) is not supported: authenticate with a password"
+                )));
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, mode, root))
+}
+
+/// `%XX` escapes of a URL's query value.
+fn percent_decode(s: &str) -> Result<String, PgFailure> {
+    let bad = || PgFailure::Url("sslrootcert has a malformed %-escape".into());
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next().ok_or_else(bad)?, bytes.next().ok_or_else(bad)?];
+            let hex = std::str::from_utf8(&hex).map_err(|_| bad())?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad())
 }
 
 impl PgTarget {
@@ -111,36 +174,42 @@ impl PgTarget {
                     .into(),
             ));
         }
+        let (client_url, mode, root) = split_tls(url)?;
         // The parser's own message may quote the URL: never pass it on.
-        let mut config = Config::from_str(url).map_err(|_| {
+        let mut config = Config::from_str(&client_url).map_err(|_| {
             PgFailure::Url(
-                "not a valid PostgreSQL URL (postgresql://user:password@host:port/database?sslmode=disable)"
+                "not a valid PostgreSQL URL (postgresql://user:password@host:port/database?sslmode=verify-full&sslrootcert=ca.pem)"
                     .into(),
             )
         })?;
-        if !matches!(config.get_ssl_mode(), postgres::config::SslMode::Disable)
-            && url.contains("sslmode=")
-        {
-            return Err(PgFailure::Url(
-                "this build connects without TLS: sslmode=require and sslmode=prefer are not \
-                 available yet (use sslmode=disable on a trusted network, or a local socket)"
-                    .into(),
-            ));
-        }
-        config.ssl_mode(postgres::config::SslMode::Disable);
+        config.ssl_mode(mode.client_mode());
+        let tls = match mode {
+            SslMode::Disable => None,
+            _ => Some(RustlsConnect::new(mode, root.as_deref()).map_err(PgFailure::Url)?),
+        };
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
+        // Generic plans for the ledger's functions: their statements take
+        // arrays, whose custom plans the server would otherwise make anew
+        // on every call (a quarter of a write's time). A generic plan is
+        // made once per connection, maybe while a table is still small and
+        // a scan looks cheap; every statement here looks rows up by key, so
+        // the planner is told to prefer the index.
+        let ours = format!(
+            "-c statement_timeout={STATEMENT_TIMEOUT_MS} -c plan_cache_mode=force_generic_plan \
+             -c enable_seqscan=off"
+        );
         let options = match config.get_options() {
-            Some(o) => format!("{o} -c statement_timeout={STATEMENT_TIMEOUT_MS}"),
-            None => format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"),
+            Some(o) => format!("{o} {ours}"),
+            None => ours,
         };
         config.options(&options);
         if config.get_application_name().is_none() {
             config.application_name("smm-core");
         }
         let shown = shown(&config);
-        Ok(PgTarget { config, shown })
+        Ok(PgTarget { config, shown, tls })
     }
 
     /// The URL without its password.
@@ -148,9 +217,19 @@ impl PgTarget {
         &self.shown
     }
 
-    /// A new connection.
+    /// A new connection (over TLS as the URL's `sslmode` says).
     pub(crate) fn connect(&self) -> Result<Client, PgFailure> {
-        self.config.connect(NoTls).map_err(failure)
+        let connected = match &self.tls {
+            None => self.config.connect(NoTls),
+            Some(tls) => self.config.connect(tls.clone()),
+        };
+        connected.map_err(|e| match tls::tls_refusal(&e) {
+            Some(why) => PgFailure::Other(
+                format!("{why} (check sslmode and sslrootcert)"),
+                Cause::new(e),
+            ),
+            None => failure(e),
+        })
     }
 }
 
@@ -182,24 +261,53 @@ fn shown(c: &Config) -> String {
     format!("postgresql://{user}{host}{port}/{db}")
 }
 
-/// A small pool: at most [`POOL_SIZE`] connections, opened when first
-/// needed; a connection that broke is dropped, not returned.
+/// A pooled connection, with the statements it has prepared (a statement
+/// prepared once runs in one round trip after that).
+pub(crate) struct Conn {
+    pub(crate) client: Client,
+    prepared: Vec<(&'static str, Statement)>,
+}
+
+impl Conn {
+    /// The prepared form of `sql` on this connection (prepared on first use).
+    pub(crate) fn statement(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+        if let Some((_, s)) = self.prepared.iter().find(|(q, _)| *q == sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        self.prepared.push((sql, s.clone()));
+        Ok(s)
+    }
+}
+
+/// A small pool: at most `size` connections, opened when first needed; a
+/// connection that broke is dropped, not returned.
 pub(crate) struct Pool {
     target: PgTarget,
-    idle: Mutex<(Vec<Client>, usize)>,
+    size: usize,
+    idle: Mutex<(Vec<Conn>, usize)>,
     freed: Condvar,
 }
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool").field("url", &self.target).finish()
+        f.debug_struct("Pool")
+            .field("url", &self.target)
+            .field("size", &self.size)
+            .finish()
     }
 }
 
 impl Pool {
     pub(crate) fn new(target: PgTarget) -> Pool {
+        Pool::with_size(target, POOL_SIZE)
+    }
+
+    /// A pool of at most `size` connections (at least one).
+    pub(crate) fn with_size(target: PgTarget, size: usize) -> Pool {
         Pool {
             target,
+            size: size.max(1),
             idle: Mutex::new((Vec::new(), 0)),
             freed: Condvar::new(),
         }
@@ -217,16 +325,16 @@ impl Pool {
     /// `f` is not kept.
     pub(crate) fn with<T, E: From<PgFailure>>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, E>,
+        f: impl FnOnce(&mut Conn) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut client = {
+        let mut conn = {
             let mut g = self.idle.lock().map_err(|_| Self::poisoned())?;
             let deadline = std::time::Instant::now() + POOL_WAIT;
             loop {
                 if let Some(c) = g.0.pop() {
                     break Some(c);
                 }
-                if g.1 < POOL_SIZE {
+                if g.1 < self.size {
                     g.1 += 1;
                     break None;
                 }
@@ -245,10 +353,13 @@ impl Pool {
                     .0;
             }
         };
-        let mut c = match client.take() {
-            Some(c) if !c.is_closed() => c,
+        let mut c = match conn.take() {
+            Some(c) if !c.client.is_closed() => c,
             _ => match self.target.connect() {
-                Ok(c) => c,
+                Ok(client) => Conn {
+                    client,
+                    prepared: Vec::new(),
+                },
                 Err(e) => {
                     self.give_back(None);
                     return Err(e.into());
@@ -256,11 +367,11 @@ impl Pool {
             },
         };
         let out = f(&mut c);
-        self.give_back((!c.is_closed()).then_some(c));
+        self.give_back((!c.client.is_closed()).then_some(c));
         out
     }
 
-    fn give_back(&self, c: Option<Client>) {
+    fn give_back(&self, c: Option<Conn>) {
         if let Ok(mut g) = self.idle.lock() {
             match c {
                 Some(c) => g.0.push(c),
@@ -277,16 +388,16 @@ impl Drop for Pool {
     /// ledger may be dropped in an `async fn`). So the clients are closed
     /// on a thread of their own.
     fn drop(&mut self) {
-        let clients = match self.idle.get_mut() {
+        let conns = match self.idle.get_mut() {
             Ok(g) => std::mem::take(&mut g.0),
             Err(p) => std::mem::take(&mut p.into_inner().0),
         };
-        if clients.is_empty() {
+        if conns.is_empty() {
             return;
         }
         if let Ok(h) = std::thread::Builder::new()
             .name("smm-pg-close".into())
-            .spawn(move || drop(clients))
+            .spawn(move || drop(conns))
         {
             let _ = h.join();
         }
