@@ -69,6 +69,10 @@ int main(void) {
     smm_ledger *ledger = NULL;
     CHECK(smm_ledger_open(path, &ledger) == SMM_OK && ledger, "open the SQLite ledger");
     CHECK(smm_ledger_set_quota(ledger, "{\"workspaceId\":\"ws-1\",\"kind\":\"tokens\",\"period\":\"day\",\"limit\":5000}") == SMM_OK, "set quota");
+    char *known = NULL;
+    CHECK(smm_ledger_workspaces_json(ledger, &known) == SMM_OK && known && strcmp(known, "[\"ws-1\"]") == 0,
+          "the ledger knows its workspace");
+    smm_string_free(known);
 
     /* Four threads, one handle: exactly 500 of 1,000 reservations pass. */
     struct worker w[4];

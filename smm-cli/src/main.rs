@@ -388,9 +388,9 @@ enum UsageCommand {
         /// The ledger: a SQLite file or a `postgresql://` URL.
         #[arg(long)]
         ledger: PathBuf,
-        /// The workspace.
+        /// The workspace (needed only when the ledger holds several).
         #[arg(long)]
-        workspace: String,
+        workspace: Option<String>,
         /// When (RFC 3339; default: the clock).
         #[arg(long)]
         now: Option<String>,

@@ -173,16 +173,8 @@ fn the_main_job_runs_and_reads_at_a_glance() {
     assert_eq!(r[0]["used"], 113_400_000u64);
     // In text: dollars as `smm run` says them, a tokens row, no nano-dollars.
     let ledger = format!("{store}/usage.sqlite");
-    let text = smm(&[
-        "usage",
-        "report",
-        "--ledger",
-        &ledger,
-        "--workspace",
-        "ws-icblabs-0001",
-        "--now",
-        NOW,
-    ]);
+    // One workspace in the ledger: --workspace is not needed.
+    let text = smm(&["usage", "report", "--ledger", &ledger, "--now", NOW]);
     assert_eq!(code(&text), 0, "{}", stderr(&text));
     let out = stdout(&text);
     assert!(out.contains("$0.1134") && out.contains("$5,000"), "{out}");
@@ -205,6 +197,30 @@ fn the_main_job_runs_and_reads_at_a_glance() {
     ]);
     assert_eq!(code(&unknown), 3, "{}", stdout(&unknown));
     assert!(stderr(&unknown).contains("no quota and no usage for workspace \"ws-nobody\""));
+    // Two: the report names them and asks for one.
+    let q = smm(&[
+        "usage",
+        "quota",
+        "--ledger",
+        &ledger,
+        "--workspace",
+        "ws-other",
+        "--kind",
+        "tokens",
+        "--period",
+        "day",
+        "--limit",
+        "10",
+    ]);
+    assert_eq!(code(&q), 0, "{}", stderr(&q));
+    let both = smm(&["usage", "report", "--ledger", &ledger, "--now", NOW]);
+    assert_eq!(code(&both), 3, "{}", stderr(&both));
+    assert!(
+        stderr(&both).contains("2 workspaces (ws-icblabs-0001, ws-other)")
+            && stderr(&both).contains("--workspace"),
+        "{}",
+        stderr(&both)
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 

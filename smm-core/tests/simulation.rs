@@ -1204,3 +1204,94 @@ fn a_nodes_failure_rate_is_reported_per_iteration_and_per_attempt() {
     assert_eq!(nodes[1].attempts, 200_000 - flaky.failures);
     assert_eq!(nodes[1].failure_rate_per_attempt, 0.0);
 }
+
+/// The binary form of a partial: it decodes to the same partial as its
+/// JSON (exact and bounded, a later shard of a precision run with its block
+/// sums), merges to the single run's report, and a damaged or forged one is
+/// an `InvalidPartial`, never a panic or an allocation its sizes alone ask
+/// for.
+#[test]
+fn binary_partials_round_trip_and_refuse_damage() {
+    let o = with_threads(1);
+    let mut exact = example();
+    exact.config.iterations = 3_000;
+    exact.config.percentile_mode = PercentileMode::Exact;
+    let mut bounded = exact.clone();
+    bounded.config.percentile_mode = PercentileMode::Bounded;
+    for req in [&exact, &bounded] {
+        let parts = [
+            simulate_shard(req, 0, 1024, &o).unwrap(),
+            simulate_shard(req, 1024, 3000, &o).unwrap(),
+        ];
+        let back: Vec<_> = parts
+            .iter()
+            .map(|p| {
+                let b = p.to_bytes().unwrap();
+                let q = sim::PartialResult::from_bytes(&b).unwrap();
+                assert_eq!(&q, p);
+                assert_eq!(
+                    q,
+                    sim::PartialResult::from_json(&p.to_json().unwrap()).unwrap()
+                );
+                q
+            })
+            .collect();
+        let merged = merge_partials(back, &o).unwrap();
+        assert_eq!(
+            merged.report.to_json().unwrap(),
+            simulate(req, &o).unwrap().to_json().unwrap()
+        );
+    }
+    // Exact samples are raw: 7 columns of 8 bytes an iteration, plus the header.
+    let p = simulate_shard(&exact, 0, 3000, &o).unwrap();
+    let b = p.to_bytes().unwrap();
+    assert!(b.len() < 3000 * 7 * 8 + 8_000, "{}", b.len());
+    assert!(b.len() * 2 < p.to_json().unwrap().len());
+    let invalid = |bytes: &[u8]| {
+        let e = sim::PartialResult::from_bytes(bytes).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SimulationError::InvalidPartial { .. } | SimulationError::Parse { .. }
+            ),
+            "{e:?}"
+        );
+    };
+    invalid(&b[..b.len() - 1]);
+    invalid(&[b.as_slice(), &[0]].concat());
+    invalid(&b[..10]);
+    invalid(b"SMMPART\x02whatever-follows-here-is-not-read");
+    let mut nan = b.clone();
+    let last = nan.len() - 8;
+    nan[last..].copy_from_slice(&f64::NAN.to_le_bytes());
+    invalid(&nan);
+    let mut out_of_range = b.clone();
+    out_of_range[last..].copy_from_slice(&1e300f64.to_le_bytes());
+    invalid(&out_of_range);
+    // Sizes past the limits are refused before anything is allocated.
+    for (width, rows) in [(65u32, 1u64), (7, 100_000_001), (u32::MAX, u64::MAX)] {
+        let mut forged = b[..28].to_vec();
+        forged[8..12].copy_from_slice(&width.to_le_bytes());
+        forged[12..20].copy_from_slice(&rows.to_le_bytes());
+        invalid(&forged);
+    }
+    let mut huge_header = b[..28].to_vec();
+    huge_header[20..28].copy_from_slice(&u64::MAX.to_le_bytes());
+    invalid(&huge_header);
+    // Samples inside the header: one place for them, after it.
+    let header = p.to_json().unwrap().into_bytes();
+    let mut forged = b"SMMPART\x01".to_vec();
+    forged.extend_from_slice(&0u32.to_le_bytes());
+    forged.extend_from_slice(&0u64.to_le_bytes());
+    forged.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    forged.extend_from_slice(&header);
+    invalid(&forged);
+    // A bounded partial has no samples: a column count is a forgery.
+    let q = simulate_shard(&bounded, 0, 3000, &o)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let mut with_columns = q.clone();
+    with_columns[8..12].copy_from_slice(&7u32.to_le_bytes());
+    invalid(&with_columns);
+}

@@ -66,6 +66,20 @@ fn prices_are_exact_decimals() {
 }
 
 fn ledger_behaves(l: &dyn UsageLedger) {
+    assert_eq!(l.workspaces().unwrap(), Vec::<String>::new());
+    // A blocked reservation leaves nothing; a quota makes a workspace known.
+    l.set_quota(&Quota {
+        workspace_id: "ws-z".into(),
+        kind: TOKENS.into(),
+        period: Period::Total,
+        limit: 1,
+    })
+    .unwrap();
+    let blocked = l
+        .reserve("ws-y", "nothing", &amounts(&[("images", 1)]), ts(NOW), 60)
+        .unwrap();
+    l.release(&blocked.id).unwrap();
+    assert_eq!(l.workspaces().unwrap(), ["ws-y", "ws-z"]);
     l.set_quota(&Quota {
         workspace_id: "ws".into(),
         kind: TOKENS.into(),
@@ -952,9 +966,10 @@ fn agree(a: &dyn UsageLedger, b: &dyn UsageLedger, steps: usize) {
                     None => String::new(),
                 },
                 _ => format!(
-                    "{:?} {:?}",
+                    "{:?} {:?} {:?}",
                     l.status(ws, ts(&now)),
-                    l.used(ws, "tokens", Period::Month, ts(&now))
+                    l.used(ws, "tokens", Period::Month, ts(&now)),
+                    l.workspaces()
                 ),
             })
             .collect();

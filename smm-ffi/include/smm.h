@@ -748,6 +748,42 @@ smm_status smm_merge_partials_json(const char *const *partials_json,
                                    uint32_t threads,
                                    char **report_out);
 
+// `smm_simulate_shard_json`, writing the partial's compact binary form
+// (the samples of an exact-mode shard as raw little-endian doubles, 56
+// bytes an iteration; the rest as JSON) to `*partial_out` and its length to
+// `*len_out`. Free it with `smm_bytes_free(partial, len)`.
+//
+// # Safety
+// `request_json` is NULL or NUL-terminated; `partial_out` and `len_out`
+// are NULL or writable.
+smm_status smm_simulate_shard_bytes(const char *request_json,
+                                    uint64_t start,
+                                    uint64_t end,
+                                    uint32_t threads,
+                                    uint8_t **partial_out,
+                                    size_t *len_out);
+
+// Merge partial results in their binary form (`smm_simulate_shard_bytes`):
+// `partials[i]` points to `lens[i]` bytes. The report as JSON, as
+// `smm_merge_partials_json` writes it. A damaged or forged partial is
+// SMM_INVALID_INPUT naming its index.
+//
+// # Safety
+// `partials` and `lens` point to `count` entries; each `partials[i]`
+// points to `lens[i]` readable bytes; `report_out` is NULL or writable.
+smm_status smm_merge_partials_bytes(const uint8_t *const *partials,
+                                    const size_t *lens,
+                                    size_t count,
+                                    uint32_t threads,
+                                    char **report_out);
+
+// Free bytes returned by this library with their length. NULL is ignored.
+//
+// # Safety
+// `bytes` is NULL or a pointer returned by this library with `len`, not
+// yet freed.
+void smm_bytes_free(uint8_t *bytes, size_t len);
+
 // Iterations per block: shard boundaries must be multiples of it.
 uint64_t smm_block_size(void);
 
@@ -820,6 +856,13 @@ smm_status smm_ledger_set_quota(const struct smm_ledger *ledger, const char *quo
 smm_status smm_ledger_quotas(const struct smm_ledger *ledger,
                              const char *workspace_id,
                              char **quotas_out);
+
+// The workspaces the books know (a quota, or any usage or hold), sorted,
+// as a JSON array of strings.
+//
+// # Safety
+// `ledger` is NULL or live; `workspaces_out` is NULL or writable.
+smm_status smm_ledger_workspaces_json(const struct smm_ledger *ledger, char **workspaces_out);
 
 // Reserve `amounts_json` (`{"tokens": 500, "cost_usd": 15000000}`) for a
 // job before its model calls, at `now`, for `ttl_seconds` (0: the default,

@@ -181,6 +181,122 @@ pub unsafe extern "C" fn smm_merge_partials_json(
     })
 }
 
+/// `smm_simulate_shard_json`, writing the partial's compact binary form
+/// (the samples of an exact-mode shard as raw little-endian doubles, 56
+/// bytes an iteration; the rest as JSON) to `*partial_out` and its length to
+/// `*len_out`. Free it with `smm_bytes_free(partial, len)`.
+///
+/// # Safety
+/// `request_json` is NULL or NUL-terminated; `partial_out` and `len_out`
+/// are NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_simulate_shard_bytes(
+    request_json: *const c_char,
+    start: u64,
+    end: u64,
+    threads: u32,
+    partial_out: *mut *mut u8,
+    len_out: *mut usize,
+) -> smm_status {
+    boundary(|| {
+        check_out(partial_out, "partial_out")?;
+        if len_out.is_null() {
+            return Err((smm_status::SMM_NULL_ARGUMENT, "len_out is NULL".into()));
+        }
+        // SAFETY: per this function's contract.
+        let text = unsafe { arg_str(request_json, "request_json") }?;
+        let req = SimulationRequest::from_json(text).map_err(err)?;
+        let part = sim::simulate_shard(&req, start, end, &options(threads)).map_err(err)?;
+        let bytes = part.to_bytes().map_err(err)?.into_boxed_slice();
+        let len = bytes.len();
+        // SAFETY: both checked above; the box is given to the caller, who
+        // frees it with smm_bytes_free(ptr, len).
+        unsafe {
+            *len_out = len;
+            *partial_out = Box::into_raw(bytes).cast::<u8>();
+        }
+        Ok(())
+    })
+}
+
+/// Merge partial results in their binary form (`smm_simulate_shard_bytes`):
+/// `partials[i]` points to `lens[i]` bytes. The report as JSON, as
+/// `smm_merge_partials_json` writes it. A damaged or forged partial is
+/// SMM_INVALID_INPUT naming its index.
+///
+/// # Safety
+/// `partials` and `lens` point to `count` entries; each `partials[i]`
+/// points to `lens[i]` readable bytes; `report_out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_merge_partials_bytes(
+    partials: *const *const u8,
+    lens: *const usize,
+    count: usize,
+    threads: u32,
+    report_out: *mut *mut c_char,
+) -> smm_status {
+    boundary(|| {
+        check_out(report_out, "report_out")?;
+        if partials.is_null() || lens.is_null() {
+            return Err((
+                smm_status::SMM_NULL_ARGUMENT,
+                "partials or lens is NULL".into(),
+            ));
+        }
+        if count > smm_core::limits::MAX_PARTIALS {
+            return Err((
+                smm_status::SMM_INVALID_SHARD,
+                format!(
+                    "{count} partial results, more than the limit of {}",
+                    smm_core::limits::MAX_PARTIALS
+                ),
+            ));
+        }
+        // SAFETY: the caller passes `count` entries in each array.
+        let (ptrs, sizes) = unsafe {
+            (
+                std::slice::from_raw_parts(partials, count),
+                std::slice::from_raw_parts(lens, count),
+            )
+        };
+        let mut parts = Vec::with_capacity(count);
+        for (i, (p, n)) in ptrs.iter().zip(sizes).enumerate() {
+            if p.is_null() {
+                return Err((
+                    smm_status::SMM_NULL_ARGUMENT,
+                    format!("partials[{i}] is NULL"),
+                ));
+            }
+            // SAFETY: per this function's contract, `n` readable bytes.
+            let bytes = unsafe { std::slice::from_raw_parts(*p, *n) };
+            parts.push(
+                PartialResult::from_bytes(bytes)
+                    .map_err(|e| (smm_status::SMM_INVALID_INPUT, format!("partials[{i}]: {e}")))?,
+            );
+        }
+        let out = sim::merge_partials(parts, &options(threads)).map_err(err)?;
+        let json = out.report.to_json().map_err(err)?;
+        // SAFETY: checked above.
+        unsafe { write_out(report_out, json) }
+    })
+}
+
+/// Free bytes returned by this library with their length. NULL is ignored.
+///
+/// # Safety
+/// `bytes` is NULL or a pointer returned by this library with `len`, not
+/// yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_bytes_free(bytes: *mut u8, len: usize) {
+    if bytes.is_null() {
+        return;
+    }
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: made by Box::into_raw of a boxed slice of `len` bytes here.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(bytes, len)) });
+    }));
+}
+
 /// Iterations per block: shard boundaries must be multiples of it.
 #[unsafe(no_mangle)]
 pub extern "C" fn smm_block_size() -> u64 {

@@ -224,6 +224,26 @@ pub unsafe extern "C" fn smm_ledger_quotas(
     })
 }
 
+/// The workspaces the books know (a quota, or any usage or hold), sorted,
+/// as a JSON array of strings.
+///
+/// # Safety
+/// `ledger` is NULL or live; `workspaces_out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_ledger_workspaces_json(
+    ledger: *const smm_ledger,
+    workspaces_out: *mut *mut c_char,
+) -> smm_status {
+    boundary(|| {
+        check_out(workspaces_out, "workspaces_out")?;
+        // SAFETY: per this function's contract.
+        let l = unsafe { arg_obj(ledger, "ledger") }?;
+        let w = l.ledger().workspaces().map_err(err)?;
+        // SAFETY: checked above.
+        unsafe { write_out(workspaces_out, to_json_string(&w)?) }
+    })
+}
+
 /// Reserve `amounts_json` (`{"tokens": 500, "cost_usd": 15000000}`) for a
 /// job before its model calls, at `now`, for `ttl_seconds` (0: the default,
 /// 900). Writes the reservation (schemas/reservation.schema.json): outcome

@@ -75,6 +75,22 @@ pub(crate) fn to_json(py: Python<'_>, obj: &Bound<'_, PyAny>, pointer: &str) -> 
         .module()
         .map(|m| m.to_string())
         .unwrap_or_default();
+    // decimal.Decimal (the dollars this package returns) in a document: a
+    // number, an integer when it is one. (Money arguments take Decimals
+    // exactly; a document's numbers are doubles.)
+    if module == "decimal" && obj.get_type().name()? == "Decimal" {
+        let f: f64 = obj.call_method0("__float__")?.extract()?;
+        if f.is_finite() && f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
+            return Ok(Value::Number((f as i64).into()));
+        }
+        return Number::from_f64(f).map(Value::Number).ok_or_else(|| {
+            validation(
+                py,
+                pointer,
+                format!("{pointer} must be a finite number (got {f})"),
+            )
+        });
+    }
     if module == "numpy" && obj.hasattr("tolist")? {
         let plain = obj.call_method0("tolist")?;
         if !plain.get_type().is(obj.get_type()) {

@@ -543,6 +543,27 @@ impl PartialResult {
         let inner = sim::PartialResult::from_json(text).map_err(|e| to_py_err(py, e))?;
         Ok(PartialResult { inner })
     }
+    /// Compact binary form (bytes): the samples of an exact-mode shard as
+    /// raw little-endian doubles (56 bytes an iteration), the rest as JSON.
+    /// This is what pickling ships (to Dask, Ray, multiprocessing).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let b = py
+            .detach(|| self.inner.to_bytes())
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(PyBytes::new(py, &b))
+    }
+    /// Decode a partial written by `to_bytes`, checked as `from_json` checks
+    /// (a damaged or forged one is a ShardError).
+    ///
+    /// Parameters:
+    /// - data: the bytes `to_bytes` wrote
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        let inner = py
+            .detach(|| sim::PartialResult::from_bytes(data))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(PartialResult { inner })
+    }
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
@@ -550,11 +571,8 @@ impl PartialResult {
         let ctor = py
             .import("smm_core._smm_core")?
             .getattr("PartialResult")?
-            .getattr("from_json")?;
-        Ok((
-            ctor,
-            (slf.get().inner.to_json().map_err(|e| to_py_err(py, e))?,).into_pyobject(py)?,
-        ))
+            .getattr("from_bytes")?;
+        Ok((ctor, (slf.get().to_bytes(py)?,).into_pyobject(py)?))
     }
     fn __repr__(&self) -> String {
         format!(

@@ -2,16 +2,15 @@
 //! `PriceTable`, `price_usage`, `AgentRun`, `breach_plan`,
 //! `check_agent_token`, `authorize_agent`, `retention_plan`.
 //!
-//! Units. The Python-native arguments and answers use people's units:
-//! `cost_usd` in dollars, taken as a float, int, str or Decimal and
-//! returned as a `decimal.Decimal` (exact to the nano-dollar: `quotas()`,
-//! `usage()`, `Reservation.asked`, `PriceTable.cost`,
-//! `AgentRun.total_cost_usd` and `.usage()`); every other kind in whole
-//! units (int). The dicts that are documents of `schemas/` (`status()`,
-//! `commit()`, `policy_figures()`, `price_usage()`, `to_dict()`) keep the
-//! schemas' ledger units (`cost_usd` in nano-dollars, `COST_UNITS_PER_USD`
-//! to the dollar), so they go back into `breach_plan` and the policy
-//! input unchanged.
+//! Units. Money in Python is dollars: taken as a float, int, str or
+//! Decimal, and returned as a `decimal.Decimal` (exact to the
+//! nano-dollar) everywhere: `quotas()`, `usage()`, `status()`, `commit()`,
+//! `policy_figures()`, `Reservation.asked`, `PriceTable.cost`,
+//! `price_usage()`'s `costUsd`, `AgentRun.total_cost_usd` and `.usage()`;
+//! every other kind in whole units (int). They go back in as they came out
+//! (`breach_plan(status=...)`, a policy input's `quotas`). Nano-dollars
+//! stay the ledger's unit inside, and the unit of the `schemas/` documents
+//! as JSON (`to_json()`, files, the C ABI).
 
 use std::path::PathBuf;
 
@@ -98,6 +97,77 @@ fn amount_arg(py: Python<'_>, kind: &str, v: &Bound<'_, PyAny>, pointer: &str) -
         return Err(bad(format!("{kind} must be a whole number (got {x})")));
     }
     Err(bad(format!("{kind} must be a number")))
+}
+
+/// Quota standings as Python dicts (the quota-status schema's shape, its
+/// amounts in Python units).
+fn status_out<'py>(
+    py: Python<'py>,
+    status: &[core_usage::QuotaStatus],
+) -> PyResult<Bound<'py, PyAny>> {
+    let out = PyList::empty(py);
+    for s in status {
+        let q = PyDict::new(py);
+        q.set_item("workspaceId", &s.quota.workspace_id)?;
+        q.set_item("kind", &s.quota.kind)?;
+        q.set_item("period", s.quota.period.as_str())?;
+        q.set_item("limit", amount_out(py, &s.quota.kind, s.quota.limit)?)?;
+        let d = PyDict::new(py);
+        d.set_item("quota", q)?;
+        d.set_item("used", amount_out(py, &s.quota.kind, s.used)?)?;
+        d.set_item("reserved", amount_out(py, &s.quota.kind, s.reserved)?)?;
+        out.append(d)?;
+    }
+    Ok(out.into_any())
+}
+
+/// Quota standings given in Python units (as `UsageLedger.status()` gives
+/// them: dollars for `cost_usd`), as the ledger's documents carry them.
+fn status_arg(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    let mut out = Vec::new();
+    for (i, item) in obj.try_iter()?.enumerate() {
+        let at = format!("/status/{i}");
+        let item = item?;
+        let d = item
+            .cast::<PyDict>()
+            .map_err(|_| validation(py, &at, format!("{at} must be a quota standing (a dict)")))?;
+        fn field<'a>(d: &Bound<'a, PyDict>, name: &str, at: &str) -> PyResult<Bound<'a, PyAny>> {
+            d.get_item(name)?.ok_or_else(|| {
+                validation(
+                    d.py(),
+                    &format!("{at}/{name}"),
+                    format!("{at}/{name} is missing"),
+                )
+            })
+        }
+        let qa = format!("{at}/quota");
+        let quota = field(d, "quota", &at)?;
+        let q = quota
+            .cast::<PyDict>()
+            .map_err(|_| validation(py, &qa, format!("{qa} must be a quota (a dict)")))?;
+        let kind: String = field(q, "kind", &qa)?.extract().map_err(|_| {
+            validation(
+                py,
+                &format!("{qa}/kind"),
+                format!("{qa}/kind must be a string"),
+            )
+        })?;
+        let money = |v: &Bound<'_, PyAny>, p: String| amount_arg(py, &kind, v, &p);
+        let limit = money(&field(q, "limit", &qa)?, format!("{qa}/limit"))?;
+        let used = money(&field(d, "used", &at)?, format!("{at}/used"))?;
+        let reserved = money(&field(d, "reserved", &at)?, format!("{at}/reserved"))?;
+        out.push(serde_json::json!({
+            "quota": {
+                "workspaceId": to_json(py, &field(q, "workspaceId", &qa)?, &format!("{qa}/workspaceId"))?,
+                "kind": kind,
+                "period": to_json(py, &field(q, "period", &qa)?, &format!("{qa}/period"))?,
+                "limit": limit,
+            },
+            "used": used,
+            "reserved": reserved,
+        }));
+    }
+    Ok(Value::Array(out))
 }
 
 /// A usage mapping {kind: amount} in ledger units.
@@ -265,6 +335,11 @@ impl UsageLedger {
         py.detach(|| self.books.as_dyn().set_quota(&quota))
             .map_err(|e| to_py_err(py, e))
     }
+    /// The workspaces the books know (a quota, or any usage or hold), sorted.
+    fn workspaces(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        py.detach(|| self.books.as_dyn().workspaces())
+            .map_err(|e| to_py_err(py, e))
+    }
     /// The workspace's quotas: [{"kind", "period", "limit"}] (limit in
     /// Python units).
     ///
@@ -346,7 +421,9 @@ impl UsageLedger {
         let receipt = py
             .detach(|| self.books.as_dyn().commit(&reservation_id, &amounts, now))
             .map_err(|e| to_py_err(py, e))?;
-        to_py(py, &receipt)
+        let d = to_py(py, &receipt)?;
+        d.set_item("amounts", amounts_out(py, &receipt.amounts)?)?;
+        Ok(d)
     }
     /// Give a reservation back (the model call failed).
     ///
@@ -397,7 +474,7 @@ impl UsageLedger {
         let st = py
             .detach(|| self.books.as_dyn().status(&workspace_id, now))
             .map_err(|e| to_py_err(py, e))?;
-        to_py(py, &st)
+        status_out(py, &st)
     }
     /// The `quotas` figures of a policy input ({kind, period, used, limit};
     /// used counts active reservations) at `now`.
@@ -415,7 +492,19 @@ impl UsageLedger {
         let st = py
             .detach(|| self.books.as_dyn().status(&workspace_id, now))
             .map_err(|e| to_py_err(py, e))?;
-        to_py(py, &core_usage::policy_figures(&st))
+        let out = PyList::empty(py);
+        for s in &st {
+            let d = PyDict::new(py);
+            d.set_item("kind", &s.quota.kind)?;
+            d.set_item("period", s.quota.period.as_str())?;
+            d.set_item(
+                "used",
+                amount_out(py, &s.quota.kind, s.used.saturating_add(s.reserved))?,
+            )?;
+            d.set_item("limit", amount_out(py, &s.quota.kind, s.quota.limit)?)?;
+            out.append(d)?;
+        }
+        Ok(out.into_any())
     }
     /// Apply a retention plan's ledger part (a SQLite or PostgreSQL
     /// ledger): checks the plan against its hash, then deletes the
@@ -606,7 +695,9 @@ pub(crate) fn price_usage<'py>(
         timestamp,
     )
     .map_err(|e| to_py_err(py, e))?;
-    to_py(py, &u)
+    let d = to_py(py, &u)?;
+    d.set_item("costUsd", decimal_usd(py, u.cost_usd)?)?;
+    Ok(d)
 }
 
 /// `sha256:` of the RFC 8785 form of prompt messages.
@@ -767,7 +858,7 @@ pub(crate) fn breach_plan<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let request = serde_json::json!({
         "contract": contract_value(py, contract)?,
-        "status": to_json(py, status, "/status")?,
+        "status": status_arg(py, status)?,
         "now": now_arg(py, now)?,
         "actor": actor,
         "simulation": report_value(py, simulation)?,

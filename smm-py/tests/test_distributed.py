@@ -121,8 +121,14 @@ def test_overrides_and_a_run_too_large_to_ship_is_refused_first(client):
     with pytest.raises(TypeError, match="iterations"):
         smm_dask.simulate(client, REQUEST, iterations=1.5)
 
-    # Exact partials of 2,000,000 iterations in two shards cannot travel: refused
-    # on the client, before any shard is submitted, with the fix named.
+    # The case: 2,000,000 iterations, exact, in two shards, travels (the
+    # partials ship as raw doubles, not JSON) and equals the single-process run.
+    big = request(2_000_000, mode="exact")
+    got = smm_dask.simulate(client, big)
+    assert got.to_json() == smm_core.simulate_request(big, threads=2).to_json()
+
+    # Past the exact-mode limit: refused on the client, before any shard is
+    # submitted, with the fix named.
     class NoShards:
         def __getattr__(self, name):
             return getattr(client, name)
@@ -130,11 +136,26 @@ def test_overrides_and_a_run_too_large_to_ship_is_refused_first(client):
         def map(self, *args, **kwargs):
             raise AssertionError("a shard was submitted")
 
-    with pytest.raises(smm_core.ShardError, match="bounded.*at least 4 shards"):
-        smm_dask.simulate(NoShards(), REQUEST, iterations=2_000_000, percentile_mode="exact",
+    limit = smm_core.LIMITS["MAX_EXACT_ITERATIONS"]
+    with pytest.raises(smm_core.ShardError, match="exact-mode limit.*bounded"):
+        smm_dask.simulate(NoShards(), REQUEST, iterations=limit + 1, percentile_mode="exact",
                           early_termination=False)
     # Bounded mode travels at any size: the check lets it through.
     smm_dask._check_shippable(
         dict(REQUEST, simulationConfig={"iterations": 50_000_000, "percentileMode": "bounded"}),
         smm_dask.shard_bounds(50_000_000, 2),
     )
+
+
+def test_a_partial_travels_as_checked_bytes():
+    part = smm_core.simulate_shard(request(3000, mode="exact"), 0, 2048)
+    data = part.to_bytes()
+    assert isinstance(data, bytes) and len(data) < 2048 * 7 * 8 + 8000
+    assert len(data) * 2 < len(part.to_json())
+    back = smm_core.PartialResult.from_bytes(data)
+    assert back.to_json() == part.to_json()
+    # pickle ships the binary form
+    assert len(pickle.dumps(part)) < len(data) + 500
+    for bad in (data[:-1], data + b"\0", data[:20], b"SMMPART\x02" + data[8:]):
+        with pytest.raises(smm_core.ShardError):
+            smm_core.PartialResult.from_bytes(bad)

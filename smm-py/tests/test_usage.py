@@ -62,6 +62,7 @@ def test_reserve_warn_block_commit_release(ledger):
     assert ledger.usage("ws", "tokens", "2025-09-02T00:00:00Z", "day") == 0
     with pytest.raises(smm_core.LedgerConflictError):
         ledger.reserve("ws", "job-1", {"tokens": 1}, NOW)
+    assert ledger.workspaces() == ["ws"]
     status = ledger.status("ws", NOW)
     tokens = next(s for s in status if s["quota"]["kind"] == "tokens")
     assert tokens["used"] == 450 and tokens["reserved"] == 0
@@ -79,7 +80,7 @@ def test_dollars_are_exact_and_bad_amounts_name_the_field(ledger):
         assert r.to_dict()["amounts"]["cost_usd"] == 100_000_000
         ledger.commit(r.id, {"cost_usd": amount}, NOW)
     assert ledger.usage("ws", "cost_usd", NOW) == decimal.Decimal("0.3")
-    assert ledger.status("ws", NOW)[0]["used"] == 300_000_000  # no float drift
+    assert ledger.status("ws", NOW)[0]["used"] == decimal.Decimal("0.3")  # no float drift
     for bad, pointer in [
         ({"cost_usd": -1.0}, "/usage/cost_usd"),
         ({"cost_usd": float("nan")}, "/usage/cost_usd"),
@@ -205,7 +206,7 @@ def test_prices_and_model_usage():
     assert smm_core.PriceTable(table.to_dict()).cost("gpt-3.5-turbo", 1, 1) == decimal.Decimal("0.0000035")
     messages = [{"role": "user", "content": "Plan the launch"}]
     u = smm_core.price_usage(table, "gpt-4", messages, 100, 200, NOW)
-    assert u["costUsd"] == "0.015" and u["totalTokens"] == 300 and u["provider"] == "openai"
+    assert u["costUsd"] == decimal.Decimal("0.015") and u["totalTokens"] == 300 and u["provider"] == "openai"
     assert u["promptHash"] == smm_core.prompt_hash(messages)
     # Key order of the messages does not change the hash (RFC 8785).
     assert smm_core.prompt_hash([{"content": "Plan the launch", "role": "user"}]) == u["promptHash"]
@@ -445,9 +446,27 @@ def test_dollars_come_back_as_exact_decimals():
     ledger.commit(r.id, {"cost_usd": decimal.Decimal("0.000000001"), "tokens": 7}, NOW)
     assert ledger.usage("ws-money", "cost_usd", NOW, "month") == decimal.Decimal("0.000000001")
     assert type(ledger.usage("ws-money", "tokens", NOW, "day")) is int
-    # The schema documents keep the ledger's nano-dollars, to go back in as they are.
+    # Every answer in dollars, the same Decimals: status, commit, policy figures.
     st = {s["quota"]["kind"]: s for s in ledger.status("ws-money", NOW)}
-    assert st["cost_usd"]["used"] == 1 and st["cost_usd"]["quota"]["limit"] == 12_345_678_901
+    assert st["cost_usd"]["used"] == decimal.Decimal("0.000000001")
+    assert st["cost_usd"]["quota"]["limit"] == decimal.Decimal("12.345678901")
+    assert type(st["tokens"]["used"]) is int and st["tokens"]["used"] == 7
+    receipt = ledger.commit(r.id, {"cost_usd": 5}, NOW)
+    assert receipt["alreadyCommitted"] and receipt["amounts"] == {
+        "cost_usd": decimal.Decimal("0.000000001"),
+        "tokens": 7,
+    }
+    figures = {f["kind"]: f for f in ledger.policy_figures("ws-money", NOW)}
+    assert figures["cost_usd"]["limit"] == decimal.Decimal("12.345678901")
+    assert type(figures["tokens"]["used"]) is int
+    # ... and they go back in as they came out: a policy input's quotas, a
+    # breach plan's status.
+    bundle = smm_core.PolicyBundle.default()
+    doc = json.loads(json.dumps(POLICY_INPUT))
+    doc["quotas"] = list(figures.values())
+    assert bundle.evaluate(doc).allow in (True, False)
+    # The schema documents (to_dict, to_json) keep the ledger's nano-dollars.
+    assert r.to_dict()["amounts"]["cost_usd"] == 100_000_000
 
 
 def test_hostile_decimals_are_refused_without_expanding_them():

@@ -153,6 +153,32 @@ pub(super) fn usage_cmd(c: UsageCommand, json: bool) -> Outcome {
             let now = now_or_clock(now)?;
             let opened = ledger(&path, false)?;
             let books = opened.as_dyn();
+            let shown = host::LedgerChoice::from_arg(&path).describe();
+            let workspace = match workspace {
+                Some(w) => w,
+                None => {
+                    let known = books.workspaces()?;
+                    match known.as_slice() {
+                        [one] => one.clone(),
+                        [] => {
+                            return Err(Failure::input("the ledger holds no workspace yet")
+                                .in_file(Path::new(&shown))
+                                .with_hint(
+                                    "`smm usage quota` sets a quota; `smm run` records runs",
+                                ));
+                        }
+                        many => {
+                            return Err(Failure::input(format!(
+                                "the ledger holds {} workspaces ({})",
+                                many.len(),
+                                many.join(", ")
+                            ))
+                            .in_file(Path::new(&shown))
+                            .with_hint("name one with --workspace"));
+                        }
+                    }
+                }
+            };
             let status = books.status(&workspace, now)?;
             // What the workspace used in all, quota or not.
             let tokens = books.used(&workspace, TOKENS, Period::Total, now)?;
@@ -161,7 +187,7 @@ pub(super) fn usage_cmd(c: UsageCommand, json: bool) -> Outcome {
                 return Err(Failure::input(format!(
                     "the ledger has no quota and no usage for workspace {workspace:?}"
                 ))
-                .in_file(Path::new(&host::LedgerChoice::from_arg(&path).describe()))
+                .in_file(Path::new(&shown))
                 .with_hint("check the workspace id (`smm usage quota` sets one)"));
             }
             if json {

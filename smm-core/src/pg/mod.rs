@@ -64,7 +64,11 @@ pub(crate) fn failure(e: postgres::Error) -> PgFailure {
                 || c.code().starts_with("08") // connection exceptions
         }
     };
-    let message = e.to_string();
+    // The server's own words (the client's Display says only "db error").
+    let message = match e.as_db_error() {
+        Some(d) => format!("{}: {}", d.severity(), d.message()),
+        None => e.to_string(),
+    };
     if retry {
         PgFailure::Retry(message, Cause::new(e))
     } else if e.code().is_some_and(|c| {

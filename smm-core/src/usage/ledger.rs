@@ -352,6 +352,15 @@ pub trait UsageLedger: Send + Sync {
         now: Timestamp,
         limits: &[Quota],
     ) -> Result<Vec<QuotaStatus>, UsageError>;
+    /// The workspaces the books know (a quota, or any usage or hold),
+    /// sorted. A ledger that cannot tell answers
+    /// [`UsageError::InvalidInput`] (the caller names the workspace then).
+    fn workspaces(&self) -> Result<Vec<String>, UsageError> {
+        Err(UsageError::InvalidInput {
+            pointer: "/workspaceId".into(),
+            message: "this ledger does not list its workspaces: name one".into(),
+        })
+    }
 }
 
 /// The quotas a check judges: the stored ones (in their order), each

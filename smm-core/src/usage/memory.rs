@@ -796,6 +796,22 @@ impl UsageLedger for MemoryLedger {
             .map_or(0, |b| sums_of(&b.sums, *k, period, At::of(t)).committed))
     }
 
+    fn workspaces(&self) -> Result<Vec<String>, UsageError> {
+        let st = self.lock()?;
+        let mut out: Vec<String> = st
+            .workspace_ids
+            .iter()
+            .filter(|(_, i)| {
+                st.books
+                    .get(**i)
+                    .is_some_and(|b| !b.quotas.is_empty() || !b.sums.is_empty())
+            })
+            .map(|(w, _)| w.clone())
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
     fn status_within(
         &self,
         workspace_id: &str,

@@ -935,6 +935,19 @@ impl UsageLedger for SqliteLedger {
             .map_err(|e| self.err(e))
     }
 
+    fn workspaces(&self) -> Result<Vec<String>, UsageError> {
+        let conn = self.lock()?;
+        let mut st = conn
+            .prepare(
+                "SELECT workspace_id FROM workspace_quotas UNION SELECT workspace_id FROM usage_totals
+                 ORDER BY 1",
+            )
+            .map_err(|e| self.err(e))?;
+        st.query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+            .map_err(|e| self.err(e))
+    }
+
     fn status_within(
         &self,
         workspace_id: &str,

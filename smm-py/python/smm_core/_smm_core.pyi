@@ -309,6 +309,9 @@ class PartialResult:
     def to_json(self) -> str: ...
     @staticmethod
     def from_json(text: str) -> PartialResult: ...
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: bytes) -> PartialResult: ...
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]: ...
 
 def simulate(
@@ -591,6 +594,33 @@ def decision_card(
 
 _Amount: TypeAlias = Union[int, float, str, "decimal.Decimal"]
 _Period: TypeAlias = Literal["day", "month", "total"]
+# An amount as the ledger answers it: dollars (exact) for cost_usd, an int otherwise.
+_Money: TypeAlias = Union[int, "decimal.Decimal"]
+
+class _Quota(TypedDict):
+    workspaceId: str
+    kind: str
+    period: _Period
+    limit: _Money
+
+class _QuotaStanding(TypedDict):
+    quota: _Quota
+    used: _Money
+    reserved: _Money
+
+class _CommitReceipt(TypedDict):
+    jobId: str
+    reservationId: str
+    amounts: dict[str, _Money]
+    alreadyCommitted: bool
+    expired: bool
+    breached: list[str]
+
+class _QuotaFigure(TypedDict):
+    kind: str
+    period: _Period
+    used: _Money
+    limit: _Money
 _AgentType: TypeAlias = Literal["research", "planner", "creative", "automation", "legal", "publisher"]
 
 @final
@@ -631,6 +661,7 @@ class UsageLedger:
     @property
     def path(self) -> Optional[str]: ...
     def set_quota(self, workspace_id: str, kind: str, limit: _Amount, period: _Period = "day") -> None: ...
+    def workspaces(self) -> builtins.list[str]: ...
     def quotas(self, workspace_id: str) -> list[dict[str, Any]]: ...
     def reserve(
         self,
@@ -642,11 +673,11 @@ class UsageLedger:
         ttl_seconds: int = 900,
         strict: bool = False,
     ) -> Reservation: ...
-    def commit(self, reservation_id: str, actual_usage: Mapping[str, _Amount], now: _Now) -> dict[str, Any]: ...
+    def commit(self, reservation_id: str, actual_usage: Mapping[str, _Amount], now: _Now) -> _CommitReceipt: ...
     def release(self, reservation_id: str) -> None: ...
     def usage(self, workspace_id: str, kind: str, now: _Now, period: _Period = "total") -> Union[int, decimal.Decimal]: ...
-    def status(self, workspace_id: str, now: _Now) -> list[dict[str, Any]]: ...
-    def policy_figures(self, workspace_id: str, now: _Now) -> list[dict[str, Any]]: ...
+    def status(self, workspace_id: str, now: _Now) -> builtins.list[_QuotaStanding]: ...
+    def policy_figures(self, workspace_id: str, now: _Now) -> builtins.list[_QuotaFigure]: ...
     def apply_retention(self, plan: _Document) -> int: ...
 
 @final

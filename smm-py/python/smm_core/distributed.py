@@ -7,10 +7,12 @@ scheduling, and a shard recomputed after a lost worker gives the same
 partial. :func:`sweep` runs a sweep's points as tasks: the rows are those of
 :func:`smm_core.sweep` run here.
 
-What a shard ships back: in bounded percentile mode (the default above 10
-million iterations) a few small histograms (a few hundred kilobytes); in
-exact mode every sample (7 columns of 8 bytes an iteration: 56 MB per million
-iterations). Choose bounded for large distributed runs
+What a shard ships back (pickled as its binary form, ``PartialResult.to_bytes``):
+in bounded percentile mode (the default above 10 million iterations) a few
+small histograms (a few hundred kilobytes); in exact mode every sample, as raw
+little-endian doubles (7 columns of 8 bytes an iteration: 56 MB per million
+iterations), up to the exact-mode limit of 100 million iterations. Choose
+bounded for large distributed runs
 (``simulationConfig.percentileMode = "bounded"``; percentiles within a
 relative error of 3.05e-5) and exact when you need exact order statistics of
 a run that fits in one machine's memory anyway. Under the precision rule,
@@ -62,12 +64,6 @@ def _run_shard(request: dict, start: int, end: int, threads: Optional[int]) -> A
     return _smm_core.simulate_shard(request, start, end, threads=threads)
 
 
-# Bytes of JSON a partial result takes per iteration kept in exact mode
-# (seven columns of shortest round-trip doubles, with separators): measured
-# 117 bytes on the shipped request, rounded up.
-_EXACT_BYTES_PER_ITERATION = 128
-
-
 def _whole(name: str, value: Any) -> int:
     """A count given as an int or an integral float (``1e6``), as ``simulate`` takes it."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
@@ -76,24 +72,23 @@ def _whole(name: str, value: Any) -> int:
 
 
 def _check_shippable(req: dict, bounds: List[Tuple[int, int]]) -> None:
-    """Refuse, before any shard runs, a run whose exact-mode partials could not
-    travel back (each is one JSON document of at most MAX_DOCUMENT_BYTES)."""
+    """Refuse, before any shard runs, an exact-mode run past the exact-mode limit
+    (``LIMITS["MAX_EXACT_ITERATIONS"]``): its shards would keep more samples than
+    a partial may carry back. (Partials travel in their binary form, the samples
+    as raw doubles, so any exact run within the limit ships, in any number of
+    shards.)"""
     config = req.get("simulationConfig") or {}
     iterations = int(config.get("iterations", 1000))
     mode = config.get("percentileMode", "auto")
     exact = mode == "exact" or (mode == "auto" and iterations <= _smm_core.AUTO_EXACT_LIMIT)
     if not exact or not bounds:
         return
-    limit = _smm_core.LIMITS["MAX_DOCUMENT_BYTES"]
-    per_shard = max(b - a for a, b in bounds)
-    if per_shard * _EXACT_BYTES_PER_ITERATION > limit:
-        fits = max(1, limit // _EXACT_BYTES_PER_ITERATION)
-        need = -(-iterations // fits)
+    limit = _smm_core.LIMITS["MAX_EXACT_ITERATIONS"]
+    if iterations > limit:
         raise _smm_core.ShardError(
-            f"exact percentiles over {iterations:,} iterations in shards of up to {per_shard:,} make "
-            f"partial results of about {per_shard * _EXACT_BYTES_PER_ITERATION // 2**20:,} MiB, more "
-            f"than the {limit // 2**20} MiB a partial may be: set percentileMode to \"bounded\" "
-            f"(percentile_mode=\"bounded\"), or use at least {need} shards"
+            f"exact percentiles keep every sample: {iterations:,} iterations are more than the "
+            f"exact-mode limit of {limit:,}: set percentileMode to \"bounded\" "
+            f"(percentile_mode=\"bounded\"; percentiles within a relative error of 3.05e-5)"
         )
 
 
@@ -117,9 +112,9 @@ def simulate(
     inside each task; ``keep_samples`` keeps the samples in the merged report (exact
     mode). ``iterations``, ``seed``, ``percentile_mode`` ("auto", "exact",
     "bounded"), ``early_termination`` and ``precision`` override the request's
-    ``simulationConfig`` as :func:`smm_core.simulate` takes them. A run whose
-    exact-mode partials would be too large to travel is refused with a
-    ``ShardError`` before any shard runs, naming the fix."""
+    ``simulationConfig`` as :func:`smm_core.simulate` takes them. An exact-mode
+    run past the exact-mode limit is refused with a ``ShardError`` before any
+    shard runs, naming the fix."""
     from ._sweep import _with_stopping
 
     req = _request_dict(_with_stopping(request, early_termination, precision))

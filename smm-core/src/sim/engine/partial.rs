@@ -322,6 +322,132 @@ impl PartialResult {
     }
 }
 
+/// The first bytes of a partial's binary form: a name and the version.
+const BINARY_MAGIC: &[u8; 8] = b"SMMPART\x01";
+
+/// The fixed part of the binary form: magic, sample columns (u32), sample
+/// rows (u64), header length (u64), all little-endian.
+const BINARY_PREAMBLE: usize = 8 + 4 + 8 + 8;
+
+impl PartialResult {
+    /// The partial as compact binary, for shipping exact-mode samples: a
+    /// preamble (the magic `SMMPART` and version 1, the samples' column
+    /// and row counts, the header's length), the header (this partial's
+    /// JSON without its samples), then the samples as little-endian `f64`
+    /// columns. An exact shard of a million iterations takes 56 MB here
+    /// against about 120 MB of JSON, and decodes without parsing numbers.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, SimulationError> {
+        let header = PartialResult {
+            request: self.request.clone(),
+            start: self.start,
+            end: self.end,
+            run_end: self.run_end,
+            terminated_early: self.terminated_early,
+            moments: self.moments.clone(),
+            samples: None,
+            histograms: self.histograms.clone(),
+            successes: self.successes,
+            node_counters: self.node_counters.clone(),
+            tail: self.tail.clone(),
+            block_sums: self.block_sums.clone(),
+        };
+        let header = crate::jcs::to_json_text(&header, false).map_err(SimulationError::internal)?;
+        let columns = self.samples.as_deref().unwrap_or_default();
+        let rows = columns.first().map_or(0, Vec::len);
+        let width = u32::try_from(columns.len())
+            .map_err(|_| SimulationError::internal("too many sample columns".into()))?;
+        let mut out = Vec::with_capacity(BINARY_PREAMBLE + header.len() + columns.len() * rows * 8);
+        out.extend_from_slice(BINARY_MAGIC);
+        out.extend_from_slice(&width.to_le_bytes());
+        out.extend_from_slice(&(rows as u64).to_le_bytes());
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        for column in columns {
+            for x in column {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Decode [`PartialResult::to_bytes`]'s form, checking every invariant
+    /// as [`PartialResult::from_json`] does. The sizes come first and are
+    /// bounded before anything is allocated: the header by
+    /// [`crate::limits::MAX_DOCUMENT_BYTES`], the samples by the exact-mode
+    /// limit ([`crate::limits::MAX_EXACT_ITERATIONS`] rows) and by the
+    /// bytes actually given; a single trailing or missing byte is refused
+    /// (one encoding per partial).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, SimulationError> {
+        let bad = |reason: String| SimulationError::InvalidPartial { reason };
+        let (preamble, rest) = bytes
+            .split_at_checked(BINARY_PREAMBLE)
+            .ok_or_else(|| bad(format!("{} bytes are not a binary partial", bytes.len())))?;
+        let (magic, sizes) = preamble.split_at(8);
+        if magic != BINARY_MAGIC {
+            return Err(bad(
+                "not a binary partial (it does not start with SMMPART and version 1)".into(),
+            ));
+        }
+        let word = |range: std::ops::Range<usize>| -> u64 {
+            let mut b = [0u8; 8];
+            if let (Some(dst), Some(src)) = (b.get_mut(..range.len()), sizes.get(range)) {
+                dst.copy_from_slice(src);
+            }
+            u64::from_le_bytes(b)
+        };
+        let (width, rows, header_len) = (word(0..4), word(4..12), word(12..20));
+        if header_len > crate::limits::MAX_DOCUMENT_BYTES as u64 {
+            return Err(bad(format!(
+                "the header is {header_len} bytes, more than {}",
+                crate::limits::MAX_DOCUMENT_BYTES
+            )));
+        }
+        if width > 64 || rows > crate::limits::MAX_EXACT_ITERATIONS {
+            return Err(bad(format!(
+                "{width} sample columns of {rows} rows is past the exact-mode limit"
+            )));
+        }
+        let too_big = |_| bad("the partial is too large for this machine".into());
+        let header_len = usize::try_from(header_len).map_err(too_big)?;
+        let sample_bytes = usize::try_from(width * rows * 8).map_err(too_big)?;
+        if rest.len() != header_len + sample_bytes {
+            return Err(bad(format!(
+                "{} bytes follow the preamble; its sizes say {}",
+                rest.len(),
+                header_len + sample_bytes
+            )));
+        }
+        let (header, data) = rest.split_at(header_len);
+        let text = std::str::from_utf8(header)
+            .map_err(|e| bad(format!("the header is not UTF-8: {e}")))?;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let mut raw: RawPartial =
+            serde_path_to_error::deserialize(&mut de).map_err(crate::sim::input::path_error)?;
+        de.end().map_err(|e| SimulationError::Parse {
+            pointer: String::new(),
+            message: e.to_string(),
+        })?;
+        if raw.samples.is_some() {
+            return Err(bad(
+                "the header carries samples: they belong after it".into()
+            ));
+        }
+        if width > 0 {
+            let rows = usize::try_from(rows).map_err(too_big)?;
+            let mut values = data
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0xff; 8])));
+            let columns: Vec<Vec<f64>> = (0..width)
+                .map(|_| values.by_ref().take(rows).collect())
+                .collect();
+            raw.samples = Some(columns);
+        } else if rows != 0 {
+            return Err(bad("sample rows without columns".into()));
+        }
+        PartialResult::try_from(raw)
+    }
+}
+
 pub(super) fn append(acc: &mut PartialResult, next: PartialResult) {
     for (a, b) in acc.moments.iter_mut().zip(&next.moments) {
         a.merge(b);

@@ -1007,6 +1007,18 @@ impl UsageLedger for PostgresLedger {
         }
     }
 
+    fn workspaces(&self) -> Result<Vec<String>, UsageError> {
+        self.query(
+            "SELECT w FROM (SELECT workspace_id FROM workspace_quotas
+                             UNION SELECT workspace_id FROM usage_totals) AS x (w)
+             ORDER BY w COLLATE \"C\"",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.try_get(0).map_err(pg))
+        .collect()
+    }
+
     fn status_within(
         &self,
         workspace_id: &str,
