@@ -177,6 +177,21 @@ int main(void) {
     CHECK(smm_file_store_get(store, "sha256:00", &list) == SMM_INVALID_INPUT && list == NULL, "a malformed id never reaches a path");
     CHECK(smm_file_store_get(store, "sha256:0000000000000000000000000000000000000000000000000000000000000000", &list) == SMM_NOT_FOUND && list == NULL, "not found");
     CHECK(smm_file_store_list_json(store, "ws-icblabs-0001", "2025-09-01T00:00:00Z", NULL, &list) == SMM_OK && list && strstr(list, id), "list");
+    /* The same folder through the generic store: the head of the chain, the
+     * workspaces, and one page at a time (a cursor to pass back). */
+    smm_store *any = NULL;
+    char *page = NULL, *head = NULL, *names = NULL;
+    CHECK(smm_store_open(dir, trusted, &any) == SMM_OK, "open the folder as a store");
+    CHECK(smm_store_head(any, "ws-icblabs-0001", &head) == SMM_OK && head && strstr(head, "key/demo"), "the head, with both signatures");
+    CHECK(smm_store_workspaces_json(any, &names) == SMM_OK && names && strcmp(names, "[\"ws-icblabs-0001\"]") == 0, "workspaces");
+    CHECK(smm_store_list_page_json(any, "ws-icblabs-0001", NULL, 1, &page) == SMM_OK && page && strstr(page, id) && strstr(page, "\"next\":null"), "one page, the last");
+    smm_string_free(page);
+    page = NULL;
+    CHECK(smm_store_list_page_json(any, "ws-icblabs-0001", NULL, 0, &page) == SMM_INVALID_INPUT && page == NULL, "a page of no bundle is refused");
+    CHECK(smm_store_list_page_json(any, "ws-icblabs-0001", "sha256:00", 5, &page) == SMM_INVALID_INPUT && page == NULL, "a malformed cursor is refused");
+    smm_string_free(head);
+    smm_string_free(names);
+    smm_store_free(any);
     printf("stored %s under %s\n", id ? id : "", dir);
 
     smm_string_free(list);

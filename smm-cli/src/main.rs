@@ -287,6 +287,14 @@ enum BundleCommand {
         /// Created at or before (RFC 3339).
         #[arg(long)]
         to: Option<String>,
+        /// List one page of at most this many bundles (1 to 10,000); the
+        /// next page's cursor is printed after it (on stderr, or as `next`
+        /// with `--json`). Its cost grows with the page, not the store.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        limit: Option<usize>,
+        /// The page after this bundle id (the cursor a page printed).
+        #[arg(long, requires = "limit")]
+        after: Option<String>,
     },
     /// Show a stored bundle.
     Show {

@@ -735,6 +735,69 @@ fn bundle_list_and_show_need_only_what_is_ambiguous() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// `bundle list --limit N [--after ID]` pages through a workspace: the pages
+/// put together are the whole list, the last page has no cursor, and a
+/// cursor that is not a bundle of the workspace is refused naming it.
+#[test]
+fn bundle_list_pages_with_a_cursor() {
+    let d = tmp("pages");
+    let store = d.join("store").display().to_string();
+    for _ in 0..3 {
+        let o = smm_owned(&run_at(NOW, &store, &["--json"]));
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    }
+    let all = smm(&["bundle", "list", "--store", &store, "--json"]);
+    let all: Vec<String> = serde_json::from_slice::<Value>(&all.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["bundleId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(all.len(), 3);
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut args = vec![
+            "bundle", "list", "--store", &store, "--json", "--limit", "2",
+        ];
+        if let Some(a) = &after {
+            args.extend(["--after", a.as_str()]);
+        }
+        let o = smm(&args);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        for b in v["bundles"].as_array().unwrap() {
+            paged.push(b["bundleId"].as_str().unwrap().to_string());
+        }
+        match v["next"].as_str() {
+            Some(n) => after = Some(n.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all);
+    let text = smm(&["bundle", "list", "--store", &store, "--limit", "1"]);
+    assert_eq!(stdout(&text).lines().count(), 1, "{}", stdout(&text));
+    assert!(
+        stderr(&text).contains(&format!("--after {}", all[0])),
+        "{}",
+        stderr(&text)
+    );
+    let unknown = format!("sha256:{}", "ab".repeat(32));
+    for (args, says) in [
+        (vec!["--limit", "2", "--after", unknown.as_str()], "/after"),
+        (vec!["--limit", "0"], "/limit"),
+        (vec!["--limit", "2", "--after", "sha256:zz"], "sha256:zz"),
+    ] {
+        let mut full = vec!["bundle", "list", "--store", &store];
+        full.extend(args);
+        let o = smm(&full);
+        assert_eq!(code(&o), 3, "{full:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{full:?}: {}", stderr(&o));
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 #[path = "../../smm-core/tests/support/pg_server.rs"]
 mod pg_server;
 

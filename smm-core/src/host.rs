@@ -268,9 +268,11 @@ impl Ledger {
             Ledger::Postgres(l) => l.apply_retention(plan),
             Ledger::Memory(_) => Err(crate::usage::UsageError::InvalidInput {
                 pointer: "/ledger".into(),
-                message: "a memory ledger keeps no records a retention plan applies to \
-                          (open a SQLite or PostgreSQL ledger)"
-                    .into(),
+                message: format!(
+                    "a memory ledger keeps no records retention plan {} applies to \
+                     (open a SQLite or PostgreSQL ledger)",
+                    plan.plan_hash
+                ),
             }),
         }
     }
@@ -340,12 +342,7 @@ impl Store {
     /// Every workspace the store holds bundles of, sorted.
     pub fn workspaces(&self) -> Result<Vec<String>, Error> {
         match self {
-            Store::Dir(s) => {
-                let mut names: Vec<String> = s.all()?.into_iter().map(|b| b.workspace_id).collect();
-                names.sort();
-                names.dedup();
-                Ok(names)
-            }
+            Store::Dir(s) => Ok(s.workspaces()?),
             #[cfg(feature = "postgres")]
             Store::Postgres(s) => Ok(s.workspaces()?),
         }
@@ -354,12 +351,7 @@ impl Store {
     /// The ids of stored bundles that start with `prefix`, sorted.
     pub fn ids_starting_with(&self, prefix: &str) -> Result<Vec<String>, Error> {
         match self {
-            Store::Dir(s) => Ok(s
-                .all()?
-                .into_iter()
-                .map(|b| b.bundle_id)
-                .filter(|id| id.starts_with(prefix))
-                .collect()),
+            Store::Dir(s) => Ok(s.ids_starting_with(prefix)?),
             #[cfg(feature = "postgres")]
             Store::Postgres(s) => Ok(s.ids_starting_with(prefix)?),
         }

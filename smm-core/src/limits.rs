@@ -65,6 +65,8 @@ pub const MAX_AGENT_TOKEN_SECONDS: u64 = 2 * 3600;
 /// How often a chained run re-chains to a workspace head that moved under
 /// it before it gives up.
 pub const MAX_CHAIN_ATTEMPTS: usize = 64;
+/// Most bundles in one page of a store's listing.
+pub const MAX_PAGE: usize = 10_000;
 
 /// One limit, by name, for the bindings and the docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +84,7 @@ const fn limit(name: &'static str, value: u64, doc: &'static str) -> Limit {
 }
 
 /// Every limit of the library.
-pub const LIMITS: [Limit; 23] = [
+pub const LIMITS: [Limit; 24] = [
     limit(
         "MAX_DOCUMENT_BYTES",
         MAX_DOCUMENT_BYTES as u64,
@@ -198,6 +200,11 @@ pub const LIMITS: [Limit; 23] = [
         MAX_CHAIN_ATTEMPTS as u64,
         "Most times a chained run re-chains to a moved workspace head.",
     ),
+    limit(
+        "MAX_PAGE",
+        MAX_PAGE as u64,
+        "Most bundles in one page of a store's listing (`list_page`).",
+    ),
 ];
 
 /// Every limit by name and value (the first 13 entries are the limits of
@@ -206,8 +213,8 @@ pub const LIMITS: [Limit; 23] = [
     clippy::indexing_slicing,
     reason = "evaluated at compile time: an index out of range fails the build"
 )]
-pub const ALL: [(&str, u64); 23] = {
-    let mut out = [("", 0u64); 23];
+pub const ALL: [(&str, u64); 24] = {
+    let mut out = [("", 0u64); 24];
     let mut i = 0;
     while i < LIMITS.len() {
         out[i] = (LIMITS[i].name, LIMITS[i].value);

@@ -752,6 +752,89 @@ fn trusted_set() -> Vec<TrustedKey> {
 fn memory_store() {
     stores_behave(&MemoryBundleStore::new(trusted_set()));
     chains_behave(&MemoryBundleStore::new(trusted_set()));
+    pages_behave(&MemoryBundleStore::new(trusted_set()));
+}
+
+/// Pages of a workspace's listing, on any store: every page in order adds
+/// up to the whole list; a cursor the workspace does not hold, or a page
+/// size out of bounds, is refused.
+fn pages_behave(store: &dyn BundleStore) {
+    let s = signer("kms", 1);
+    let mut previous = None;
+    // Ten bundles over four days, two at the same instant, one a quarter
+    // second after another (a fraction sorts after the whole second).
+    for (i, at) in [
+        "2025-09-01T01:00:00Z",
+        "2025-09-01T05:00:00Z",
+        "2025-09-02T01:00:00Z",
+        "2025-09-02T01:00:00Z",
+        "2025-09-02T23:59:59.5Z",
+        "2025-09-04T00:00:00Z",
+        "2025-09-04T10:00:00Z",
+        "2025-09-04T10:00:00.25Z",
+        "2025-09-05T10:00:00Z",
+        "2025-09-05T11:00:00Z",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut b = bundle_at(at, previous.take());
+        b.audit_trail[0].actor = format!("page-{i}");
+        previous = Some(b.id().unwrap());
+        let sb = StoredBundle::from_envelope(&sign_bundle(&b, &[&s]).unwrap()).unwrap();
+        store.put(&sb).unwrap();
+    }
+    let all: Vec<String> = store
+        .list("ws-icblabs-0001", None, None)
+        .unwrap()
+        .into_iter()
+        .map(|b| b.bundle_id)
+        .collect();
+    assert_eq!(all.len(), 10);
+    for limit in [1, 2, 3, 4, 9, 10, 11] {
+        let mut got = Vec::new();
+        let mut after: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let page = store
+                .list_page("ws-icblabs-0001", after.as_deref(), limit)
+                .unwrap();
+            assert!(page.bundles.len() <= limit);
+            got.extend(page.bundles.iter().map(|b| b.bundle_id.clone()));
+            pages += 1;
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(got, all, "limit {limit}");
+        // A full last page may be followed by an empty one (its cursor
+        // promised that more may follow).
+        let least = 10usize.div_ceil(limit);
+        assert!(
+            pages == least || (10 % limit == 0 && pages == least + 1),
+            "limit {limit}: {pages}"
+        );
+    }
+    let other = bundle_at(
+        "2025-09-01T01:00:00Z",
+        Some("sha256:".to_string() + &"0".repeat(64)),
+    );
+    for (after, limit) in [
+        (Some(other.id().unwrap()), 3),
+        (Some("not-an-id".to_string()), 3),
+        (None, 0),
+        (None, smm_core::limits::MAX_PAGE + 1),
+    ] {
+        let e = store
+            .list_page("ws-icblabs-0001", after.as_deref(), limit)
+            .unwrap_err();
+        assert!(matches!(e, AuditError::InvalidInput { .. }), "{e:?}");
+    }
+    assert_eq!(
+        store.list_page("ws-nobody", None, 5).unwrap().bundles,
+        Vec::<StoredBundle>::new()
+    );
 }
 
 /// `put_next` on an empty store: one linear chain, a fork or a stale head
@@ -797,6 +880,7 @@ fn file_store_layout_and_behaviour() {
     let store = FileBundleStore::open(&dir, trusted_set()).unwrap();
     stores_behave(&store);
     chains_behave(&FileBundleStore::open(tempdir("chains"), trusted_set()).unwrap());
+    pages_behave(&FileBundleStore::open(tempdir("pages"), trusted_set()).unwrap());
     let a = bundle_at("2025-09-01T12:00:00Z", None);
     let id = a.id().unwrap();
     let short = &id["sha256:".len().."sha256:".len() + 16];
@@ -1410,6 +1494,9 @@ fn postgres_store() {
     chains_behave(
         &PostgresBundleStore::connect(&server.database("store_chains"), trusted_set()).unwrap(),
     );
+    pages_behave(
+        &PostgresBundleStore::connect(&server.database("store_pages"), trusted_set()).unwrap(),
+    );
     // Its Debug output and errors never show the password.
     let with_password = url.replacen("postgresql://", "postgresql://smm:hunter2-secret@", 1);
     let shown = format!("{store:?}");
@@ -1668,4 +1755,154 @@ fn postgres_store_from_tokio() {
         // The last owner dropped on a runtime thread.
         drop(store);
     });
+}
+
+/// A bundle is found by its locator (no listing of the store), and a
+/// locator is an outside input like any stored file: one naming another
+/// bundle's file, a path that climbs out, or a symbolic link is refused,
+/// named; a store written before locators is still read (by listing).
+#[test]
+fn file_store_locators_are_checked() {
+    let dir = tempdir("locators");
+    let store = FileBundleStore::open(&dir, trusted_set()).unwrap();
+    let s = signer("kms", 1);
+    let a = bundle_at("2025-09-01T12:00:00Z", None);
+    let b = bundle_at("2025-09-02T12:00:00Z", Some(a.id().unwrap()));
+    let (ida, idb) = (a.id().unwrap(), b.id().unwrap());
+    for x in [&a, &b] {
+        let sb = StoredBundle::from_envelope(&sign_bundle(x, &[&s]).unwrap()).unwrap();
+        store.put(&sb).unwrap();
+    }
+    let locator = |id: &str| {
+        dir.join("audit-snapshots")
+            .join(&id["sha256:".len()..])
+            .join("bundle.json.gz")
+    };
+    let write_gz = |path: &std::path::Path, text: &str| {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        std::fs::write(path, gz.finish().unwrap()).unwrap();
+    };
+    assert!(locator(&ida).is_file());
+    let good = store.get(&ida).unwrap().unwrap();
+    // Pointed at the other bundle's file: refused (the name's short id).
+    let b_path = store
+        .bundle_path(&store.get(&idb).unwrap().unwrap())
+        .unwrap();
+    let b_rel = b_path
+        .strip_prefix(&dir)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    for planted in [
+        format!("{{\"bundle\": {b_rel:?}}}"),
+        "{\"bundle\": \"../../etc/passwd\"}".to_string(),
+        "{\"bundle\": \"audit-bundles/2025-09-01/../../../x-0000.json.gz\"}".to_string(),
+        "{\"bundle\": \"/etc/passwd\"}".to_string(),
+        "not json".to_string(),
+    ] {
+        write_gz(&locator(&ida), &planted);
+        let e = store.get(&ida).unwrap_err();
+        assert!(matches!(e, AuditError::Corrupt { .. }), "{planted}: {e:?}");
+    }
+    // A symbolic link as the locator.
+    std::fs::remove_file(locator(&ida)).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(locator(&idb), locator(&ida)).unwrap();
+        assert!(matches!(
+            store.get(&ida).unwrap_err(),
+            AuditError::Corrupt { .. }
+        ));
+        std::fs::remove_file(locator(&ida)).unwrap();
+    }
+    // In a store whose locators are complete, no locator means "not
+    // stored" (no scan)...
+    assert_eq!(store.get(&ida).unwrap(), None);
+    // ...while a store written before locators (no marker) is searched,
+    // and opening it gives every bundle its locator, once.
+    std::fs::remove_file(dir.join("locators-complete")).unwrap();
+    assert_eq!(store.get(&ida).unwrap().unwrap(), good);
+    assert_eq!(store.history(&ida).unwrap().len(), 1);
+    let reopened = FileBundleStore::open(&dir, trusted_set()).unwrap();
+    assert!(locator(&ida).is_file() && dir.join("locators-complete").is_file());
+    assert_eq!(reopened.get(&ida).unwrap().unwrap(), good);
+    // Putting a bundle again finds its file by its content, not a scan.
+    std::fs::remove_file(locator(&ida)).unwrap();
+    let again = StoredBundle::from_envelope(&sign_bundle(&a, &[&s]).unwrap()).unwrap();
+    assert_eq!(reopened.put(&again).unwrap(), PutOutcome::AlreadyPresent);
+    // A page is chosen by the files' names, so a file whose name lies about
+    // its bundle (here: a's file renamed to claim a later time) is refused
+    // when the page reads it, naming the file; a name of another form is
+    // read to learn what it holds.
+    let page = store.list_page("ws-icblabs-0001", None, 5).unwrap();
+    assert_eq!(page.bundles.len(), 2);
+    let a_path = store.bundle_path(&good).unwrap();
+    let liar = a_path.with_file_name(
+        a_path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .replace("T120000Z", "T130000Z"),
+    );
+    std::fs::rename(&a_path, &liar).unwrap();
+    let e = store.list_page("ws-icblabs-0001", None, 5).unwrap_err();
+    assert!(
+        matches!(&e, AuditError::Corrupt { bundle_id, .. } if bundle_id.contains("T130000Z")),
+        "{e:?}"
+    );
+    let odd = a_path.with_file_name("bundle-from-an-older-tool.json.gz");
+    std::fs::rename(&liar, &odd).unwrap();
+    let page = store.list_page("ws-icblabs-0001", None, 5).unwrap();
+    assert_eq!(
+        page.bundles
+            .iter()
+            .map(|b| b.bundle_id.clone())
+            .collect::<Vec<_>>(),
+        [ida.clone(), idb.clone()]
+    );
+}
+
+/// The store's workspaces come from its registry, not from reading every
+/// bundle; a store written before the registry gets one when opened; an
+/// entry that names another workspace than its file is refused.
+#[test]
+fn file_store_workspace_registry() {
+    let dir = tempdir("registry");
+    let store = FileBundleStore::open(&dir, trusted_set()).unwrap();
+    assert!(store.workspaces().unwrap().is_empty());
+    let a = bundle_at("2025-09-01T12:00:00Z", None);
+    let sb = StoredBundle::from_envelope(&sign_bundle(&a, &[&signer("kms", 1)]).unwrap()).unwrap();
+    store.put(&sb).unwrap();
+    assert_eq!(store.workspaces().unwrap(), ["ws-icblabs-0001"]);
+    let id = a.id().unwrap();
+    assert_eq!(
+        store.ids_starting_with(&id[..12]).unwrap(),
+        vec![id.clone()]
+    );
+    assert_eq!(store.ids_starting_with(&id).unwrap(), vec![id.clone()]);
+    assert!(store.ids_starting_with("sha256:zz").unwrap().is_empty());
+    // A store from before the registry.
+    std::fs::remove_dir_all(dir.join("workspaces")).unwrap();
+    let reopened = FileBundleStore::open(&dir, trusted_set()).unwrap();
+    assert_eq!(reopened.workspaces().unwrap(), ["ws-icblabs-0001"]);
+    // A planted entry that claims another workspace under this one's name.
+    let entry = std::fs::read_dir(dir.join("workspaces"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(br#"{"workspaceId": "ws-somebody-else"}"#)
+        .unwrap();
+    std::fs::write(&entry, gz.finish().unwrap()).unwrap();
+    assert!(matches!(
+        reopened.workspaces().unwrap_err(),
+        AuditError::Corrupt { .. }
+    ));
 }

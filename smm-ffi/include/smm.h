@@ -80,6 +80,9 @@
 // Most times a chained run re-chains to a moved workspace head.
 #define SMM_MAX_CHAIN_ATTEMPTS 64
 
+// Most bundles in one page of a store's listing (`list_page`).
+#define SMM_MAX_PAGE 10000
+
 // Result of every fallible call. Numbers are stable and never reused.
 enum smm_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -420,6 +423,20 @@ smm_status smm_store_list_json(const struct smm_store *store,
                                const char *from,
                                const char *to,
                                char **list_out);
+
+// One page of a workspace's bundles, oldest first, as `{"bundles":
+// [{"bundleId", "workspaceId", "createdAt"}], "next": id or null}`: at
+// most `limit` (1 to `SMM_MAX_PAGE`) after the bundle `after` (NULL:
+// the first page). Pass `next` back as `after` for the following page; its
+// cost grows with the page, not with the workspace's bundles.
+//
+// # Safety
+// As for `smm_store_put`; `after` may be NULL.
+smm_status smm_store_list_page_json(const struct smm_store *store,
+                                    const char *workspace_id,
+                                    const char *after,
+                                    size_t limit,
+                                    char **page_out);
 
 // Every workspace the store holds bundles of, sorted, as a JSON array of
 // strings.

@@ -693,6 +693,42 @@ pub unsafe extern "C" fn smm_store_list_json(
     })
 }
 
+/// One page of a workspace's bundles, oldest first, as `{"bundles":
+/// [{"bundleId", "workspaceId", "createdAt"}], "next": id or null}`: at
+/// most `limit` (1 to `SMM_MAX_PAGE`) after the bundle `after` (NULL:
+/// the first page). Pass `next` back as `after` for the following page; its
+/// cost grows with the page, not with the workspace's bundles.
+///
+/// # Safety
+/// As for `smm_store_put`; `after` may be NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_store_list_page_json(
+    store: *const smm_store,
+    workspace_id: *const c_char,
+    after: *const c_char,
+    limit: usize,
+    page_out: *mut *mut c_char,
+) -> smm_status {
+    boundary(|| {
+        check_out(page_out, "page_out")?;
+        // SAFETY: per this function's contract.
+        let st = unsafe { arg_obj(store, "store") }?;
+        // SAFETY: per this function's contract.
+        let ws = unsafe { arg_str(workspace_id, "workspace_id") }?;
+        // SAFETY: per this function's contract (NULL allowed).
+        let after = unsafe { opt_str(after, "after")? };
+        let page = st.inner.as_dyn().list_page(ws, after, limit).map_err(err)?;
+        let bundles: Vec<serde_json::Value> = page
+            .bundles
+            .into_iter()
+            .map(|b| serde_json::json!({"bundleId": b.bundle_id, "workspaceId": b.workspace_id, "createdAt": b.created_at}))
+            .collect();
+        let doc = serde_json::json!({"bundles": bundles, "next": page.next});
+        // SAFETY: checked above.
+        unsafe { write_out(page_out, to_json_string(&doc)?) }
+    })
+}
+
 /// Every workspace the store holds bundles of, sorted, as a JSON array of
 /// strings.
 ///

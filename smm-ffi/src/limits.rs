@@ -69,3 +69,6 @@ pub const SMM_MAX_AGENT_TOKEN_SECONDS: u64 = 7_200;
 
 /// Most times a chained run re-chains to a moved workspace head.
 pub const SMM_MAX_CHAIN_ATTEMPTS: u64 = 64;
+
+/// Most bundles in one page of a store's listing (`list_page`).
+pub const SMM_MAX_PAGE: u64 = 10_000;

@@ -449,6 +449,22 @@ fn listing<'py>(
     from_json(py, &Value::Array(v))
 }
 
+/// A page of stored bundles as Python sees it: {"bundles": [...], "next": id or None}.
+fn page_dict<'py>(
+    py: Python<'py>,
+    page: core_audit::store::BundlePage,
+) -> PyResult<Bound<'py, PyAny>> {
+    let bundles: Vec<Value> = page
+        .bundles
+        .into_iter()
+        .map(|b| serde_json::json!({"bundleId": b.bundle_id, "workspaceId": b.workspace_id, "createdAt": b.created_at}))
+        .collect();
+    from_json(
+        py,
+        &serde_json::json!({"bundles": bundles, "next": page.next}),
+    )
+}
+
 #[pymethods]
 impl FileBundleStore {
     /// Open (creating) a store at `path`. It publishes envelopes whose
@@ -536,6 +552,51 @@ impl FileBundleStore {
             })
             .map_err(|e| to_py_err(py, e))?;
         listing(py, items)
+    }
+    /// One page of a workspace's bundles, oldest first: {"bundles":
+    /// [{"bundleId", "workspaceId", "createdAt"}], "next": the cursor of
+    /// the next page or None}. Its cost grows with the page, not with the
+    /// workspace's bundles.
+    ///
+    /// Parameters:
+    /// - workspace_id: the workspace
+    /// - after: the cursor a page returned as "next" (None: the first page)
+    /// - limit: at most this many bundles (1 to 10,000)
+    #[pyo3(signature = (workspace_id, after = None, limit = 100))]
+    fn list_page<'py>(
+        &self,
+        py: Python<'py>,
+        workspace_id: Text,
+        after: Option<Text>,
+        limit: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        use core_audit::store::BundleStore;
+        let page = py
+            .detach(|| self.inner.list_page(&workspace_id, after.as_deref(), limit))
+            .map_err(|e| to_py_err(py, e))?;
+        page_dict(py, page)
+    }
+    /// The envelope at the head of a workspace's chain (the bundle the
+    /// next one chains to), or None when the workspace has none; found
+    /// without reading the chain.
+    ///
+    /// Parameters:
+    /// - workspace_id: the workspace
+    fn head<'py>(
+        &self,
+        py: Python<'py>,
+        workspace_id: Text,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        use core_audit::store::BundleStore;
+        let b = py
+            .detach(|| self.inner.head(&workspace_id))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(b.map(|b| PyBytes::new(py, &b.envelope)))
+    }
+    /// Every workspace the store holds bundles of, sorted.
+    fn workspaces(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        py.detach(|| self.inner.workspaces())
+            .map_err(|e| to_py_err(py, e))
     }
     /// The contract snapshot stored with a bundle (a dict), checked against
     /// the bundle that names it; None when the bundle is not stored.
@@ -686,6 +747,29 @@ impl PostgresBundleStore {
             })
             .map_err(|e| to_py_err(py, e))?;
         listing(py, items)
+    }
+    /// One page of a workspace's bundles, oldest first: {"bundles":
+    /// [{"bundleId", "workspaceId", "createdAt"}], "next": the cursor of
+    /// the next page or None}. Its cost grows with the page, not with the
+    /// workspace's bundles.
+    ///
+    /// Parameters:
+    /// - workspace_id: the workspace
+    /// - after: the cursor a page returned as "next" (None: the first page)
+    /// - limit: at most this many bundles (1 to 10,000)
+    #[pyo3(signature = (workspace_id, after = None, limit = 100))]
+    fn list_page<'py>(
+        &self,
+        py: Python<'py>,
+        workspace_id: Text,
+        after: Option<Text>,
+        limit: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        use core_audit::store::BundleStore;
+        let page = py
+            .detach(|| self.inner.list_page(&workspace_id, after.as_deref(), limit))
+            .map_err(|e| to_py_err(py, e))?;
+        page_dict(py, page)
     }
     /// How a stored bundle got its signatures (as FileBundleStore.history).
     ///

@@ -186,6 +186,38 @@ def test_file_store(tmp_path):
     assert any(p.parent.name == "2025-09-01" and p.name.startswith("bundle-ws-icblabs-0001-") for p in files)
 
 
+def test_file_store_pages_heads_and_workspaces(tmp_path):
+    signer = smm_core.LocalSigner.generate("k")
+    store = smm_core.FileBundleStore(tmp_path, {"k": signer.public_key_pem})
+    ws = "ws-icblabs-0001"
+    assert store.head(ws) is None and store.workspaces() == []
+    ids, previous = [], None
+    for day in range(1, 6):
+        bundle = make_bundle(f"2025-09-0{day}T12:00:00Z", previous)
+        previous = store.put(smm_core.sign_bundle(bundle, signer))
+        ids.append(previous)
+    assert store.workspaces() == [ws]
+    assert store.head(ws) == store.get(ids[-1])
+    seen, after = [], None
+    while True:
+        page = store.list_page(ws, after=after, limit=2)
+        assert len(page["bundles"]) <= 2
+        seen += [b["bundleId"] for b in page["bundles"]]
+        after = page["next"]
+        if after is None:
+            break
+    assert seen == ids == [b["bundleId"] for b in store.list(ws)]
+    assert store.list_page(ws, limit=10_000)["next"] is None
+    with pytest.raises(smm_core.ValidationError, match="/limit"):
+        store.list_page(ws, limit=0)
+    with pytest.raises(smm_core.ValidationError, match="/after"):
+        store.list_page(ws, after="sha256:" + "0" * 64)
+    with pytest.raises(smm_core.ValidationError):
+        store.list_page(ws, after="../../etc/passwd")
+    with pytest.raises(OverflowError):
+        store.list_page(ws, limit=-1)
+
+
 def test_ids_that_are_not_text_are_validation_errors(tmp_path):
     store = smm_core.FileBundleStore(tmp_path)
     for call in (

@@ -161,6 +161,11 @@ def test_postgres_bundle_store_and_run_on_it(database, tmp_path):
     listed = store.list(WS)
     assert [b["bundleId"] for b in listed] == [r.bundle_id for r in runs]
     assert store.head(WS) == store.get(runs[1].bundle_id) == runs[1].envelope
+    first = store.list_page(WS, limit=1)
+    assert [b["bundleId"] for b in first["bundles"]] == [runs[0].bundle_id]
+    assert first["next"] == runs[0].bundle_id
+    last = store.list_page(WS, after=first["next"], limit=1)
+    assert [b["bundleId"] for b in last["bundles"]] == [runs[1].bundle_id] and last["next"] is None
     second = smm_core.verify_bundle(runs[1].envelope, trusted)
     assert second.verified
     assert store.history(runs[0].bundle_id)[0]["event"] == "stored"
@@ -257,6 +262,14 @@ def test_c_opens_the_postgres_store_and_runs_on_it(database, tmp_path):
     assert json.loads(take(out)) == [WS]
     assert lib.smm_store_head(store, WS.encode(), ctypes.byref(out)) == 0
     assert take(out) == result["envelope"]
+    lib.smm_store_list_page_json.restype = ctypes.c_uint32
+    lib.smm_store_list_page_json.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
+                                             ctypes.c_size_t, P(ctypes.c_void_p)]
+    assert lib.smm_store_list_page_json(store, WS.encode(), None, 1, ctypes.byref(out)) == 0
+    page = json.loads(take(out))
+    assert [b["bundleId"] for b in page["bundles"]] == [result["bundleId"]] and page["next"] is None
+    status = lib.smm_store_list_page_json(store, WS.encode(), b"sha256:zz", 1, ctypes.byref(out))
+    assert lib.smm_status_name(status).decode() == "SMM_INVALID_INPUT"
     lib.smm_store_free(store)
     assert lib.smm_status_name(lib.smm_pg_store_open(b"/tmp/not-a-url", None, ctypes.byref(store))).decode() == (
         "SMM_INVALID_INPUT"

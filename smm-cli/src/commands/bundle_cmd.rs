@@ -130,15 +130,25 @@ pub(super) fn bundle_cmd(c: BundleCommand, json: bool) -> Outcome {
             workspace,
             from,
             to,
+            limit,
+            after,
         } => {
             let s = open_store_read_only(&store, &trust)?;
             let workspace = match workspace {
                 Some(w) => w,
                 None => only_workspace(&s, &store)?,
             };
-            let list = s
-                .as_dyn()
-                .list(&workspace, from.as_deref(), to.as_deref())?;
+            let (list, next) = match limit {
+                Some(limit) => {
+                    let page = s.as_dyn().list_page(&workspace, after.as_deref(), limit)?;
+                    (page.bundles, Some(page.next))
+                }
+                None => (
+                    s.as_dyn()
+                        .list(&workspace, from.as_deref(), to.as_deref())?,
+                    None,
+                ),
+            };
             if json {
                 let rows: Vec<Value> = list
                     .iter()
@@ -150,10 +160,16 @@ pub(super) fn bundle_cmd(c: BundleCommand, json: bool) -> Outcome {
                         })
                     })
                     .collect();
-                print_json(&Value::Array(rows));
+                match next {
+                    Some(next) => print_json(&json!({ "bundles": rows, "next": next })),
+                    None => print_json(&Value::Array(rows)),
+                }
             } else {
                 for b in &list {
                     println!("{}  {}", b.created_at, b.bundle_id);
+                }
+                if let Some(Some(next)) = next {
+                    eprintln!("more follow: add --after {next}");
                 }
             }
             ok()

@@ -37,6 +37,29 @@ pub struct FileBundleStore {
 
 static TMP_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// A workspace in the store's registry.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RegistryEntry {
+    workspace_id: String,
+}
+
+/// A bundle's locator: its file, relative to the store's root.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Locator {
+    bundle: String,
+}
+
+/// A symbolic link where the store keeps its files: it makes none.
+fn planted(p: &Path) -> AuditError {
+    AuditError::Corrupt {
+        bundle_id: p.display().to_string(),
+        message: "a symbolic link in the store: the store makes none and does not follow one"
+            .into(),
+    }
+}
+
 fn io_err(what: &str, path: &Path, e: io::Error) -> AuditError {
     AuditError::Storage {
         message: format!("{what} {}: {e}", path.display()),
@@ -57,6 +80,38 @@ fn safe_name(s: &str) -> String {
         .collect()
 }
 
+/// What a bundle file's name says, as [`FileBundleStore::bundle_path`]
+/// writes it (`bundle-<safe workspace>-<stamp>-<16 hex>.json.gz`): the
+/// safe workspace name, and a key that sorts as (createdAt, id) do: the
+/// stamp's `YYYYMMDDTHHMMSS`, its fraction's digits (written without
+/// trailing zeros, so they compare as text), the id's first 16 hex digits.
+/// `None` for a name of another form. No allocation: a day's directory is
+/// read name by name.
+fn name_key(name: &str) -> Option<(&str, NameKey<'_>)> {
+    let rest = name.strip_prefix("bundle-")?.strip_suffix(".json.gz")?;
+    let (rest, hex) = rest.rsplit_once('-')?;
+    let (ws, stamp) = rest.rsplit_once('-')?;
+    if hex.len() != 16 || !hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let digits = stamp.strip_suffix('Z')?;
+    let (seconds, fraction) = (digits.get(..15)?, digits.get(15..)?);
+    let fits = seconds.bytes().enumerate().all(|(i, c)| {
+        if i == 8 {
+            c == b'T'
+        } else {
+            c.is_ascii_digit()
+        }
+    }) && fraction.bytes().all(|c| c.is_ascii_digit());
+    fits.then_some((ws, (seconds, fraction, hex)))
+}
+
+/// See [`name_key`].
+type NameKey<'a> = (&'a str, &'a str, &'a str);
+
+/// The marker file of a store whose every bundle has a locator.
+const LOCATED: &str = "locators-complete";
+
 fn hex_of(bundle_id: &str) -> Result<&str, AuditError> {
     check_bundle_id(bundle_id)?;
     Ok(bundle_id.get("sha256:".len()..).unwrap_or_default())
@@ -69,6 +124,14 @@ struct Steps {
 }
 
 impl Steps {
+    /// Steps that never fail.
+    fn none() -> Steps {
+        Steps {
+            done: 0,
+            fail_at: usize::MAX,
+        }
+    }
+
     fn step(&mut self, what: &str) -> io::Result<()> {
         let n = self.done;
         self.done += 1;
@@ -87,14 +150,131 @@ impl FileBundleStore {
     /// read-only (`put` is refused).
     pub fn open(root: impl AsRef<Path>, trusted_keys: Vec<TrustedKey>) -> Result<Self, AuditError> {
         let root = root.as_ref().to_path_buf();
-        for d in ["audit-bundles", "audit-snapshots", "locks", "heads"] {
+        let registry = root.join("workspaces");
+        let registered = registry.is_dir();
+        for d in [
+            "audit-bundles",
+            "audit-snapshots",
+            "locks",
+            "heads",
+            "workspaces",
+        ] {
             fs::create_dir_all(root.join(d)).map_err(|e| io_err("create", &root, e))?;
         }
-        Ok(FileBundleStore {
+        let store = FileBundleStore {
             root,
             trusted: trusted_keys,
             fail_at_step: AtomicUsize::new(usize::MAX),
+        };
+        let located = store.root.join(LOCATED).is_file();
+        if !registered || !located {
+            // A store written before the registry or the locators: register
+            // its workspaces and give each bundle its locator, once, from
+            // its bundles; then mark the locators complete (from then on a
+            // missing locator means "not stored", without a scan).
+            let mut seen = std::collections::BTreeSet::new();
+            for p in store.files()? {
+                let r = Self::read_record(&p)?;
+                let b = StoredBundle::from_envelope(&r.envelope.to_json()).map_err(|e| {
+                    AuditError::Corrupt {
+                        bundle_id: p.display().to_string(),
+                        message: e.to_string(),
+                    }
+                })?;
+                if seen.insert(b.workspace_id.clone()) {
+                    store.register(&b.workspace_id, &mut Steps::none())?;
+                }
+                if store.locate(&b.bundle_id)?.is_none() {
+                    store.write_locator(&b.bundle_id, &p, &mut Steps::none())?;
+                }
+            }
+            store.write_atomic(&store.root.join(LOCATED), b"1\n", &mut Steps::none())?;
+        }
+        Ok(store)
+    }
+
+    /// The workspaces the store holds bundles of, sorted: read from its
+    /// registry (`workspaces/`, one small file each), not from its bundles.
+    /// A registry file must name the workspace its file name is made of.
+    pub fn workspaces(&self) -> Result<Vec<String>, AuditError> {
+        let dir = self.root.join("workspaces");
+        let mut out = Vec::new();
+        for f in fs::read_dir(&dir).map_err(|e| io_err("list", &dir, e))? {
+            let f = f.map_err(|e| io_err("list", &dir, e))?;
+            let kind = f.file_type().map_err(|e| io_err("list", &dir, e))?;
+            let p = f.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with(".tmp-") || !name.ends_with(".json.gz") {
+                continue;
+            }
+            if !kind.is_file() {
+                return Err(planted(&p));
+            }
+            let entry: RegistryEntry =
+                serde_json::from_slice(&Self::read_gz(&p)?).map_err(|e| AuditError::Corrupt {
+                    bundle_id: p.display().to_string(),
+                    message: format!("not a workspace registry entry: {e}"),
+                })?;
+            if format!("{}.json.gz", Self::workspace_key(&entry.workspace_id)) != name {
+                return Err(AuditError::Corrupt {
+                    bundle_id: p.display().to_string(),
+                    message: format!(
+                        "the registry entry names {:?}, not the workspace of its file",
+                        entry.workspace_id.chars().take(80).collect::<String>()
+                    ),
+                });
+            }
+            out.push(entry.workspace_id);
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The ids of stored bundles that start with `prefix` (`sha256:` and
+    /// hex), sorted: file names first (they carry 16 hex digits of the id),
+    /// then only the candidates read.
+    pub fn ids_starting_with(&self, prefix: &str) -> Result<Vec<String>, AuditError> {
+        let hex = prefix.strip_prefix("sha256:").unwrap_or(prefix);
+        if hex.bytes().any(|b| !matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Ok(Vec::new());
+        }
+        let short = hex.get(..hex.len().min(16)).unwrap_or(hex);
+        let mut out = Vec::new();
+        for p in self.files()? {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let named = name
+                .strip_suffix(".json.gz")
+                .and_then(|n| n.rsplit('-').next())
+                .is_some_and(|h| h.starts_with(short));
+            if named {
+                let b = self.load(&p)?;
+                if b.bundle_id
+                    .strip_prefix("sha256:")
+                    .is_some_and(|h| h.starts_with(hex))
+                {
+                    out.push(b.bundle_id);
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Record a workspace in the registry (once).
+    fn register(&self, workspace_id: &str, steps: &mut Steps) -> Result<(), AuditError> {
+        let path = self
+            .root
+            .join("workspaces")
+            .join(format!("{}.json.gz", Self::workspace_key(workspace_id)));
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(&RegistryEntry {
+            workspace_id: workspace_id.to_string(),
         })
+        .map_err(|e| AuditError::internal(&e.to_string()))?;
+        self.write_atomic(&path, &bytes, steps)
     }
 
     /// Make the `n`-th I/O step (0-based) of each later write fail, as
@@ -142,6 +322,85 @@ impl FileBundleStore {
             .join("audit-snapshots")
             .join(hex_of(bundle_id)?)
             .join("contract.json.gz"))
+    }
+
+    /// Where a bundle's file is, written beside its snapshot when it is
+    /// first stored: a lookup by id reads it instead of listing the store.
+    fn locator_path(&self, bundle_id: &str) -> Result<PathBuf, AuditError> {
+        Ok(self
+            .root
+            .join("audit-snapshots")
+            .join(hex_of(bundle_id)?)
+            .join("bundle.json.gz"))
+    }
+
+    /// The file the locator of `bundle_id` names: `Ok(None)` when there is
+    /// no locator (a store written before them: the caller lists the
+    /// store), `Ok(Some(None))` when the file it names is not there (the
+    /// bundle is not stored). The path is checked before it is used: the
+    /// store's own layout, the id's short form in the name, nothing that
+    /// climbs out, no symbolic link.
+    fn locate(&self, bundle_id: &str) -> Result<Option<Option<PathBuf>>, AuditError> {
+        let locator = self.locator_path(bundle_id)?;
+        match fs::symlink_metadata(&locator) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("inspect", &locator, e)),
+            Ok(m) if !m.file_type().is_file() => {
+                return Err(AuditError::Corrupt {
+                    bundle_id: bundle_id.to_string(),
+                    message: format!("{} is not a regular file", locator.display()),
+                });
+            }
+            Ok(_) => {}
+        }
+        self.no_links(locator.parent().unwrap_or(&self.root))?;
+        let corrupt = |message: String| AuditError::Corrupt {
+            bundle_id: bundle_id.to_string(),
+            message,
+        };
+        let l: Locator = serde_json::from_slice(&Self::read_gz(&locator)?)
+            .map_err(|e| corrupt(format!("its locator does not read: {e}")))?;
+        let hex = hex_of(bundle_id)?;
+        let short = hex.get(..16).unwrap_or(hex);
+        let parts: Vec<&str> = l.bundle.split('/').collect();
+        let fits = match parts.as_slice() {
+            ["audit-bundles", day, file] => {
+                day.len() == 10
+                    && day.bytes().enumerate().all(|(i, b)| {
+                        if i == 4 || i == 7 {
+                            b == b'-'
+                        } else {
+                            b.is_ascii_digit()
+                        }
+                    })
+                    && file.starts_with("bundle-")
+                    && file.ends_with(&format!("-{short}.json.gz"))
+                    && file
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+                    && !file.contains("..")
+            }
+            _ => false,
+        };
+        if !fits {
+            return Err(corrupt(format!(
+                "its locator names {:?}, not a bundle file of this id",
+                l.bundle.chars().take(200).collect::<String>()
+            )));
+        }
+        let path = parts.iter().fold(self.root.clone(), |p, part| p.join(part));
+        match fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Some(None)),
+            Err(e) => Err(io_err("inspect", &path, e)),
+            Ok(m) if m.file_type().is_file() => {
+                self.no_links(path.parent().unwrap_or(&self.root))?;
+                Ok(Some(Some(path)))
+            }
+            Ok(_) => Err(corrupt(format!(
+                "{} is not a regular file: the store makes none and does not follow one",
+                path.display()
+            ))),
+        }
     }
 
     fn lock_path(&self, bundle_id: &str) -> Result<PathBuf, AuditError> {
@@ -359,39 +618,54 @@ impl FileBundleStore {
         Ok(out)
     }
 
-    /// Every stored bundle file (temporary files excluded).
-    fn files(&self) -> Result<Vec<PathBuf>, AuditError> {
+    /// The day directories of `audit-bundles` (`YYYY-MM-DD`) from `first`
+    /// (none: the earliest) on, in order.
+    fn days(&self, first: Option<&str>) -> Result<Vec<PathBuf>, AuditError> {
         let base = self.root.join("audit-bundles");
         let mut out = Vec::new();
-        let planted = |p: &Path| AuditError::Corrupt {
-            bundle_id: p.display().to_string(),
-            message: "a symbolic link in the store: the store makes none and does not follow one"
-                .into(),
-        };
         for day in fs::read_dir(&base).map_err(|e| io_err("list", &base, e))? {
             let day = day.map_err(|e| io_err("list", &base, e))?;
             let kind = day.file_type().map_err(|e| io_err("list", &base, e))?;
-            let day = day.path();
+            let path = day.path();
             if kind.is_symlink() {
-                return Err(planted(&day));
+                return Err(planted(&path));
             }
-            if !kind.is_dir() {
-                continue;
-            }
-            for f in fs::read_dir(&day).map_err(|e| io_err("list", &day, e))? {
-                let f = f.map_err(|e| io_err("list", &day, e))?;
-                let kind = f.file_type().map_err(|e| io_err("list", &day, e))?;
-                let p = f.path();
-                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                if name.starts_with("bundle-") && name.ends_with(".json.gz") {
-                    if !kind.is_file() {
-                        return Err(planted(&p));
-                    }
-                    out.push(p);
-                }
+            let name = day.file_name();
+            let name = name.to_str().unwrap_or("");
+            if kind.is_dir() && first.is_none_or(|f| name >= f) {
+                out.push(path);
             }
         }
         out.sort();
+        Ok(out)
+    }
+
+    /// The bundle files of one day directory whose names start with
+    /// `prefix` (temporary files excluded).
+    fn day_files(day: &Path, prefix: &str) -> Result<Vec<PathBuf>, AuditError> {
+        let mut out = Vec::new();
+        for f in fs::read_dir(day).map_err(|e| io_err("list", day, e))? {
+            let f = f.map_err(|e| io_err("list", day, e))?;
+            let kind = f.file_type().map_err(|e| io_err("list", day, e))?;
+            let p = f.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with(prefix) && name.ends_with(".json.gz") {
+                if !kind.is_file() {
+                    return Err(planted(&p));
+                }
+                out.push(p);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every stored bundle file (temporary files excluded).
+    fn files(&self) -> Result<Vec<PathBuf>, AuditError> {
+        let mut out = Vec::new();
+        for day in self.days(None)? {
+            out.extend(Self::day_files(&day, "bundle-")?);
+        }
         Ok(out)
     }
 
@@ -415,8 +689,16 @@ impl FileBundleStore {
         check_read(r.check(&id)?, &self.trusted, &path.display().to_string())
     }
 
-    /// The file of the bundle with this id, if stored.
+    /// The file of the bundle with this id, if stored: by its locator; in
+    /// a store whose older bundles have not all been given locators yet,
+    /// by listing the store.
     fn find(&self, bundle_id: &str) -> Result<Option<PathBuf>, AuditError> {
+        if let Some(found) = self.locate(bundle_id)? {
+            return Ok(found);
+        }
+        if self.root.join(LOCATED).is_file() {
+            return Ok(None);
+        }
         let hex = hex_of(bundle_id)?;
         let suffix = format!("-{}.json.gz", hex.get(..16).unwrap_or(hex));
         Ok(self.files()?.into_iter().find(|p| {
@@ -432,6 +714,47 @@ impl FileBundleStore {
         };
         let r = Self::read_record(&p)?;
         r.check(bundle_id)?;
+        Ok(Some((p, r)))
+    }
+
+    /// Write the locator of a bundle filed at `path` (inside the store).
+    fn write_locator(
+        &self,
+        bundle_id: &str,
+        path: &Path,
+        steps: &mut Steps,
+    ) -> Result<(), AuditError> {
+        let relative = path
+            .strip_prefix(&self.root)
+            .map_err(|_| AuditError::internal("a bundle path outside the store"))?
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        let locator = serde_json::to_vec(&Locator { bundle: relative })
+            .map_err(|e| AuditError::internal(&e.to_string()))?;
+        self.write_atomic(&self.locator_path(bundle_id)?, &locator, steps)
+    }
+
+    /// The stored record of this bundle, if any, without a scan: by its
+    /// locator, or at the one path its content names (a copy of the same
+    /// bundle is always filed there).
+    fn record_for(&self, b: &StoredBundle) -> Result<Option<(PathBuf, Record)>, AuditError> {
+        let p = match self.locate(&b.bundle_id)? {
+            Some(None) => return Ok(None),
+            Some(Some(p)) => p,
+            None => {
+                let p = self.bundle_path(b)?;
+                match fs::symlink_metadata(&p) {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(io_err("inspect", &p, e)),
+                    Ok(m) if !m.file_type().is_file() => return Err(planted(&p)),
+                    Ok(_) => p,
+                }
+            }
+        };
+        let r = Self::read_record(&p)?;
+        r.check(&b.bundle_id)?;
         Ok(Some((p, r)))
     }
 
@@ -484,7 +807,7 @@ impl BundleStore for FileBundleStore {
         };
         // Under the lock: read, decide, write. (The lock is released
         // when `lock` is dropped, whatever happens.)
-        let existing = self.record_of(&b.bundle_id)?;
+        let existing = self.record_for(b)?;
         let (record, outcome) = plan_put(existing.as_ref().map(|(_, r)| r), b, &self.trusted)?;
         let Some(record) = record else {
             return Ok(outcome);
@@ -494,9 +817,13 @@ impl BundleStore for FileBundleStore {
             None => self.bundle_path(b)?,
         };
         if existing.is_none() {
-            // The snapshot first: a visible bundle always has its snapshot.
+            // The snapshot and the locator first: a visible bundle always
+            // has both (a locator naming a file not yet there means "not
+            // stored").
             let snapshot = snapshot_bytes(b)?;
             self.write_atomic(&self.snapshot_path(&b.bundle_id)?, &snapshot, &mut steps)?;
+            self.write_locator(&b.bundle_id, &path, &mut steps)?;
+            self.register(&b.workspace_id, &mut steps)?;
         }
         let bytes =
             serde_json::to_vec(&record).map_err(|e| AuditError::internal(&e.to_string()))?;
@@ -515,7 +842,7 @@ impl BundleStore for FileBundleStore {
         // the publication: one winner per head, by construction.
         let key = Self::workspace_key(&b.workspace_id);
         let lock = self.take_lock(&self.root.join("locks").join(format!("ws-{key}.lock")))?;
-        if self.record_of(&b.bundle_id)?.is_some() {
+        if self.record_for(b)?.is_some() {
             let outcome = self.put(b)?;
             drop(lock);
             return Ok(outcome);
@@ -531,11 +858,7 @@ impl BundleStore for FileBundleStore {
         };
         let bytes =
             serde_json::to_vec(&record).map_err(|e| AuditError::internal(&e.to_string()))?;
-        let mut steps = Steps {
-            done: 0,
-            fail_at: usize::MAX,
-        };
-        self.write_atomic(&self.head_path(&b.workspace_id), &bytes, &mut steps)?;
+        self.write_atomic(&self.head_path(&b.workspace_id), &bytes, &mut Steps::none())?;
         let outcome = self.put(b)?;
         drop(lock);
         Ok(outcome)
@@ -563,22 +886,134 @@ impl BundleStore for FileBundleStore {
     ) -> Result<Vec<StoredBundle>, AuditError> {
         let (f, t) = (bound(from, "from")?, bound(to, "to")?);
         let prefix = format!("bundle-{}-", safe_name(workspace_id));
+        // Only the days the bounds allow are read.
+        let first = f.map(Timestamp::date);
+        let last = t.map(Timestamp::date);
         let mut v = Vec::new();
-        for p in self.files()? {
-            if !p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix))
-            {
-                continue;
+        for day in self.days(first.as_deref())? {
+            let name = day.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if last.as_deref().is_some_and(|l| name > l) {
+                break;
             }
-            let b = self.load(&p)?;
-            if b.workspace_id == workspace_id && in_range(&b.created_at, f, t) {
-                v.push(b);
+            for p in Self::day_files(&day, &prefix)? {
+                let b = self.load(&p)?;
+                if b.workspace_id == workspace_id && in_range(&b.created_at, f, t) {
+                    v.push(b);
+                }
             }
         }
         sort(&mut v);
         Ok(v)
+    }
+
+    fn list_page(
+        &self,
+        workspace_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<BundlePage, AuditError> {
+        check_page(after, limit)?;
+        // Where the page starts: the cursor's file name (its key) and day.
+        let start = match after {
+            None => None,
+            Some(a) => {
+                let b = self
+                    .get(a)?
+                    .filter(|b| b.workspace_id == workspace_id)
+                    .ok_or_else(|| unknown_cursor(workspace_id, a))?;
+                let t = Timestamp::parse(&b.created_at);
+                Some((self.bundle_path(&b)?, t, b.bundle_id))
+            }
+        };
+        let start_name = start
+            .as_ref()
+            .and_then(|(p, _, _)| p.file_name())
+            .and_then(|n| n.to_str());
+        let start_key = start_name.and_then(name_key).map(|(_, k)| k);
+        let first = start
+            .as_ref()
+            .and_then(|(p, _, _)| p.parent())
+            .and_then(|d| d.file_name())
+            .and_then(|d| d.to_str());
+        let safe = safe_name(workspace_id);
+        let mut out = Vec::new();
+        // Day by day, in order, until one more than the page is in hand.
+        // A file's name gives its bundle's workspace and order, so only
+        // the page's files are read (each checked against its name); a
+        // name of another form is read to learn what it holds.
+        for day in self.days(first)? {
+            let mut names = Vec::new();
+            let mut odd = Vec::new();
+            for f in fs::read_dir(&day).map_err(|e| io_err("list", &day, e))? {
+                let f = f.map_err(|e| io_err("list", &day, e))?;
+                let name = f.file_name().to_string_lossy().into_owned();
+                if !name.starts_with("bundle-") || !name.ends_with(".json.gz") {
+                    continue;
+                }
+                match name_key(&name) {
+                    Some((ws, _)) if ws != safe => {}
+                    Some(_) => names.push(name),
+                    None => odd.push(name),
+                }
+            }
+            let mut keyed: Vec<(NameKey<'_>, &str)> = names
+                .iter()
+                .filter_map(|n| name_key(n).map(|(_, k)| (k, n.as_str())))
+                .collect();
+            // Odd names: read now, filed under the key their bundle's own
+            // name would have.
+            let mut learned = Vec::new();
+            for n in &odd {
+                let b = self.load(&day.join(n))?;
+                if b.workspace_id == workspace_id {
+                    let proper = self.bundle_path(&b)?;
+                    let proper = proper.file_name().and_then(|x| x.to_str()).unwrap_or("");
+                    learned.push((proper.to_string(), n.as_str()));
+                }
+            }
+            keyed.extend(
+                learned
+                    .iter()
+                    .filter_map(|(proper, n)| name_key(proper).map(|(_, k)| (k, *n))),
+            );
+            keyed.sort_unstable();
+            let mut last: Option<NameKey<'_>> = None;
+            for (key, name) in keyed {
+                if start_key.is_some_and(|s| key < s) {
+                    continue;
+                }
+                // Enough: stop at a new key (a tie is read whole, so the
+                // order by the full id holds).
+                if out.len() > limit && last != Some(key) {
+                    break;
+                }
+                let p = day.join(name);
+                let b = self.load(&p)?;
+                let proper = self.bundle_path(&b)?;
+                let proper_name = proper.file_name().and_then(|x| x.to_str()).unwrap_or("");
+                if proper_name != name && odd.iter().all(|o| o != name) {
+                    return Err(AuditError::Corrupt {
+                        bundle_id: p.display().to_string(),
+                        message: format!(
+                            "the file's name does not match the bundle it holds ({} created {})",
+                            b.bundle_id, b.created_at
+                        ),
+                    });
+                }
+                let past = start.as_ref().is_none_or(|(_, t, id)| {
+                    (Timestamp::parse(&b.created_at), b.bundle_id.as_str()) > (*t, id.as_str())
+                });
+                if b.workspace_id == workspace_id && past {
+                    out.push(b);
+                }
+                last = Some(key);
+            }
+            if out.len() > limit {
+                break;
+            }
+        }
+        sort(&mut out);
+        Ok(BundlePage::of(out, limit))
     }
 
     fn history(&self, bundle_id: &str) -> Result<Vec<StoreEvent>, AuditError> {

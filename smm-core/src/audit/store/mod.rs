@@ -392,6 +392,80 @@ pub trait BundleStore: Send + Sync {
     ) -> Result<Vec<StoredBundle>, AuditError>;
     /// How a stored bundle got its signatures (empty when it is not stored).
     fn history(&self, bundle_id: &str) -> Result<Vec<StoreEvent>, AuditError>;
+    /// A page of a workspace's bundles, oldest first ((createdAt, id)
+    /// order): at most `limit` (1 to [`crate::limits::MAX_PAGE`]) after the
+    /// bundle `after` (none: from the first), and the next page's cursor
+    /// when more may follow. Its cost grows with the page, not with the
+    /// workspace's bundles, in the file and PostgreSQL stores.
+    fn list_page(
+        &self,
+        workspace_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<BundlePage, AuditError> {
+        check_page(after, limit)?;
+        let all = self.list(workspace_id, None, None)?;
+        let start = match after {
+            None => 0,
+            Some(a) => {
+                all.iter()
+                    .position(|b| b.bundle_id == a)
+                    .ok_or_else(|| unknown_cursor(workspace_id, a))?
+                    + 1
+            }
+        };
+        Ok(BundlePage::of(
+            all.into_iter().skip(start).take(limit + 1).collect(),
+            limit,
+        ))
+    }
+}
+
+/// One page of [`BundleStore::list_page`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundlePage {
+    /// The bundles, oldest first.
+    pub bundles: Vec<StoredBundle>,
+    /// The cursor of the next page (the last bundle's id), when more follow.
+    pub next: Option<String>,
+}
+
+impl BundlePage {
+    /// A page from up to `limit + 1` bundles in order (one more than the
+    /// page says that more follow).
+    fn of(mut bundles: Vec<StoredBundle>, limit: usize) -> BundlePage {
+        let more = bundles.len() > limit;
+        bundles.truncate(limit);
+        let next = if more {
+            bundles.last().map(|b| b.bundle_id.clone())
+        } else {
+            None
+        };
+        BundlePage { bundles, next }
+    }
+}
+
+fn check_page(after: Option<&str>, limit: usize) -> Result<(), AuditError> {
+    if let Some(a) = after {
+        check_bundle_id(a)?;
+    }
+    if !(1..=crate::limits::MAX_PAGE).contains(&limit) {
+        return Err(AuditError::InvalidInput {
+            pointer: "/limit".into(),
+            message: format!(
+                "a page holds 1 to {} bundles (got {limit})",
+                crate::limits::MAX_PAGE
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn unknown_cursor(workspace_id: &str, after: &str) -> AuditError {
+    AuditError::InvalidInput {
+        pointer: "/after".into(),
+        message: format!("the cursor {after} is not a bundle of workspace {workspace_id:?}"),
+    }
 }
 
 /// Check a bundle read back from a store against the store's trusted keys

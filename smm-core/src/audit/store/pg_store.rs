@@ -734,6 +734,60 @@ impl BundleStore for PostgresBundleStore {
         Ok(v)
     }
 
+    fn list_page(
+        &self,
+        workspace_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<BundlePage, AuditError> {
+        check_page(after, limit)?;
+        let fail = self.fail();
+        let take = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+        let records = self.with(|c| {
+            let start: (i64, i32, String) = match after {
+                None => (i64::MIN, 0, String::new()),
+                Some(a) => {
+                    let row = c
+                        .query_opt(
+                            "SELECT created_seconds, created_nanos FROM audit_bundles
+                             WHERE bundle_id = $1 AND workspace_id = $2",
+                            &[&a, &workspace_id],
+                        )
+                        .map_err(&fail)?
+                        .ok_or_else(|| unknown_cursor(workspace_id, a))?;
+                    (
+                        row.try_get(0).map_err(&fail)?,
+                        row.try_get(1).map_err(&fail)?,
+                        a.to_string(),
+                    )
+                }
+            };
+            let ids: Vec<String> = c
+                .query(
+                    "SELECT bundle_id FROM audit_bundles WHERE workspace_id = $1
+                     AND (created_seconds, created_nanos, bundle_id COLLATE \"C\") > ($2, $3, $4 COLLATE \"C\")
+                     ORDER BY created_seconds, created_nanos, bundle_id COLLATE \"C\" LIMIT $5",
+                    &[&workspace_id, &start.0, &start.1, &start.2, &take],
+                )
+                .map_err(&fail)?
+                .iter()
+                .map(|r| r.try_get(0).map_err(&fail))
+                .collect::<Result<_, _>>()?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(r) = read_record(c, &id, &fail)? {
+                    out.push((id, r));
+                }
+            }
+            Ok(out)
+        })?;
+        let bundles = records
+            .into_iter()
+            .map(|(id, r)| self.checked(&id, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(BundlePage::of(bundles, limit))
+    }
+
     fn history(&self, bundle_id: &str) -> Result<Vec<StoreEvent>, AuditError> {
         check_bundle_id(bundle_id)?;
         let fail = self.fail();
