@@ -59,6 +59,20 @@ int main(void) {
     CHECK(a.decision && strstr(a.decision, "\"allow\":true"), "the example is allowed: %s", a.decision ? a.decision : "");
     printf("decision: %.160s...\n", a.decision ? a.decision : "");
 
+    /* A prepared input: validated once, decided many times, the same answer. */
+    smm_policy_input *prepared = NULL;
+    CHECK(smm_policy_input_new_json(input, &prepared) == SMM_OK && prepared, "prepare the input");
+    for (int i = 0; i < 3; i++) {
+        char *again = NULL;
+        CHECK(smm_policy_evaluate_input_json(bundle, prepared, &again) == SMM_OK && again && a.decision && strcmp(again, a.decision) == 0, "a prepared input decides as the document does");
+        smm_string_free(again);
+    }
+    smm_policy_input_free(prepared);
+    smm_policy_input *none = NULL;
+    CHECK(smm_policy_input_new_json("{\"timestamp\": 1}", &none) == SMM_INVALID_INPUT && none == NULL, "a bad input is not prepared");
+    char *nothing = NULL;
+    CHECK(smm_policy_evaluate_input_json(bundle, NULL, &nothing) != SMM_OK && nothing == NULL, "a NULL input is refused");
+
     /* A field of the wrong shape: SMM_INVALID_INPUT naming it. */
     char *bad = replaced(input, "\"type\": \"research\"", "\"type\": \"reserch\"");
     char *d = NULL;

@@ -951,3 +951,28 @@ fn regorus_version_matches_the_lockfile() {
         "REGORUS_VERSION is stale"
     );
 }
+
+/// A prepared input around an already validated contract is the same input
+/// (same canonical bytes, same decision) as the whole document validated at
+/// once; the rest is still checked, naming the field; a workspace given
+/// twice is refused.
+#[test]
+fn an_input_around_a_validated_contract_is_the_same_input() {
+    let whole = example_input_value();
+    let contract = Contract::from_value(whole["workspace"].clone()).unwrap();
+    let mut rest = whole.clone();
+    rest.as_object_mut().unwrap().remove("workspace");
+    let a = PolicyInput::from_value(&whole).unwrap();
+    let b = PolicyInput::with_contract(&contract, &rest).unwrap();
+    assert_eq!(a.canonical_json(), b.canonical_json());
+    let bundle = PolicyBundle::default_bundle().unwrap();
+    assert_eq!(bundle.evaluate(&a).unwrap(), bundle.evaluate(&b).unwrap());
+    let e = PolicyInput::with_contract(&contract, &whole).unwrap_err();
+    assert_eq!(e.pointer(), Some("/workspace"), "{e}");
+    let mut bad = rest.clone();
+    bad["timestamp"] = json!("yesterday");
+    let e = PolicyInput::with_contract(&contract, &bad).unwrap_err();
+    assert_eq!(e.pointer(), Some("/timestamp"), "{e}");
+    let e = PolicyInput::with_contract(&contract, &json!([1])).unwrap_err();
+    assert_eq!(e.pointer(), Some(""), "{e}");
+}

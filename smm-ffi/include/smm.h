@@ -187,6 +187,12 @@ typedef struct smm_ledger smm_ledger;
 // threads at once.
 typedef struct smm_policy_bundle smm_policy_bundle;
 
+// A policy input validated once (`smm_policy_input_new_json`), to
+// evaluate many times without validating it again
+// (`smm_policy_evaluate_input_json`); freed by `smm_policy_input_free`.
+// Immutable: use it from many threads at once.
+typedef struct smm_policy_input smm_policy_input;
+
 // A signing key (a local P-256 key or a host callback). Made by
 // `smm_local_signer_*` or `smm_external_signer_new`, freed by `smm_signer_free`.
 typedef struct smm_signer smm_signer;
@@ -679,6 +685,30 @@ smm_status smm_policy_bundle_checksum(const struct smm_policy_bundle *bundle, ch
 smm_status smm_policy_evaluate_json(const struct smm_policy_bundle *bundle,
                                     const char *input_json,
                                     char **decision_out);
+
+// Validate a policy input (see `schemas/policy-input.schema.json`) once;
+// bad input is SMM_INVALID_INPUT naming the field by JSON pointer.
+//
+// # Safety
+// `input_json` NULL or NUL-terminated; `input_out` NULL or writable.
+smm_status smm_policy_input_new_json(const char *input_json, struct smm_policy_input **input_out);
+
+// Evaluate `data.smm.decision` on a prepared input (no validation, no
+// conversion: the fast way to decide many times); the decision (JSON) to
+// `*decision_out`, as `smm_policy_evaluate_json` writes it.
+//
+// # Safety
+// `bundle` and `input` are NULL or live; `decision_out` NULL or writable.
+smm_status smm_policy_evaluate_input_json(const struct smm_policy_bundle *bundle,
+                                          const struct smm_policy_input *input,
+                                          char **decision_out);
+
+// Free a prepared policy input (NULL is a no-op).
+//
+// # Safety
+// `input` is NULL or made by this library and not yet freed, and no
+// other thread is using it.
+void smm_policy_input_free(struct smm_policy_input *input);
 
 // Evaluate any rule path (`data.pkg.rule`) on any JSON input and write its
 // value (JSON) to `*result_out`; SMM_NOT_FOUND when the rule is undefined

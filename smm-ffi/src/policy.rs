@@ -213,6 +213,74 @@ pub unsafe extern "C" fn smm_policy_evaluate_json(
     })
 }
 
+/// A policy input validated once (`smm_policy_input_new_json`), to
+/// evaluate many times without validating it again
+/// (`smm_policy_evaluate_input_json`); freed by `smm_policy_input_free`.
+/// Immutable: use it from many threads at once.
+#[derive(Debug)]
+pub struct smm_policy_input {
+    pub(crate) inner: PolicyInput,
+}
+
+/// Validate a policy input (see `schemas/policy-input.schema.json`) once;
+/// bad input is SMM_INVALID_INPUT naming the field by JSON pointer.
+///
+/// # Safety
+/// `input_json` NULL or NUL-terminated; `input_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_policy_input_new_json(
+    input_json: *const c_char,
+    input_out: *mut *mut smm_policy_input,
+) -> smm_status {
+    boundary(|| {
+        check_out(input_out, "input_out")?;
+        // SAFETY: per this function's contract.
+        let text = unsafe { arg_str(input_json, "input_json") }?;
+        let inner = PolicyInput::from_json(text).map_err(err)?;
+        // SAFETY: checked above.
+        unsafe { write_obj(input_out, smm_policy_input { inner }) };
+        Ok(())
+    })
+}
+
+/// Evaluate `data.smm.decision` on a prepared input (no validation, no
+/// conversion: the fast way to decide many times); the decision (JSON) to
+/// `*decision_out`, as `smm_policy_evaluate_json` writes it.
+///
+/// # Safety
+/// `bundle` and `input` are NULL or live; `decision_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_policy_evaluate_input_json(
+    bundle: *const smm_policy_bundle,
+    input: *const smm_policy_input,
+    decision_out: *mut *mut c_char,
+) -> smm_status {
+    boundary(|| {
+        check_out(decision_out, "decision_out")?;
+        // SAFETY: per this function's contract.
+        let b = unsafe { arg_obj(bundle, "bundle") }?;
+        // SAFETY: per this function's contract.
+        let i = unsafe { arg_obj(input, "input") }?;
+        let d = b.inner.evaluate(&i.inner).map_err(err)?;
+        let json = d.to_json().map_err(err)?;
+        // SAFETY: checked above.
+        unsafe { write_out(decision_out, json) }
+    })
+}
+
+/// Free a prepared policy input (NULL is a no-op).
+///
+/// # Safety
+/// `input` is NULL or made by this library and not yet freed, and no
+/// other thread is using it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_policy_input_free(input: *mut smm_policy_input) {
+    if !input.is_null() {
+        // SAFETY: made by Box::into_raw here.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(input) })));
+    }
+}
+
 /// Evaluate any rule path (`data.pkg.rule`) on any JSON input and write its
 /// value (JSON) to `*result_out`; SMM_NOT_FOUND when the rule is undefined
 /// for the input.

@@ -10,7 +10,7 @@
     reason = "test code"
 )]
 
-use std::ffi::{CString, c_char};
+use std::ffi::{CStr, CString, c_char};
 use std::ptr;
 
 use proptest::prelude::*;
@@ -89,6 +89,21 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
         prop_assert_eq!(unsafe { smm_policy_bundle_default(&mut bundle) }, smm_status::SMM_OK);
         let mut out = ptr::null_mut();
         let st = unsafe { smm_policy_evaluate_json(bundle, bad.as_ptr(), &mut out) };
+        // The prepared input refuses what the one-call path refuses, and
+        // decides as it does.
+        let mut input = ptr::null_mut();
+        let prepared = unsafe { smm_policy_input_new_json(bad.as_ptr(), &mut input) };
+        prop_assert_eq!(prepared == smm_status::SMM_OK, st == smm_status::SMM_OK, "{:?} {:?}", prepared, st);
+        prop_assert_eq!(prepared == smm_status::SMM_OK, !input.is_null());
+        if prepared == smm_status::SMM_OK {
+            let mut again = ptr::null_mut();
+            let st2 = unsafe { smm_policy_evaluate_input_json(bundle, input, &mut again) };
+            prop_assert_eq!(st2, smm_status::SMM_OK);
+            let (a, b) = unsafe { (CStr::from_ptr(out), CStr::from_ptr(again)) };
+            prop_assert_eq!(a, b);
+            unsafe { smm_string_free(again) };
+        }
+        unsafe { smm_policy_input_free(input) };
         unsafe { smm_policy_bundle_free(bundle) };
         check(st, out)?;
     }

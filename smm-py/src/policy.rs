@@ -38,6 +38,57 @@ fn policy_input(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<core_policy:
     core_policy::PolicyInput::from_value(&v).map_err(|e| to_py_err(py, e))
 }
 
+/// A policy input validated once, to evaluate many times (on one bundle or
+/// several) without validating or converting it again. Immutable; share it
+/// between threads freely.
+#[pyclass(module = "smm_core", frozen, eq)]
+#[derive(PartialEq)]
+pub(crate) struct PolicyInput {
+    pub(crate) inner: core_policy::PolicyInput,
+}
+
+#[pymethods]
+impl PolicyInput {
+    /// Validate a policy input (a dict, JSON text or bytes;
+    /// schemas/policy-input.schema.json). With `contract` (a validated
+    /// `Contract`), `doc` is the rest of the input without its "workspace",
+    /// and the contract is not validated again.
+    #[new]
+    #[pyo3(signature = (doc, *, contract = None))]
+    fn new(
+        py: Python<'_>,
+        doc: &Bound<'_, PyAny>,
+        contract: Option<&Bound<'_, crate::contracts::Contract>>,
+    ) -> PyResult<Self> {
+        let inner = match contract {
+            None => policy_input(py, doc)?,
+            Some(c) => {
+                let rest = document(py, doc, "")?;
+                let c = c.get();
+                py.detach(|| core_policy::PolicyInput::with_contract(&c.inner, &rest))
+                    .map_err(|e| to_py_err(py, e))?
+            }
+        };
+        Ok(PolicyInput { inner })
+    }
+    /// The input as the policies see it (defaults filled in), a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let v = self.inner.to_value().map_err(|e| to_py_err(py, e))?;
+        from_json(py, &v)
+    }
+    /// Its RFC 8785 canonical JSON (what the evaluation id hashes).
+    fn to_json(&self) -> PyResult<String> {
+        Ok(String::from_utf8_lossy(self.inner.canonical_json()).into_owned())
+    }
+    fn __repr__(&self) -> String {
+        let d = self.inner.document();
+        format!(
+            "PolicyInput(workspace={:?}, timestamp={:?})",
+            d.workspace.workspace_id, d.timestamp
+        )
+    }
+}
+
 #[pymethods]
 impl PolicyBundle {
     /// The default bundle shipped with the library.
@@ -133,7 +184,9 @@ impl PolicyBundle {
     fn data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         from_json(py, self.inner.data())
     }
-    /// Validate `input` (dict or JSON) and evaluate data.smm.decision.
+    /// Evaluate data.smm.decision on `input`: a `PolicyInput` (validated
+    /// once: the fast way to decide many times), or a dict or JSON,
+    /// validated on every call.
     /// `engine` is "vm" (the default) or "interpreter"; both agree.
     #[pyo3(signature = (input, *, engine = "vm"))]
     fn evaluate(
@@ -142,11 +195,17 @@ impl PolicyBundle {
         input: &Bound<'_, PyAny>,
         engine: &str,
     ) -> PyResult<Decision> {
-        let input = policy_input(py, input)?;
         let mode = mode(py, engine)?;
-        let inner = py
-            .detach(|| self.inner.evaluate_with(&input, mode))
-            .map_err(|e| to_py_err(py, e))?;
+        // A prepared input is evaluated as it is; anything else is
+        // validated first.
+        let inner = if let Ok(prepared) = input.cast::<PolicyInput>() {
+            let prepared = prepared.get();
+            py.detach(|| self.inner.evaluate_with(&prepared.inner, mode))
+        } else {
+            let input = policy_input(py, input)?;
+            py.detach(|| self.inner.evaluate_with(&input, mode))
+        }
+        .map_err(|e| to_py_err(py, e))?;
         Ok(Decision { inner })
     }
     /// Evaluate any rule path (`data.pkg.rule`) on any input (dict or JSON);
@@ -352,6 +411,7 @@ pub(crate) fn decision_card<'py>(
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PolicyBundle>()?;
+    m.add_class::<PolicyInput>()?;
     m.add_class::<Decision>()?;
     m.add_function(wrap_pyfunction!(decision_card, m)?)?;
     m.add("DECISION_RULE", core_policy::DECISION_RULE)?;

@@ -224,3 +224,28 @@ def test_hostile_policy_sources_are_policy_errors(tmp_path):
     os.mkfifo(fifo / "x.rego")
     with pytest.raises(smm_core.PolicyError, match="not a regular file"):
         smm_core.PolicyBundle.from_dir(fifo)
+
+
+def test_a_prepared_input_decides_as_the_document_does(bundle):
+    prepared = smm_core.PolicyInput(INPUT)
+    assert bundle.evaluate(prepared) == bundle.evaluate(INPUT)
+    assert bundle.evaluate(prepared, engine="interpreter") == bundle.evaluate(prepared)
+    assert prepared.to_dict()["workspace"]["workspaceId"] == INPUT["workspace"]["workspaceId"]
+    assert json.loads(prepared.to_json()) == prepared.to_dict()
+    # Around an already validated contract: the same input, the same id.
+    contract = smm_core.Contract.from_dict(INPUT["workspace"])
+    rest = {k: v for k, v in INPUT.items() if k != "workspace"}
+    around = smm_core.PolicyInput(rest, contract=contract)
+    assert around == prepared
+    assert bundle.evaluate(around).evaluation_id == bundle.evaluate(INPUT).evaluation_id
+    # The rest is still checked, naming the field; a workspace given twice
+    # is refused.
+    with pytest.raises(smm_core.ValidationError) as e:
+        smm_core.PolicyInput(dict(rest, timestamp="yesterday"), contract=contract)
+    assert e.value.pointer == "/timestamp"
+    with pytest.raises(smm_core.ValidationError) as e:
+        smm_core.PolicyInput(INPUT, contract=contract)
+    assert e.value.pointer == "/workspace"
+    with pytest.raises(smm_core.ValidationError) as e:
+        smm_core.PolicyInput(dict(INPUT, timestamp="yesterday"))
+    assert e.value.pointer == "/timestamp"

@@ -236,6 +236,34 @@ impl PolicyInput {
         Self::prepare(document)
     }
 
+    /// Validate the rest of a policy input around a contract that is
+    /// already validated: `rest` is the input without its `workspace`
+    /// (which comes from `contract`, not validated again). The result is
+    /// the one [`PolicyInput::from_value`] gives for the whole document,
+    /// without the contract's schema check (most of the cost of a prepared
+    /// input).
+    pub fn with_contract(contract: &Contract, rest: &Value) -> Result<PolicyInput, PolicyError> {
+        let Some(obj) = rest.as_object() else {
+            return Err(invalid("", "the policy input must be a JSON object"));
+        };
+        if obj.contains_key("workspace") {
+            return Err(invalid(
+                "/workspace",
+                "give the workspace either in the document or as the contract, not both",
+            ));
+        }
+        let mut whole = obj.clone();
+        let ws = serde_json::to_value(contract.contract())
+            .map_err(|e| invalid("/workspace", e.to_string()))?;
+        whole.insert("workspace".into(), ws);
+        let whole = Value::Object(whole);
+        let document: PolicyDocument = serde_path_to_error::deserialize(&whole).map_err(|e| {
+            let pointer = crate::jcs::path_pointer(&e);
+            invalid(pointer, e.inner().to_string())
+        })?;
+        Self::prepare(document)
+    }
+
     /// Validate a typed document (the contract against its schema too).
     pub fn new(document: PolicyDocument) -> Result<PolicyInput, PolicyError> {
         let ws = serde_json::to_value(&document.workspace)
