@@ -1864,6 +1864,20 @@ fn file_store_locators_are_checked() {
             .collect::<Vec<_>>(),
         [ida.clone(), idb.clone()]
     );
+    // A link planted under a bundle's name is refused, not followed.
+    #[cfg(unix)]
+    {
+        // b's own file, linked under b's own name into a's day: followed,
+        // it would list b twice.
+        let link = a_path.with_file_name(b_path.file_name().unwrap());
+        std::os::unix::fs::symlink(&b_path, &link).unwrap();
+        let e = store.list_page("ws-icblabs-0001", None, 5).unwrap_err();
+        assert!(
+            matches!(&e, AuditError::Corrupt { message, .. } if message.contains("symbolic link")),
+            "{e:?}"
+        );
+        std::fs::remove_file(&link).unwrap();
+    }
 }
 
 /// The store's workspaces come from its registry, not from reading every

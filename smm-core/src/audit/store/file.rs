@@ -950,6 +950,20 @@ impl BundleStore for FileBundleStore {
                 if !name.starts_with("bundle-") || !name.ends_with(".json.gz") {
                     continue;
                 }
+                let ours = match name_key(&name) {
+                    Some((ws, _)) => ws == safe,
+                    None => true,
+                };
+                // What will be read must be a file of the store's own (a
+                // link planted there is refused, as `list` refuses it).
+                if ours
+                    && !f
+                        .file_type()
+                        .map_err(|e| io_err("list", &day, e))?
+                        .is_file()
+                {
+                    return Err(planted(&f.path()));
+                }
                 match name_key(&name) {
                     Some((ws, _)) if ws != safe => {}
                     Some(_) => names.push(name),
