@@ -483,11 +483,15 @@ unsafe fn opt_str<'a>(s: *const c_char, name: &str) -> Result<Option<&'a str>, F
 
 /// Stored bundles as the listing functions write them.
 fn listing(items: Vec<StoredBundle>) -> Result<String, Failure> {
-    let items: Vec<serde_json::Value> = items
+    to_json_string(&rows(items))
+}
+
+/// Stored bundles as listings show them: `{"bundleId", "workspaceId", "createdAt"}`.
+fn rows(items: Vec<StoredBundle>) -> Vec<serde_json::Value> {
+    items
         .into_iter()
         .map(|b| serde_json::json!({"bundleId": b.bundle_id, "workspaceId": b.workspace_id, "createdAt": b.created_at}))
-        .collect();
-    to_json_string(&items)
+        .collect()
 }
 
 /// Store an envelope (as the next link of its chain when `next`); its id.
@@ -718,12 +722,7 @@ pub unsafe extern "C" fn smm_store_list_page_json(
         // SAFETY: per this function's contract (NULL allowed).
         let after = unsafe { opt_str(after, "after")? };
         let page = st.inner.as_dyn().list_page(ws, after, limit).map_err(err)?;
-        let bundles: Vec<serde_json::Value> = page
-            .bundles
-            .into_iter()
-            .map(|b| serde_json::json!({"bundleId": b.bundle_id, "workspaceId": b.workspace_id, "createdAt": b.created_at}))
-            .collect();
-        let doc = serde_json::json!({"bundles": bundles, "next": page.next});
+        let doc = serde_json::json!({"bundles": rows(page.bundles), "next": page.next});
         // SAFETY: checked above.
         unsafe { write_out(page_out, to_json_string(&doc)?) }
     })

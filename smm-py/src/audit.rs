@@ -442,11 +442,15 @@ fn listing<'py>(
     py: Python<'py>,
     items: Vec<core_audit::store::StoredBundle>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let v: Vec<Value> = items
+    from_json(py, &Value::Array(rows(items)))
+}
+
+/// Stored bundles as rows: {"bundleId", "workspaceId", "createdAt"}.
+fn rows(items: Vec<core_audit::store::StoredBundle>) -> Vec<Value> {
+    items
         .into_iter()
         .map(|b| serde_json::json!({"bundleId": b.bundle_id, "workspaceId": b.workspace_id, "createdAt": b.created_at}))
-        .collect();
-    from_json(py, &Value::Array(v))
+        .collect()
 }
 
 /// A page of stored bundles as Python sees it: {"bundles": [...], "next": id or None}.
@@ -454,14 +458,9 @@ fn page_dict<'py>(
     py: Python<'py>,
     page: core_audit::store::BundlePage,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let bundles: Vec<Value> = page
-        .bundles
-        .into_iter()
-        .map(|b| serde_json::json!({"bundleId": b.bundle_id, "workspaceId": b.workspace_id, "createdAt": b.created_at}))
-        .collect();
     from_json(
         py,
-        &serde_json::json!({"bundles": bundles, "next": page.next}),
+        &serde_json::json!({"bundles": rows(page.bundles), "next": page.next}),
     )
 }
 
