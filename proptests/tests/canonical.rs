@@ -160,6 +160,45 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// Every decimal literal (the fast path for short plain decimals among
+    /// them) canonicalizes as its nearest double does through the general
+    /// ECMAScript formatter.
+    #[test]
+    fn decimal_literals_canonicalize_as_their_double(
+        negative in any::<bool>(),
+        int in prop_oneof![Just(String::from("0")), "[1-9][0-9]{0,17}"],
+        frac in "[0-9]{1,20}",
+        zeros in 0usize..9,
+    ) {
+        let lit = format!("{}{int}.{}{frac}", if negative { "-" } else { "" }, "0".repeat(zeros));
+        let v: f64 = lit.parse().unwrap();
+        let mut want = Vec::new();
+        smm_core::jcs::write_es6_number(&mut want, v);
+        let got = canonicalize(lit.as_bytes()).unwrap();
+        prop_assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap(), "{}", lit);
+    }
+
+    /// Strings come out right whatever the alignment of their special
+    /// characters (the scan reads eight bytes at a time): the canonical form
+    /// reads back as the string, has no raw control byte, and equals
+    /// serde_json's writing of it (the same mandatory escapes).
+    #[test]
+    fn strings_canonicalize_at_any_alignment(s in "[\\x00-\\x7f\"\\\\é€😀]{0,40}", pad in 0usize..9) {
+        let doc = format!("{}{}", " ".repeat(pad), serde_json::to_string(&s).unwrap());
+        let got = canonicalize(doc.as_bytes()).unwrap();
+        let back: String = serde_json::from_slice(&got).unwrap();
+        prop_assert_eq!(&back, &s);
+        // serde_json writes the same mandatory escapes as RFC 8785.
+        prop_assert_eq!(String::from_utf8(got.clone()).unwrap(), serde_json::to_string(&s).unwrap());
+        for (n, b) in got.iter().enumerate() {
+            prop_assert!(*b >= 0x20, "raw control byte at {} in {:?}", n, String::from_utf8_lossy(&got));
+        }
+    }
+}
+
 fn arb_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),

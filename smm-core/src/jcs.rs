@@ -498,12 +498,7 @@ impl Parser<'_> {
         loop {
             // Copy the run of bytes that need no attention.
             let run_start = self.i;
-            while let Some(&b) = self.s.get(self.i) {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.i += 1;
-            }
+            self.i = plain_run(self.s, self.i);
             let run = self.s.get(run_start..self.i).unwrap_or(&[]);
             out.extend_from_slice(run);
             if key {
@@ -645,6 +640,9 @@ impl Parser<'_> {
             }
             return Ok(());
         }
+        if write_plain_decimal(out, lit) {
+            return Ok(());
+        }
         let v: f64 = text.parse().map_err(|_| self.syntax("invalid number"))?;
         if !v.is_finite() {
             return Err(CanonicalError::NumberOutOfRange {
@@ -713,6 +711,92 @@ pub fn cmp_utf16(a: &[u8], b: &[u8]) -> Ordering {
     }
 }
 
+/// The first byte at or after `i` that a string cannot copy as it is: a
+/// quote, a backslash or a control character (`s.len()` when there is none).
+/// Eight bytes at a time: a byte is flagged when it equals `"` or `\` or is
+/// below 0x20, by the borrow tricks of "Bit Twiddling Hacks" (`haszero`,
+/// `hasless`); their lowest flag is always a real one, and the lowest is the
+/// one taken.
+#[inline]
+fn plain_run(s: &[u8], mut i: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let x = u64::from_le_bytes(bytes);
+        let quote = x ^ (LO * u64::from(b'"'));
+        let backslash = x ^ (LO * u64::from(b'\\'));
+        let flags = ((quote.wrapping_sub(LO) & !quote)
+            | (backslash.wrapping_sub(LO) & !backslash)
+            | (x.wrapping_sub(LO * 0x20) & !x))
+            & HI;
+        if flags != 0 {
+            return i + (flags.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = s.get(i) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Write the canonical form of a decimal literal without an exponent whose
+/// canonical form is the literal itself, trimmed: at most 15 significant
+/// digits (so its double's shortest round-trip spelling is those digits: no
+/// other decimal of 15 digits or fewer reads as the same double) and a
+/// magnitude ECMAScript prints without an exponent (at least 1e-6). False,
+/// writing nothing, for any other literal (the general path handles it).
+fn write_plain_decimal(out: &mut Vec<u8>, lit: &[u8]) -> bool {
+    let (negative, body) = match lit.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, lit),
+    };
+    let Some(dot) = body.iter().position(|&b| b == b'.') else {
+        return false;
+    };
+    let (int, frac) = (
+        body.get(..dot).unwrap_or(&[]),
+        body.get(dot + 1..).unwrap_or(&[]),
+    );
+    if !int.iter().chain(frac).all(u8::is_ascii_digit) {
+        return false;
+    }
+    let frac_len = frac.iter().rposition(|&b| b != b'0').map_or(0, |p| p + 1);
+    let frac = frac.get(..frac_len).unwrap_or(&[]);
+    let zero_int = int == b"0";
+    let significant = if zero_int {
+        let leading = frac.iter().take_while(|&&b| b == b'0').count();
+        if leading > 5 {
+            return false;
+        }
+        frac.len() - leading
+    } else {
+        int.len() + frac.len()
+    };
+    if significant > 15 {
+        return false;
+    }
+    if zero_int && frac.is_empty() {
+        out.push(b'0');
+        return true;
+    }
+    if negative {
+        out.push(b'-');
+    }
+    out.extend_from_slice(int);
+    if !frac.is_empty() {
+        out.push(b'.');
+        out.extend_from_slice(frac);
+    }
+    true
+}
+
 /// Write a finite double as ECMAScript's `Number.prototype.toString` does.
 pub fn write_es6_number(out: &mut Vec<u8>, v: f64) {
     if v == 0.0 {
@@ -722,30 +806,48 @@ pub fn write_es6_number(out: &mut Vec<u8>, v: f64) {
     if v < 0.0 {
         out.push(b'-');
     }
-    // Shortest round-trip digits and decimal exponent, from ryu's output.
+    // Shortest round-trip digits and decimal exponent, from ryu's output
+    // (at most 17 significant digits, in `1.5e-7`, `0.001` or `123.0`
+    // form), without allocating.
     let mut buf = ryu::Buffer::new();
-    let text = buf.format_finite(v.abs());
-    let (mantissa, exp) = match text.find(['e', 'E']) {
-        Some(p) => (
-            text.get(..p).unwrap_or("0"),
-            text.get(p + 1..)
-                .and_then(|e| e.parse::<i32>().ok())
-                .unwrap_or(0),
-        ),
-        None => (text, 0),
-    };
-    let point = mantissa.find('.').unwrap_or(mantissa.len()) as i32;
-    let mut digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
-    let leading = digits.iter().take_while(|d| **d == b'0').count();
-    digits.drain(..leading);
-    while digits.last() == Some(&b'0') {
-        digits.pop();
+    let text = buf.format_finite(v.abs()).as_bytes();
+    let mut digits = [0u8; 24];
+    let mut k = 0usize;
+    let (mut seen, mut leading, mut point, mut exp) = (0i32, 0i32, None, 0i32);
+    let mut bytes = text.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'0'..=b'9' => {
+                if k == 0 && b == b'0' {
+                    leading += 1;
+                } else if let Some(d) = digits.get_mut(k) {
+                    *d = b;
+                    k += 1;
+                }
+                seen += 1;
+            }
+            b'.' => point = Some(seen),
+            b'e' | b'E' => {
+                let (sign, mut magnitude) = (bytes.clone().next() == Some(&b'-'), 0i32);
+                for &d in bytes.by_ref() {
+                    if d.is_ascii_digit() {
+                        magnitude = magnitude * 10 + i32::from(d - b'0');
+                    }
+                }
+                exp = if sign { -magnitude } else { magnitude };
+            }
+            _ => {}
+        }
+    }
+    let mut digits = digits.get(..k).unwrap_or(&[]);
+    while let Some((b'0', rest)) = digits.split_last() {
+        digits = rest;
     }
     // value = 0.d1d2...dk x 10^n
     let k = digits.len() as i32;
-    let n = point - leading as i32 + exp;
+    let n = point.unwrap_or(seen) - leading + exp;
     if k <= n && n <= 21 {
-        out.extend_from_slice(&digits);
+        out.extend_from_slice(digits);
         out.extend(std::iter::repeat_n(b'0', (n - k) as usize));
     } else if 0 < n && n <= 21 {
         let (int, frac) = digits.split_at(n as usize);
@@ -755,7 +857,7 @@ pub fn write_es6_number(out: &mut Vec<u8>, v: f64) {
     } else if -6 < n && n <= 0 {
         out.extend_from_slice(b"0.");
         out.extend(std::iter::repeat_n(b'0', (-n) as usize));
-        out.extend_from_slice(&digits);
+        out.extend_from_slice(digits);
     } else {
         let e = n - 1;
         if let Some((first, rest)) = digits.split_first() {
@@ -767,7 +869,12 @@ pub fn write_es6_number(out: &mut Vec<u8>, v: f64) {
         }
         out.push(b'e');
         out.push(if e < 0 { b'-' } else { b'+' });
-        out.extend_from_slice(e.unsigned_abs().to_string().as_bytes());
+        let e = e.unsigned_abs();
+        for (place, always) in [(100, false), (10, false), (1, true)] {
+            if always || e >= place {
+                out.push(b'0' + ((e / place) % 10) as u8);
+            }
+        }
     }
 }
 
