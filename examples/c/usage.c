@@ -136,6 +136,20 @@ int main(void) {
     CHECK(smm_ledger_apply_retention(ledger, plan, &deleted) == SMM_OK && deleted == 0, "another workspace's plan deletes nothing here");
     smm_string_free(plan);
 
+    /* The same file at full durability: each commit on the disk before it returns. */
+    smm_ledger *durable = NULL;
+    CHECK(smm_ledger_open_durable(path, "full", &durable) == SMM_OK && durable, "open at full durability");
+    char *how = NULL;
+    CHECK(smm_ledger_durability(durable, &how) == SMM_OK && how && strcmp(how, "full") == 0, "durability is full");
+    smm_string_free(how);
+    uint64_t seen = 0;
+    CHECK(smm_ledger_used(durable, "ws-1", "tokens", "day", NOW, &seen) == SMM_OK && seen == used,
+          "the durable handle reads the same books (%llu)", (unsigned long long)seen);
+    smm_ledger_free(durable);
+    smm_ledger *bad = NULL;
+    CHECK(smm_ledger_open_durable(path, "fsync", &bad) == SMM_INVALID_INPUT && bad == NULL,
+          "an unknown durability is refused");
+
     if (failures) print_error();
     smm_ledger_free(ledger);
     unlink(path);

@@ -199,6 +199,57 @@ proptest! {
     }
 }
 
+/// Values with what the value writer treats apart: integers of the whole
+/// 64-bit ranges, any finite double, keys whose UTF-8 and UTF-16 orders
+/// differ, strings needing escapes.
+fn arb_wide_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<u64>().prop_map(|n| serde_json::json!(n)),
+        any::<i64>().prop_map(|n| serde_json::json!(n)),
+        prop::num::f64::NORMAL.prop_map(|f| serde_json::json!(f)),
+        prop::num::f64::SUBNORMAL.prop_map(|f| serde_json::json!(f)),
+        "[\\x00-\\x7f\"\\\\é\u{e000}\u{fb33}😀]{0,8}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map("[a-c\u{e000}\u{fb33}😀\u{10000}]{0,3}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    /// Writing a value's canonical form directly gives what canonicalizing
+    /// its JSON text gives: the same bytes, or the same error.
+    #[test]
+    fn value_writer_agrees_with_the_text_path(v in arb_wide_json()) {
+        let text = serde_json::to_vec(&v).unwrap();
+        prop_assert_eq!(smm_core::jcs::canonicalize_value(&v), canonicalize(&text));
+    }
+}
+
+#[test]
+fn value_writer_refuses_what_the_text_path_refuses() {
+    use smm_core::jcs::{CanonicalError, MAX_DEPTH, canonicalize_value};
+    let v = serde_json::json!({"a": [1, 9_007_199_254_740_993u64]});
+    let e = canonicalize_value(&v).unwrap_err();
+    assert!(matches!(e, CanonicalError::InexactInteger { .. }), "{e}");
+    assert_eq!(e.pointer(), Some("/a/1"));
+    assert_eq!(Err(e), canonicalize(&serde_json::to_vec(&v).unwrap()));
+    let mut deep = Value::Null;
+    for _ in 0..=MAX_DEPTH {
+        deep = serde_json::json!({"k/~": [deep]});
+    }
+    let e = canonicalize_value(&deep).unwrap_err();
+    assert!(matches!(e, CanonicalError::TooDeep { .. }), "{e}");
+    assert_eq!(Err(e), canonicalize(&serde_json::to_vec(&deep).unwrap()));
+}
+
 fn arb_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),

@@ -250,15 +250,142 @@ pub fn canonicalize(input: &[u8]) -> Result<Vec<u8>, CanonicalError> {
     Ok(out)
 }
 
-/// The canonical form of a `serde_json` value (numbers go through the same
-/// checks as in text).
+/// The canonical form of a `serde_json` value, written from the value
+/// directly (no JSON text in between): the same bytes, and the same errors
+/// at the same pointers, as [`canonicalize`] of the value's JSON text
+/// (integers beyond 2^53 that no double holds exactly, nesting deeper than
+/// [`MAX_DEPTH`], a result longer than
+/// [`crate::limits::MAX_DOCUMENT_BYTES`]).
 pub fn canonicalize_value(value: &serde_json::Value) -> Result<Vec<u8>, CanonicalError> {
-    let text = serde_json::to_vec(value).map_err(|e| CanonicalError::Syntax {
-        offset: 0,
-        pointer: String::new(),
-        message: e.to_string(),
-    })?;
-    canonicalize(&text)
+    let mut out = Vec::with_capacity(256);
+    if write_value(&mut out, value, 0).is_err() {
+        // The text path names the first offending place in the value's
+        // own member order: report exactly what it reports.
+        let text = serde_json::to_vec(value).map_err(|e| CanonicalError::Syntax {
+            offset: 0,
+            pointer: String::new(),
+            message: e.to_string(),
+        })?;
+        return canonicalize(&text);
+    }
+    if out.len() > crate::limits::MAX_DOCUMENT_BYTES {
+        return Err(CanonicalError::TooLarge {
+            len: out.len(),
+            limit: crate::limits::MAX_DOCUMENT_BYTES,
+        });
+    }
+    Ok(out)
+}
+
+fn write_value(
+    out: &mut Vec<u8>,
+    value: &serde_json::Value,
+    depth: usize,
+) -> Result<(), CanonicalError> {
+    use serde_json::Value;
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => write_number_value(out, n)?,
+        Value::String(s) => write_canonical_str(out, s),
+        Value::Array(items) => {
+            if depth >= MAX_DEPTH {
+                return Err(CanonicalError::TooDeep {
+                    pointer: String::new(),
+                    limit: MAX_DEPTH,
+                });
+            }
+            out.push(b'[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item, depth + 1).map_err(|e| e.within(&index.to_string()))?;
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            if depth >= MAX_DEPTH {
+                return Err(CanonicalError::TooDeep {
+                    pointer: String::new(),
+                    limit: MAX_DEPTH,
+                });
+            }
+            // A map iterates in UTF-8 (code point) order, which is UTF-16
+            // order unless two keys differ first between a supplementary
+            // character and U+E000..U+FFFF: sort only then.
+            let mut members: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+            let sorted = members.windows(2).all(|w| {
+                matches!(w, [a, b] if cmp_utf16(a.0.as_bytes(), b.0.as_bytes()) == Ordering::Less)
+            });
+            if !sorted {
+                members.sort_by(|a, b| cmp_utf16(a.0.as_bytes(), b.0.as_bytes()));
+            }
+            out.push(b'{');
+            for (n, (key, item)) in members.into_iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                write_canonical_str(out, key);
+                out.push(b':');
+                write_value(out, item, depth + 1).map_err(|e| e.within(key))?;
+            }
+            out.push(b'}');
+        }
+    }
+    Ok(())
+}
+
+/// A number of a `serde_json` value: integers within 2^53 as they are,
+/// larger ones through the literal checks of the text path, doubles in the
+/// ECMAScript form.
+fn write_number_value(out: &mut Vec<u8>, n: &serde_json::Number) -> Result<(), CanonicalError> {
+    const EXACT: u64 = 1 << 53;
+    if let Some(u) = n.as_u64() {
+        if u <= EXACT {
+            out.extend_from_slice(u.to_string().as_bytes());
+            return Ok(());
+        }
+    } else if let Some(i) = n.as_i64() {
+        if i.unsigned_abs() <= EXACT {
+            out.extend_from_slice(i.to_string().as_bytes());
+            return Ok(());
+        }
+    } else if let Some(f) = n.as_f64() {
+        write_es6_number(out, f);
+        return Ok(());
+    }
+    // A large integer: read its literal as the text path does.
+    let text = n.to_string();
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+        depth: 0,
+        members: Vec::new(),
+        keys: Vec::new(),
+        scratch: Vec::new(),
+    };
+    p.number(out)
+}
+
+/// Write a string in canonical form: quoted, with only the mandatory
+/// escapes.
+fn write_canonical_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    out.push(b'"');
+    let mut i = 0;
+    loop {
+        let end = plain_run(bytes, i);
+        out.extend_from_slice(bytes.get(i..end).unwrap_or(&[]));
+        let Some(&b) = bytes.get(end) else {
+            break;
+        };
+        // A quote, a backslash or a control character: one byte, ASCII.
+        write_canonical_char(out, char::from(b), &[b]);
+        i = end + 1;
+    }
+    out.push(b'"');
 }
 
 /// `"sha256:" + hex(SHA-256(canonical form))`.

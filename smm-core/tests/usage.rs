@@ -325,6 +325,30 @@ fn sqlite_ledger() {
     );
 }
 
+#[test]
+fn sqlite_ledger_at_full_durability() {
+    let path = tempfile("full");
+    let l = SqliteLedger::open_with_durability(&path, Durability::Full).unwrap();
+    assert_eq!(l.durability().unwrap(), Durability::Full);
+    ledger_behaves(&l);
+    drop(l);
+    // Durability is the connection's, not the file's: a plain open is NORMAL,
+    // and reads the same books.
+    let l = SqliteLedger::open(&path).unwrap();
+    assert_eq!(l.durability().unwrap(), Durability::Normal);
+    assert_eq!(
+        l.used("ws", "tokens", Period::Total, ts(NOW)).unwrap(),
+        1150
+    );
+    assert_eq!("full".parse::<Durability>().unwrap(), Durability::Full);
+    assert_eq!("normal".parse::<Durability>().unwrap(), Durability::Normal);
+    let e = "FULL".parse::<Durability>().unwrap_err();
+    assert!(
+        matches!(&e, UsageError::InvalidInput { pointer, .. } if pointer == "/durability"),
+        "{e}"
+    );
+}
+
 fn race(l: &(dyn UsageLedger + Sync), threads: usize, each: usize, tag: &str) -> usize {
     let allowed = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {

@@ -857,6 +857,27 @@ smm_status smm_sweep_json(const char *request_json,
 // `path` is NULL or NUL-terminated; `ledger_out` is NULL or writable.
 smm_status smm_ledger_open(const char *path, struct smm_ledger **ledger_out);
 
+// Open the SQLite ledger at `path` (created when missing) with the
+// durability of its commits: `"normal"` (commits survive a crash of the
+// process; as `smm_ledger_open`) or `"full"` (each commit on the disk
+// before it returns, so it survives a power loss too; slower). Any other
+// word is SMM_INVALID_INPUT at `/durability`.
+//
+// # Safety
+// `path` and `durability` are NULL or NUL-terminated; `ledger_out` is
+// NULL or writable.
+smm_status smm_ledger_open_durable(const char *path,
+                                   const char *durability,
+                                   struct smm_ledger **ledger_out);
+
+// The durability of a SQLite ledger's commits, `"normal"` or `"full"`, as
+// a string to free with `smm_string_free`; SMM_INVALID_INPUT for a ledger
+// that is not a SQLite file.
+//
+// # Safety
+// `ledger` is NULL or from `smm_ledger_open*`; `out` is NULL or writable.
+smm_status smm_ledger_durability(const struct smm_ledger *ledger, char **out);
+
 // Connect to the PostgreSQL ledger at `url`
 // (`postgresql://user:password@host:port/db`), shared by every replica of
 // a service: its tables are created or migrated on connect; a database

@@ -101,6 +101,63 @@ pub unsafe extern "C" fn smm_ledger_open(
     unsafe { open_sqlite(path, ledger_out, false) }
 }
 
+/// Open the SQLite ledger at `path` (created when missing) with the
+/// durability of its commits: `"normal"` (commits survive a crash of the
+/// process; as `smm_ledger_open`) or `"full"` (each commit on the disk
+/// before it returns, so it survives a power loss too; slower). Any other
+/// word is SMM_INVALID_INPUT at `/durability`.
+///
+/// # Safety
+/// `path` and `durability` are NULL or NUL-terminated; `ledger_out` is
+/// NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_ledger_open_durable(
+    path: *const c_char,
+    durability: *const c_char,
+    ledger_out: *mut *mut smm_ledger,
+) -> smm_status {
+    boundary(|| {
+        check_out(ledger_out, "ledger_out")?;
+        // SAFETY: per the caller's contract.
+        let p = unsafe { arg_str(path, "path") }?;
+        // SAFETY: per the caller's contract.
+        let d = unsafe { arg_str(durability, "durability") }?;
+        let d: usage::Durability = d.parse().map_err(err)?;
+        let books =
+            host::Ledger::Sqlite(usage::SqliteLedger::open_with_durability(p, d).map_err(err)?);
+        // SAFETY: checked above.
+        unsafe { write_obj(ledger_out, smm_ledger { books }) };
+        Ok(())
+    })
+}
+
+/// The durability of a SQLite ledger's commits, `"normal"` or `"full"`, as
+/// a string to free with `smm_string_free`; SMM_INVALID_INPUT for a ledger
+/// that is not a SQLite file.
+///
+/// # Safety
+/// `ledger` is NULL or from `smm_ledger_open*`; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_ledger_durability(
+    ledger: *const smm_ledger,
+    out: *mut *mut c_char,
+) -> smm_status {
+    boundary(|| {
+        check_out(out, "out")?;
+        // SAFETY: per the caller's contract.
+        let l = unsafe { arg_obj(ledger, "ledger") }?;
+        let host::Ledger::Sqlite(sqlite) = &l.books else {
+            return Err(invalid(
+                "/ledger",
+                "not a SQLite ledger: it has no durability setting",
+            ));
+        };
+        let d = sqlite.durability().map_err(err)?;
+        // SAFETY: checked above.
+        unsafe { write_out(out, d.as_str().to_string()) }
+    })
+}
+
 /// Connect to the PostgreSQL ledger at `url`
 /// (`postgresql://user:password@host:port/db`), shared by every replica of
 /// a service: its tables are created or migrated on connect; a database

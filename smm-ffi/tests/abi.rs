@@ -345,6 +345,67 @@ fn hostile_ledger_paths_through_the_abi() {
 }
 
 #[test]
+fn sqlite_durability_through_the_abi() {
+    let dir = std::env::temp_dir().join(format!("smm-ffi-durable-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = CString::new(dir.join("ledger.sqlite").to_str().unwrap()).unwrap();
+    let durability_of = |ledger: *const smm_ledger| {
+        let mut out = ptr::null_mut();
+        assert_eq!(
+            unsafe { smm_ledger_durability(ledger, &mut out) },
+            smm_status::SMM_OK
+        );
+        let s = unsafe { CStr::from_ptr(out) }.to_str().unwrap().to_string();
+        unsafe { smm_string_free(out) };
+        s
+    };
+    let mut full = ptr::null_mut();
+    let word = CString::new("full").unwrap();
+    assert_eq!(
+        unsafe { smm_ledger_open_durable(p.as_ptr(), word.as_ptr(), &mut full) },
+        smm_status::SMM_OK
+    );
+    assert_eq!(durability_of(full), "full");
+    let mut plain = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_ledger_open(p.as_ptr(), &mut plain) },
+        smm_status::SMM_OK
+    );
+    assert_eq!(durability_of(plain), "normal");
+    // A word that is not a durability, a NULL one, a ledger without one.
+    let mut none = ptr::null_mut();
+    let bad = CString::new("fsync").unwrap();
+    assert_eq!(
+        unsafe { smm_ledger_open_durable(p.as_ptr(), bad.as_ptr(), &mut none) },
+        smm_status::SMM_INVALID_INPUT
+    );
+    assert!(none.is_null());
+    assert!(last_error().contains("/durability"), "{}", last_error());
+    assert_eq!(
+        unsafe { smm_ledger_open_durable(p.as_ptr(), ptr::null(), &mut none) },
+        smm_status::SMM_NULL_ARGUMENT
+    );
+    let mut memory = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_ledger_new_memory(&mut memory) },
+        smm_status::SMM_OK
+    );
+    let mut out = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_ledger_durability(memory, &mut out) },
+        smm_status::SMM_INVALID_INPUT
+    );
+    assert!(out.is_null());
+    unsafe {
+        smm_ledger_free(full);
+        smm_ledger_free(plain);
+        smm_ledger_free(memory);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn usage_through_the_abi() {
     const NOW: &str = "2025-09-01T12:00:00Z";
     let cs = |s: &str| CString::new(s).unwrap();

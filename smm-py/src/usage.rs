@@ -235,14 +235,23 @@ impl UsageLedger {
         self.books.as_dyn()
     }
 
-    fn sqlite_with(py: Python<'_>, path: PathBuf, existing: bool) -> PyResult<Self> {
+    fn sqlite_with(
+        py: Python<'_>,
+        path: PathBuf,
+        existing: bool,
+        durability: smm_core::usage::Durability,
+    ) -> PyResult<Self> {
         let choice = host::LedgerChoice::Sqlite(path.clone());
         let books = py
             .detach(|| {
                 if existing {
                     choice.open_existing()
-                } else {
+                } else if durability == smm_core::usage::Durability::Normal {
                     choice.open()
+                } else {
+                    smm_core::usage::SqliteLedger::open_with_durability(&path, durability)
+                        .map(host::Ledger::Sqlite)
+                        .map_err(smm_core::Error::from)
                 }
             })
             .map_err(|e| to_py_err(py, e))?;
@@ -257,15 +266,34 @@ impl UsageLedger {
 #[pymethods]
 impl UsageLedger {
     /// The SQLite ledger at `path`, created (with its schema) when missing.
+    /// `durability`: "normal" (the default: commits survive a crash of the
+    /// process) or "full" (each commit on the disk before it returns, so it
+    /// survives a power loss too; slower).
     #[staticmethod]
-    fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        Self::sqlite_with(py, path, false)
+    #[pyo3(signature = (path, *, durability = "normal"))]
+    fn open(py: Python<'_>, path: PathBuf, durability: &str) -> PyResult<Self> {
+        let durability = durability
+            .parse::<smm_core::usage::Durability>()
+            .map_err(|e| to_py_err(py, smm_core::Error::from(e)))?;
+        Self::sqlite_with(py, path, false, durability)
+    }
+    /// "normal" or "full": how this ledger's commits wait for the disk
+    /// (None when it is not a SQLite ledger).
+    #[getter]
+    fn durability(&self, py: Python<'_>) -> PyResult<Option<&'static str>> {
+        match &self.books {
+            host::Ledger::Sqlite(l) => l
+                .durability()
+                .map(|d| Some(d.as_str()))
+                .map_err(|e| to_py_err(py, smm_core::Error::from(e))),
+            _ => Ok(None),
+        }
     }
     /// The SQLite ledger at `path`, which must exist (LedgerStorageError
     /// otherwise).
     #[staticmethod]
     fn open_existing(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        Self::sqlite_with(py, path, true)
+        Self::sqlite_with(py, path, true, smm_core::usage::Durability::Normal)
     }
     /// A ledger in this process's memory.
     #[staticmethod]

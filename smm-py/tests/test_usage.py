@@ -22,11 +22,29 @@ NOW = "2025-09-01T12:00:00Z"
 WS = "ws-icblabs-0001"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-full"])
 def ledger(request, tmp_path):
     if request.param == "memory":
         return smm_core.UsageLedger.memory()
+    if request.param == "sqlite-full":
+        return smm_core.UsageLedger.open(tmp_path / "ledger.sqlite", durability="full")
     return smm_core.UsageLedger.open(tmp_path / "ledger.sqlite")
+
+
+def test_sqlite_durability_is_the_connections(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    full = smm_core.UsageLedger.open(path, durability="full")
+    assert full.durability == "full"
+    full.set_quota("ws", "tokens", 10, "day")
+    r = full.reserve("ws", "job", {"tokens": 4}, NOW)
+    full.commit(r.id, {"tokens": 4}, NOW)
+    plain = smm_core.UsageLedger.open(path)
+    assert plain.durability == "normal"
+    assert plain.usage("ws", "tokens", NOW, "day") == 4
+    assert smm_core.UsageLedger.memory().durability is None
+    with pytest.raises(smm_core.ValidationError) as e:
+        smm_core.UsageLedger.open(path, durability="FULL")
+    assert e.value.pointer == "/durability" and "normal" in str(e.value)
 
 
 def test_reserve_warn_block_commit_release(ledger):

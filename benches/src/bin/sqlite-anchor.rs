@@ -9,7 +9,8 @@
 //! (tokens a UTC day, dollars a calendar month), each pair a reservation of
 //! `{tokens: 450, cost_usd: 13,500,000 nano-dollars}` for a new job and its
 //! commit of the same, two `BEGIN IMMEDIATE` transactions, WAL,
-//! `synchronous = NORMAL` (and the hand-written side at `FULL` too).
+//! `synchronous = NORMAL` (and both sides at `FULL` too), the query planner
+//! stability guarantee on both (no re-prepare on bind).
 //!
 //! The hand-written pair, prepared statements only:
 //! - reserve: one `SELECT` of the quotas joined with their period's totals;
@@ -36,16 +37,16 @@ use std::path::Path;
 use std::time::Instant;
 
 use rusqlite::{Connection, TransactionBehavior, params};
-use smm_core::usage::{Amounts, Period, Quota, SqliteLedger, UsageLedger};
+use smm_core::usage::{Amounts, Durability, Period, Quota, SqliteLedger, UsageLedger};
 
 const NOW: &str = "2025-09-01T12:00:00Z";
 const DAY: i64 = 20_332; // 2025-09-01, days since the epoch
 const MONTH: i64 = 668; // months since 1970-01
 
-fn ledger_rate(dir: &Path, pairs: u64) -> f64 {
+fn ledger_rate(dir: &Path, pairs: u64, durability: Durability) -> f64 {
     let path = dir.join("ledger.sqlite");
     let _ = std::fs::remove_file(&path);
-    let l = SqliteLedger::open(&path).unwrap();
+    let l = SqliteLedger::open_with_durability(&path, durability).unwrap();
     for (kind, period) in [("tokens", Period::Day), ("cost_usd", Period::Month)] {
         l.set_quota(&Quota {
             workspace_id: "ws-1".into(),
@@ -99,6 +100,12 @@ fn hand_rate(dir: &Path, pairs: u64, synchronous: &str) -> f64 {
     let mut c = Connection::open(&path).unwrap();
     c.pragma_update(None, "journal_mode", "WAL").unwrap();
     c.pragma_update(None, "synchronous", synchronous).unwrap();
+    // As the ledger does (no re-prepare on bind in this STAT4 build).
+    c.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .unwrap();
     c.execute_batch(SCHEMA).unwrap();
     let (tokens, cost) = (450i64, 13_500_000i64);
     let t = Instant::now();
@@ -196,21 +203,35 @@ fn main() {
     let rounds: usize = args.get(2).map_or(3, |a| a.parse().unwrap());
     let dir = std::env::temp_dir().join(format!("smm-sqlite-anchor-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (mut led, mut hand, mut full) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut led, mut hand, mut full, mut led_full) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    if std::env::var("SMM_ANCHOR_LEDGER_ONLY").is_ok() {
+        // For a profiler: the ledger alone.
+        println!(
+            "ledger {:.0} pairs/s",
+            ledger_rate(&dir, pairs, Durability::Normal)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     for _ in 0..rounds {
         hand.push(hand_rate(&dir, pairs, "NORMAL"));
-        led.push(ledger_rate(&dir, pairs));
+        led.push(ledger_rate(&dir, pairs, Durability::Normal));
         full.push(hand_rate(&dir, pairs, "FULL"));
+        led_full.push(ledger_rate(&dir, pairs, Durability::Full));
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let (l, h, f) = (
+    let (l, h, f, lf) = (
         median(led.clone()),
         median(hand.clone()),
         median(full.clone()),
+        median(led_full.clone()),
     );
     println!("{pairs} pairs a run, medians of {rounds} (pairs/s):");
     println!("  hand-written, NORMAL  {h:>9.0}   {hand:.0?}");
     println!("  ledger, NORMAL        {l:>9.0}   {led:.0?}");
     println!("  hand-written, FULL    {f:>9.0}   {full:.0?}");
+    println!("  ledger, FULL          {lf:>9.0}   {led_full:.0?}");
     println!("  ledger / hand-written (NORMAL): {:.2}x", l / h);
+    println!("  ledger / hand-written (FULL):   {:.2}x", lf / f);
 }

@@ -61,7 +61,7 @@ pub use retention::{
     RecordKind, RetentionAction, RetentionItem, RetentionPlan, RetentionRecord, retention_plan,
 };
 #[cfg(feature = "sqlite")]
-pub use sqlite::{LEDGER_SCHEMA_VERSION, SqliteLedger};
+pub use sqlite::{Durability, LEDGER_SCHEMA_VERSION, SqliteLedger};
 pub use token::{
     AgentTokenClaims, MAX_AGENT_TOKEN_SECONDS, TokenIntrospector, authorize_agent,
     check_agent_token,
