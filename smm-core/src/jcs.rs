@@ -232,14 +232,7 @@ pub fn canonicalize(input: &[u8]) -> Result<Vec<u8>, CanonicalError> {
     let text = std::str::from_utf8(input).map_err(|e| CanonicalError::InvalidUtf8 {
         offset: e.valid_up_to(),
     })?;
-    let mut p = Parser {
-        s: text.as_bytes(),
-        i: 0,
-        depth: 0,
-        members: Vec::new(),
-        keys: Vec::new(),
-        scratch: Vec::new(),
-    };
+    let mut p = Parser::new(text.as_bytes());
     let mut out = Vec::with_capacity(input.len());
     p.ws();
     p.value(&mut out)?;
@@ -358,14 +351,7 @@ fn write_number_value(out: &mut Vec<u8>, n: &serde_json::Number) -> Result<(), C
     }
     // A large integer: read its literal as the text path does.
     let text = n.to_string();
-    let mut p = Parser {
-        s: text.as_bytes(),
-        i: 0,
-        depth: 0,
-        members: Vec::new(),
-        keys: Vec::new(),
-        scratch: Vec::new(),
-    };
+    let mut p = Parser::new(text.as_bytes());
     p.number(out)
 }
 
@@ -431,7 +417,18 @@ struct Parser<'a> {
     scratch: Vec<u8>,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
+    fn new(s: &'a [u8]) -> Self {
+        Parser {
+            s,
+            i: 0,
+            depth: 0,
+            members: Vec::new(),
+            keys: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
     fn syntax(&self, message: &str) -> CanonicalError {
         CanonicalError::Syntax {
             offset: self.i,
