@@ -270,40 +270,37 @@ pub fn canonicalize_value(value: &serde_json::Value) -> Result<Vec<u8>, Canonica
     Ok(out)
 }
 
+/// A value [`write_value`] cannot write; the text path says why and where.
+struct Unwritable;
+
 fn write_value(
     out: &mut Vec<u8>,
     value: &serde_json::Value,
     depth: usize,
-) -> Result<(), CanonicalError> {
+) -> Result<(), Unwritable> {
     use serde_json::Value;
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(n) => write_number_value(out, n)?,
+        Value::Number(n) => write_number_value(out, n).map_err(|_| Unwritable)?,
         Value::String(s) => write_canonical_str(out, s),
         Value::Array(items) => {
             if depth >= MAX_DEPTH {
-                return Err(CanonicalError::TooDeep {
-                    pointer: String::new(),
-                    limit: MAX_DEPTH,
-                });
+                return Err(Unwritable);
             }
             out.push(b'[');
             for (index, item) in items.iter().enumerate() {
                 if index > 0 {
                     out.push(b',');
                 }
-                write_value(out, item, depth + 1).map_err(|e| e.within(&index.to_string()))?;
+                write_value(out, item, depth + 1)?;
             }
             out.push(b']');
         }
         Value::Object(map) => {
             if depth >= MAX_DEPTH {
-                return Err(CanonicalError::TooDeep {
-                    pointer: String::new(),
-                    limit: MAX_DEPTH,
-                });
+                return Err(Unwritable);
             }
             // A map iterates in UTF-8 (code point) order, which is UTF-16
             // order unless two keys differ first between a supplementary
@@ -322,7 +319,7 @@ fn write_value(
                 }
                 write_canonical_str(out, key);
                 out.push(b':');
-                write_value(out, item, depth + 1).map_err(|e| e.within(key))?;
+                write_value(out, item, depth + 1)?;
             }
             out.push(b'}');
         }

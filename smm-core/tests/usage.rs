@@ -1719,31 +1719,52 @@ fn postgres_ledger_from_tokio() {
     assert_eq!(used, 200);
 }
 
-/// Every migration path: a database a version-1 library wrote (a quota,
-/// a committed job, a held reservation, the id counter) is migrated to the
-/// newest version on connect, and the books read and go on as they were.
+/// Every migration path: a database a version-1 or version-2 library
+/// wrote (a quota, a committed job, a held reservation, the id counter) is
+/// migrated to the newest version on connect, and the books read and go on
+/// as they were.
 #[test]
 fn postgres_ledger_migrates_from_every_earlier_version() {
     let server = pg_server::PgServer::start();
-    let url = server.database("from_v1");
-    assert_eq!(migrate_ledger_to(&url, 1).unwrap(), (0, 1));
-    assert_eq!(ledger_schema_status(&url).unwrap().found, 1);
+    for from in 1..POSTGRES_LEDGER_SCHEMA_VERSION {
+        migrated_books_go_on(&server.database(&format!("from_v{from}")), from);
+    }
+}
+
+fn migrated_books_go_on(url: &str, from: i64) {
+    let url = url.to_string();
+    assert_eq!(migrate_ledger_to(&url, from).unwrap(), (0, from));
+    assert_eq!(ledger_schema_status(&url).unwrap().found, from);
     let t = ts(NOW);
     let (s, e) = (t.seconds, t.seconds + 900);
     let (day, month) = (Period::Day.index(t), Period::Month.index(t));
     let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let runs = if from == 1 {
+        format!(
+            "INSERT INTO agent_runs (id, workspace_id, job_id, created_at, expires_at, day, month, state)
+               VALUES (1, 'ws', 'job-a', {s}, {e}, {day}, {month}, 'committed'),
+                      (2, 'ws', 'job-b', {s}, {e}, {day}, {month}, 'active');
+             INSERT INTO agent_run_amounts VALUES (1, 'tokens', 300), (2, 'tokens', 200), (2, 'cost_usd', 7);
+             UPDATE ledger_counters SET value = 2 WHERE name = 'agent_runs';"
+        )
+    } else {
+        format!(
+            "INSERT INTO agent_runs (id, workspace_id, job_id, created_at, expires_at, day, month, state,
+                                     kinds, amounts)
+               VALUES (1, 'ws', 'job-a', {s}, {e}, {day}, {month}, 'committed', '{{tokens}}', '{{300}}'),
+                      (2, 'ws', 'job-b', {s}, {e}, {day}, {month}, 'active', '{{cost_usd,tokens}}',
+                       '{{7,200}}');
+             SELECT setval('agent_runs_id_seq', 2, true);"
+        )
+    };
     c.batch_execute(&format!(
         "INSERT INTO workspace_quotas VALUES ('ws', 'tokens', 'day', 5000);
-         INSERT INTO agent_runs (id, workspace_id, job_id, created_at, expires_at, day, month, state)
-           VALUES (1, 'ws', 'job-a', {s}, {e}, {day}, {month}, 'committed'),
-                  (2, 'ws', 'job-b', {s}, {e}, {day}, {month}, 'active');
-         INSERT INTO agent_run_amounts VALUES (1, 'tokens', 300), (2, 'tokens', 200), (2, 'cost_usd', 7);
+         {runs}
          INSERT INTO model_usage VALUES ('ws', 'job-a', 1, 'tokens', 300, {s}, {day}, {month}, false);
          INSERT INTO usage_totals VALUES
            ('ws', 'tokens', 'day', {day}, 300, 200), ('ws', 'tokens', 'month', {month}, 300, 200),
            ('ws', 'tokens', 'total', 0, 300, 200), ('ws', 'cost_usd', 'day', {day}, 0, 7),
-           ('ws', 'cost_usd', 'month', {month}, 0, 7), ('ws', 'cost_usd', 'total', 0, 0, 7);
-         UPDATE ledger_counters SET value = 2 WHERE name = 'agent_runs';"
+           ('ws', 'cost_usd', 'month', {month}, 0, 7), ('ws', 'cost_usd', 'total', 0, 0, 7);"
     ))
     .unwrap();
     let l = PostgresLedger::connect(&url).unwrap();
@@ -1752,7 +1773,11 @@ fn postgres_ledger_migrates_from_every_earlier_version() {
         POSTGRES_LEDGER_SCHEMA_VERSION
     );
     let st = l.status("ws", t).unwrap();
-    assert_eq!((st[0].used, st[0].reserved), (300, 200), "{st:?}");
+    assert_eq!(
+        (st[0].used, st[0].reserved),
+        (300, 200),
+        "from {from}: {st:?}"
+    );
     let again = l.commit("res-1", &amounts(&[("tokens", 1)]), t).unwrap();
     assert!(again.already_committed);
     assert_eq!(again.amounts, amounts(&[("tokens", 300)]));
@@ -1764,7 +1789,7 @@ fn postgres_ledger_migrates_from_every_earlier_version() {
         l.reserve("ws", "job-b", &amounts(&[("tokens", 1)]), t, 60),
         Err(UsageError::JobInProgress { reservation_id, .. }) if reservation_id == "res-2"
     ));
-    // The hold made under version 1 is given back by its commit, both kinds.
+    // The hold made under the old version is given back by its commit, both kinds.
     let done = l
         .commit("res-2", &amounts(&[("tokens", 150), ("cost_usd", 5)]), t)
         .unwrap();
@@ -1778,7 +1803,7 @@ fn postgres_ledger_migrates_from_every_earlier_version() {
         .unwrap()
         .get(0);
     assert_eq!(reserved, 0);
-    // Ids go on after the version-1 counter.
+    // Ids go on after the old version's counter.
     let r = l
         .reserve("ws", "job-c", &amounts(&[("tokens", 1)]), t, 60)
         .unwrap();

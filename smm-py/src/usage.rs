@@ -241,13 +241,10 @@ impl UsageLedger {
         existing: bool,
         durability: smm_core::usage::Durability,
     ) -> PyResult<Self> {
-        let choice = host::LedgerChoice::Sqlite(path.clone());
         let books = py
             .detach(|| {
                 if existing {
-                    choice.open_existing()
-                } else if durability == smm_core::usage::Durability::Normal {
-                    choice.open()
+                    host::LedgerChoice::Sqlite(path.clone()).open_existing()
                 } else {
                     smm_core::usage::SqliteLedger::open_with_durability(&path, durability)
                         .map(host::Ledger::Sqlite)

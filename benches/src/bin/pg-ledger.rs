@@ -202,8 +202,15 @@ fn main() {
         "server {base}: synchronous_commit = {}, {THREADS} clients/threads, {seconds} s a run, {rounds} rounds",
         String::from_utf8_lossy(&sync.stdout).trim()
     );
-    let mut results: Vec<(u32, Vec<f64>, Vec<f64>)> =
-        vec![(1, vec![], vec![]), (1000, vec![], vec![])];
+    // SMM_BENCH_WORKSPACES=1 or =1000 runs one side only (for profiling).
+    let only: Option<u32> = std::env::var("SMM_BENCH_WORKSPACES")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let mut results: Vec<(u32, Vec<f64>, Vec<f64>)> = [1, 1000]
+        .into_iter()
+        .filter(|w| only.is_none_or(|o| o == *w))
+        .map(|w| (w, vec![], vec![]))
+        .collect();
     for round in 0..rounds {
         for (workspaces, naive, ours) in results.iter_mut() {
             let n = pgbench(&url, *workspaces, seconds);

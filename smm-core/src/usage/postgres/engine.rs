@@ -18,8 +18,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use serde::Deserialize;
-
 use super::{Answer, Op, Standing, csv};
 use crate::usage::UsageError;
 use crate::usage::ledger::{Amounts, Kind, Period, Quota, judge, merge_limits};
@@ -38,14 +36,166 @@ type LoadedRun = (
     Vec<i64>,
 );
 
-/// The state the load answers (see `smm_batch_load`).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The state the load answers (see `smm_batch_load`), row by row.
+#[derive(Debug, Default)]
 pub(super) struct Loaded {
     runs: Vec<LoadedRun>,
     live: Vec<(String, String, i64, String)>,
     quotas: Vec<(String, String, String, i64)>,
     totals: Vec<(String, String, String, i64, i64, i64)>,
+}
+
+/// Column `name` of the load's answer.
+fn column<'a, T: postgres::types::FromSql<'a>>(
+    row: &'a postgres::Row,
+    name: &str,
+) -> Result<Vec<T>, UsageError> {
+    row.try_get::<_, Vec<T>>(name)
+        .map_err(|e| corrupt(format!("the state of a batch does not read ({name}): {e}")))
+}
+
+/// The columns of one table of the load's answer, checked to be as long
+/// as its first (a server's answer is checked like any input).
+fn same_length(name: &str, lengths: &[usize]) -> Result<usize, UsageError> {
+    let n = lengths.first().copied().unwrap_or(0);
+    if lengths.iter().any(|l| *l != n) {
+        return Err(corrupt(format!(
+            "the {name} of a batch's state have columns of lengths {lengths:?}"
+        )));
+    }
+    Ok(n)
+}
+
+/// Comma-separated items (kinds never hold a comma): none for "".
+fn split_csv(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',').filter(|_| !text.is_empty())
+}
+
+impl Loaded {
+    /// The load's answer, read from its row.
+    pub(super) fn from_row(row: &postgres::Row) -> Result<Loaded, UsageError> {
+        let mut l = Loaded::default();
+        let (r_id, r_ws, r_job, r_state) = (
+            column::<i64>(row, "r_id")?,
+            column::<String>(row, "r_ws")?,
+            column::<String>(row, "r_job")?,
+            column::<String>(row, "r_state")?,
+        );
+        let (r_expires, r_day, r_month) = (
+            column::<i64>(row, "r_expires")?,
+            column::<i64>(row, "r_day")?,
+            column::<i64>(row, "r_month")?,
+        );
+        let (r_kinds, r_amounts) = (
+            column::<String>(row, "r_kinds")?,
+            column::<String>(row, "r_amounts")?,
+        );
+        same_length(
+            "runs",
+            &[
+                r_id.len(),
+                r_ws.len(),
+                r_job.len(),
+                r_state.len(),
+                r_expires.len(),
+                r_day.len(),
+                r_month.len(),
+                r_kinds.len(),
+                r_amounts.len(),
+            ],
+        )?;
+        let mut ws = r_ws.into_iter();
+        let mut job = r_job.into_iter();
+        let mut state = r_state.into_iter();
+        let mut kinds = r_kinds.iter();
+        let mut amounts = r_amounts.iter();
+        for (((id, expires), day), month) in r_id.into_iter().zip(r_expires).zip(r_day).zip(r_month)
+        {
+            let (Some(w), Some(j), Some(st), Some(k), Some(a)) = (
+                ws.next(),
+                job.next(),
+                state.next(),
+                kinds.next(),
+                amounts.next(),
+            ) else {
+                return Err(corrupt("the runs of a batch's state are short".into()));
+            };
+            let amounts = split_csv(a)
+                .map(|v| {
+                    v.parse::<i64>()
+                        .map_err(|_| corrupt(format!("run {id} holds an amount {v:?}")))
+                })
+                .collect::<Result<Vec<i64>, UsageError>>()?;
+            let kinds = split_csv(k).map(str::to_string).collect();
+            l.runs
+                .push((id, w, j, st, expires, day, month, kinds, amounts));
+        }
+        let (l_ws, l_job, l_id, l_state) = (
+            column::<String>(row, "l_ws")?,
+            column::<String>(row, "l_job")?,
+            column::<i64>(row, "l_id")?,
+            column::<String>(row, "l_state")?,
+        );
+        same_length(
+            "live runs",
+            &[l_ws.len(), l_job.len(), l_id.len(), l_state.len()],
+        )?;
+        l.live = l_ws
+            .into_iter()
+            .zip(l_job)
+            .zip(l_id)
+            .zip(l_state)
+            .map(|(((w, j), i), s)| (w, j, i, s))
+            .collect();
+        let (q_ws, q_kind, q_period, q_limit) = (
+            column::<String>(row, "q_ws")?,
+            column::<String>(row, "q_kind")?,
+            column::<String>(row, "q_period")?,
+            column::<i64>(row, "q_limit")?,
+        );
+        same_length(
+            "quotas",
+            &[q_ws.len(), q_kind.len(), q_period.len(), q_limit.len()],
+        )?;
+        l.quotas = q_ws
+            .into_iter()
+            .zip(q_kind)
+            .zip(q_period)
+            .zip(q_limit)
+            .map(|(((w, k), p), v)| (w, k, p, v))
+            .collect();
+        let (t_ws, t_kind, t_period) = (
+            column::<String>(row, "t_ws")?,
+            column::<String>(row, "t_kind")?,
+            column::<String>(row, "t_period")?,
+        );
+        let (t_index, t_committed, t_reserved) = (
+            column::<i64>(row, "t_index")?,
+            column::<i64>(row, "t_committed")?,
+            column::<i64>(row, "t_reserved")?,
+        );
+        same_length(
+            "totals",
+            &[
+                t_ws.len(),
+                t_kind.len(),
+                t_period.len(),
+                t_index.len(),
+                t_committed.len(),
+                t_reserved.len(),
+            ],
+        )?;
+        l.totals = t_ws
+            .into_iter()
+            .zip(t_kind)
+            .zip(t_period)
+            .zip(t_index)
+            .zip(t_committed)
+            .zip(t_reserved)
+            .map(|(((((w, k), p), i), c), r)| (w, k, p, i, c, r))
+            .collect();
+        Ok(l)
+    }
 }
 
 /// What the load needs to know of a batch.

@@ -35,7 +35,7 @@
 //! where a batch was lost.
 
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex};
+use std::sync::Mutex;
 
 use serde::Deserialize;
 
@@ -51,13 +51,17 @@ use crate::time::Timestamp;
 mod engine;
 
 /// The newest PostgreSQL ledger schema this library writes and reads.
-pub const POSTGRES_LEDGER_SCHEMA_VERSION: i64 = 2;
+pub const POSTGRES_LEDGER_SCHEMA_VERSION: i64 = 3;
 
 /// The component name in `smm_schema_version`.
 const COMPONENT: &str = "ledger";
 
 /// Schema migrations, by the version they produce.
-const MIGRATIONS: [(i64, &str); 2] = [(1, include_str!("v1.sql")), (2, include_str!("v2.sql"))];
+const MIGRATIONS: [(i64, &str); 3] = [
+    (1, include_str!("v1.sql")),
+    (2, include_str!("v2.sql")),
+    (3, include_str!("v3.sql")),
+];
 
 /// The most operations one batch carries.
 const MAX_BATCH: usize = 64;
@@ -410,7 +414,7 @@ impl PostgresLedger {
         let wants = engine::wants(ops);
         self.on(|c| {
             let load = c
-                .statement("SELECT smm_batch_load($1, $2, $3, $4, $5, $6, $7)")
+                .statement("SELECT * FROM smm_batch_load($1, $2, $3, $4, $5, $6, $7)")
                 .map_err(pg)?;
             let apply = c
                 .statement(
@@ -419,7 +423,7 @@ impl PostgresLedger {
                 )
                 .map_err(pg)?;
             let mut tx = c.client.transaction().map_err(pg)?;
-            let text: String = tx
+            let row = tx
                 .query_one(
                     &load,
                     &[
@@ -432,10 +436,8 @@ impl PostgresLedger {
                         &wants.sweep_now,
                     ],
                 )
-                .and_then(|r| r.try_get(0))
                 .map_err(pg)?;
-            let loaded: engine::Loaded = serde_json::from_str(&text)
-                .map_err(|e| corrupt(format!("the state of a batch does not read: {e}")))?;
+            let loaded = engine::Loaded::from_row(&row)?;
             let order = engine::order(ops);
             let Some((pending, w)) = engine::Engine::new(loaded)?.run(ops, &order) else {
                 tx.rollback().map_err(pg)?;
@@ -659,21 +661,46 @@ type Standing = (String, String, i64, u64);
 /// every waiting write (its own and others') to the server as one batch,
 /// then hands out the answers. So a lone caller waits for nothing, and
 /// concurrent callers share round trips and commits.
+///
+/// A waiting caller sleeps until it is woken by name (its thread is
+/// parked, and unparked by the caller who answered it, or who hands it
+/// the lead): a batch's end wakes the callers it answered and one caller
+/// to lead the next batch, not every caller waiting.
 #[derive(Debug, Default)]
 struct Batcher {
     state: Mutex<Queue>,
-    answered: Condvar,
 }
 
 #[derive(Debug, Default)]
 struct Queue {
     next_ticket: u64,
     waiting: Vec<(u64, Op)>,
+    /// The thread of every caller not yet answered, by ticket.
+    callers: HashMap<u64, std::thread::Thread>,
     answers: HashMap<u64, Result<Answer, UsageError>>,
     in_flight: usize,
     /// Callers answered lately that have not written again yet: while
     /// some are on their way, a new batch waits a moment for them.
     in_transit: usize,
+    /// The caller gathering a batch (a new write wakes it).
+    gathering: Option<u64>,
+}
+
+impl Queue {
+    fn wake(&self, ticket: u64) {
+        if let Some(t) = self.callers.get(&ticket) {
+            t.unpark();
+        }
+    }
+
+    /// Wake the oldest waiting caller to lead a batch, when one may go.
+    fn wake_next_leader(&self) {
+        if self.in_flight < Batcher::IN_FLIGHT
+            && let Some((t, _)) = self.waiting.first()
+        {
+            self.wake(*t);
+        }
+    }
 }
 
 impl Batcher {
@@ -682,6 +709,9 @@ impl Batcher {
     const IN_FLIGHT: usize = 2;
     /// How long a new batch waits for callers on their way.
     const GATHER: std::time::Duration = std::time::Duration::from_micros(200);
+    /// The longest a waiting caller sleeps before it looks again (a
+    /// wake-up is never needed for progress past this).
+    const NAP: std::time::Duration = std::time::Duration::from_millis(5);
 
     fn submit(
         &self,
@@ -693,30 +723,35 @@ impl Batcher {
         let ticket = q.next_ticket;
         q.next_ticket += 1;
         q.waiting.push((ticket, op));
+        q.callers.insert(ticket, std::thread::current());
         q.in_transit = q.in_transit.saturating_sub(1);
-        if q.in_flight < Self::IN_FLIGHT {
-            // A batch may be gathering: this write is one it waits for.
-            self.answered.notify_all();
+        if let Some(g) = q.gathering {
+            // A batch is gathering: this write is one it waits for.
+            q.wake(g);
         }
         let mut waited = std::time::Duration::ZERO;
         loop {
             if let Some(answer) = q.answers.remove(&ticket) {
+                q.callers.remove(&ticket);
                 return answer;
             }
-            if q.in_flight < Self::IN_FLIGHT && !q.waiting.is_empty() {
+            let can_lead = q.in_flight < Self::IN_FLIGHT && !q.waiting.is_empty();
+            if can_lead && q.gathering.is_none_or(|g| g == ticket) {
                 if q.in_transit > 0 && waited < Self::GATHER {
                     let step = std::time::Duration::from_micros(50);
-                    q = self
-                        .answered
-                        .wait_timeout(q, step)
-                        .map_err(|_| poisoned())?
-                        .0;
+                    q.gathering = Some(ticket);
+                    drop(q);
+                    std::thread::park_timeout(step);
                     waited += step;
+                    q = self.state.lock().map_err(|_| poisoned())?;
+                    q.gathering = None;
                     continue;
                 }
                 let take = q.waiting.len().min(MAX_BATCH);
                 let batch: Vec<(u64, Op)> = q.waiting.drain(..take).collect();
                 q.in_flight += 1;
+                // (More than a batch waiting: another caller may lead.)
+                q.wake_next_leader();
                 drop(q);
                 let (tickets, ops): (Vec<u64>, Vec<Op>) = batch.into_iter().unzip();
                 let answers = run(&ops);
@@ -729,11 +764,16 @@ impl Batcher {
                         .next()
                         .unwrap_or_else(|| Err(corrupt("a batch lost an answer")));
                     q.answers.insert(t, a);
+                    if t != ticket {
+                        q.wake(t);
+                    }
                 }
-                self.answered.notify_all();
+                q.wake_next_leader();
                 continue;
             }
-            q = self.answered.wait(q).map_err(|_| poisoned())?;
+            drop(q);
+            std::thread::park_timeout(Self::NAP);
+            q = self.state.lock().map_err(|_| poisoned())?;
         }
     }
 }
