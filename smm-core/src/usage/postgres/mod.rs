@@ -76,7 +76,7 @@ pub struct PgOptions {
     /// ([`UsageError::LedgerMissing`] when it has no ledger at all).
     pub migrate: bool,
     /// The most connections the ledger opens (default 4, at least 1):
-    /// batches of writes run on up to two of them at once, reads on the
+    /// batches of writes run on one of them at a time, reads on the
     /// others.
     pub connections: usize,
 }
@@ -704,9 +704,12 @@ impl Queue {
 }
 
 impl Batcher {
-    /// Batches at the server at once (two: one can fill while the other
-    /// waits for its commit).
-    const IN_FLIGHT: usize = 2;
+    /// Batches at the server at once. One: the callers who arrive while a
+    /// batch is out make the next one, so batches are as large as the
+    /// callers allow (two at once made batches half the size, and on one
+    /// workspace the second only waited for the first's lock: 0.9x
+    /// pgbench's naive rate there against 1.4x; see BENCHMARKS.md).
+    const IN_FLIGHT: usize = 1;
     /// How long a new batch waits for callers on their way.
     const GATHER: std::time::Duration = std::time::Duration::from_micros(200);
     /// The longest a waiting caller sleeps before it looks again (a
