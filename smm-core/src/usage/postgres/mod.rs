@@ -701,32 +701,31 @@ impl Queue {
         }
     }
 
-    /// The workspaces of `ops`, if every one is known.
-    fn spaces<'a>(&self, ops: impl Iterator<Item = &'a Op>) -> Option<BTreeSet<String>> {
-        ops.map(|op| match op.op {
-            "reserve" => Some(op.ws.clone()),
-            _ => self.owners.get(&op.id).cloned(),
-        })
-        .collect()
+    /// The workspace of `op`, if known.
+    fn space_of<'a>(&'a self, op: &'a Op) -> Option<&'a str> {
+        match op.op {
+            "reserve" => Some(op.ws.as_str()),
+            _ => self.owners.get(&op.id).map(String::as_str),
+        }
     }
 
     /// Whether a batch of the waiting writes may go now: none is out, or
     /// fewer than [`Batcher::IN_FLIGHT`] are and the waiting writes touch
     /// none of their workspaces (a batch that would only wait for another's
-    /// locks joins the next batch instead).
+    /// locks joins the next batch instead). Allocates nothing: every
+    /// waiting caller asks it each time it wakes.
     fn may_send(&self) -> bool {
         if self.waiting.is_empty() || self.out.len() >= Batcher::IN_FLIGHT {
             return false;
         }
-        if self.out.is_empty() {
-            return true;
-        }
-        let Some(mine) = self.spaces(self.waiting.iter().map(|(_, op)| op)) else {
-            return false;
-        };
-        self.out
-            .iter()
-            .all(|(_, theirs)| theirs.as_ref().is_some_and(|t| t.is_disjoint(&mine)))
+        self.out.is_empty()
+            || self.waiting.iter().all(|(_, op)| {
+                self.space_of(op).is_some_and(|ws| {
+                    self.out
+                        .iter()
+                        .all(|(_, theirs)| theirs.as_ref().is_some_and(|t| !t.contains(ws)))
+                })
+            })
     }
 
     /// Wake the oldest waiting caller to lead a batch, when one may go.
@@ -807,7 +806,10 @@ impl Batcher {
                 }
                 let take = q.waiting.len().min(MAX_BATCH);
                 let batch: Vec<(u64, Op)> = q.waiting.drain(..take).collect();
-                let spaces = q.spaces(batch.iter().map(|(_, op)| op));
+                let spaces = batch
+                    .iter()
+                    .map(|(_, op)| q.space_of(op).map(str::to_string))
+                    .collect();
                 let id = q.next_batch;
                 q.next_batch += 1;
                 q.out.push((id, spaces));
