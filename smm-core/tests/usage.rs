@@ -1810,6 +1810,88 @@ fn migrated_books_go_on(url: &str, from: i64) {
     assert_eq!(r.id, "res-3");
 }
 
+/// A server whose batch load answers hostile state (columns of different
+/// lengths, an amount that is not a number, a negative hold): the ledger
+/// never panics and never answers from it. The load's answer is refused
+/// as corrupt, and the batch goes down the server functions' path, whose
+/// answers are the ledger's own.
+#[test]
+fn postgres_hostile_batch_load_answers_are_refused() {
+    let server = pg_server::PgServer::start();
+    let t = ts(NOW);
+    for (name, hostile) in [
+        ("lengths", "r_id := r_id || 99::BIGINT;"),
+        (
+            "amount",
+            "r_amounts := ARRAY(SELECT 'x' FROM unnest(r_amounts));",
+        ),
+        (
+            "negative",
+            "r_amounts := ARRAY(SELECT '-5' FROM unnest(r_amounts));",
+        ),
+        (
+            "totals",
+            "t_committed := ARRAY(SELECT -1::BIGINT FROM unnest(t_committed));",
+        ),
+    ] {
+        let url = server.database(&format!("hostile_{name}"));
+        let l = PostgresLedger::connect(&url).unwrap();
+        l.set_quota(&Quota {
+            workspace_id: "ws".into(),
+            kind: "tokens".into(),
+            period: Period::Day,
+            limit: 100,
+        })
+        .unwrap();
+        let held = l
+            .reserve("ws", "a", &amounts(&[("tokens", 60)]), t, 900)
+            .unwrap();
+        // The load renamed, and a hostile wrapper in its place.
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute(&format!(
+            "ALTER FUNCTION smm_batch_load(TEXT[], TEXT[], BIGINT[], TEXT[], BIGINT[], BIGINT[], BIGINT)
+               RENAME TO smm_batch_load_real;
+             CREATE FUNCTION smm_batch_load(p_ws TEXT[], p_jobs TEXT[], p_ids BIGINT[], p_kinds TEXT[],
+                 p_days BIGINT[], p_months BIGINT[], p_sweep_now BIGINT,
+               OUT r_id BIGINT[], OUT r_ws TEXT[], OUT r_job TEXT[], OUT r_state TEXT[],
+               OUT r_expires BIGINT[], OUT r_day BIGINT[], OUT r_month BIGINT[], OUT r_kinds TEXT[],
+               OUT r_amounts TEXT[], OUT l_ws TEXT[], OUT l_job TEXT[], OUT l_id BIGINT[],
+               OUT l_state TEXT[], OUT q_ws TEXT[], OUT q_kind TEXT[], OUT q_period TEXT[],
+               OUT q_limit BIGINT[], OUT t_ws TEXT[], OUT t_kind TEXT[], OUT t_period TEXT[],
+               OUT t_index BIGINT[], OUT t_committed BIGINT[], OUT t_reserved BIGINT[])
+             LANGUAGE plpgsql AS $$
+             BEGIN
+               SELECT * INTO r_id, r_ws, r_job, r_state, r_expires, r_day, r_month, r_kinds, r_amounts,
+                             l_ws, l_job, l_id, l_state, q_ws, q_kind, q_period, q_limit,
+                             t_ws, t_kind, t_period, t_index, t_committed, t_reserved
+                 FROM smm_batch_load_real(p_ws, p_jobs, p_ids, p_kinds, p_days, p_months, p_sweep_now);
+               {hostile}
+             END $$;"
+        ))
+        .unwrap();
+        // A fresh ledger (new connections, no plans of the old function).
+        let l = PostgresLedger::connect(&url).unwrap();
+        let blocked = l
+            .reserve("ws", "b", &amounts(&[("tokens", 50)]), t, 900)
+            .unwrap();
+        assert!(!blocked.allowed(), "{name}: 60 held + 50 > 100");
+        let done = l.commit(&held.id, &amounts(&[("tokens", 40)]), t).unwrap();
+        assert!(!done.already_committed, "{name}");
+        let st = l.status("ws", t).unwrap();
+        assert_eq!((st[0].used, st[0].reserved), (40, 0), "{name}: {st:?}");
+        let next = l
+            .reserve("ws", "c", &amounts(&[("tokens", 60)]), t, 900)
+            .unwrap();
+        assert!(next.allowed(), "{name}: 40 + 60 = 100");
+        assert!(
+            !l.reserve("ws", "d", &amounts(&[("tokens", 1)]), t, 900)
+                .unwrap()
+                .allowed(),
+            "{name}: the limit holds"
+        );
+    }
+}
+
 /// TLS, against a server of the test's own with a self-signed
 /// certificate: `require` encrypts (and `prefer`, the default, does when
 /// the server offers it); `verify-full` with the certificate as the CA
