@@ -21,7 +21,10 @@ use std::path::{Path, PathBuf};
 /// name each other only for documented reasons: `jcs` checks
 /// `limits::MAX_DOCUMENT_BYTES`.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("leaf", &["limits", "time", "kind", "pg", "pool", "jcs"]),
+    (
+        "leaf",
+        &["limits", "time", "kind", "pg", "pool", "hugepages", "jcs"],
+    ),
     ("contract", &["contract"]),
     ("sim", &["sim"]),
     ("policy", &["policy"]),
@@ -34,7 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
 ];
 
 /// Within the leaf layer: who may name whom (an order too).
-const LEAF_ORDER: &[&str] = &["limits", "time", "kind", "pg", "pool", "jcs"];
+const LEAF_ORDER: &[&str] = &["limits", "time", "kind", "pg", "pool", "hugepages", "jcs"];
 
 fn layer_of(module: &str) -> Option<usize> {
     // The root's re-export `crate::Error` is `error::Error`.

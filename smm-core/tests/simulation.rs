@@ -1295,3 +1295,26 @@ fn binary_partials_round_trip_and_refuse_damage() {
     with_columns[8..12].copy_from_slice(&7u32.to_le_bytes());
     invalid(&with_columns);
 }
+
+/// A shard's samples are checked against its column's minimum with float
+/// comparison, under which -0.0 equals 0.0; the exact percentiles order
+/// values by their bits, under which -0.0 lies below 0.0. A partial whose
+/// minimum says 0.0 and one of whose samples is -0.0 once made the selection
+/// subtract past zero (a panic, with overflow checks on). It merges now.
+#[test]
+fn a_negative_zero_sample_under_a_zero_minimum_merges() {
+    let mut req = example();
+    req.config.iterations = 1000;
+    req.config.percentile_mode = sim::PercentileMode::Exact;
+    let part = sim::simulate_shard(&req, 0, 1000, &with_threads(1)).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&part.to_json().unwrap()).unwrap();
+    // duplicationRisk (column 3) is clamped at 0.0 from below.
+    v["moments"][3]["min"] = json!(0.0);
+    v["samples"][3][0] = json!(-0.0);
+    let text = v.to_string();
+    assert!(text.contains("-0.0"), "the sample must travel as -0.0");
+    let hostile = sim::PartialResult::from_json(&text).unwrap();
+    let merged = sim::merge_partials(vec![hostile], &with_threads(2)).unwrap();
+    let p = &merged.report.duplication_risk.percentiles;
+    assert!(p.p5.is_finite() && p.p5 >= 0.0 && p.p95 <= 0.4, "{p:?}");
+}

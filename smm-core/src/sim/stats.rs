@@ -121,11 +121,12 @@ fn order_key(x: f64) -> u64 {
 /// Exact type-7 percentiles of `data` (finite values with the given min and
 /// max), without reordering or copying it.
 ///
-/// Two linear passes: the first counts values per bucket of the order key
-/// (at most 65,536 buckets between min and max) and notes each bucket's
-/// smallest and largest key; the second collects only the values of the few
-/// buckets that hold a wanted rank (none when a bucket holds one distinct
-/// value), which are then sorted.
+/// Two linear passes. The first counts the values equal to min and to max
+/// (clamped outputs pile up there) and, per bucket of the order key (at most
+/// 65,536 buckets between min and max, a 256 KiB table of counts that stays
+/// in a core's cache), the values strictly between. The second collects
+/// only the in-between values of the few buckets that hold a wanted rank,
+/// which are then sorted.
 pub(crate) fn exact_percentiles(data: &[f64], probs: &[f64], min: f64, max: f64) -> Vec<f64> {
     let n = data.len();
     if n == 0 {
@@ -143,36 +144,32 @@ pub(crate) fn exact_percentiles(data: &[f64], probs: &[f64], min: f64, max: f64)
         return vec![min; probs.len()];
     }
     let kmin = order_key(min);
-    let span = order_key(max) - kmin;
+    let kmax = order_key(max);
+    let span = kmax.saturating_sub(kmin);
     let shift = (64 - span.leading_zeros()).saturating_sub(16);
-    let buckets = (span >> shift) as usize + 1;
-    let bucket_of = |x: f64| ((order_key(x) - kmin) >> shift) as usize;
-    // Per bucket: count, smallest key, and how many values have that key
-    // (clamped outputs put many equal values in one bucket; they are never
-    // collected).
-    let mut counts = vec![0u64; buckets];
-    let mut lo_key = vec![u64::MAX; buckets];
-    let mut lo_count = vec![0u64; buckets];
-    for &x in data {
-        let k = order_key(x);
-        let b = ((k - kmin) >> shift) as usize;
-        if let (Some(c), Some(l), Some(lc)) =
-            (counts.get_mut(b), lo_key.get_mut(b), lo_count.get_mut(b))
-        {
-            *c += 1;
-            if k < *l {
-                *l = k;
-                *lc = 1;
-            } else if k == *l {
-                *lc += 1;
-            }
-        }
+    let last = (span >> shift) as usize;
+    let bucket_of = |k: u64| ((k.wrapping_sub(kmin) >> shift) as usize).min(last);
+    // Values at or past the ends (`at_min`, `at_max`) are not bucketed: with
+    // the run's own min and max they are exactly the values equal to them.
+    let mut counts = vec![0u64; last + 1];
+    let (mut at_min, mut at_max) = (0usize, 0usize);
+    for chunk in data.chunks(u32::MAX as usize) {
+        let (a, b) = count_buckets(chunk, kmin, kmax, &bucket_of, &mut counts);
+        at_min += a;
+        at_max += b;
     }
-    // Locate each wanted rank: its bucket and its rank inside the bucket.
-    let mut wanted: Vec<usize> = rank_pairs.iter().flat_map(|(a, b, _)| [*a, *b]).collect();
+    let top = n.saturating_sub(at_max);
+    // Locate each wanted rank among the in-between values: its bucket and
+    // its rank inside the bucket.
+    let mut wanted: Vec<usize> = rank_pairs
+        .iter()
+        .flat_map(|(a, b, _)| [*a, *b])
+        .filter(|r| *r >= at_min && *r < top)
+        .map(|r| r - at_min)
+        .collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let mut located: Vec<(usize, usize, usize)> = Vec::with_capacity(wanted.len()); // (rank, bucket, offset)
+    let mut located: Vec<(usize, usize, usize)> = Vec::with_capacity(wanted.len()); // (inner rank, bucket, offset)
     let mut before = 0usize;
     let mut w = wanted.iter().peekable();
     for (b, c) in counts.iter().enumerate() {
@@ -187,29 +184,29 @@ pub(crate) fn exact_percentiles(data: &[f64], probs: &[f64], min: f64, max: f64)
         }
         before += c;
     }
-    // Buckets whose wanted rank lies past the run of smallest keys need the
-    // values above that key.
-    const NONE: u8 = u8::MAX;
-    let mut slot = vec![NONE; buckets];
-    let mut slots = 0u8;
-    for &(_, b, off) in &located {
-        let ties = lo_count.get(b).copied().unwrap_or(0) as usize;
-        if off >= ties
-            && let Some(s) = slot.get_mut(b)
-            && *s == NONE
-        {
-            *s = slots;
-            slots += 1;
+    // The wanted buckets, as a bit set (8 KiB at most: a lookup per value
+    // stays in the first-level cache) and as a short list.
+    let mut wanted_buckets: Vec<usize> = located.iter().map(|(_, b, _)| *b).collect();
+    wanted_buckets.dedup();
+    let mut bits = vec![0u64; (last >> 6) + 1];
+    for b in &wanted_buckets {
+        if let Some(word) = bits.get_mut(b >> 6) {
+            *word |= 1 << (b & 63);
         }
     }
-    let mut candidates: Vec<Vec<f64>> = vec![Vec::new(); usize::from(slots)];
-    if slots > 0 {
+    let mut candidates: Vec<Vec<f64>> = vec![Vec::new(); wanted_buckets.len()];
+    if !wanted_buckets.is_empty() {
         for &x in data {
-            let b = bucket_of(x);
-            let s = slot.get(b).copied().unwrap_or(NONE);
-            if s != NONE
-                && lo_key.get(b).is_some_and(|l| order_key(x) > *l)
-                && let Some(c) = candidates.get_mut(usize::from(s))
+            let k = order_key(x);
+            if k <= kmin || k >= kmax {
+                continue;
+            }
+            let b = bucket_of(k);
+            if bits.get(b >> 6).is_some_and(|w| w >> (b & 63) & 1 == 1)
+                && let Some(c) = wanted_buckets
+                    .iter()
+                    .position(|w| *w == b)
+                    .and_then(|i| candidates.get_mut(i))
             {
                 c.push(x);
             }
@@ -219,16 +216,20 @@ pub(crate) fn exact_percentiles(data: &[f64], probs: &[f64], min: f64, max: f64)
         }
     }
     let value_of = |rank: usize| -> f64 {
-        let Some(&(_, b, off)) = located.iter().find(|(r, _, _)| *r == rank) else {
+        if rank < at_min {
+            return min;
+        }
+        if rank >= top {
+            return max;
+        }
+        let Some(&(_, b, off)) = located.iter().find(|(r, _, _)| *r == rank - at_min) else {
             return max;
         };
-        let ties = lo_count.get(b).copied().unwrap_or(0) as usize;
-        if off < ties {
-            return lo_key.get(b).map_or(max, |k| from_order_key(*k));
-        }
-        slot.get(b)
-            .and_then(|s| candidates.get(usize::from(*s)))
-            .and_then(|c| c.get(off - ties))
+        wanted_buckets
+            .iter()
+            .position(|w| *w == b)
+            .and_then(|i| candidates.get(i))
+            .and_then(|c| c.get(off))
             .copied()
             .unwrap_or(max)
     };
@@ -238,12 +239,34 @@ pub(crate) fn exact_percentiles(data: &[f64], probs: &[f64], min: f64, max: f64)
         .collect()
 }
 
-fn from_order_key(k: u64) -> f64 {
-    if k >> 63 == 1 {
-        f64::from_bits(k & !(1 << 63))
-    } else {
-        f64::from_bits(!k)
+/// The first pass of [`exact_percentiles`] over at most `u32::MAX` values:
+/// adds to `counts`, per bucket, the values strictly between the order keys
+/// `kmin` and `kmax`, and returns how many lie at or below `kmin` and at or
+/// above `kmax`. The chunk's own counts are `u32` (a 256 KiB table stays in
+/// a core's cache) and cannot overflow, so they add without checks.
+fn count_buckets(
+    chunk: &[f64],
+    kmin: u64,
+    kmax: u64,
+    bucket_of: &impl Fn(u64) -> usize,
+    counts: &mut [u64],
+) -> (usize, usize) {
+    let mut local = vec![0u32; counts.len()];
+    let (mut at_min, mut at_max) = (0u32, 0u32);
+    for &x in chunk {
+        let k = order_key(x);
+        let below = k <= kmin;
+        let above = k >= kmax;
+        at_min = at_min.wrapping_add(u32::from(below));
+        at_max = at_max.wrapping_add(u32::from(above));
+        if let Some(c) = local.get_mut(bucket_of(k)) {
+            *c = c.wrapping_add(u32::from(!below && !above));
+        }
     }
+    for (total, c) in counts.iter_mut().zip(local) {
+        *total += u64::from(c);
+    }
+    (at_min as usize, at_max as usize)
 }
 
 fn interpolate(lo: f64, hi: f64, frac: f64) -> f64 {
@@ -510,6 +533,86 @@ mod tests {
             let hi = (lo + 1).min(d.len() - 1);
             let want = d[lo] + (h - lo as f64) * (d[hi] - d[lo]);
             assert_eq!(got, want, "p = {p}");
+        }
+    }
+
+    /// Type 7 by sorting, the definition the selection must match bit for bit.
+    fn sorted_type7(d: &[f64], probs: &[f64]) -> Vec<f64> {
+        let mut d = d.to_vec();
+        d.sort_by(f64::total_cmp);
+        probs
+            .iter()
+            .map(|p| {
+                let h = (d.len() - 1) as f64 * p;
+                let lo = h.floor() as usize;
+                let hi = (lo + 1).min(d.len() - 1);
+                interpolate(d[lo], d[hi], h - lo as f64)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn selection_agrees_with_sorting_on_clamped_and_tied_values() {
+        // Clamped outputs: masses exactly at min and max, an interior tie,
+        // values one ulp inside the ends, a tiny span (every key its own
+        // bucket) and a wide one; sizes around each wanted rank.
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let probs = [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0];
+        for (lo, hi) in [
+            (0.5, 1.0),
+            (-3.0, 2.0),
+            (1.0, 1.0 + 64.0 * f64::EPSILON),
+            (0.0, 1e300),
+        ] {
+            for n in [2usize, 3, 20, 101, 5_000] {
+                for ends in [0.0, 0.3, 0.9] {
+                    let d: Vec<f64> = (0..n)
+                        .map(|i| {
+                            let u = next();
+                            if u < ends / 2.0 {
+                                lo
+                            } else if u < ends {
+                                hi
+                            } else if i % 11 == 0 {
+                                lo + (hi - lo) / 3.0
+                            } else if i % 13 == 0 {
+                                f64::from_bits(lo.to_bits() + 1).min(hi)
+                            } else {
+                                (lo + next() * (hi - lo)).clamp(lo, hi)
+                            }
+                        })
+                        .collect();
+                    let (min, max) = d
+                        .iter()
+                        .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+                    let got = exact_percentiles(&d, &probs, min, max);
+                    let want = sorted_type7(&d, &probs);
+                    for ((g, w), p) in got.iter().zip(&want).zip(probs) {
+                        assert_eq!(
+                            g.to_bits(),
+                            w.to_bits(),
+                            "[{lo}, {hi}] n={n} ends={ends} p={p}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn selection_survives_min_and_max_that_lie() {
+        // A hostile partial result may carry a min and max its samples
+        // contradict: the answer is then meaningless but never a panic.
+        let d: Vec<f64> = (0..1000).map(|i| f64::from(i) - 500.0).collect();
+        for (min, max) in [(0.0, 10.0), (-1e9, -1e8), (400.0, -400.0), (-0.0, 0.0)] {
+            let q = exact_percentiles(&d, &PERCENTILES, min, max);
+            assert_eq!(q.len(), PERCENTILES.len());
         }
     }
 
