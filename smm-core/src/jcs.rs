@@ -270,6 +270,67 @@ pub fn canonicalize_value(value: &serde_json::Value) -> Result<Vec<u8>, Canonica
     Ok(out)
 }
 
+/// The canonical form of `value` without the members at `prune` (each a
+/// path of object keys from the root; a path through a non-object, or to
+/// no member, prunes nothing): the same bytes as [`canonicalize_value`] of
+/// a copy of the value with those members removed, without the copy.
+/// `None` when that copy has no canonical form or it is too long: the
+/// caller makes the copy and asks [`canonicalize_value`], which says why
+/// and where.
+pub fn canonicalize_value_pruned(value: &serde_json::Value, prune: &[&[&str]]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(256);
+    write_pruned(&mut out, value, 0, prune).ok()?;
+    (out.len() <= crate::limits::MAX_DOCUMENT_BYTES).then_some(out)
+}
+
+fn write_pruned(
+    out: &mut Vec<u8>,
+    value: &serde_json::Value,
+    depth: usize,
+    prune: &[&[&str]],
+) -> Result<(), Unwritable> {
+    let serde_json::Value::Object(map) = value else {
+        return write_value(out, value, depth);
+    };
+    if prune.is_empty() {
+        return write_value(out, value, depth);
+    }
+    if depth >= MAX_DEPTH {
+        return Err(Unwritable);
+    }
+    let mut members: Vec<(&String, &serde_json::Value)> = map
+        .iter()
+        .filter(|(k, _)| !prune.iter().any(|p| matches!(p, [only] if only == k)))
+        .collect();
+    let sorted = members.windows(2).all(
+        |w| matches!(w, [a, b] if cmp_utf16(a.0.as_bytes(), b.0.as_bytes()) == Ordering::Less),
+    );
+    if !sorted {
+        members.sort_by(|a, b| cmp_utf16(a.0.as_bytes(), b.0.as_bytes()));
+    }
+    out.push(b'{');
+    for (n, (key, item)) in members.into_iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        write_canonical_str(out, key);
+        out.push(b':');
+        let deeper = |p: &[&str]| matches!(p, [first, _, ..] if first == key);
+        if prune.iter().any(|p| deeper(p)) {
+            let rest: Vec<&[&str]> = prune
+                .iter()
+                .filter(|p| deeper(p))
+                .filter_map(|p| p.get(1..))
+                .collect();
+            write_pruned(out, item, depth + 1, &rest)?;
+        } else {
+            write_value(out, item, depth + 1)?;
+        }
+    }
+    out.push(b'}');
+    Ok(())
+}
+
 /// A value [`write_value`] cannot write; the text path says why and where.
 struct Unwritable;
 

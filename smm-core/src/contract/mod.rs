@@ -281,10 +281,26 @@ pub fn terms_of(doc: &Value) -> Value {
 
 /// `"sha256:" + hex SHA-256` of the RFC 8785 form of a document's terms.
 pub fn terms_hash_of(doc: &Value) -> Result<String, ContractError> {
-    Ok(jcs::sha256_ref_of_canonical(&jcs::canonicalize_value(
-        &terms_of(doc),
-    )?))
+    // The terms written straight from the document (no copy of it); only a
+    // document whose terms have no canonical form takes the copy, so that
+    // the error names what and where.
+    let canonical = match jcs::canonicalize_value_pruned(doc, &TERMS_PRUNE) {
+        Some(c) => c,
+        None => jcs::canonicalize_value(&terms_of(doc))?,
+    };
+    Ok(jcs::sha256_ref_of_canonical(&canonical))
 }
+
+/// [`NON_TERMS`] and [`NON_TERMS_NESTED`] as key paths (a test checks they
+/// name the same members).
+const TERMS_PRUNE: [&[&str]; 6] = [
+    &["signedBy"],
+    &["lifecycle"],
+    &["lastRun"],
+    &["currentCanary"],
+    &["emergencyFlags"],
+    &["audit", "lastBundleId"],
+];
 
 /// Every violation of a contract document (JSON text) at `now`: schema
 /// violations, then the business rules (when the schema fails, those that
@@ -659,5 +675,64 @@ pub fn parse_document(text: &str) -> Result<Value, ContractError> {
 impl From<crate::time::NotRfc3339> for ContractError {
     fn from(e: crate::time::NotRfc3339) -> Self {
         ContractError::InvalidNow(e.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+    use super::*;
+    use serde_json::json;
+
+    /// What `terms_hash_of` was before it stopped copying the document.
+    fn by_copy(doc: &Value) -> Result<String, ContractError> {
+        Ok(jcs::sha256_ref_of_canonical(&jcs::canonicalize_value(
+            &terms_of(doc),
+        )?))
+    }
+
+    #[test]
+    fn the_prune_list_names_the_non_terms() {
+        let mut want: Vec<Vec<String>> = NON_TERMS.iter().map(|k| vec![k.to_string()]).collect();
+        for p in NON_TERMS_NESTED {
+            want.push(p.split('/').skip(1).map(str::to_string).collect());
+        }
+        let got: Vec<Vec<String>> = TERMS_PRUNE
+            .iter()
+            .map(|p| p.iter().map(|k| k.to_string()).collect())
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn terms_hash_without_a_copy_is_the_terms_hash() {
+        let example: Value =
+            serde_json::from_str(include_str!("../../../examples/workspace.icblabs.v2.json"))
+                .unwrap();
+        let mut docs = vec![example.clone()];
+        let mut d = example.clone();
+        d["audit"] = json!({"lastBundleId": "x", "z": 1, "a": [1, 2.5]});
+        d["signedBy"] = json!({"n": 1});
+        d["lastRun"] = json!(null);
+        d["\u{10000}"] = json!(1); // sorts before U+E000.. in UTF-16 only
+        d["\u{e000}"] = json!(2);
+        docs.push(d.clone());
+        d["audit"] = json!("not an object");
+        docs.push(d.clone());
+        d["audit"] = json!({"lastBundleId": {"deep": [1]}});
+        docs.push(d);
+        docs.extend([json!([1, 2]), json!("text"), json!({}), json!(null)]);
+        for doc in &docs {
+            assert_eq!(terms_hash_of(doc).unwrap(), by_copy(doc).unwrap(), "{doc}");
+        }
+        // A non-term that has no canonical form is pruned either way.
+        let mut d = example.clone();
+        d["lifecycle"] = serde_json::from_str("18446744073709551615").unwrap();
+        assert_eq!(terms_hash_of(&d).unwrap(), by_copy(&d).unwrap());
+        // A term that has none: the same error, at the same place.
+        let mut d = example;
+        d["zz"] = serde_json::from_str("{\"a\": 18446744073709551615}").unwrap();
+        let (a, b) = (terms_hash_of(&d).unwrap_err(), by_copy(&d).unwrap_err());
+        assert_eq!(a.to_string(), b.to_string());
     }
 }
