@@ -1,5 +1,6 @@
-//! Time `simulate` in process: `time-simulate ITERATIONS REPEATS [THREADS [MODEL]]`
-//! (MODEL 1 runs `smm-readiness-v1`, anything else the default v2).
+//! Time `simulate` in process: `time-simulate ITERATIONS REPEATS [THREADS [MODEL [MODE]]]`
+//! (MODEL 1 runs `smm-readiness-v1`, anything else the default v2; MODE 1
+//! exact percentiles, 2 bounded, anything else the request's `auto`).
 //! Prints the median and best seconds, one per line (`median S`, `best S`).
 //! Used by benches/python/overhead.py to compare the Python front door
 //! with the same run from Rust.
@@ -16,11 +17,16 @@ fn main() -> ExitCode {
         .filter_map(|a| a.parse().ok())
         .collect();
     let (Some(&iterations), Some(&repeats)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: time-simulate ITERATIONS REPEATS [THREADS [MODEL]]");
+        eprintln!("usage: time-simulate ITERATIONS REPEATS [THREADS [MODEL [MODE]]]");
         return ExitCode::FAILURE;
     };
     let threads = args.get(2).map(|t| *t as usize);
-    let Some(mut req) = baseline_request(iterations, PercentileMode::Auto) else {
+    let mode = match args.get(4) {
+        Some(1) => PercentileMode::Exact,
+        Some(2) => PercentileMode::Bounded,
+        _ => PercentileMode::Auto,
+    };
+    let Some(mut req) = baseline_request(iterations, mode) else {
         return ExitCode::FAILURE;
     };
     if args.get(3) == Some(&1) {

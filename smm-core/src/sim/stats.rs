@@ -295,8 +295,61 @@ pub(crate) struct Histogram {
 pub(crate) struct BucketCount(pub bool, pub u16, pub u16, pub u64);
 
 impl Histogram {
+    #[cfg(test)]
     pub(crate) fn add(&mut self, x: f64) {
         self.add_count(x, 1);
+    }
+
+    /// Count every value of `xs`, as [`Histogram::add`] of each would:
+    /// a run of values with one sign and exponent (the common case: most
+    /// outputs live in one binade) is counted into its page without looking
+    /// the page up again.
+    pub(crate) fn add_all(&mut self, xs: &[f64]) {
+        let mut rest = xs;
+        while let Some((&x, tail)) = rest.split_first() {
+            let bits = x.to_bits();
+            let exp = (bits >> 52) & 0x7ff;
+            if exp < MIN_EXPONENT || !x.is_finite() {
+                self.zero += 1;
+                rest = tail;
+                continue;
+            }
+            let Some(page) = self.page_mut(bits >> 63 == 1, exp as usize) else {
+                rest = tail;
+                continue;
+            };
+            // The run: every following value with these top 12 bits (the
+            // same sign and exponent, so also finite and not tiny).
+            let top = bits >> 52;
+            let run = rest
+                .iter()
+                .position(|y| y.to_bits() >> 52 != top)
+                .unwrap_or(rest.len());
+            let (same, after) = rest.split_at(run);
+            for y in same {
+                let sub = ((y.to_bits() >> (52 - SUB_BITS)) & (SUB_BUCKETS as u64 - 1)) as usize;
+                if let Some(c) = page.get_mut(sub) {
+                    *c += 1;
+                }
+            }
+            rest = after;
+        }
+    }
+
+    /// The page of counts for `negative` values with biased exponent `e`,
+    /// made on first use.
+    fn page_mut(&mut self, negative: bool, e: usize) -> Option<&mut [u64]> {
+        let pages = if negative {
+            &mut self.negative
+        } else {
+            &mut self.positive
+        };
+        if pages.len() <= e {
+            pages.resize_with(e + 1, || None);
+        }
+        pages.get_mut(e).map(|slot| {
+            &mut **slot.get_or_insert_with(|| vec![0u64; SUB_BUCKETS].into_boxed_slice())
+        })
     }
 
     fn add_count(&mut self, x: f64, count: u64) {
@@ -630,6 +683,26 @@ mod tests {
         }
         let back = Histogram::from_sparse(&h.to_sparse());
         assert_eq!(back.to_sparse(), h.to_sparse());
+    }
+
+    #[test]
+    fn adding_a_slice_counts_as_adding_each_value() {
+        // Runs in one binade, binade changes, signs, tiny values, zeros.
+        let mut xs: Vec<f64> = (0..5000)
+            .map(|i| 0.5 + ((i * 7919) % 10_007) as f64 / 20_014.0)
+            .collect();
+        xs.extend([1.0, 1.5, 0.25, -0.75, -0.75, 0.0, -0.0, 1e-300, 3.0, 0.6]);
+        xs.extend((0..300).map(|i| (f64::from(i) - 150.0) * 1.37));
+        let mut one = Histogram::default();
+        xs.iter().for_each(|x| one.add(*x));
+        let mut all = Histogram::default();
+        all.add_all(&xs);
+        assert_eq!(all.to_sparse(), one.to_sparse());
+        let mut split = Histogram::default();
+        let (a, b) = xs.split_at(2501);
+        split.add_all(a);
+        split.add_all(b);
+        assert_eq!(split.to_sparse(), one.to_sparse());
     }
 
     #[test]

@@ -240,12 +240,7 @@ fn count_into_histograms(
     accepted: usize,
     pool: Option<&rayon::ThreadPool>,
 ) {
-    let count = |(h, c): (&mut Histogram, &Vec<f64>)| {
-        c.get(..accepted)
-            .unwrap_or(&[])
-            .iter()
-            .for_each(|x| h.add(*x));
-    };
+    let count = |(h, c): (&mut Histogram, &Vec<f64>)| h.add_all(c.get(..accepted).unwrap_or(&[]));
     on_pool(pool, || match pool {
         Some(_) => hists.par_iter_mut().zip(columns).for_each(count),
         None => hists.iter_mut().zip(columns).for_each(count),
