@@ -17,12 +17,14 @@
     reason = "one madvise call, on memory this module allocated; see the SAFETY comment"
 )]
 
-/// Columns smaller than this stay on ordinary pages.
+/// The transparent huge page size of x86-64 (and of arm64 with 4 KiB
+/// pages); columns smaller than two of them are not advised.
 const HUGE_PAGE: usize = 2 << 20;
 
 /// A column of `len` zeros, its pages advised for transparent huge pages
-/// before they are first touched (they are still untouched here: a large
-/// zeroed allocation is fresh anonymous memory).
+/// before they are first touched (a large zeroed allocation is normally
+/// fresh anonymous memory the allocator has not written; where it is reused
+/// heap memory instead, the advice is still harmless).
 pub(crate) fn zeroed_column(len: usize) -> Vec<f64> {
     let column = vec![0.0f64; len];
     advise_huge_pages(&column);

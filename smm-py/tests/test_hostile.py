@@ -14,7 +14,7 @@ import smm_core
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SEEDS = ROOT / "fuzz" / "seeds"
-HOSTILE = [None, -1, 0, 1e308, -1e308, 5e-324, 0.9999999999999999, 2**64, -(2**63) - 1,
+HOSTILE = [None, -1, 0, -0.0, 1e308, -1e308, 5e-324, 0.9999999999999999, 2**64, -(2**63) - 1,
            "", "../../etc", "sha256:" + "0" * 64, True, [], {}, "\u0000", 10**30]
 
 
@@ -81,6 +81,19 @@ def partial(bad: bytes) -> None:
 @pytest.mark.parametrize("name", ["exact.json", "bounded.json"])
 def test_damaged_partial_results(name):
     run_all("partial", name, partial)
+
+
+def test_a_negative_zero_sample_under_a_zero_minimum_merges():
+    # -0.0 equals a 0.0 minimum, so it passes the range check; the exact
+    # percentiles order by bits, and once subtracted past zero (a panic).
+    doc = json.loads(seed("partial", "exact.json"))
+    col = next(i for i, m in enumerate(doc["moments"]) if m["min"] >= 0.0)
+    doc["moments"][col]["min"] = 0.0
+    doc["samples"][col][0] = -0.0
+    text = json.dumps(doc)
+    assert "-0.0" in text
+    p = smm_core.PartialResult.from_json(text)
+    finite_report(smm_core.merge_partials([p], threads=2))
 
 
 def test_damaged_requests():
