@@ -298,16 +298,10 @@ fn write_pruned(
     if depth >= MAX_DEPTH {
         return Err(Unwritable);
     }
-    let mut members: Vec<(&String, &serde_json::Value)> = map
-        .iter()
-        .filter(|(k, _)| !prune.iter().any(|p| matches!(p, [only] if only == k)))
-        .collect();
-    let sorted = members.windows(2).all(
-        |w| matches!(w, [a, b] if cmp_utf16(a.0.as_bytes(), b.0.as_bytes()) == Ordering::Less),
+    let members = in_utf16_order(
+        map.iter()
+            .filter(|(k, _)| !prune.iter().any(|p| matches!(p, [only] if only == k))),
     );
-    if !sorted {
-        members.sort_by(|a, b| cmp_utf16(a.0.as_bytes(), b.0.as_bytes()));
-    }
     out.push(b'{');
     for (n, (key, item)) in members.into_iter().enumerate() {
         if n > 0 {
@@ -329,6 +323,23 @@ fn write_pruned(
     }
     out.push(b'}');
     Ok(())
+}
+
+/// An object's members in RFC 8785 order (keys by UTF-16 code units). A
+/// map iterates in UTF-8 (code point) order, which is UTF-16 order unless
+/// two keys differ first between a supplementary character and
+/// U+E000..U+FFFF: sort only then.
+fn in_utf16_order<'a>(
+    members: impl Iterator<Item = (&'a String, &'a serde_json::Value)>,
+) -> Vec<(&'a String, &'a serde_json::Value)> {
+    let mut members: Vec<_> = members.collect();
+    let sorted = members.windows(2).all(
+        |w| matches!(w, [a, b] if cmp_utf16(a.0.as_bytes(), b.0.as_bytes()) == Ordering::Less),
+    );
+    if !sorted {
+        members.sort_by(|a, b| cmp_utf16(a.0.as_bytes(), b.0.as_bytes()));
+    }
+    members
 }
 
 /// A value [`write_value`] cannot write; the text path says why and where.
@@ -363,16 +374,7 @@ fn write_value(
             if depth >= MAX_DEPTH {
                 return Err(Unwritable);
             }
-            // A map iterates in UTF-8 (code point) order, which is UTF-16
-            // order unless two keys differ first between a supplementary
-            // character and U+E000..U+FFFF: sort only then.
-            let mut members: Vec<(&String, &serde_json::Value)> = map.iter().collect();
-            let sorted = members.windows(2).all(|w| {
-                matches!(w, [a, b] if cmp_utf16(a.0.as_bytes(), b.0.as_bytes()) == Ordering::Less)
-            });
-            if !sorted {
-                members.sort_by(|a, b| cmp_utf16(a.0.as_bytes(), b.0.as_bytes()));
-            }
+            let members = in_utf16_order(map.iter());
             out.push(b'{');
             for (n, (key, item)) in members.into_iter().enumerate() {
                 if n > 0 {
