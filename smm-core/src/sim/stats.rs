@@ -360,20 +360,11 @@ impl Histogram {
             return;
         }
         let sub = ((bits >> (52 - SUB_BITS)) & (SUB_BUCKETS as u64 - 1)) as usize;
-        let pages = if bits >> 63 == 0 {
-            &mut self.positive
-        } else {
-            &mut self.negative
-        };
-        let e = exp as usize;
-        if pages.len() <= e {
-            pages.resize_with(e + 1, || None);
-        }
-        if let Some(slot) = pages.get_mut(e) {
-            let page = slot.get_or_insert_with(|| vec![0u64; SUB_BUCKETS].into_boxed_slice());
-            if let Some(c) = page.get_mut(sub) {
-                *c += count;
-            }
+        if let Some(c) = self
+            .page_mut(bits >> 63 == 1, exp as usize)
+            .and_then(|page| page.get_mut(sub))
+        {
+            *c += count;
         }
     }
 
