@@ -37,6 +37,13 @@ int main(void) {
     smm_string_free(msg);
     st = smm_canonicalize_json("{\"a\": 1, \"a\": 2}", &canon);
     CHECK(st == SMM_INVALID_INPUT, "duplicate key refused");
+    int32_t is_canon = -1;
+    CHECK(smm_is_canonical_json("{\"a\":[true,\"A\"],\"b\":1}", &is_canon) == SMM_OK && is_canon == 1,
+          "canonical text judged canonical");
+    CHECK(smm_is_canonical_json("{\"b\": 1, \"a\": 2}", &is_canon) == SMM_OK && is_canon == 0,
+          "unsorted, spaced text judged not canonical");
+    CHECK(smm_is_canonical_json("{\"a\": 1, \"a\": 2}", &is_canon) == SMM_INVALID_INPUT,
+          "no canonical form: an error, as for smm_canonicalize_json");
 
     /* v1 -> v2 migration, hashes, the chain. */
     char *v1 = NULL, *h1 = NULL, *h2 = NULL;

@@ -11,7 +11,7 @@
 use proptest::prelude::*;
 use serde_json::Value;
 use smm_core::contract::{Contract, NON_TERMS, NON_TERMS_NESTED, terms_hash_of};
-use smm_core::jcs::canonicalize;
+use smm_core::jcs::{canonicalize, is_canonical};
 
 const V2: &str = include_str!("../../examples/workspace.icblabs.v2.json");
 
@@ -156,7 +156,36 @@ proptest! {
         respell(&v, &mut r, &mut text);
         let c = canonicalize(text.as_bytes()).unwrap();
         prop_assert_eq!(canonicalize(&c).unwrap(), c.clone());
-        prop_assert_eq!(c, canonicalize(serde_json::to_string(&v).unwrap().as_bytes()).unwrap());
+        prop_assert_eq!(c.clone(), canonicalize(serde_json::to_string(&v).unwrap().as_bytes()).unwrap());
+        // The check-only pass: canonical output is canonical, a respelling
+        // is judged as canonicalize judges it.
+        prop_assert_eq!(is_canonical(&c), Ok(true));
+        prop_assert_eq!(is_canonical(text.as_bytes()), Ok(c == text.as_bytes()));
+    }
+
+    /// One byte of a canonical document changed, dropped or doubled: the
+    /// check-only pass answers as canonicalize does (the same error, or
+    /// whether the result is the input).
+    #[test]
+    fn check_only_pass_agrees_on_damaged_documents(
+        v in arb_json(),
+        at in any::<prop::sample::Index>(),
+        byte in prop_oneof![
+            Just(b' '), Just(b'"'), Just(b'\\'), Just(b'0'), Just(b'9'), Just(b'.'), Just(b'e'),
+            Just(b'-'), Just(b','), Just(b':'), Just(b'{'), Just(b'}'), Just(b'['), Just(b']'),
+            Just(b'u'), Just(b'a'), Just(0x01u8), Just(0xc3u8), Just(0xffu8),
+        ],
+        how in 0u8..3,
+    ) {
+        let mut doc = canonicalize(serde_json::to_string(&v).unwrap().as_bytes()).unwrap();
+        let i = at.index(doc.len());
+        match how {
+            0 => doc[i] = byte,
+            1 => { doc.remove(i); }
+            _ => doc.insert(i, byte),
+        }
+        let want = canonicalize(&doc).map(|c| c == doc);
+        prop_assert_eq!(is_canonical(&doc), want, "{:?}", String::from_utf8_lossy(&doc));
     }
 }
 

@@ -91,13 +91,25 @@ pub fn contract(data: &[u8]) {
     }
 }
 
-/// The RFC 8785 canonicalizer: its output is canonical (idempotent).
+/// The RFC 8785 canonicalizer: its output is canonical (idempotent), and
+/// the check-only pass answers as it does, on the input and on its output.
 pub fn canonicalize(data: &[u8]) {
-    if let Ok(c) = crate::jcs::canonicalize(data) {
+    let full = crate::jcs::canonicalize(data);
+    assert_eq!(
+        crate::jcs::is_canonical(data),
+        full.as_ref().map(|c| c == data).map_err(Clone::clone),
+        "is_canonical disagrees with canonicalize"
+    );
+    if let Ok(c) = full {
         assert_eq!(
             crate::jcs::canonicalize(&c).as_deref().ok(),
             Some(c.as_slice()),
             "canonical output is not canonical"
+        );
+        assert_eq!(
+            crate::jcs::is_canonical(&c),
+            Ok(true),
+            "canonical output judged not canonical"
         );
     }
 }

@@ -243,6 +243,247 @@ pub fn canonicalize(input: &[u8]) -> Result<Vec<u8>, CanonicalError> {
     Ok(out)
 }
 
+/// Whether `input` is its own canonical form: the same answer as
+/// `canonicalize(input).map(|c| c == input)`, errors included, without
+/// writing the canonical form when the input already is one.
+///
+/// A verifier asks this of every payload it checks, and a payload that
+/// passes is canonical (one valid encoding of the signed thing), so the
+/// common answer is `Ok(true)`. A check-only pass reads the input once and
+/// answers `true` only for what [`canonicalize`] copies unchanged; on
+/// anything else (an input that is not canonical, has an error, or takes
+/// a spelling this pass does not judge, such as a number with an exponent)
+/// the answer is [`canonicalize`]'s own, so the two never disagree.
+///
+/// ```
+/// use smm_core::jcs::is_canonical;
+/// assert_eq!(is_canonical(br#"{"a":[1,"\n"],"b":1.5}"#), Ok(true));
+/// assert_eq!(is_canonical(br#"{"b":1,"a":2}"#), Ok(false));
+/// assert!(is_canonical(br#"{"a":1,"a":2}"#).is_err());
+/// ```
+pub fn is_canonical(input: &[u8]) -> Result<bool, CanonicalError> {
+    match std::str::from_utf8(input) {
+        Ok(text) => is_canonical_text(text),
+        Err(_) => canonicalize(input).map(|c| c == input),
+    }
+}
+
+/// [`is_canonical`] of text already known to be UTF-8 (a caller that
+/// parses the same text next checks it once).
+pub fn is_canonical_text(text: &str) -> Result<bool, CanonicalError> {
+    let input = text.as_bytes();
+    if surely_canonical(input) {
+        return Ok(true);
+    }
+    canonicalize(input).map(|c| c == input)
+}
+
+/// The check-only pass over valid UTF-8: true only when [`canonicalize`]
+/// would copy `input` unchanged.
+fn surely_canonical(input: &[u8]) -> bool {
+    if input.len() > crate::limits::MAX_DOCUMENT_BYTES {
+        return false;
+    }
+    let mut c = Checker {
+        s: input,
+        i: 0,
+        depth: 0,
+        scratch: Vec::new(),
+    };
+    c.value().is_some() && c.i == input.len()
+}
+
+/// The reader of [`surely_canonical`]: `Some(())` when the value at `i` is
+/// written exactly as [`canonicalize`] would write it (valid UTF-8 is
+/// checked by the caller), `None` when in doubt.
+struct Checker<'a> {
+    s: &'a [u8],
+    i: usize,
+    depth: usize,
+    scratch: Vec<u8>,
+}
+
+impl Checker<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn eat(&mut self, b: u8) -> Option<()> {
+        (self.peek() == Some(b)).then(|| self.i += 1)
+    }
+
+    fn value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'{' => self.object(),
+            b'[' => self.array(),
+            b'"' => self.string().map(|_| ()),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        (self.s.get(self.i..self.i + word.len())? == word).then(|| self.i += word.len())
+    }
+
+    /// Into an array or object (canonicalize refuses the one past the limit).
+    fn enter(&mut self) -> Option<()> {
+        (self.depth < MAX_DEPTH).then(|| self.depth += 1)
+    }
+
+    fn array(&mut self) -> Option<()> {
+        self.enter()?;
+        self.i += 1;
+        if self.eat(b']').is_none() {
+            loop {
+                self.value()?;
+                if self.eat(b',').is_none() {
+                    self.eat(b']')?;
+                    break;
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// Members in strictly increasing UTF-16 key order (so no duplicate);
+    /// a key with an escape is left to the general path.
+    fn object(&mut self) -> Option<()> {
+        self.enter()?;
+        self.i += 1;
+        if self.eat(b'}').is_none() {
+            let mut previous: Option<(usize, usize)> = None;
+            loop {
+                if self.peek() != Some(b'"') {
+                    return None;
+                }
+                let (start, plain) = self.string()?;
+                let key = (start + 1, self.i - 1);
+                if !plain {
+                    return None;
+                }
+                if let Some((a, b)) = previous {
+                    let before = self.s.get(a..b)?;
+                    if cmp_utf16(before, self.s.get(key.0..key.1)?) != Ordering::Less {
+                        return None;
+                    }
+                }
+                previous = Some(key);
+                self.eat(b':')?;
+                self.value()?;
+                if self.eat(b',').is_none() {
+                    self.eat(b'}')?;
+                    break;
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// A string with only the escapes canonical output writes; answers
+    /// where it started and whether it had no escape at all.
+    fn string(&mut self) -> Option<(usize, bool)> {
+        let start = self.i;
+        self.i += 1;
+        let mut plain = true;
+        loop {
+            self.i = plain_run(self.s, self.i);
+            match self.peek()? {
+                b'"' => {
+                    self.i += 1;
+                    return Some((start, plain));
+                }
+                b'\\' => {
+                    plain = false;
+                    let n = match self.s.get(self.i + 1)? {
+                        b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => 2,
+                        // \u00XX, lowercase, only for a control character
+                        // without a short escape.
+                        b'u' => {
+                            let h = self.s.get(self.i + 2..self.i + 6)?;
+                            let lower = |b: &u8| matches!(b, b'0'..=b'9' | b'a'..=b'f');
+                            let code = match h {
+                                [b'0', b'0', hi @ (b'0' | b'1'), lo] if lower(lo) => {
+                                    (hi - b'0') * 16
+                                        + if lo.is_ascii_digit() {
+                                            lo - b'0'
+                                        } else {
+                                            lo - b'a' + 10
+                                        }
+                                }
+                                _ => return None,
+                            };
+                            if matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
+                                return None;
+                            }
+                            6
+                        }
+                        _ => return None,
+                    };
+                    self.i += n;
+                }
+                _ => return None, // a raw control character: an error
+            }
+        }
+    }
+
+    /// A number written as canonicalize writes it: an integer of at most 15
+    /// digits as it is (not `-0`), a short plain decimal as its trimmed
+    /// literal, anything else as its double's ECMAScript spelling (the same
+    /// three rules, in the same order, as [`Parser::number`]).
+    fn number(&mut self) -> Option<()> {
+        let start = self.i;
+        let digits = |c: &mut Self| {
+            let from = c.i;
+            while let Some(b'0'..=b'9') = c.peek() {
+                c.i += 1;
+            }
+            c.i - from
+        };
+        self.eat(b'-');
+        let int_start = self.i;
+        let int_digits = digits(self);
+        if int_digits == 0 || (int_digits > 1 && self.s.get(int_start) == Some(&b'0')) {
+            return None;
+        }
+        let mut integer = true;
+        if self.eat(b'.').is_some() {
+            integer = false;
+            if digits(self) == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            integer = false;
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if digits(self) == 0 {
+                return None;
+            }
+        }
+        let lit = self.s.get(start..self.i)?;
+        if integer && int_digits <= 15 {
+            return (lit != b"-0").then_some(());
+        }
+        self.scratch.clear();
+        if !write_plain_decimal(&mut self.scratch, lit) {
+            let v: f64 = std::str::from_utf8(lit).ok()?.parse().ok()?;
+            if !v.is_finite() {
+                return None;
+            }
+            write_es6_number(&mut self.scratch, v);
+        }
+        (self.scratch == lit).then_some(())
+    }
+}
+
 /// The canonical form of a `serde_json` value, written from the value
 /// directly (no JSON text in between): the same bytes, and the same errors
 /// at the same pointers, as [`canonicalize`] of the value's JSON text
@@ -1162,6 +1403,91 @@ mod tests {
                 ),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn check_only_pass_accepts_canonical_documents_itself() {
+        let deep = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        for doc in [
+            r#"{"a":[1,-2,0,1.5,-0.25,0.000001,123456789012345,true,false,null],"b":{}}"#,
+            r#"["\"\\\b\f\n\r\t\u0000\u001f","€","\u000b"]"#,
+            "{\"\u{1f602}\":2,\"\u{fb33}\":1,\"\u{ffff}\":[]}",
+            r#"{"":0,"a":{"":[[]]},"aa":"x"}"#,
+            "[1e-7,1e+21,-1.5e-300,0.7559505602465842,123456789012345680,5e-324]",
+            "\"\u{2028}\u{7f}\"",
+            deep.as_str(),
+        ] {
+            assert_eq!(
+                canonicalize(doc.as_bytes()).as_deref(),
+                Ok(doc.as_bytes()),
+                "{doc}"
+            );
+            assert!(surely_canonical(doc.as_bytes()), "{doc}");
+            assert_eq!(is_canonical(doc.as_bytes()), Ok(true));
+        }
+    }
+
+    #[test]
+    fn check_only_pass_answers_as_canonicalize_does() {
+        let too_deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        let inputs: Vec<&[u8]> = vec![
+            b" 1",
+            b"1 ",
+            b"[1, 2]",
+            br#"{"b":1,"a":2}"#,
+            br#"{"a":1,"a":2}"#,
+            br#"{"a\u0062":1,"ab":2}"#,
+            br#"{"a\"":1,"a":2}"#,
+            br#"{"a":1,"a\"":2}"#,
+            "{\"\u{fb33}\":1,\"\u{1f602}\":2}".as_bytes(),
+            br#""\/""#,
+            br#""\u0041""#,
+            br#""\u000a""#,
+            br#""\u000A""#,
+            br#""\u001F""#,
+            br#""\u0080""#,
+            br#""\ud83d\ude02""#,
+            br#""\ud800""#,
+            b"\"\x01\"",
+            b"\"\xff\"",
+            b"1.0",
+            b"1.50",
+            b"-0",
+            b"-0.0",
+            b"0.0000001",
+            b"1e3",
+            b"1E3",
+            b"1.5e3",
+            b"1234567890123456",
+            b"9007199254740993",
+            b"100000000000000000000",
+            b"1e400",
+            b"01",
+            b"1.",
+            b"-",
+            b"[1,]",
+            b"{\"a\":1,}",
+            b"[1]x",
+            b"",
+            b"tru",
+            too_deep.as_bytes(),
+        ];
+        for input in inputs {
+            let want = canonicalize(input).map(|c| c == input);
+            assert_eq!(
+                is_canonical(input),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+            if want != Ok(true) && std::str::from_utf8(input).is_ok() {
+                assert!(
+                    !surely_canonical(input),
+                    "{:?}",
+                    String::from_utf8_lossy(input)
+                );
+            }
         }
     }
 

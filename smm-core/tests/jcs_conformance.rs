@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use smm_core::jcs::{canonicalize, write_es6_number};
+use smm_core::jcs::{canonicalize, is_canonical, write_es6_number};
 
 fn data() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/jcs")
@@ -40,6 +40,9 @@ fn cyberphone_vectors() {
         assert_eq!(got_hex, hex, "{name} (hex)");
         // Canonical output is a fixed point.
         assert_eq!(canonicalize(&got).unwrap(), got, "{name} is not idempotent");
+        // The check-only pass: the output is canonical, the input is not.
+        assert_eq!(is_canonical(&got), Ok(true), "{name}");
+        assert_eq!(is_canonical(&input), Ok(input == got), "{name} (input)");
         n += 1;
     }
     assert_eq!(n, 6);
@@ -61,6 +64,7 @@ fn es6_number_serialization() {
             expected.as_bytes(),
             "{hex}"
         );
+        assert_eq!(is_canonical(expected.as_bytes()), Ok(true), "{hex}");
         n += 1;
     }
     assert_eq!(n, 10_000);

@@ -496,6 +496,16 @@ smm_status smm_signer_sign_digest(const struct smm_signer *signer,
 // `json` is NULL or a NUL-terminated string; `canonical_out` is NULL or writable.
 smm_status smm_canonicalize_json(const char *json, char **canonical_out);
 
+// Write 1 to `*canonical_out` when `json` is its own RFC 8785 canonical
+// form (what a verifier asks of a signed payload), else 0. Text with no
+// canonical form is SMM_INVALID_INPUT, as for `smm_canonicalize_json`
+// (`*canonical_out` untouched).
+//
+// # Safety
+// `json` is NULL or a NUL-terminated string; `canonical_out` is NULL or
+// writable.
+smm_status smm_is_canonical_json(const char *json, int32_t *canonical_out);
+
 // Write the terms hash ("sha256:" + 64 hex) of a v2 contract to `*hash_out`.
 //
 // # Safety

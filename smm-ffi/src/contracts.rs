@@ -33,6 +33,36 @@ pub unsafe extern "C" fn smm_canonicalize_json(
     })
 }
 
+/// Write 1 to `*canonical_out` when `json` is its own RFC 8785 canonical
+/// form (what a verifier asks of a signed payload), else 0. Text with no
+/// canonical form is SMM_INVALID_INPUT, as for `smm_canonicalize_json`
+/// (`*canonical_out` untouched).
+///
+/// # Safety
+/// `json` is NULL or a NUL-terminated string; `canonical_out` is NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_is_canonical_json(
+    json: *const c_char,
+    canonical_out: *mut i32,
+) -> smm_status {
+    boundary(|| {
+        if canonical_out.is_null() {
+            return Err((
+                smm_status::SMM_NULL_ARGUMENT,
+                "canonical_out is NULL".into(),
+            ));
+        }
+        // SAFETY: per this function's contract.
+        let text = unsafe { arg_str(json, "json") }?;
+        let answer = jcs::is_canonical(text.as_bytes())
+            .map_err(|e| (smm_status::SMM_INVALID_INPUT, e.to_string()))?;
+        // SAFETY: checked non-NULL above; writable per the contract.
+        unsafe { *canonical_out = i32::from(answer) };
+        Ok(())
+    })
+}
+
 /// Write the terms hash ("sha256:" + 64 hex) of a v2 contract to `*hash_out`.
 ///
 /// # Safety

@@ -153,6 +153,31 @@ fn contracts_through_the_abi() {
     assert!(none.is_null());
     assert!(last_error().contains("duplicate key"));
 
+    let mut answer = -1;
+    for (text, want) in [
+        ("{\"a\":[1,\"\\n\"]}", 1),
+        ("{\"b\":1,\"a\":2}", 0),
+        ("[1.0]", 0),
+    ] {
+        let text = CString::new(text).unwrap();
+        assert_eq!(
+            unsafe { smm_is_canonical_json(text.as_ptr(), &mut answer) },
+            smm_status::SMM_OK
+        );
+        assert_eq!(answer, want, "{text:?}");
+    }
+    answer = 7;
+    assert_eq!(
+        unsafe { smm_is_canonical_json(dup.as_ptr(), &mut answer) },
+        smm_status::SMM_INVALID_INPUT
+    );
+    assert_eq!(answer, 7, "untouched on an error");
+    assert!(last_error().contains("duplicate key"));
+    assert_eq!(
+        unsafe { smm_is_canonical_json(dup.as_ptr(), ptr::null_mut()) },
+        smm_status::SMM_NULL_ARGUMENT
+    );
+
     let v2 = CString::new(V2).unwrap();
     let mut hash = ptr::null_mut();
     assert_eq!(

@@ -6,7 +6,7 @@ use pyo3::types::{PyBytes, PyTuple};
 use serde_json::Value;
 use smm_core::contract as core_contract;
 
-use crate::convert::{document_text, from_json, now_ts, to_py, to_value};
+use crate::convert::{bytes_arg, document_text, from_json, now_ts, to_py, to_value};
 use crate::errors::{to_py_err, validation};
 
 /// One problem found by contract validation.
@@ -77,6 +77,20 @@ pub(crate) fn canonicalize<'py>(
         .detach(|| smm_core::jcs::canonicalize(&text))
         .map_err(|e| to_py_err(py, e))?;
     Ok(PyBytes::new(py, &c))
+}
+
+/// Whether JSON text (str or bytes) is its own RFC 8785 canonical form
+/// (what a verifier asks of a signed payload: one valid encoding). Text
+/// with no canonical form (a duplicate key, a lone surrogate, an inexact
+/// integer, not JSON) raises the error `canonicalize` raises.
+///
+/// Parameters:
+/// - text: JSON text, as str or bytes (a Python value has no spelling to judge)
+#[pyfunction]
+pub(crate) fn is_canonical(py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let text = bytes_arg(py, text, "text")?;
+    py.detach(|| smm_core::jcs::is_canonical(&text))
+        .map_err(|e| to_py_err(py, e))
 }
 
 pub(crate) fn contract_from(
@@ -374,6 +388,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Contract>()?;
     m.add_class::<ContractHistory>()?;
     m.add_function(wrap_pyfunction!(canonicalize, m)?)?;
+    m.add_function(wrap_pyfunction!(is_canonical, m)?)?;
     m.add_function(wrap_pyfunction!(contract_hash, m)?)?;
     m.add_function(wrap_pyfunction!(validate_contract, m)?)?;
     m.add_function(wrap_pyfunction!(migrate_v1, m)?)?;

@@ -26,6 +26,18 @@ def v2(**changes):
     return doc
 
 
+def test_is_canonical_judges_text_as_canonicalize_does():
+    assert smm_core.is_canonical('{"a":[true,"\\n",1.5],"b":1}') is True
+    assert smm_core.is_canonical(b'{"a":[true,"\\n",1.5],"b":1}') is True
+    for text in ['{"b":1,"a":2}', '{"a": 1}', "[1.0]", '"\\u0041"', "[1e3]"]:
+        assert smm_core.is_canonical(text) is False, text
+        assert smm_core.canonicalize(text) != text.encode()
+    with pytest.raises(smm_core.ValidationError, match="duplicate key"):
+        smm_core.is_canonical('{"a":1,"a":2}')
+    with pytest.raises(smm_core.ValidationError):
+        smm_core.is_canonical({"a": 1})
+
+
 def test_canonicalize_text_bytes_and_values():
     assert smm_core.canonicalize('{"b": 1.0, "a": [true, "\\u00e9"]}') == '{"a":[true,"é"],"b":1}'.encode()
     assert smm_core.canonicalize(b'[1e0, 0.000001, 1E21]') == b"[1,0.000001,1e+21]"

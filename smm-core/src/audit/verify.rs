@@ -198,7 +198,12 @@ pub fn verify_envelope(
     }
     let id = jcs::sha256_ref_of_canonical(&payload);
     r.bundle_id = Some(id.clone());
-    let canonical = jcs::canonicalize(&payload).map(|c| c == payload);
+    // UTF-8 checked once, for the canonical check and the parse.
+    let text = std::str::from_utf8(&payload);
+    let canonical = match text {
+        Ok(t) => jcs::is_canonical_text(t),
+        Err(_) => jcs::is_canonical(&payload),
+    };
     let mut all = check(
         &mut r,
         "canonicalForm",
@@ -209,7 +214,11 @@ pub fn verify_envelope(
             Err(e) => e.to_string(),
         },
     );
-    let bundle: AuditBundle = match serde_json::from_slice(&payload) {
+    let parsed = match text {
+        Ok(t) => serde_json::from_str(t),
+        Err(_) => serde_json::from_slice(&payload),
+    };
+    let bundle: AuditBundle = match parsed {
         Ok(b) => b,
         Err(e) => {
             check(&mut r, "bundle", false, e.to_string());

@@ -9,7 +9,7 @@ machine or shard layout::
 
 Workspace contracts: :class:`Contract` (v2 schema, validation at a given
 time, terms hash, lifecycle, change checks), :class:`ContractHistory`,
-:func:`canonicalize` (RFC 8785), :func:`contract_hash`.
+:func:`canonicalize` (RFC 8785), :func:`is_canonical`, :func:`contract_hash`.
 
 Signed audit bundles: :func:`assemble_bundle`, :func:`sign_bundle` with a
 :class:`LocalSigner` or an :class:`ExternalSigner` (a KMS callback),
@@ -110,6 +110,7 @@ from ._smm_core import (
     breach_plan,
     bundle_id,
     canonicalize,
+    is_canonical,
     check_agent_token,
     contract_hash,
     contract_quotas,
@@ -217,6 +218,7 @@ __all__ = [
     "breach_plan",
     "bundle_id",
     "canonicalize",
+    "is_canonical",
     "check_agent_token",
     "contract_hash",
     "contract_quotas",

@@ -263,7 +263,7 @@ fn plan_put(
         });
     }
     let payload = env.payload_bytes()?;
-    if jcs::canonicalize(&payload)? != payload {
+    if !jcs::is_canonical(&payload)? {
         return Err(AuditError::InvalidEnvelope {
             message: "the payload is not in RFC 8785 form".into(),
         });
