@@ -128,6 +128,10 @@ proptest! {
         respell(&doc, &mut r, &mut text);
         let c = Contract::from_json(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         prop_assert_eq!(c.terms_hash(), base.terms_hash());
+        // A contract's own snapshot verifies, back to the same contract
+        // (assembly relies on it without checking).
+        let again = c.snapshot().verify().ok();
+        prop_assert_eq!(again.as_ref(), Some(&c));
         prop_assert_eq!(canonicalize(text.as_bytes()).unwrap(), canonicalize(V2.as_bytes()).unwrap());
     }
 

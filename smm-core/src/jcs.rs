@@ -658,7 +658,7 @@ fn write_number_value(out: &mut Vec<u8>, n: &serde_json::Number) -> Result<(), C
 
 /// Write a string in canonical form: quoted, with only the mandatory
 /// escapes.
-fn write_canonical_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_canonical_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.push(b'"');
     let mut i = 0;
