@@ -335,48 +335,44 @@ impl Checker<'_> {
     }
 
     fn array(&mut self) -> Option<()> {
-        self.enter()?;
-        self.i += 1;
-        if self.eat(b']').is_none() {
-            loop {
-                self.value()?;
-                if self.eat(b',').is_none() {
-                    self.eat(b']')?;
-                    break;
-                }
-            }
-        }
-        self.depth -= 1;
-        Some(())
+        self.items(b']', Self::value)
     }
 
     /// Members in strictly increasing UTF-16 key order (so no duplicate);
     /// a key with an escape is left to the general path.
     fn object(&mut self) -> Option<()> {
+        let mut previous: Option<(usize, usize)> = None;
+        self.items(b'}', |c| {
+            if c.peek() != Some(b'"') {
+                return None;
+            }
+            let (start, plain) = c.string()?;
+            let key = (start + 1, c.i - 1);
+            if !plain {
+                return None;
+            }
+            if let Some((a, b)) = previous {
+                let before = c.s.get(a..b)?;
+                if cmp_utf16(before, c.s.get(key.0..key.1)?) != Ordering::Less {
+                    return None;
+                }
+            }
+            previous = Some(key);
+            c.eat(b':')?;
+            c.value()
+        })
+    }
+
+    /// An array or object: its opening byte, then `item`s separated by
+    /// commas up to `close` (none at all: empty), one level deeper.
+    fn items(&mut self, close: u8, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.enter()?;
         self.i += 1;
-        if self.eat(b'}').is_none() {
-            let mut previous: Option<(usize, usize)> = None;
+        if self.eat(close).is_none() {
             loop {
-                if self.peek() != Some(b'"') {
-                    return None;
-                }
-                let (start, plain) = self.string()?;
-                let key = (start + 1, self.i - 1);
-                if !plain {
-                    return None;
-                }
-                if let Some((a, b)) = previous {
-                    let before = self.s.get(a..b)?;
-                    if cmp_utf16(before, self.s.get(key.0..key.1)?) != Ordering::Less {
-                        return None;
-                    }
-                }
-                previous = Some(key);
-                self.eat(b':')?;
-                self.value()?;
+                item(self)?;
                 if self.eat(b',').is_none() {
-                    self.eat(b'}')?;
+                    self.eat(close)?;
                     break;
                 }
             }
