@@ -24,6 +24,7 @@ mod error;
 mod exact_sum;
 mod input;
 mod model;
+mod normal;
 mod report;
 mod stats;
 pub mod sweep;

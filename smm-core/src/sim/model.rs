@@ -4,8 +4,7 @@
 //! place: the day of the season is the first draw of an iteration (uniform
 //! over 365 days) instead of the iteration index modulo 365.
 
-use rand::RngExt;
-use rand_distr::StandardNormal;
+use super::normal::{standard_normal, uniform};
 
 use super::SimulationError;
 use super::input::{
@@ -417,8 +416,8 @@ impl Plan {
         rng: &mut R,
         out: &mut [f64; MODEL_METRICS],
     ) {
-        let n = |rng: &mut R| -> f64 { rng.sample(StandardNormal) };
-        let u = |rng: &mut R| -> f64 { rng.random::<f64>() };
+        let n = |rng: &mut R| -> f64 { standard_normal(rng) };
+        let u = |rng: &mut R| -> f64 { uniform(rng) };
 
         let day = match self.model {
             ModelVersion::V1 => (i % 365) as usize,

@@ -57,7 +57,7 @@ impl Moments {
         self.add_sums(values.len() as u64, &sums);
     }
 
-    /// Add a block summarized by [`block_sums`] with this accumulator's center.
+    /// Add a block summarized by [`BlockSums`] with this accumulator's center.
     pub(crate) fn add_sums(&mut self, n: u64, [s, s2, min, max]: &[f64; 4]) {
         self.sum.add(*s);
         self.sum_sq.add(*s2);
@@ -96,19 +96,51 @@ impl Moments {
 }
 
 /// Sum and sum of squares of `x - center` (in order), min and max of a block.
+#[cfg(test)]
 pub(crate) fn block_sums(values: &[f64], center: f64) -> [f64; 4] {
-    let mut s = 0.0;
-    let mut s2 = 0.0;
-    let mut min = f64::INFINITY;
-    let mut max = f64::NEG_INFINITY;
+    let mut sums = BlockSums::new(center);
     for &x in values {
-        let d = x - center;
-        s += d;
-        s2 += d * d;
-        min = min.min(x);
-        max = max.max(x);
+        sums.add(x);
     }
-    [s, s2, min, max]
+    sums.finish()
+}
+
+/// A block's sums, added one value at a time as the block runs (the values
+/// are summed in order, so the result is the same whether they are added as
+/// they are made or read back afterwards).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlockSums {
+    center: f64,
+    s: f64,
+    s2: f64,
+    min: f64,
+    max: f64,
+}
+
+impl BlockSums {
+    pub(crate) fn new(center: f64) -> Self {
+        BlockSums {
+            center,
+            s: 0.0,
+            s2: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn add(&mut self, x: f64) {
+        let d = x - self.center;
+        self.s += d;
+        self.s2 += d * d;
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+    }
+
+    /// Sum and sum of squares of `x - center`, min and max.
+    pub(crate) fn finish(&self) -> [f64; 4] {
+        [self.s, self.s2, self.min, self.max]
+    }
 }
 
 /// Order-preserving map of a finite `f64` to `u64`.

@@ -5,7 +5,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use rand::RngExt;
+use super::normal::uniform;
 
 use super::SimulationError;
 use super::input::Workflow;
@@ -270,8 +270,8 @@ impl CompiledWorkflow {
             let mut t = start;
             let mut attempt = 0u32;
             let ok = loop {
-                t += n.duration * (0.8 + 0.4 * rng.random::<f64>());
-                let failed = rng.random::<f64>() < n.failure_rate;
+                t += n.duration * (0.8 + 0.4 * uniform(rng));
+                let failed = uniform(rng) < n.failure_rate;
                 if !failed {
                     break true;
                 }

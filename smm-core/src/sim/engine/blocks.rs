@@ -9,7 +9,7 @@ use super::{BLOCK_SIZE, BlockRng, RunControl, TAIL, WAVE_BLOCKS};
 use crate::sim::SimulationError;
 use crate::sim::input::SimulationRequest;
 use crate::sim::model::{MODEL_METRICS, Plan, Stop};
-use crate::sim::stats::{Histogram, Moments, block_sums, convergence};
+use crate::sim::stats::{BlockSums, Histogram, Moments, convergence};
 use crate::sim::workflow::{NodeCounters, Scratch};
 
 /// What a block reports besides its samples.
@@ -37,12 +37,21 @@ fn run_block(plan: &Plan, centers: &[f64], block: u64, out: &mut [&mut [f64]]) -
     let mut scratch = Scratch::default();
     let mut successes = 0u64;
     let mut values = [0.0; MODEL_METRICS];
+    // Each metric's sums run alongside the model (in iteration order, as a
+    // pass over the block afterwards would add them): their chains of
+    // additions overlap the model's work instead of following it.
+    let mut model_sums = [BlockSums::new(0.0); MODEL_METRICS];
+    for (s, c) in model_sums.iter_mut().zip(centers) {
+        *s = BlockSums::new(*c);
+    }
+    let mut makespan_sums = BlockSums::new(centers.get(MODEL_METRICS).copied().unwrap_or(0.0));
     for j in 0..len {
         plan.iterate(first + j as u64, &mut rng, &mut values);
-        for (column, v) in out.iter_mut().zip(values) {
+        for ((column, v), s) in out.iter_mut().zip(values).zip(&mut model_sums) {
             if let Some(slot) = column.get_mut(j) {
                 *slot = v;
             }
+            s.add(v);
         }
         if let Some(w) = &plan.workflow {
             let (ok, makespan) = w.run(&mut rng, &mut scratch, &mut counters);
@@ -50,12 +59,13 @@ fn run_block(plan: &Plan, centers: &[f64], block: u64, out: &mut [&mut [f64]]) -
             if let Some(slot) = out.get_mut(MODEL_METRICS).and_then(|c| c.get_mut(j)) {
                 *slot = makespan;
             }
+            makespan_sums.add(makespan);
         }
     }
-    let sums = out
+    let sums = model_sums
         .iter()
-        .zip(centers)
-        .map(|(column, c)| block_sums(column.get(..len).unwrap_or(&[]), *c))
+        .chain(plan.workflow.as_ref().map(|_| &makespan_sums))
+        .map(BlockSums::finish)
         .collect();
     let readiness = out.first().and_then(|c| c.get(..len)).unwrap_or(&[]);
     let converged_here = match plan.stop {

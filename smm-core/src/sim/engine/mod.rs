@@ -43,7 +43,9 @@ pub const RNG_ALGORITHM: &str =
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Version of rand_chacha the engine is built with (checked against Cargo.lock by a test).
 pub const RAND_CHACHA_VERSION: &str = "0.10.0";
-/// Version of rand_distr the engine is built with (checked against Cargo.lock by a test).
+/// Version of rand_distr whose standard normal sampler the engine draws with
+/// (its own copy, `sim/normal.rs`, tested bit for bit against this version;
+/// the version is checked against Cargo.lock by a test).
 pub const RAND_DISTR_VERSION: &str = "0.6.0";
 
 /// How a run executes. None of these change a result.
