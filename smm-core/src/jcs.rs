@@ -428,54 +428,14 @@ impl Checker<'_> {
         }
     }
 
-    /// A number written as canonicalize writes it: an integer of at most 15
-    /// digits as it is (not `-0`), a short plain decimal as its trimmed
-    /// literal, anything else as its double's ECMAScript spelling (the same
-    /// three rules, in the same order, as [`Parser::number`]).
+    /// A number written as canonicalize writes it ([`write_canonical_number`]
+    /// spells it the same way).
     fn number(&mut self) -> Option<()> {
-        let start = self.i;
-        let digits = |c: &mut Self| {
-            let from = c.i;
-            while let Some(b'0'..=b'9') = c.peek() {
-                c.i += 1;
-            }
-            c.i - from
-        };
-        self.eat(b'-');
-        let int_start = self.i;
-        let int_digits = digits(self);
-        if int_digits == 0 || (int_digits > 1 && self.s.get(int_start) == Some(&b'0')) {
-            return None;
-        }
-        let mut integer = true;
-        if self.eat(b'.').is_some() {
-            integer = false;
-            if digits(self) == 0 {
-                return None;
-            }
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            integer = false;
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.i += 1;
-            }
-            if digits(self) == 0 {
-                return None;
-            }
-        }
-        let lit = self.s.get(start..self.i)?;
-        if integer && int_digits <= 15 {
-            return (lit != b"-0").then_some(());
-        }
+        let scan = scan_number(self.s, self.i).ok()?;
+        let lit = self.s.get(self.i..scan.end)?;
+        self.i = scan.end;
         self.scratch.clear();
-        if !write_plain_decimal(&mut self.scratch, lit) {
-            let v: f64 = std::str::from_utf8(lit).ok()?.parse().ok()?;
-            if !v.is_finite() {
-                return None;
-            }
-            write_es6_number(&mut self.scratch, v);
-        }
+        write_canonical_number(&mut self.scratch, lit, &scan).ok()?;
         (self.scratch == lit).then_some(())
     }
 }
@@ -1009,86 +969,134 @@ impl<'a> Parser<'a> {
     }
 
     fn number(&mut self, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
-        let start = self.i;
-        let digits = |p: &mut Self| -> usize {
-            let s = p.i;
-            while let Some(b'0'..=b'9') = p.peek() {
-                p.i += 1;
-            }
-            p.i - s
-        };
-        if self.peek() == Some(b'-') {
-            self.i += 1;
-        }
-        let int_start = self.i;
-        let int_digits = digits(self);
-        if int_digits == 0 {
-            return Err(self.syntax("a number needs digits"));
-        }
-        if int_digits > 1 && self.s.get(int_start) == Some(&b'0') {
-            return Err(CanonicalError::Syntax {
-                offset: int_start,
+        let scan =
+            scan_number(self.s, self.i).map_err(|(offset, message)| CanonicalError::Syntax {
+                offset,
                 pointer: String::new(),
-                message: "leading zeros are not allowed in numbers".into(),
-            });
-        }
-        let mut integer = true;
-        if self.peek() == Some(b'.') {
-            integer = false;
-            self.i += 1;
-            if digits(self) == 0 {
-                return Err(self.syntax("a fraction needs digits"));
-            }
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            integer = false;
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.i += 1;
-            }
-            if digits(self) == 0 {
-                return Err(self.syntax("an exponent needs digits"));
-            }
-        }
-        let lit = self.s.get(start..self.i).unwrap_or(&[]);
-        let text = std::str::from_utf8(lit).unwrap_or("0");
-        // Fast path: integers of up to 15 digits are exact and canonical as written.
-        if integer && int_digits <= 15 {
-            if text == "-0" {
-                out.push(b'0');
-            } else {
-                out.extend_from_slice(lit);
-            }
-            return Ok(());
-        }
-        if write_plain_decimal(out, lit) {
-            return Ok(());
-        }
-        let v: f64 = text.parse().map_err(|_| self.syntax("invalid number"))?;
-        if !v.is_finite() {
-            return Err(CanonicalError::NumberOutOfRange {
+                message: message.into(),
+            })?;
+        let lit = self.s.get(self.i..scan.end).unwrap_or(&[]);
+        self.i = scan.end;
+        let literal = || String::from_utf8_lossy(lit).into_owned();
+        write_canonical_number(out, lit, &scan).map_err(|problem| match problem {
+            NumberProblem::Invalid => self.syntax("invalid number"),
+            NumberProblem::OutOfRange => CanonicalError::NumberOutOfRange {
                 pointer: String::new(),
-                literal: text.to_string(),
-            });
-        }
-        let canonical_start = out.len();
-        write_es6_number(out, v);
-        if integer {
-            // An integer literal must denote its double exactly, or already
-            // be that double's canonical spelling (which keeps canonical
-            // output canonical when read again).
-            let digits = text.trim_start_matches('-');
-            let exact = format!("{:.0}", v.abs());
-            if exact != digits && out.get(canonical_start..) != Some(lit) {
-                return Err(CanonicalError::InexactInteger {
-                    pointer: String::new(),
-                    literal: text.to_string(),
-                    nearest: format!("{}{exact}", if v < 0.0 { "-" } else { "" }),
-                });
-            }
-        }
-        Ok(())
+                literal: literal(),
+            },
+            NumberProblem::Inexact { nearest } => CanonicalError::InexactInteger {
+                pointer: String::new(),
+                literal: literal(),
+                nearest,
+            },
+        })
     }
+}
+
+/// A JSON number's literal, as scanned by [`scan_number`].
+struct NumberScan {
+    /// Where the literal ends.
+    end: usize,
+    /// How many digits its integer part has.
+    int_digits: usize,
+    /// No fraction and no exponent.
+    integer: bool,
+}
+
+/// Scan the number literal starting at `s[at]` (RFC 8259's grammar: a
+/// minus, integer digits without a leading zero, a fraction, an exponent),
+/// or say where and why it is not one.
+fn scan_number(s: &[u8], at: usize) -> Result<NumberScan, (usize, &'static str)> {
+    let mut i = at;
+    let digits = |i: &mut usize| -> usize {
+        let from = *i;
+        while let Some(b'0'..=b'9') = s.get(*i) {
+            *i += 1;
+        }
+        *i - from
+    };
+    if s.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    let int_start = i;
+    let int_digits = digits(&mut i);
+    if int_digits == 0 {
+        return Err((i, "a number needs digits"));
+    }
+    if int_digits > 1 && s.get(int_start) == Some(&b'0') {
+        return Err((int_start, "leading zeros are not allowed in numbers"));
+    }
+    let mut integer = true;
+    if s.get(i) == Some(&b'.') {
+        integer = false;
+        i += 1;
+        if digits(&mut i) == 0 {
+            return Err((i, "a fraction needs digits"));
+        }
+    }
+    if let Some(b'e' | b'E') = s.get(i) {
+        integer = false;
+        i += 1;
+        if let Some(b'+' | b'-') = s.get(i) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return Err((i, "an exponent needs digits"));
+        }
+    }
+    Ok(NumberScan {
+        end: i,
+        int_digits,
+        integer,
+    })
+}
+
+/// Why a number literal has no canonical spelling.
+enum NumberProblem {
+    /// Not a number Rust's float parser reads (cannot happen after a scan).
+    Invalid,
+    /// Beyond the double range.
+    OutOfRange,
+    /// An integer literal no double holds exactly (its nearest double).
+    Inexact { nearest: String },
+}
+
+/// Write the canonical spelling of the number literal `lit` (scanned as
+/// `scan`). Three rules, in this order: an integer of at most 15 digits is
+/// exact and written as it is (`-0` as `0`); a short plain decimal is its
+/// trimmed literal ([`write_plain_decimal`]); anything else is its double's
+/// ECMAScript spelling, and an integer literal must then denote that double
+/// exactly, or already be its spelling (which keeps canonical output
+/// canonical when read again). Both the canonicalizer and the check-only
+/// pass spell numbers here.
+fn write_canonical_number(
+    out: &mut Vec<u8>,
+    lit: &[u8],
+    scan: &NumberScan,
+) -> Result<(), NumberProblem> {
+    if scan.integer && scan.int_digits <= 15 {
+        out.extend_from_slice(if lit == b"-0" { b"0" } else { lit });
+        return Ok(());
+    }
+    if write_plain_decimal(out, lit) {
+        return Ok(());
+    }
+    let text = std::str::from_utf8(lit).map_err(|_| NumberProblem::Invalid)?;
+    let v: f64 = text.parse().map_err(|_| NumberProblem::Invalid)?;
+    if !v.is_finite() {
+        return Err(NumberProblem::OutOfRange);
+    }
+    let canonical_start = out.len();
+    write_es6_number(out, v);
+    if scan.integer {
+        let exact = format!("{:.0}", v.abs());
+        if exact != text.trim_start_matches('-') && out.get(canonical_start..) != Some(lit) {
+            return Err(NumberProblem::Inexact {
+                nearest: format!("{}{exact}", if v < 0.0 { "-" } else { "" }),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Write one character of a string in canonical form.

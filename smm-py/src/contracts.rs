@@ -2,7 +2,7 @@
 //! canonicalization, hashing, validation, migration.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyString, PyTuple};
 use serde_json::Value;
 use smm_core::contract as core_contract;
 
@@ -88,9 +88,15 @@ pub(crate) fn canonicalize<'py>(
 /// - text: JSON text, as str or bytes (a Python value has no spelling to judge)
 #[pyfunction]
 pub(crate) fn is_canonical(py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<bool> {
-    let text = bytes_arg(py, text, "text")?;
-    py.detach(|| smm_core::jcs::is_canonical(&text))
-        .map_err(|e| to_py_err(py, e))
+    // A str is UTF-8 already: no second check of its encoding.
+    let answer = if let Ok(s) = text.cast::<PyString>() {
+        let s: String = s.extract()?;
+        py.detach(|| smm_core::jcs::is_canonical_text(&s))
+    } else {
+        let bytes = bytes_arg(py, text, "text")?;
+        py.detach(|| smm_core::jcs::is_canonical(&bytes))
+    };
+    answer.map_err(|e| to_py_err(py, e))
 }
 
 pub(crate) fn contract_from(
@@ -161,7 +167,7 @@ impl Contract {
     /// - doc: the v2 contract: JSON text, bytes or a dict
     #[staticmethod]
     fn from_json(py: Python<'_>, doc: &Bound<'_, PyAny>) -> PyResult<Self> {
-        if let Ok(s) = doc.cast::<pyo3::types::PyString>() {
+        if let Ok(s) = doc.cast::<PyString>() {
             let s: String = s.extract()?;
             let t = s.trim();
             let looks_like_path = !t.starts_with(['{', '['])
