@@ -40,11 +40,10 @@ fn run_block(plan: &Plan, centers: &[f64], block: u64, out: &mut [&mut [f64]]) -
     // Each metric's sums run alongside the model (in iteration order, as a
     // pass over the block afterwards would add them): their chains of
     // additions overlap the model's work instead of following it.
-    let mut model_sums = [BlockSums::new(0.0); MODEL_METRICS];
-    for (s, c) in model_sums.iter_mut().zip(centers) {
-        *s = BlockSums::new(*c);
-    }
-    let mut makespan_sums = BlockSums::new(centers.get(MODEL_METRICS).copied().unwrap_or(0.0));
+    let center = |m: usize| centers.get(m).copied().unwrap_or(0.0);
+    let mut model_sums: [BlockSums; MODEL_METRICS] =
+        std::array::from_fn(|m| BlockSums::new(center(m)));
+    let mut makespan_sums = BlockSums::new(center(MODEL_METRICS));
     for j in 0..len {
         plan.iterate(first + j as u64, &mut rng, &mut values);
         for ((column, v), s) in out.iter_mut().zip(values).zip(&mut model_sums) {
