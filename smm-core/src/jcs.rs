@@ -1467,6 +1467,17 @@ mod tests {
             b"9007199254740993",
             b"100000000000000000000",
             b"1e400",
+            b"-1e400",
+            b"1e-400",
+            b"0e0",
+            b"-01",
+            b"1e",
+            b"1e+",
+            b"1.e3",
+            b"123456789012345680000",
+            b"-9007199254740993",
+            b"9007199254740992",
+            b"[1e400,1]",
             b"01",
             b"1.",
             b"-",
@@ -1492,6 +1503,30 @@ mod tests {
                     String::from_utf8_lossy(input)
                 );
             }
+        }
+    }
+
+    /// A malformed number is named where it goes wrong, in a document too.
+    #[test]
+    fn number_syntax_errors_say_where() {
+        for (input, offset, message) in [
+            ("-01", 1, "leading zeros are not allowed in numbers"),
+            ("[1,-]", 4, "a number needs digits"),
+            ("1.x", 2, "a fraction needs digits"),
+            ("{\"a\":1e+}", 8, "an exponent needs digits"),
+        ] {
+            match canonicalize(input.as_bytes()) {
+                Err(CanonicalError::Syntax {
+                    offset: o,
+                    message: m,
+                    ..
+                }) => assert_eq!((o, m.as_str()), (offset, message), "{input}"),
+                other => panic!("{input}: {other:?}"),
+            }
+            assert_eq!(
+                is_canonical(input.as_bytes()),
+                canonicalize(input.as_bytes()).map(|_| true)
+            );
         }
     }
 
