@@ -12,7 +12,7 @@
 use std::sync::Mutex;
 
 use smm_benches::counting::{self, CountingAlloc};
-use smm_core::sim::{PercentileMode, RunOptions, SimulationRequest, simulate};
+use smm_core::sim::{PercentileMode, RunOptions, SimulationRequest};
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
@@ -23,30 +23,58 @@ static SERIAL: Mutex<()> = Mutex::new(());
 const EXAMPLE: &str = include_str!("../../examples/icblabs-seed42.request.json");
 
 fn peak_bytes(iterations: u64, mode: PercentileMode) -> usize {
+    peak_bytes_keeping(iterations, mode, false)
+}
+
+fn peak_bytes_keeping(iterations: u64, mode: PercentileMode, keep_samples: bool) -> usize {
     let mut req = SimulationRequest::from_json(EXAMPLE).unwrap();
     req.config.iterations = iterations;
     req.config.enable_early_termination = false;
     req.config.percentile_mode = mode;
     let opts = RunOptions {
         threads: Some(2),
-        keep_samples: false,
+        keep_samples,
         ..Default::default()
     };
-    simulate(&req, &opts).unwrap(); // warm the pool cache
+    smm_core::sim::run(&req, &opts).unwrap(); // warm the pool cache
     let before = counting::start();
-    let report = simulate(&req, &opts).unwrap();
-    assert_eq!(report.reproducibility.iterations_run, iterations);
-    counting::peak_since(before)
+    let out = smm_core::sim::run(&req, &opts).unwrap();
+    assert_eq!(out.report.reproducibility.iterations_run, iterations);
+    assert_eq!(out.samples.is_some(), keep_samples);
+    let peak = counting::peak_since(before);
+    drop(out);
+    peak
 }
 
 #[test]
 fn exact_mode_stays_within_64_bytes_per_iteration() {
     let _g = SERIAL.lock().unwrap();
     let n = 2_000_000u64;
+    let peak = peak_bytes_keeping(n, PercentileMode::Exact, true);
+    let per_iteration = peak as f64 / n as f64;
+    println!(
+        "exact mode, samples kept: {peak} bytes peak for {n} iterations = {per_iteration:.2} B/iteration"
+    );
+    assert!(per_iteration <= 64.0, "{per_iteration} bytes per iteration");
+}
+
+/// Without samples to hand out, an exact run keeps 4-byte keys, not
+/// 8-byte values: seven columns of keys and little else.
+#[test]
+fn exact_mode_without_samples_keeps_keys_within_32_bytes_per_iteration() {
+    let _g = SERIAL.lock().unwrap();
+    let n = 2_000_000u64;
     let peak = peak_bytes(n, PercentileMode::Exact);
     let per_iteration = peak as f64 / n as f64;
-    println!("exact mode: {peak} bytes peak for {n} iterations = {per_iteration:.2} B/iteration");
-    assert!(per_iteration <= 64.0, "{per_iteration} bytes per iteration");
+    println!(
+        "exact mode, keys: {peak} bytes peak for {n} iterations = {per_iteration:.2} B/iteration"
+    );
+    assert!(per_iteration <= 32.0, "{per_iteration} bytes per iteration");
+    let kept = peak_bytes_keeping(n, PercentileMode::Exact, true);
+    assert!(
+        peak * 3 < kept * 2,
+        "keys {peak} bytes, values {kept} bytes"
+    );
 }
 
 #[test]

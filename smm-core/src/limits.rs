@@ -15,7 +15,9 @@ pub const MAX_DEPTH: usize = 128;
 /// 4 MB).
 pub const MAX_ITERATIONS: u64 = 10_000_000_000;
 /// Largest `iterations` with exact percentiles: every sample is kept, about
-/// 57 bytes an iteration at peak, so 5.7 GB at this limit.
+/// 57 bytes an iteration at peak when the samples are returned (or a shard's
+/// partial result carries them), so 5.7 GB at this limit; a run that returns
+/// only its report keeps 4-byte keys instead, about 29 bytes an iteration.
 pub const MAX_EXACT_ITERATIONS: u64 = 100_000_000;
 /// Most worker threads a run may ask for.
 pub const MAX_THREADS: usize = 1024;

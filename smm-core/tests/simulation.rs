@@ -1318,3 +1318,83 @@ fn a_negative_zero_sample_under_a_zero_minimum_merges() {
     let p = &merged.report.duplication_risk.percentiles;
     assert!(p.p5.is_finite() && p.p5 >= 0.0 && p.p95 <= 0.4, "{p:?}");
 }
+
+/// An exact run that returns no samples keeps 32-bit keys and recomputes
+/// the few values its percentiles need (`sim::keyed`); one that returns
+/// samples keeps every value. Both must give the same report, bit for bit,
+/// whatever piles the clamps make and wherever a run stops.
+#[test]
+fn keyed_exact_runs_report_what_value_columns_report() {
+    type Change = Box<dyn Fn(&mut SimulationRequest)>;
+    let variants: Vec<(&str, Change)> = vec![
+        ("example", Box::new(|_| {})),
+        (
+            "no early stop",
+            Box::new(|r| r.config.enable_early_termination = false),
+        ),
+        (
+            "model v1, window rule",
+            Box::new(|r| r.config.model = sim::ModelVersion::V1),
+        ),
+        (
+            "high risk",
+            Box::new(|r| r.workspace_context.risk_profile = Some("high".into())),
+        ),
+        (
+            "low risk",
+            Box::new(|r| r.workspace_context.risk_profile = Some("low".into())),
+        ),
+        // Cost risk pinned at 1: readiness and cost pile at clamps.
+        (
+            "tiny hard cap",
+            Box::new(|r| r.workspace_context.budget.hard_cap = 1e-300),
+        ),
+        // Every makespan the same: the makespan column is one value.
+        (
+            "zero durations",
+            Box::new(|r| {
+                if let Some(w) = &mut r.workflow {
+                    for n in &mut w.nodes {
+                        n.estimated_duration = 0.0;
+                    }
+                }
+            }),
+        ),
+        // Makespans below an f32's range: every one shares a key, and the
+        // run is taken again with values.
+        (
+            "tiny durations",
+            Box::new(|r| {
+                if let Some(w) = &mut r.workflow {
+                    for n in &mut w.nodes {
+                        n.estimated_duration = 1e-50;
+                    }
+                }
+            }),
+        ),
+        ("no workflow", Box::new(|r| r.workflow = None)),
+    ];
+    for (name, change) in &variants {
+        for (iterations, threads) in [(1, 1), (257, 2), (5_000, 1), (40_000, 2)] {
+            let mut req = example();
+            req.config.iterations = iterations;
+            req.config.percentile_mode = PercentileMode::Exact;
+            change(&mut req);
+            let keyed = simulate(&req, &with_threads(threads)).unwrap();
+            let valued = sim::run(
+                &req,
+                &RunOptions {
+                    threads: Some(threads),
+                    keep_samples: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                keyed.to_json().unwrap(),
+                valued.report.to_json().unwrap(),
+                "{name}, {iterations} iterations, {threads} threads"
+            );
+        }
+    }
+}

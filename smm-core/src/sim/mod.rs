@@ -23,6 +23,7 @@ mod engine;
 mod error;
 mod exact_sum;
 mod input;
+mod keyed;
 mod model;
 mod normal;
 mod report;

@@ -145,7 +145,7 @@ impl BlockSums {
 
 /// Order-preserving map of a finite `f64` to `u64`.
 #[inline]
-fn order_key(x: f64) -> u64 {
+pub(crate) fn order_key(x: f64) -> u64 {
     let b = x.to_bits();
     if b >> 63 == 1 { !b } else { b | (1 << 63) }
 }
@@ -164,14 +164,7 @@ pub(crate) fn exact_percentiles(data: &[f64], probs: &[f64], min: f64, max: f64)
     if n == 0 {
         return vec![0.0; probs.len()];
     }
-    let rank_pairs: Vec<(usize, usize, f64)> = probs
-        .iter()
-        .map(|p| {
-            let h = (n - 1) as f64 * p;
-            let lo = (h.floor() as usize).min(n - 1);
-            ((lo), (lo + 1).min(n - 1), h - lo as f64)
-        })
-        .collect();
+    let rank_pairs = type7_ranks(n, probs);
     if min == max {
         return vec![min; probs.len()];
     }
@@ -301,7 +294,21 @@ fn count_buckets(
     (at_min as usize, at_max as usize)
 }
 
-fn interpolate(lo: f64, hi: f64, frac: f64) -> f64 {
+/// Type-7 order statistics of `n > 0` values for each probability: the
+/// ranks below and above `(n - 1) p`, and the fraction between them.
+pub(crate) fn type7_ranks(n: usize, probs: &[f64]) -> Vec<(usize, usize, f64)> {
+    let last = n.saturating_sub(1);
+    probs
+        .iter()
+        .map(|p| {
+            let h = last as f64 * p;
+            let lo = (h.floor() as usize).min(last);
+            (lo, (lo + 1).min(last), h - lo as f64)
+        })
+        .collect()
+}
+
+pub(crate) fn interpolate(lo: f64, hi: f64, frac: f64) -> f64 {
     if frac <= 0.0 || lo == hi {
         return lo;
     }

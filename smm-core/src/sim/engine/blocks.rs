@@ -8,6 +8,7 @@ use super::partial::PartialResult;
 use super::{BLOCK_SIZE, BlockRng, RunControl, TAIL, WAVE_BLOCKS};
 use crate::sim::SimulationError;
 use crate::sim::input::SimulationRequest;
+use crate::sim::keyed::PileCounts;
 use crate::sim::model::{MODEL_METRICS, Plan, Stop};
 use crate::sim::stats::{BlockSums, Histogram, Moments, convergence};
 use crate::sim::workflow::{NodeCounters, Scratch};
@@ -88,6 +89,35 @@ fn run_block(plan: &Plan, centers: &[f64], block: u64, out: &mut [&mut [f64]]) -
     }
 }
 
+/// How an exact-mode range keeps its values: as `f64` samples (for the
+/// caller, or for a shard's partial result), or as 32-bit order keys for
+/// [`crate::sim::keyed`] (half the memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Keep {
+    Values,
+    Keys,
+}
+
+/// The keys of a keyed exact-mode range.
+pub(super) struct KeyColumns {
+    /// Per metric, a key per iteration folded.
+    pub(super) keys: Vec<Vec<u32>>,
+    /// Per metric, the piles of each folded block, in block order.
+    pub(super) piles: Vec<Vec<PileCounts>>,
+}
+
+/// The columns a range writes into.
+enum Columns {
+    Values(Vec<Vec<f64>>),
+    Keys(Vec<Vec<u32>>),
+}
+
+/// One block's share of the columns.
+enum BlockColumns<'a> {
+    Values(Vec<&'a mut [f64]>),
+    Keys(Vec<&'a mut [u32]>),
+}
+
 pub(super) fn run_range(
     plan: &Plan,
     req: &SimulationRequest,
@@ -96,6 +126,21 @@ pub(super) fn run_range(
     threads: usize,
     control: &RunControl,
 ) -> Result<PartialResult, SimulationError> {
+    run_range_keeping(plan, req, start, end, threads, control, Keep::Values).map(|(p, _)| p)
+}
+
+/// [`run_range`], keeping an exact run's values as `keep` says (bounded
+/// runs keep histograms either way). With [`Keep::Keys`], the partial result
+/// holds no samples and the keys come back beside it.
+pub(super) fn run_range_keeping(
+    plan: &Plan,
+    req: &SimulationRequest,
+    start: u64,
+    end: u64,
+    threads: usize,
+    control: &RunControl,
+    keep: Keep,
+) -> Result<(PartialResult, Option<KeyColumns>), SimulationError> {
     let metrics = plan.metric_count();
     let centers = plan.centers();
     let len = (end - start) as usize;
@@ -130,19 +175,32 @@ pub(super) fn run_range(
 
     // Exact mode: blocks write straight into the final columns (zeroed lazily
     // by the allocator, so their pages are first touched by the workers, and
-    // advised for huge pages: a fault per 2 MiB, not per 4 KiB).
+    // advised for huge pages: a fault per 2 MiB, not per 4 KiB), as values
+    // or as keys.
     // Bounded mode: each wave writes into a reusable buffer, and the accepted
     // blocks are then counted into the histograms.
     let wave_blocks = WAVE_BLOCKS.min(last_block - first_block) as usize;
-    let mut columns: Vec<Vec<f64>> = if plan.exact {
-        (0..metrics)
-            .map(|_| crate::hugepages::zeroed_column(len))
-            .collect()
+    let keyed = plan.exact && keep == Keep::Keys;
+    let mut columns = if keyed {
+        Columns::Keys(
+            (0..metrics)
+                .map(|_| crate::hugepages::zeroed_keys(len))
+                .collect(),
+        )
+    } else if plan.exact {
+        Columns::Values(
+            (0..metrics)
+                .map(|_| crate::hugepages::zeroed_column(len))
+                .collect(),
+        )
     } else {
-        (0..metrics)
-            .map(|_| vec![0.0; wave_blocks * BLOCK_SIZE as usize])
-            .collect()
+        Columns::Values(
+            (0..metrics)
+                .map(|_| vec![0.0; wave_blocks * BLOCK_SIZE as usize])
+                .collect(),
+        )
     };
+    let mut piles: Vec<Vec<PileCounts>> = vec![Vec::new(); if keyed { metrics } else { 0 }];
     let mut b = first_block;
     let mut written = 0usize; // iterations folded so far (exact mode offset)
     // The one clock the engine reads: the monotonic one, and only to
@@ -170,24 +228,58 @@ pub(super) fn run_range(
         }
         let wave_end = (b + WAVE_BLOCKS).min(last_block);
         let offset = if plan.exact { written } else { 0 };
-        let per_block = split_columns(&mut columns, offset, (wave_end - b) as usize);
-        let summaries = on_pool(pool, || {
-            let work = |(k, mut cols): (usize, Vec<&mut [f64]>)| {
-                run_block(plan, &centers, b + k as u64, &mut cols)
+        let count = (wave_end - b) as usize;
+        let per_block: Vec<BlockColumns<'_>> = match &mut columns {
+            Columns::Values(c) => split_columns(c, offset, count)
+                .into_iter()
+                .map(BlockColumns::Values)
+                .collect(),
+            Columns::Keys(c) => split_columns(c, offset, count)
+                .into_iter()
+                .map(BlockColumns::Keys)
+                .collect(),
+        };
+        let summaries: Vec<(BlockSummary, Vec<PileCounts>)> = on_pool(pool, || {
+            // A keyed block runs into a block-sized buffer of values first;
+            // each worker reuses one.
+            let buffer = || -> Vec<Vec<f64>> {
+                if keyed {
+                    vec![vec![0.0; BLOCK_SIZE as usize]; metrics]
+                } else {
+                    Vec::new()
+                }
+            };
+            let work = |local: &mut Vec<Vec<f64>>, (k, cols): (usize, BlockColumns<'_>)| {
+                let block = b + k as u64;
+                match cols {
+                    BlockColumns::Values(mut cols) => {
+                        (run_block(plan, &centers, block, &mut cols), Vec::new())
+                    }
+                    BlockColumns::Keys(mut cols) => {
+                        run_block_keyed(plan, &centers, block, local, &mut cols)
+                    }
+                }
             };
             match pool {
-                Some(_) => per_block.into_par_iter().enumerate().map(work).collect(),
-                None => per_block
-                    .into_iter()
+                Some(_) => per_block
+                    .into_par_iter()
                     .enumerate()
-                    .map(work)
-                    .collect::<Vec<_>>(),
+                    .map_init(buffer, work)
+                    .collect(),
+                None => {
+                    let mut local = buffer();
+                    per_block
+                        .into_iter()
+                        .enumerate()
+                        .map(|item| work(&mut local, item))
+                        .collect::<Vec<_>>()
+                }
             }
         });
         // Fold in block order; stop at the first converged boundary.
         let mut accepted = 0usize;
         let mut stop = false;
-        for s in &summaries {
+        for (s, block_piles) in &summaries {
             fold_summary(&mut acc, s);
             if let (Some(columns), Some(p)) = (&mut acc.block_sums, plan.precision()) {
                 for (column, &(m, _)) in columns.iter_mut().zip(&p.targets) {
@@ -195,6 +287,9 @@ pub(super) fn run_range(
                         column.push(*b);
                     }
                 }
+            }
+            for (column, p) in piles.iter_mut().zip(block_piles) {
+                column.push(*p);
             }
             accepted += s.len;
             if s.converged_here
@@ -204,8 +299,8 @@ pub(super) fn run_range(
                 break;
             }
         }
-        if let Some(hists) = &mut acc.histograms {
-            count_into_histograms(hists, &columns, accepted, pool);
+        if let (Some(hists), Columns::Values(columns)) = (&mut acc.histograms, &columns) {
+            count_into_histograms(hists, columns, accepted, pool);
         }
         written += accepted;
         if stop {
@@ -217,20 +312,68 @@ pub(super) fn run_range(
         b = wave_end;
         control.report((b * BLOCK_SIZE).min(end) - start, end - start);
     }
-    if plan.exact {
-        for c in columns.iter_mut() {
-            c.truncate(written);
-            c.shrink_to_fit();
+    let keys = match columns {
+        Columns::Values(mut columns) if plan.exact => {
+            for c in columns.iter_mut() {
+                c.truncate(written);
+                c.shrink_to_fit();
+            }
+            acc.samples = Some(columns);
+            None
         }
-        acc.samples = Some(columns);
+        Columns::Values(_) => None,
+        Columns::Keys(mut keys) => {
+            for c in keys.iter_mut() {
+                c.truncate(written);
+            }
+            Some(KeyColumns { keys, piles })
+        }
+    };
+    Ok((acc, keys))
+}
+
+/// [`run_block`] into the block-sized buffer `local` (a column per metric),
+/// keeping each value as its key in `out` and returning the block's piles
+/// beside its summary.
+fn run_block_keyed(
+    plan: &Plan,
+    centers: &[f64],
+    block: u64,
+    local: &mut [Vec<f64>],
+    out: &mut [&mut [u32]],
+) -> (BlockSummary, Vec<PileCounts>) {
+    let summary = {
+        let mut views: Vec<&mut [f64]> = local.iter_mut().map(Vec::as_mut_slice).collect();
+        run_block(plan, centers, block, &mut views)
+    };
+    let piles = local
+        .iter()
+        .zip(out.iter_mut())
+        .zip(&summary.sums)
+        .map(|((values, keys), &[_, _, min, max])| {
+            PileCounts::keys_of(values.get(..summary.len).unwrap_or(&[]), keys, min, max)
+        })
+        .collect();
+    (summary, piles)
+}
+
+/// Recompute block `block` of the run: its values, per metric.
+pub(super) fn recompute_block(plan: &Plan, centers: &[f64], block: u64) -> Vec<Vec<f64>> {
+    let mut local: Vec<Vec<f64>> = (0..plan.metric_count())
+        .map(|_| vec![0.0; BLOCK_SIZE as usize])
+        .collect();
+    let mut views: Vec<&mut [f64]> = local.iter_mut().map(Vec::as_mut_slice).collect();
+    let s = run_block(plan, centers, block, &mut views);
+    for c in local.iter_mut() {
+        c.truncate(s.len);
     }
-    Ok(acc)
+    local
 }
 
 /// Cut `count` consecutive blocks, starting at iteration `offset` of each
 /// column, into per-block groups of column slices.
-fn split_columns(columns: &mut [Vec<f64>], offset: usize, count: usize) -> Vec<Vec<&mut [f64]>> {
-    let mut per_block: Vec<Vec<&mut [f64]>> = (0..count).map(|_| Vec::new()).collect();
+fn split_columns<T>(columns: &mut [Vec<T>], offset: usize, count: usize) -> Vec<Vec<&mut [T]>> {
+    let mut per_block: Vec<Vec<&mut [T]>> = (0..count).map(|_| Vec::new()).collect();
     for column in columns.iter_mut() {
         let tail = column.get_mut(offset..).unwrap_or(&mut []);
         for (group, chunk) in per_block
@@ -257,7 +400,10 @@ fn count_into_histograms(
 }
 
 /// Run `f` inside the pool when there is one, else on this thread.
-fn on_pool<T: Send>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> T + Send) -> T {
+pub(super) fn on_pool<T: Send>(
+    pool: Option<&rayon::ThreadPool>,
+    f: impl FnOnce() -> T + Send,
+) -> T {
     match pool {
         Some(p) => p.install(f),
         None => f(),

@@ -23,12 +23,14 @@ pub(super) fn finish(
     mut acc: PartialResult,
     keep_samples: bool,
     threads: usize,
+    keyed_percentiles: Option<Vec<Vec<f64>>>,
 ) -> Result<RunOutput, SimulationError> {
     let n = acc.run_end;
     let level = plan.config.confidence_level;
     let z = z_for_level(level);
-    let percentiles: Vec<Vec<f64>> = match (&acc.samples, &acc.histograms) {
-        (Some(samples), _) => {
+    let percentiles: Vec<Vec<f64>> = match (keyed_percentiles, &acc.samples, &acc.histograms) {
+        (Some(p), _, _) => p,
+        (None, Some(samples), _) => {
             let select =
                 |(s, m): (&Vec<f64>, &Moments)| exact_percentiles(s, &PERCENTILES, m.min, m.max);
             if threads > 1 {
@@ -39,12 +41,12 @@ pub(super) fn finish(
                 samples.iter().zip(&acc.moments).map(select).collect()
             }
         }
-        (None, Some(hists)) => hists
+        (None, None, Some(hists)) => hists
             .iter()
             .zip(&acc.moments)
             .map(|(h, m)| h.percentiles(&PERCENTILES, m.min, m.max))
             .collect(),
-        (None, None) => Vec::new(),
+        (None, None, None) => Vec::new(),
     };
     let summaries: Vec<MetricSummary> = acc
         .moments

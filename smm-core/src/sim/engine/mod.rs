@@ -11,6 +11,7 @@
 mod blocks;
 mod finish;
 mod partial;
+mod select;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,7 +23,7 @@ use super::input::SimulationRequest;
 use super::model::{Plan, PrecisionPlan};
 use super::report::SimulationReport;
 use super::stats::Moments;
-use blocks::run_range;
+use blocks::{Keep, run_range, run_range_keeping};
 use finish::finish;
 pub use partial::PartialResult;
 use partial::append;
@@ -185,15 +186,35 @@ pub fn run(req: &SimulationRequest, opts: &RunOptions) -> Result<RunOutput, Simu
     let plan = Plan::compile(req)?;
     check_options(&plan, opts)?;
     let threads = resolve_threads(opts.threads.or(plan.parallel_batches()))?;
-    let partial = run_range(
-        &plan,
-        req,
-        0,
-        plan.config.iterations,
-        threads,
-        &opts.control,
-    )?;
-    finish(&plan, partial, opts.keep_samples, threads)
+    let n = plan.config.iterations;
+    // An exact run that hands out no samples keeps 32-bit keys instead of
+    // values (see `sim::keyed`); the report is the same bit for bit.
+    let keep = if opts.keep_samples {
+        Keep::Values
+    } else {
+        Keep::Keys
+    };
+    let (partial, keys) = run_range_keeping(&plan, req, 0, n, threads, &opts.control, keep)?;
+    let Some(keys) = keys else {
+        return finish(&plan, partial, opts.keep_samples, threads, None);
+    };
+    let pool = if threads > 1 {
+        Some(crate::pool::pool(threads).map_err(|reason| SimulationError::ThreadPool { reason })?)
+    } else {
+        None
+    };
+    match select::keyed_percentiles(&plan, &partial, &keys, pool.as_deref()) {
+        Some(p) => finish(&plan, partial, false, threads, Some(p)),
+        None => {
+            // A zero of each sign at a metric's extreme (the keys cannot
+            // say which values pile there), or a metric's values crowded
+            // into a few keys: take the run again with values. Its progress
+            // is reported again from the start.
+            drop(keys);
+            let partial = run_range(&plan, req, 0, n, threads, &opts.control)?;
+            finish(&plan, partial, false, threads, None)
+        }
+    }
 }
 
 /// Simulate iterations `[start, end)` of the run `req` describes.
@@ -314,7 +335,7 @@ pub fn merge_partials(
             ),
         });
     }
-    finish(&plan, acc, opts.keep_samples, threads)
+    finish(&plan, acc, opts.keep_samples, threads, None)
 }
 
 /// The first block boundary strictly inside `next` where the precision rule
