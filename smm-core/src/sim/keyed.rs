@@ -18,7 +18,7 @@
 //!
 //! [`exact_percentiles`]: super::stats::exact_percentiles
 
-use super::stats::{interpolate, order_key, type7_ranks};
+use super::stats::{BucketSet, interpolate, locate_ranks, order_key, type7_ranks};
 
 /// The order key of the largest `f32` not above `x` (in the total order, so
 /// `-0.0` sits below `+0.0`): `a <= b` implies `key32(a) <= key32(b)`.
@@ -217,21 +217,7 @@ impl KeyedSelection {
             }
         }
         // Each inner rank's bucket and its offset in the bucket.
-        let mut located: Vec<(usize, usize, usize)> = Vec::with_capacity(inner.len());
-        let mut before = 0usize;
-        let mut it = inner.iter().peekable();
-        for (b, c) in counts.iter().enumerate() {
-            let c = *c as usize;
-            while let Some(&&r) = it.peek() {
-                if r < before + c {
-                    located.push((r, b, r - before));
-                    it.next();
-                } else {
-                    break;
-                }
-            }
-            before += c;
-        }
+        let located = locate_ranks(&counts, &inner);
         // Second pass: the keys (with their iterations) of the wanted buckets.
         let mut wanted: Vec<usize> = located.iter().map(|&(_, b, _)| b).collect();
         wanted.dedup();
@@ -239,16 +225,11 @@ impl KeyedSelection {
         if crowd as f64 > MAX_CANDIDATE_SHARE * n as f64 + 4096.0 {
             return None;
         }
-        let mut bits = vec![0u64; (last >> 6) + 1];
-        for b in &wanted {
-            if let Some(word) = bits.get_mut(b >> 6) {
-                *word |= 1 << (b & 63);
-            }
-        }
+        let bits = BucketSet::new(last, &wanted);
         let mut candidates: Vec<Vec<(u32, usize)>> = vec![Vec::new(); wanted.len()];
         for (i, &k) in keys.iter().enumerate() {
             let b = bucket_of(k);
-            if bits.get(b >> 6).is_some_and(|w| w >> (b & 63) & 1 == 1)
+            if bits.contains(b)
                 && let Some(c) = wanted
                     .iter()
                     .position(|w| *w == b)

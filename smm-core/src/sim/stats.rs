@@ -194,31 +194,10 @@ pub(crate) fn exact_percentiles(data: &[f64], probs: &[f64], min: f64, max: f64)
         .collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let mut located: Vec<(usize, usize, usize)> = Vec::with_capacity(wanted.len()); // (inner rank, bucket, offset)
-    let mut before = 0usize;
-    let mut w = wanted.iter().peekable();
-    for (b, c) in counts.iter().enumerate() {
-        let c = *c as usize;
-        while let Some(&&r) = w.peek() {
-            if r < before + c {
-                located.push((r, b, r - before));
-                w.next();
-            } else {
-                break;
-            }
-        }
-        before += c;
-    }
-    // The wanted buckets, as a bit set (8 KiB at most: a lookup per value
-    // stays in the first-level cache) and as a short list.
+    let located = locate_ranks(&counts, &wanted); // (inner rank, bucket, offset)
     let mut wanted_buckets: Vec<usize> = located.iter().map(|(_, b, _)| *b).collect();
     wanted_buckets.dedup();
-    let mut bits = vec![0u64; (last >> 6) + 1];
-    for b in &wanted_buckets {
-        if let Some(word) = bits.get_mut(b >> 6) {
-            *word |= 1 << (b & 63);
-        }
-    }
+    let bits = BucketSet::new(last, &wanted_buckets);
     let mut candidates: Vec<Vec<f64>> = vec![Vec::new(); wanted_buckets.len()];
     if !wanted_buckets.is_empty() {
         for &x in data {
@@ -227,7 +206,7 @@ pub(crate) fn exact_percentiles(data: &[f64], probs: &[f64], min: f64, max: f64)
                 continue;
             }
             let b = bucket_of(k);
-            if bits.get(b >> 6).is_some_and(|w| w >> (b & 63) & 1 == 1)
+            if bits.contains(b)
                 && let Some(c) = wanted_buckets
                     .iter()
                     .position(|w| *w == b)
@@ -262,6 +241,49 @@ pub(crate) fn exact_percentiles(data: &[f64], probs: &[f64], min: f64, max: f64)
         .iter()
         .map(|&(lo, hi, frac)| interpolate(value_of(lo), value_of(hi), frac))
         .collect()
+}
+
+/// Each of the ascending `ranks` located among buckets holding `counts`
+/// values in order: (rank, its bucket, its offset in the bucket). Ranks past
+/// the last bucket are left out.
+pub(crate) fn locate_ranks(counts: &[u64], ranks: &[usize]) -> Vec<(usize, usize, usize)> {
+    let mut located = Vec::with_capacity(ranks.len());
+    let mut before = 0usize;
+    let mut it = ranks.iter().peekable();
+    for (b, c) in counts.iter().enumerate() {
+        let c = *c as usize;
+        while let Some(&&r) = it.peek() {
+            if r < before + c {
+                located.push((r, b, r - before));
+                it.next();
+            } else {
+                break;
+            }
+        }
+        before += c;
+    }
+    located
+}
+
+/// A set of bucket numbers up to `last`, as bits: at most 65,536 buckets
+/// in 8 KiB, so a lookup per value stays in the first-level cache.
+pub(crate) struct BucketSet(Vec<u64>);
+
+impl BucketSet {
+    pub(crate) fn new(last: usize, buckets: &[usize]) -> Self {
+        let mut bits = vec![0u64; (last >> 6) + 1];
+        for b in buckets {
+            if let Some(word) = bits.get_mut(b >> 6) {
+                *word |= 1 << (b & 63);
+            }
+        }
+        BucketSet(bits)
+    }
+
+    #[inline]
+    pub(crate) fn contains(&self, b: usize) -> bool {
+        self.0.get(b >> 6).is_some_and(|w| w >> (b & 63) & 1 == 1)
+    }
 }
 
 /// The first pass of [`exact_percentiles`] over at most `u32::MAX` values:
