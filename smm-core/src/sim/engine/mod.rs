@@ -78,6 +78,11 @@ pub struct Progress {
 /// stops early on convergence reports its whole range done). Neither changes
 /// a result; a cancelled run returns [`SimulationError::Cancelled`] and no
 /// report. Clones share the flag and the callback.
+///
+/// Progress can go back once: in the rare exact-mode run whose values
+/// crowd into too few 32-bit keys for its percentiles (a metric spread
+/// below an `f32`'s resolution), the run is taken a second time with `f64`
+/// columns, and reports its progress again from the start.
 #[derive(Clone, Default)]
 pub struct RunControl {
     cancel: Option<Arc<AtomicBool>>,
