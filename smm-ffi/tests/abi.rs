@@ -82,6 +82,51 @@ fn null_and_bad_arguments_are_status_codes() {
     unsafe { smm_string_free(ptr::null_mut()) };
 }
 
+/// A whole run (which keeps 32-bit keys, not samples) and merged shards
+/// (whose partials carry samples) give the same report through the ABI,
+/// also where a clamp piles values up (a tiny hard cap pins cost risk).
+#[test]
+fn a_keyed_run_and_merged_shards_agree_through_the_abi() {
+    for hard_cap in ["4000", "1e-300"] {
+        let req = CString::new(
+            EXAMPLE
+                .replace(
+                    "\"enableEarlyTermination\": true",
+                    "\"enableEarlyTermination\": false",
+                )
+                .replace("\"iterations\": 1000", "\"iterations\": 20000")
+                .replace("\"hardCap\": 4000", &format!("\"hardCap\": {hard_cap}")),
+        )
+        .unwrap();
+        let mut single = ptr::null_mut();
+        assert_eq!(
+            unsafe { smm_simulate_json(req.as_ptr(), 2, &mut single) },
+            smm_status::SMM_OK
+        );
+        let single = take(single);
+        assert!(single.contains("\"percentileMode\":\"exact\""), "{single}");
+        let cut = 40 * smm_block_size();
+        let (mut p0, mut p1) = (ptr::null_mut(), ptr::null_mut());
+        assert_eq!(
+            unsafe { smm_simulate_shard_json(req.as_ptr(), 0, cut, 1, &mut p0) },
+            smm_status::SMM_OK
+        );
+        assert_eq!(
+            unsafe { smm_simulate_shard_json(req.as_ptr(), cut, 20000, 1, &mut p1) },
+            smm_status::SMM_OK
+        );
+        let parts = [p0 as *const c_char, p1 as *const c_char];
+        let mut merged = ptr::null_mut();
+        assert_eq!(
+            unsafe { smm_merge_partials_json(parts.as_ptr(), 2, 2, &mut merged) },
+            smm_status::SMM_OK
+        );
+        assert_eq!(take(merged), single, "hardCap {hard_cap}");
+        take(p0);
+        take(p1);
+    }
+}
+
 #[test]
 fn shards_merge_through_the_abi() {
     let req = CString::new(EXAMPLE.replace(

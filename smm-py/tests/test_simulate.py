@@ -124,6 +124,25 @@ def test_samples_as_numpy_arrays():
         run(iterations=2000, keep_samples=True, percentile_mode="bounded")
 
 
+def test_a_run_without_samples_reports_what_one_with_samples_reports():
+    # Without samples an exact run keeps 32-bit keys and recomputes the few
+    # values its percentiles need; the report must not change by a bit,
+    # also where clamps pile values up (a tiny hard cap pins cost risk).
+    piled = dict(WORKSPACE, budget=dict(WORKSPACE["budget"], hardCap=1e-300))
+    for ws in (WORKSPACE, piled):
+        for threads in (1, 2):
+            kw = dict(iterations=20_000, threads=threads, percentile_mode="exact")
+            keyed = smm_core.simulate(ws, WORKFLOW, **kw)
+            valued = smm_core.simulate(ws, WORKFLOW, keep_samples=True, **kw)
+            assert not keyed.has_samples and valued.has_samples
+            assert keyed.to_json() == valued.to_json()
+            s = valued.samples()
+            for name in ("readiness_score", "cost_estimate_usd", "duplication_risk"):
+                stats = getattr(keyed, name)
+                assert np.percentile(s[name], 50) == pytest.approx(stats.p50, abs=1e-12)
+                assert s[name].min() == stats.min and s[name].max() == stats.max
+
+
 def test_reports_pickle_with_their_samples():
     r = run(iterations=1000, keep_samples=True)
     back = pickle.loads(pickle.dumps(r))
