@@ -2,10 +2,10 @@
 //! offers them.
 //!
 //! An exact-mode run of 10 million iterations keeps about 560 MB of
-//! per-iteration values (280 MB of keys when it returns only its report). Backed by 4 KiB pages, that memory costs one page
-//! fault per page on first touch (about 140,000 a run, a third of a second
-//! of system time on this project's machines); advised for transparent huge
-//! pages, about 280. The advice changes how the kernel backs the pages,
+//! per-iteration values (280 MB of keys when it returns only its report).
+//! Backed by 4 KiB pages, that memory costs one page fault per page on
+//! first touch (about 140,000 a run, a third of a second of system time on
+//! this project's machines); advised for transparent huge pages, about 280. The advice changes how the kernel backs the pages,
 //! never their contents, and is ignored where it is not supported.
 //!
 //! This is the crate's one `unsafe` call: `madvise` has no safe wrapper in
