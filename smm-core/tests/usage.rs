@@ -551,7 +551,7 @@ fn ledger_files_that_are_missing_locked_corrupt_or_newer_are_typed_errors() {
     match SqliteLedger::open(&path) {
         Err(UsageError::LedgerVersion {
             found: 99,
-            supported: 1,
+            supported: smm_core::usage::LEDGER_SCHEMA_VERSION,
             ..
         }) => {}
         other => panic!("{other:?}"),
@@ -904,9 +904,9 @@ fn retention_plans() {
     let plan = retention_plan(&ws_contract, &[], ts(now), false).unwrap();
     let old_day = "2024-01-01T00:00:00Z";
     assert_eq!(l.used("ws", "tokens", Period::Day, ts(old_day)).unwrap(), 5);
-    // The old usage record, its reservation and amounts, its day and month
-    // totals.
-    assert_eq!(l.apply_retention(&plan).unwrap(), 5);
+    // The old usage record, its reservation (its amounts in its row), its
+    // day and month totals.
+    assert_eq!(l.apply_retention(&plan).unwrap(), 4);
     assert_eq!(l.used("ws", "tokens", Period::Day, ts(old_day)).unwrap(), 0);
     assert_eq!(l.used("ws", "tokens", Period::Day, ts(NOW)).unwrap(), 7);
     // Spending against a lifetime cap does not come back with a purge.
@@ -2056,4 +2056,132 @@ fn database_ledgers_refuse_a_total_past_their_integers() {
         // Nothing of the refused commit stayed: it can be released.
         l.release(&r.id).unwrap();
     }
+}
+
+/// The version 1 schema of the SQLite ledger, as that release wrote it
+/// (a fixture: the migration to version 2 must read such files).
+const SQLITE_LEDGER_V1: &str = "
+    CREATE TABLE workspace_quotas (workspace_id TEXT NOT NULL, quota_type TEXT NOT NULL,
+        period TEXT NOT NULL CHECK (period IN ('day', 'month', 'total')),
+        limit_value INTEGER NOT NULL CHECK (limit_value >= 0),
+        PRIMARY KEY (workspace_id, quota_type, period)) WITHOUT ROWID;
+    CREATE TABLE reservations (id INTEGER PRIMARY KEY AUTOINCREMENT,
+        workspace_id TEXT NOT NULL, job_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL, day INTEGER NOT NULL, month INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('active', 'lapsed', 'committed', 'released', 'superseded')),
+        expired INTEGER NOT NULL DEFAULT 0, breached TEXT NOT NULL DEFAULT '');
+    CREATE INDEX reservations_by_job ON reservations (workspace_id, job_id);
+    CREATE INDEX reservations_active_by_expiry ON reservations (expires_at) WHERE state = 'active';
+    CREATE TABLE reservation_amounts (reservation_id INTEGER NOT NULL REFERENCES reservations (id),
+        kind TEXT NOT NULL, amount INTEGER NOT NULL CHECK (amount >= 0),
+        PRIMARY KEY (reservation_id, kind)) WITHOUT ROWID;
+    CREATE TABLE model_usage (workspace_id TEXT NOT NULL, job_id TEXT NOT NULL,
+        reservation_id INTEGER NOT NULL, kind TEXT NOT NULL,
+        amount INTEGER NOT NULL CHECK (amount >= 0), committed_at INTEGER NOT NULL,
+        day INTEGER NOT NULL, month INTEGER NOT NULL, expired INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, job_id, kind)) WITHOUT ROWID;
+    CREATE TABLE usage_totals (workspace_id TEXT NOT NULL, kind TEXT NOT NULL,
+        period TEXT NOT NULL CHECK (period IN ('day', 'month', 'total')),
+        period_index INTEGER NOT NULL, committed INTEGER NOT NULL CHECK (committed >= 0),
+        reserved INTEGER NOT NULL CHECK (reserved >= 0),
+        PRIMARY KEY (workspace_id, kind, period, period_index)) WITHOUT ROWID;
+    PRAGMA user_version = 1;";
+
+/// A version 1 ledger (amounts in their own table, `IN` checks) opens as
+/// version 2 with its books intact: its holds, its committed usage and
+/// receipts, and its id sequence (the id of a purged reservation is not
+/// handed out again). The rebuilt tables still refuse what version 1
+/// refused, and a hold column that is not a list of amounts is corruption.
+#[test]
+fn sqlite_ledger_version_1_files_migrate_with_their_books() {
+    let path = tempfile("v1-migrate");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(SQLITE_LEDGER_V1).unwrap();
+        // 2025-09-01: day 20332, month 24308; res 7 holds, res 8 committed,
+        // res 9 was purged.
+        c.execute_batch(
+            "INSERT INTO workspace_quotas VALUES ('ws', 'tokens', 'day', 100);
+             INSERT INTO reservations VALUES
+               (7, 'ws', 'job-a', 1756728000, 1756728600, 20332, 24308, 'active', 0, ''),
+               (8, 'ws', 'job-b', 1756728000, 1756728600, 20332, 24308, 'committed', 0, '');
+             INSERT INTO reservation_amounts VALUES (7, 'tokens', 30), (7, 'cost_usd', 4),
+                                                    (8, 'tokens', 20);
+             INSERT INTO model_usage VALUES ('ws', 'job-b', 8, 'tokens', 20, 1756728000,
+                                             20332, 24308, 0);
+             INSERT INTO usage_totals VALUES
+               ('ws', 'tokens', 'day', 20332, 20, 30), ('ws', 'tokens', 'month', 24308, 20, 30),
+               ('ws', 'tokens', 'total', 0, 20, 30), ('ws', 'cost_usd', 'day', 20332, 0, 4),
+               ('ws', 'cost_usd', 'month', 24308, 0, 4), ('ws', 'cost_usd', 'total', 0, 0, 4);
+             UPDATE sqlite_sequence SET seq = 9 WHERE name = 'reservations';",
+        )
+        .unwrap();
+    }
+    let l = SqliteLedger::open(&path).unwrap();
+    let t = ts(NOW);
+    let status = l.status("ws", t).unwrap();
+    assert_eq!((status[0].used, status[0].reserved), (20, 30));
+    // The hold of res 7 (both kinds) is given back by its commit.
+    let receipt = l
+        .commit("res-7", &amounts(&[("tokens", 25), ("cost_usd", 3)]), t)
+        .unwrap();
+    assert!(!receipt.already_committed);
+    let status = l.status("ws", t).unwrap();
+    assert_eq!((status[0].used, status[0].reserved), (45, 0));
+    assert_eq!(l.used("ws", "cost_usd", Period::Day, t).unwrap(), 3);
+    // res 8's receipt is answered again from its usage rows.
+    let again = l.commit("res-8", &amounts(&[("tokens", 99)]), t).unwrap();
+    assert!(again.already_committed);
+    assert_eq!(again.amounts, amounts(&[("tokens", 20)]));
+    // The sequence went on past the purged id.
+    let r = l
+        .reserve("ws", "job-c", &amounts(&[("tokens", 5)]), t, 60)
+        .unwrap();
+    assert_eq!(r.id, "res-10");
+    drop(l);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let (version, old_table): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version),
+                    (SELECT count(*) FROM sqlite_master WHERE name = 'reservation_amounts')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((version, old_table), (LEDGER_SCHEMA_VERSION, 0));
+    // The rebuilt checks still refuse a state or a period no ledger writes.
+    assert!(
+        c.execute(
+            "INSERT INTO reservations (workspace_id, job_id, created_at, expires_at, day, month, state)
+             VALUES ('ws', 'x', 0, 0, 0, 0, 'bogus')",
+            [],
+        )
+        .is_err()
+    );
+    assert!(
+        c.execute(
+            "INSERT INTO usage_totals VALUES ('ws', 'tokens', 'week', 0, 0, 0)",
+            []
+        )
+        .is_err()
+    );
+    // A hold that is not a list of amounts is corruption, not zero.
+    for bad in [
+        "tokens:-5",
+        "tokens",
+        "tokens:5,",
+        "Tokens:5",
+        "tokens:+5",
+        "tokens:99999999999999999999",
+    ] {
+        c.execute("UPDATE reservations SET held = ?1 WHERE id = 10", [bad])
+            .unwrap();
+        let l = SqliteLedger::open(&path).unwrap();
+        let e = l.release("res-10").unwrap_err();
+        assert!(
+            matches!(e, UsageError::LedgerCorrupt { .. }),
+            "{bad}: {e:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
