@@ -2185,3 +2185,44 @@ fn sqlite_ledger_version_1_files_migrate_with_their_books() {
     }
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
+
+/// A purge that deletes the newest reservations does not let their ids be
+/// handed out again (ids are not AUTOINCREMENT's since schema version 2),
+/// across a reopen too.
+#[test]
+fn sqlite_ledger_never_hands_out_an_id_twice_after_a_purge() {
+    let path = tempfile("ids-after-purge");
+    let l = SqliteLedger::open(&path).unwrap();
+    let t = ts(NOW);
+    let mut last = 0;
+    for round in 0..3 {
+        for i in 0..3 {
+            let r = l
+                .reserve(
+                    "ws",
+                    &format!("job-{round}-{i}"),
+                    &amounts(&[("tokens", 1)]),
+                    t,
+                    60,
+                )
+                .unwrap();
+            let id: u64 = r.id.strip_prefix("res-").unwrap().parse().unwrap();
+            assert!(id > last, "{} after res-{last}", r.id);
+            last = id;
+            l.commit(&r.id, &amounts(&[("tokens", 1)]), t).unwrap();
+        }
+        // Everything of the workspace goes, the newest reservation too.
+        assert!(l.purge("ws", "2030-01-01T00:00:00Z").unwrap() >= 3);
+        assert!(matches!(
+            l.commit(&format!("res-{last}"), &amounts(&[("tokens", 1)]), t),
+            Err(UsageError::UnknownReservation { .. })
+        ));
+    }
+    drop(l);
+    let l = SqliteLedger::open(&path).unwrap();
+    let r = l
+        .reserve("ws", "after-reopen", &amounts(&[("tokens", 1)]), t, 60)
+        .unwrap();
+    assert_eq!(r.id, format!("res-{}", last + 1));
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}

@@ -94,8 +94,12 @@ const MIGRATIONS: [(i64, &str); 2] = [
     // reserve+commit pair, about a fifth of its instructions), and a
     // reservation's amounts in its own row (`held`, `kind:amount` by
     // comma) instead of a row per kind in `reservation_amounts`: three
-    // statements a pair fewer. The rows, and the id sequence (ids of
-    // purged reservations are never handed out again), are kept.
+    // statements a pair fewer; and ids without AUTOINCREMENT, whose
+    // `sqlite_sequence` row cost every reservation a page written: an id
+    // is one more than the largest in the table and than
+    // `reservation_id_floor`, which a purge raises to the largest id
+    // before it deletes (so an id is never handed out twice). The rows and
+    // the sequence are kept.
     (
         2,
         "CREATE TABLE usage_totals_v2 (
@@ -112,7 +116,7 @@ const MIGRATIONS: [(i64, &str); 2] = [
     DROP TABLE usage_totals;
     ALTER TABLE usage_totals_v2 RENAME TO usage_totals;
     CREATE TABLE reservations_v2 (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        id INTEGER PRIMARY KEY,
         workspace_id TEXT NOT NULL,
         job_id TEXT NOT NULL,
         created_at INTEGER NOT NULL,
@@ -133,9 +137,11 @@ const MIGRATIONS: [(i64, &str); 2] = [
                           WHERE reservation_id = reservations.id), '')
         FROM reservations;
     DROP TABLE reservation_amounts;
-    DELETE FROM sqlite_sequence WHERE name = 'reservations_v2';
-    INSERT INTO sqlite_sequence (name, seq)
-        SELECT 'reservations_v2', seq FROM sqlite_sequence WHERE name = 'reservations';
+    CREATE TABLE ledger_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO ledger_meta (key, value)
+        SELECT 'reservation_id_floor',
+               max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'reservations'), 0),
+                   coalesce((SELECT max(id) FROM reservations), 0));
     DROP TABLE reservations;
     ALTER TABLE reservations_v2 RENAME TO reservations;
     CREATE INDEX reservations_by_job ON reservations (workspace_id, job_id);
@@ -144,9 +150,10 @@ const MIGRATIONS: [(i64, &str); 2] = [
 ];
 
 /// The ledger's tables (a file without them is not a ledger).
-const TABLES: [&str; 4] = [
+const TABLES: [&str; 5] = [
     "workspace_quotas",
     "reservations",
+    "ledger_meta",
     "model_usage",
     "usage_totals",
 ];
@@ -483,6 +490,13 @@ impl SqliteLedger {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
         let e = |e| self.err(e);
+        // The ids handed out so far stay handed out, whatever is deleted.
+        tx.execute(
+            "UPDATE ledger_meta SET value = max(value, coalesce((SELECT max(id) FROM reservations), 0))
+             WHERE key = 'reservation_id_floor'",
+            [],
+        )
+        .map_err(e)?;
         let mut n = tx
             .execute(
                 "DELETE FROM model_usage WHERE workspace_id = ?1 AND committed_at < ?2",
@@ -975,8 +989,12 @@ impl UsageLedger for SqliteLedger {
             return Ok(r);
         }
         tx.prepare_cached(
-            "INSERT INTO reservations (workspace_id, job_id, created_at, expires_at, day, month, state, held)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7)",
+            "INSERT INTO reservations (id, workspace_id, job_id, created_at, expires_at, day, month,
+                                       state, held)
+             VALUES (1 + max(coalesce((SELECT max(id) FROM reservations), 0),
+                             coalesce((SELECT value FROM ledger_meta
+                                       WHERE key = 'reservation_id_floor'), 0)),
+                     ?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7)",
         )
         .and_then(|mut st| {
             st.execute(params![
