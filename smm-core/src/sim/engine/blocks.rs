@@ -166,11 +166,7 @@ pub(super) fn run_range_keeping(
     // The precision rule is decided here only from the run's first
     // iteration; later shards keep block sums for the merge to decide.
     let precision = plan.precision().filter(|_| start == 0);
-    let pool = if threads > 1 {
-        Some(crate::pool::pool(threads).map_err(|reason| SimulationError::ThreadPool { reason })?)
-    } else {
-        None
-    };
+    let pool = pool_for(threads)?;
     let pool = pool.as_deref();
 
     // Exact mode: blocks write straight into the final columns (zeroed lazily
@@ -397,6 +393,20 @@ fn count_into_histograms(
         Some(_) => hists.par_iter_mut().zip(columns).for_each(count),
         None => hists.iter_mut().zip(columns).for_each(count),
     });
+}
+
+/// The shared pool of `threads` workers, or none for one thread (the work
+/// then stays on the caller's thread).
+pub(super) fn pool_for(
+    threads: usize,
+) -> Result<Option<std::sync::Arc<rayon::ThreadPool>>, SimulationError> {
+    if threads > 1 {
+        crate::pool::pool(threads)
+            .map(Some)
+            .map_err(|reason| SimulationError::ThreadPool { reason })
+    } else {
+        Ok(None)
+    }
 }
 
 /// Run `f` inside the pool when there is one, else on this thread.

@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use super::blocks::pool_for;
 use super::partial::PartialResult;
 use super::{
     BLOCK_SIZE, ENGINE_VERSION, RAND_CHACHA_VERSION, RAND_DISTR_VERSION, RNG_ALGORITHM, RunOutput,
@@ -33,12 +34,11 @@ pub(super) fn finish(
         (None, Some(samples), _) => {
             let select =
                 |(s, m): (&Vec<f64>, &Moments)| exact_percentiles(s, &PERCENTILES, m.min, m.max);
-            if threads > 1 {
-                crate::pool::pool(threads)
-                    .map_err(|reason| SimulationError::ThreadPool { reason })?
-                    .install(|| samples.par_iter().zip(&acc.moments).map(select).collect())
-            } else {
-                samples.iter().zip(&acc.moments).map(select).collect()
+            match pool_for(threads)? {
+                Some(pool) => {
+                    pool.install(|| samples.par_iter().zip(&acc.moments).map(select).collect())
+                }
+                None => samples.iter().zip(&acc.moments).map(select).collect(),
             }
         }
         (None, None, Some(hists)) => hists

@@ -203,11 +203,7 @@ pub fn run(req: &SimulationRequest, opts: &RunOptions) -> Result<RunOutput, Simu
     let Some(keys) = keys else {
         return finish(&plan, partial, opts.keep_samples, threads, None);
     };
-    let pool = if threads > 1 {
-        Some(crate::pool::pool(threads).map_err(|reason| SimulationError::ThreadPool { reason })?)
-    } else {
-        None
-    };
+    let pool = blocks::pool_for(threads)?;
     match select::keyed_percentiles(&plan, &partial, &keys, pool.as_deref()) {
         Some(p) => finish(&plan, partial, false, threads, Some(p)),
         None => {
