@@ -2172,6 +2172,8 @@ fn sqlite_ledger_version_1_files_migrate_with_their_books() {
         "tokens:5,",
         "Tokens:5",
         "tokens:+5",
+        "tokens:1,tokens:2",
+        ",",
         "tokens:99999999999999999999",
     ] {
         c.execute("UPDATE reservations SET held = ?1 WHERE id = 10", [bad])

@@ -738,8 +738,8 @@ impl SqliteLedger {
 
 /// The amounts a reservation holds, by kind: its row's `held` column,
 /// `kind:amount` pairs separated by commas (kinds are `[a-z0-9_]{1,64}`,
-/// amounts decimal, nonnegative, fitting an i64). Anything else in the
-/// column is corruption, refused when the row is read.
+/// amounts decimal, nonnegative, fitting an i64; no kind twice). Anything
+/// else in the column is corruption, refused when the row is read.
 struct Held(Vec<(String, i64)>);
 
 impl Held {
@@ -757,12 +757,16 @@ impl Held {
     }
 
     fn parse(text: &str) -> Option<Held> {
-        let mut out = Vec::new();
-        for pair in text.split(',').filter(|_| !text.is_empty()) {
+        let mut out: Vec<(String, i64)> = Vec::new();
+        if text.is_empty() {
+            return Some(Held(out));
+        }
+        for pair in text.split(',') {
             let (kind, amount) = pair.split_once(':')?;
             if check_kind(kind).is_err()
                 || amount.is_empty()
                 || !amount.bytes().all(|b| b.is_ascii_digit())
+                || out.iter().any(|(k, _)| k == kind)
             {
                 return None;
             }
