@@ -2108,11 +2108,13 @@ fn sqlite_ledger_version_1_files_migrate_with_their_books() {
              INSERT INTO reservation_amounts VALUES (7, 'tokens', 30), (7, 'cost_usd', 4),
                                                     (8, 'tokens', 20);
              INSERT INTO model_usage VALUES ('ws', 'job-b', 8, 'tokens', 20, 1756728000,
+                                             20332, 24308, 0),
+                                            ('ws', 'job-b', 8, 'cost_usd', 2, 1756728000,
                                              20332, 24308, 0);
              INSERT INTO usage_totals VALUES
                ('ws', 'tokens', 'day', 20332, 20, 30), ('ws', 'tokens', 'month', 24308, 20, 30),
-               ('ws', 'tokens', 'total', 0, 20, 30), ('ws', 'cost_usd', 'day', 20332, 0, 4),
-               ('ws', 'cost_usd', 'month', 24308, 0, 4), ('ws', 'cost_usd', 'total', 0, 0, 4);
+               ('ws', 'tokens', 'total', 0, 20, 30), ('ws', 'cost_usd', 'day', 20332, 2, 4),
+               ('ws', 'cost_usd', 'month', 24308, 2, 4), ('ws', 'cost_usd', 'total', 0, 2, 4);
              UPDATE sqlite_sequence SET seq = 9 WHERE name = 'reservations';",
         )
         .unwrap();
@@ -2128,11 +2130,12 @@ fn sqlite_ledger_version_1_files_migrate_with_their_books() {
     assert!(!receipt.already_committed);
     let status = l.status("ws", t).unwrap();
     assert_eq!((status[0].used, status[0].reserved), (45, 0));
-    assert_eq!(l.used("ws", "cost_usd", Period::Day, t).unwrap(), 3);
-    // res 8's receipt is answered again from its usage rows.
+    assert_eq!(l.used("ws", "cost_usd", Period::Day, t).unwrap(), 5);
+    // res 8's receipt is answered again from its usage rows (one row since
+    // version 3, both kinds in it).
     let again = l.commit("res-8", &amounts(&[("tokens", 99)]), t).unwrap();
     assert!(again.already_committed);
-    assert_eq!(again.amounts, amounts(&[("tokens", 20)]));
+    assert_eq!(again.amounts, amounts(&[("tokens", 20), ("cost_usd", 2)]));
     // The sequence went on past the purged id.
     let r = l
         .reserve("ws", "job-c", &amounts(&[("tokens", 5)]), t, 60)
@@ -2185,6 +2188,136 @@ fn sqlite_ledger_version_1_files_migrate_with_their_books() {
             "{bad}: {e:?}"
         );
     }
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+/// Since schema version 3 a commit leaves an active reservation's row as it
+/// was (its usage row says it is committed) and the expiry sweep or a purge
+/// finishes the row. Neither may give its hold back a second time, forget
+/// that it is committed, or lose its receipt; a purge that removes the
+/// usage row first (a committer's clock behind the reserver's) included.
+#[test]
+fn sqlite_ledger_commits_finished_later_keep_their_books() {
+    let path = tempfile("finished-later");
+    let l = SqliteLedger::open(&path).unwrap();
+    l.set_quota(&Quota {
+        workspace_id: "ws".into(),
+        kind: "tokens".into(),
+        period: Period::Day,
+        limit: 1_000,
+    })
+    .unwrap();
+    let t = ts(NOW);
+    let at = |s: i64| t.plus_seconds(s);
+    let state = |id: &str| -> String {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT state FROM reservations WHERE id = ?1",
+                [id.trim_start_matches("res-").parse::<i64>().unwrap()],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let standing = |s: i64| {
+        let st = l.status("ws", at(s)).unwrap();
+        (st[0].used, st[0].reserved)
+    };
+    let a = l
+        .reserve("ws", "a", &amounts(&[("tokens", 40)]), t, 60)
+        .unwrap();
+    let first = l.commit(&a.id, &amounts(&[("tokens", 35)]), t).unwrap();
+    assert_eq!(state(&a.id), "active", "the row waits for the sweep");
+    assert_eq!(standing(0), (35, 0));
+    // Committed before the sweep: every path says so.
+    assert!(matches!(
+        l.reserve("ws", "a", &amounts(&[("tokens", 1)]), t, 60),
+        Err(UsageError::JobCommitted { .. })
+    ));
+    assert!(matches!(
+        l.release(&a.id),
+        Err(UsageError::UnknownReservation { .. })
+    ));
+    let again = l.commit(&a.id, &amounts(&[("tokens", 99)]), t).unwrap();
+    assert!(again.already_committed);
+    assert_eq!(again.amounts, first.amounts);
+    // A sweep past a's expiry gives nothing back (a's hold went back at its
+    // commit) and leaves the row waiting while fewer than a batch wait.
+    let b = l
+        .reserve("ws", "b", &amounts(&[("tokens", 10)]), at(120), 60)
+        .unwrap();
+    assert_eq!(state(&a.id), "active");
+    assert_eq!(standing(120), (35, 10));
+    l.release(&b.id).unwrap();
+    let mut batch = vec![a.id.clone()];
+    for i in 1..8 {
+        let r = l
+            .reserve(
+                "ws",
+                &format!("a{i}"),
+                &amounts(&[("tokens", 1)]),
+                at(120),
+                60,
+            )
+            .unwrap();
+        l.commit(&r.id, &amounts(&[("tokens", 1)]), at(120))
+            .unwrap();
+        batch.push(r.id);
+    }
+    // Eight wait: the next sweep finishes them all, still giving nothing back.
+    let b = l
+        .reserve("ws", "b2", &amounts(&[("tokens", 10)]), at(300), 60)
+        .unwrap();
+    for id in &batch {
+        assert_eq!(state(id), "committed", "{id}");
+    }
+    assert_eq!(standing(300), (42, 10));
+    let again = l
+        .commit(&a.id, &amounts(&[("tokens", 99)]), at(300))
+        .unwrap();
+    assert_eq!(
+        (again.already_committed, again.amounts, again.expired),
+        (true, first.amounts.clone(), false)
+    );
+    l.release(&b.id).unwrap();
+    // A commit whose clock is behind its reservation's: the purge takes its
+    // usage row (committed before the cutoff) and keeps the reservation
+    // (made after it), finished, so the sweep after it gives nothing back.
+    let c = l
+        .reserve("ws", "c", &amounts(&[("tokens", 50)]), at(200), 600)
+        .unwrap();
+    l.commit(&c.id, &amounts(&[("tokens", 50)]), at(-100))
+        .unwrap();
+    assert_eq!(standing(200), (92, 0));
+    l.purge("ws", &at(0).to_rfc3339()).unwrap();
+    assert_eq!(state(&c.id), "committed");
+    let d = l
+        .reserve("ws", "d", &amounts(&[("tokens", 7)]), at(5_000), 600)
+        .unwrap();
+    assert_eq!(standing(5_000), (92, 7));
+    assert!(matches!(
+        l.reserve("ws", "c", &amounts(&[("tokens", 1)]), at(5_000), 60),
+        Err(UsageError::JobCommitted { .. })
+    ));
+    // Its records were purged: the receipt keeps its flags, not its amounts.
+    let again = l
+        .commit(&c.id, &amounts(&[("tokens", 1)]), at(5_000))
+        .unwrap();
+    assert!(again.already_committed && again.amounts.is_empty());
+    l.commit(&d.id, &amounts(&[("tokens", 7)]), at(5_000))
+        .unwrap();
+    // A usage row that is not a list of amounts is corruption.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE model_usage SET amounts = 'tokens:-7' WHERE job_id = 'd'",
+            [],
+        )
+        .unwrap();
+    assert!(matches!(
+        l.commit(&d.id, &amounts(&[("tokens", 7)]), at(5_000)),
+        Err(UsageError::LedgerCorrupt { .. })
+    ));
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 

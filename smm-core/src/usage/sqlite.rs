@@ -8,8 +8,12 @@
 //! per (workspace, kind, period, period index), committed and reserved,
 //! updated in the same transactions, so that a check is a few primary-key
 //! lookups however long the history. Reservations past their expiry are
-//! swept (their holds given back) at the start of each write. The schema
-//! version is SQLite's `user_version`, migrated in order.
+//! swept (their holds given back) at the start of each write. A commit
+//! writes its usage row (one per commit, keyed by the reservation's id) and
+//! the totals, and leaves an active reservation's row as it was: the usage
+//! row is what says it is committed, and the sweep finishes such rows in
+//! batches. The schema version is SQLite's `user_version`, migrated in
+//! order.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -27,7 +31,7 @@ use super::retention::RetentionPlan;
 use crate::time::Timestamp;
 
 /// The newest ledger schema this library writes and reads.
-pub const LEDGER_SCHEMA_VERSION: i64 = 2;
+pub const LEDGER_SCHEMA_VERSION: i64 = 3;
 
 /// How long a writer waits for another's transaction before
 /// [`UsageError::LedgerLocked`].
@@ -36,7 +40,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Schema migrations, by the version they produce. Each runs in one
 /// transaction with foreign keys off (SQLite's procedure for rebuilding a
 /// table), checked before it commits.
-const MIGRATIONS: [(i64, &str); 2] = [
+const MIGRATIONS: [(i64, &str); 3] = [
     (
         1,
         "CREATE TABLE workspace_quotas (
@@ -146,6 +150,38 @@ const MIGRATIONS: [(i64, &str); 2] = [
     ALTER TABLE reservations_v2 RENAME TO reservations;
     CREATE INDEX reservations_by_job ON reservations (workspace_id, job_id);
     CREATE INDEX reservations_active_by_expiry ON reservations (expires_at) WHERE state = 'active';",
+    ),
+    // Version 3: a commit's usage in one row keyed by its reservation's id
+    // (its amounts as in `held`, with the receipt's `expired` and
+    // `breached`), appended in id order, instead of a row per kind keyed by
+    // (workspace, job, kind), whose inserts rebalanced the middle of the
+    // tree; and a commit of an active reservation leaves the reservation's
+    // row as it is: the usage row marks it committed, and the expiry sweep
+    // (or a purge) finishes the row later, many to a page. Two pages a
+    // reserve+commit pair fewer written (BENCHMARKS.md). A reservation is
+    // committed when its state says so or it has a usage row.
+    (
+        3,
+        "CREATE TABLE model_usage_v3 (
+        reservation_id INTEGER PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        amounts TEXT NOT NULL,
+        committed_at INTEGER NOT NULL,
+        day INTEGER NOT NULL,
+        month INTEGER NOT NULL,
+        expired INTEGER NOT NULL CHECK (expired = 0 OR expired = 1),
+        breached TEXT NOT NULL
+    );
+    INSERT INTO model_usage_v3 (reservation_id, workspace_id, job_id, amounts, committed_at, day,
+                                month, expired, breached)
+        SELECT u.reservation_id, min(u.workspace_id), min(u.job_id),
+               group_concat(u.kind || ':' || u.amount, ','), min(u.committed_at), min(u.day),
+               min(u.month), max(u.expired),
+               coalesce((SELECT r.breached FROM reservations r WHERE r.id = u.reservation_id), '')
+        FROM model_usage u GROUP BY u.reservation_id;
+    DROP TABLE model_usage;
+    ALTER TABLE model_usage_v3 RENAME TO model_usage;",
     ),
 ];
 
@@ -478,8 +514,9 @@ impl SqliteLedger {
         self.purge(&plan.workspace_id, &cutoff.to_rfc3339())
     }
 
-    /// Delete a workspace's usage records (`model_usage`) and finished
-    /// reservations created before `before`, with the day and month totals
+    /// Delete a workspace's usage records (`model_usage`, one per commit,
+    /// found by a scan of the table: its key is the reservation's id) and
+    /// finished reservations created before `before`, with the day and month totals
     /// of periods that ended before it (the retention plan's ledger part).
     /// The all-time totals stay: spending against a lifetime cap does not
     /// come back when its records are purged. Returns the rows deleted.
@@ -495,6 +532,18 @@ impl SqliteLedger {
             "UPDATE ledger_meta SET value = max(value, coalesce((SELECT max(id) FROM reservations), 0))
              WHERE key = 'reservation_id_floor'",
             [],
+        )
+        .map_err(e)?;
+        // A committed reservation whose row the sweep has not finished yet
+        // is finished first: once its usage row is gone, nothing else would
+        // say it is committed.
+        tx.execute(
+            "UPDATE reservations SET state = 'committed',
+                 expired = (SELECT u.expired FROM model_usage u WHERE u.reservation_id = reservations.id),
+                 breached = (SELECT u.breached FROM model_usage u WHERE u.reservation_id = reservations.id)
+             WHERE workspace_id = ?1 AND state = 'active'
+               AND EXISTS (SELECT 1 FROM model_usage u WHERE u.reservation_id = reservations.id)",
+            params![workspace_id],
         )
         .map_err(e)?;
         let mut n = tx
@@ -736,8 +785,8 @@ impl SqliteLedger {
     }
 }
 
-/// The amounts a reservation holds, by kind: its row's `held` column,
-/// `kind:amount` pairs separated by commas (kinds are `[a-z0-9_]{1,64}`,
+/// Amounts by kind as a row keeps them (a reservation's `held`, a commit's
+/// `amounts` in `model_usage`): `kind:amount` pairs separated by commas (kinds are `[a-z0-9_]{1,64}`,
 /// amounts decimal, nonnegative, fitting an i64; no kind twice). Anything
 /// else in the column is corruption, refused when the row is read.
 struct Held(Vec<(String, i64)>);
@@ -782,7 +831,7 @@ impl rusqlite::types::FromSql for Held {
         Held::parse(text).ok_or_else(|| {
             rusqlite::types::FromSqlError::Other(
                 format!(
-                    "{:?} is not a reservation's amounts",
+                    "{:?} is not a list of amounts by kind",
                     text.chars().take(80).collect::<String>()
                 )
                 .into(),
@@ -804,24 +853,158 @@ fn unhold_tx(
     Ok(())
 }
 
-/// Lapse the reservations expired at `now` (their holds given back).
-fn sweep_tx(tx: &rusqlite::Transaction<'_>, now: Timestamp) -> Result<(), TotalsError> {
-    let expired: Vec<(i64, String, i64, i64, Held)> = {
-        let mut st = tx.prepare_cached(
-            "SELECT id, workspace_id, day, month, held FROM reservations
-             WHERE state = 'active' AND expires_at <= ?1",
-        )?;
-        st.query_map(params![now.seconds], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?
+/// A query of reservations' rows, each with its commit's usage row if it
+/// has one, in the columns [`Row::read`] reads.
+macro_rules! rows_where {
+    ($where:literal) => {
+        concat!(
+            "SELECT r.id, r.workspace_id, r.job_id, r.state, r.expires_at, r.day, r.month,
+                    r.expired, r.breached, r.held, u.amounts, u.expired, u.breached
+             FROM reservations r LEFT JOIN model_usage u ON u.reservation_id = r.id ",
+            $where
+        )
     };
-    for (id, ws, day, month, held) in expired {
-        unhold_tx(tx, &held, &ws, (day, month))?;
-        tx.execute(
-            "UPDATE reservations SET state = 'lapsed' WHERE id = ?1",
-            params![id],
-        )?;
+}
+
+/// A commit's record (its `model_usage` row), as a receipt answers it.
+struct Usage {
+    amounts: Held,
+    expired: i64,
+    breached: String,
+}
+
+/// A reservation's row, with its commit's usage row if it has one.
+struct Row {
+    id: i64,
+    workspace_id: String,
+    job_id: String,
+    state: String,
+    expires_at: i64,
+    day: i64,
+    month: i64,
+    expired: i64,
+    breached: String,
+    held: Held,
+    usage: Option<Usage>,
+}
+
+impl Row {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        let amounts: Option<Held> = r.get(10)?;
+        let usage = match amounts {
+            Some(amounts) => Some(Usage {
+                amounts,
+                expired: r.get(11)?,
+                breached: r.get(12)?,
+            }),
+            None => None,
+        };
+        Ok(Row {
+            id: r.get(0)?,
+            workspace_id: r.get(1)?,
+            job_id: r.get(2)?,
+            state: r.get(3)?,
+            expires_at: r.get(4)?,
+            day: r.get(5)?,
+            month: r.get(6)?,
+            expired: r.get(7)?,
+            breached: r.get(8)?,
+            held: r.get(9)?,
+            usage,
+        })
+    }
+
+    /// Committed: its state says so, or its usage row does (a commit
+    /// leaves an active reservation's row as it was, for the sweep).
+    fn committed(&self) -> bool {
+        self.usage.is_some() || self.state == "committed"
+    }
+
+    /// Held: active and not committed.
+    fn holding(&self) -> bool {
+        self.state == "active" && self.usage.is_none()
+    }
+
+    /// The receipt of this committed reservation, answered again: from its
+    /// usage row; without one (a commit of nothing before schema version 3,
+    /// or the records purged since), no amounts and the flags its row kept.
+    fn receipt(self) -> rusqlite::Result<CommitReceipt> {
+        let (held, expired, breached) = match self.usage {
+            Some(u) => (u.amounts, u.expired, u.breached),
+            None => (Held(Vec::new()), self.expired, self.breached),
+        };
+        let mut amounts = Amounts::new();
+        for (k, a) in held.0 {
+            amounts.insert(Kind::from(k), nonnegative(10, a)?);
+        }
+        Ok(CommitReceipt {
+            job_id: self.job_id,
+            reservation_id: format!("res-{}", self.id),
+            amounts,
+            already_committed: true,
+            expired: expired != 0,
+            breached: breached
+                .split(';')
+                .filter(|b| !b.is_empty())
+                .map(str::to_string)
+                .collect(),
+        })
+    }
+}
+
+/// Reservation `id`'s row.
+fn row_tx(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<Option<Row>> {
+    tx.prepare_cached(rows_where!("WHERE r.id = ?1"))?
+        .query_row(params![id], Row::read)
+        .optional()
+}
+
+/// The rows of a job's reservations (a few at most: one, and its lapsed or
+/// released tries).
+fn job_rows_tx(
+    tx: &rusqlite::Transaction<'_>,
+    workspace_id: &str,
+    job_id: &str,
+) -> rusqlite::Result<Vec<Row>> {
+    tx.prepare_cached(rows_where!("WHERE r.workspace_id = ?1 AND r.job_id = ?2"))?
+        .query_map(params![workspace_id, job_id], Row::read)?
+        .collect()
+}
+
+/// How many committed reservations past their expiry the sweep lets wait
+/// before it finishes their rows, all at once (neighbours in the table and
+/// the expiry index: a few pages for the lot, where one at a time would
+/// write two pages each).
+const FINISH_BATCH: usize = 8;
+
+/// Sweep at `now`: a reservation past its expiry that still holds lapses,
+/// its hold given back, at once; committed ones (their holds went back at
+/// their commits) get their state and receipt flags in their rows once
+/// [`FINISH_BATCH`] of them wait.
+fn sweep_tx(tx: &rusqlite::Transaction<'_>, now: Timestamp) -> Result<(), TotalsError> {
+    let expired: Vec<Row> = tx
+        .prepare_cached(rows_where!(
+            "WHERE r.state = 'active' AND r.expires_at <= ?1"
+        ))?
+        .query_map(params![now.seconds], Row::read)?
+        .collect::<rusqlite::Result<_>>()?;
+    let finish = expired.iter().filter(|r| r.usage.is_some()).count() >= FINISH_BATCH;
+    for row in expired {
+        match &row.usage {
+            Some(u) if finish => {
+                tx.prepare_cached(
+                    "UPDATE reservations SET state = 'committed', expired = ?2, breached = ?3
+                     WHERE id = ?1",
+                )?
+                .execute(params![row.id, u.expired, u.breached])?;
+            }
+            Some(_) => {}
+            None => {
+                unhold_tx(tx, &row.held, &row.workspace_id, (row.day, row.month))?;
+                tx.prepare_cached("UPDATE reservations SET state = 'lapsed' WHERE id = ?1")?
+                    .execute(params![row.id])?;
+            }
+        }
     }
     Ok(())
 }
@@ -837,52 +1020,6 @@ fn breaches_tx(
         .filter(|(q, used, _)| *used > q.limit)
         .map(|(q, _, _)| format!("{}/{}", q.kind, q.period.as_str()))
         .collect())
-}
-
-/// The receipt of committed reservation `id`, answered again.
-fn receipt_tx(
-    tx: &rusqlite::Transaction<'_>,
-    id: i64,
-    (workspace_id, job_id): (&str, String),
-    expired: i64,
-    breached: &str,
-) -> rusqlite::Result<CommitReceipt> {
-    // One commit per job: the job's usage rows are this commit's.
-    let mut amounts = Amounts::new();
-    let mut st = tx.prepare_cached(
-        "SELECT kind, amount FROM model_usage WHERE workspace_id = ?1 AND job_id = ?2",
-    )?;
-    for row in st.query_map(params![workspace_id, job_id], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-    })? {
-        let (k, a) = row?;
-        amounts.insert(Kind::from(k), nonnegative(1, a)?);
-    }
-    Ok(CommitReceipt {
-        job_id,
-        reservation_id: format!("res-{id}"),
-        amounts,
-        already_committed: true,
-        expired: expired != 0,
-        breached: breached
-            .split(';')
-            .filter(|b| !b.is_empty())
-            .map(str::to_string)
-            .collect(),
-    })
-}
-
-/// A reservation's row, as a commit reads it.
-struct ResRow {
-    workspace_id: String,
-    job_id: String,
-    state: String,
-    expires_at: i64,
-    day: i64,
-    month: i64,
-    expired: i64,
-    breached: String,
-    held: Held,
 }
 
 impl UsageLedger for SqliteLedger {
@@ -934,41 +1071,22 @@ impl UsageLedger for SqliteLedger {
         let e = |e| self.err(e);
         let te = |e| self.totals_err(e);
         sweep_tx(&tx, t).map_err(te)?;
-        // The job's reservations (a few at most: one, and its lapsed or
-        // released tries), the committed one first, else the active one.
-        // Filtered here: an `IN` list in the query would cost SQLite a
-        // temporary b-tree on every call.
-        let tries: Vec<(i64, String)> = tx
-            .prepare_cached(
-                "SELECT id, state FROM reservations WHERE workspace_id = ?1 AND job_id = ?2",
-            )
-            .and_then(|mut st| {
-                st.query_map(params![workspace_id, job_id], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?
-                .collect()
-            })
-            .map_err(e)?;
-        let job = tries
-            .iter()
-            .find(|(_, state)| state == "committed")
-            .or_else(|| tries.iter().find(|(_, state)| state == "active"));
-        match job {
-            Some((_, state)) if state == "committed" => {
-                // The sweep stands, whatever the answer (as in the memory ledger).
-                tx.commit().map_err(e)?;
-                return Err(UsageError::JobCommitted {
-                    job_id: job_id.to_string(),
-                });
-            }
-            Some((id, state)) if state == "active" => {
-                tx.commit().map_err(e)?;
-                return Err(UsageError::JobInProgress {
-                    job_id: job_id.to_string(),
-                    reservation_id: format!("res-{id}"),
-                });
-            }
-            _ => {}
+        // The job's reservations: a committed one refuses, else an active one.
+        let tries = job_rows_tx(&tx, workspace_id, job_id).map_err(e)?;
+        if tries.iter().any(Row::committed) {
+            // The sweep stands, whatever the answer (as in the memory ledger).
+            tx.commit().map_err(e)?;
+            return Err(UsageError::JobCommitted {
+                job_id: job_id.to_string(),
+            });
+        }
+        if let Some(active) = tries.iter().find(|r| r.holding()) {
+            let reservation_id = format!("res-{}", active.id);
+            tx.commit().map_err(e)?;
+            return Err(UsageError::JobInProgress {
+                job_id: job_id.to_string(),
+                reservation_id,
+            });
         }
         let standings = self.standings(&tx, workspace_id, t, limits)?;
         let (outcome, reasons) = judge(
@@ -1042,62 +1160,22 @@ impl UsageLedger for SqliteLedger {
             .map_err(|e| self.err(e))?;
         let e = |e| self.err(e);
         let te = |e| self.totals_err(e);
-        let row: Option<ResRow> = tx
-            .prepare_cached(
-                "SELECT workspace_id, job_id, state, expires_at, day, month, expired, breached, held
-                 FROM reservations WHERE id = ?1",
-            )
-            .and_then(|mut st| {
-                st.query_row(params![id], |r| {
-                    Ok(ResRow {
-                        workspace_id: r.get(0)?,
-                        job_id: r.get(1)?,
-                        state: r.get(2)?,
-                        expires_at: r.get(3)?,
-                        day: r.get(4)?,
-                        month: r.get(5)?,
-                        expired: r.get(6)?,
-                        breached: r.get(7)?,
-                        held: r.get(8)?,
-                    })
-                })
-                .optional()
-            })
-            .map_err(e)?;
-        let Some(ResRow {
-            workspace_id: ws,
-            job_id: job,
-            state,
-            expires_at: expires,
-            day,
-            month,
-            expired: was_expired,
-            breached: was_breached,
-            held,
-        }) = row
-        else {
+        let Some(row) = row_tx(&tx, id).map_err(e)? else {
             return Err(UsageError::UnknownReservation {
                 reservation_id: reservation_id.to_string(),
             });
         };
-        match state.as_str() {
-            "committed" => {
-                return receipt_tx(&tx, id, (&ws, job), was_expired, &was_breached).map_err(e);
-            }
+        if row.committed() {
+            return row.receipt().map_err(e);
+        }
+        match row.state.as_str() {
             "superseded" => {
-                let by: Option<(i64, i64, String)> = tx
-                    .query_row(
-                        "SELECT id, expired, breached FROM reservations
-                         WHERE workspace_id = ?1 AND job_id = ?2 AND state = 'committed'",
-                        params![ws, job],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()
-                    .map_err(e)?;
+                let by = job_rows_tx(&tx, &row.workspace_id, &row.job_id)
+                    .map_err(e)?
+                    .into_iter()
+                    .find(Row::committed);
                 return match by {
-                    Some((by, expired, breached)) => {
-                        receipt_tx(&tx, by, (&ws, job), expired, &breached).map_err(e)
-                    }
+                    Some(by) => by.receipt().map_err(e),
                     // The commit's records were purged since.
                     None => Err(UsageError::UnknownReservation {
                         reservation_id: reservation_id.to_string(),
@@ -1119,55 +1197,52 @@ impl UsageLedger for SqliteLedger {
         // sweeps the lapsed ones), and only a lapsed one can be committed
         // beside another, so of a job's reservations at most one is ever
         // active or committed.
-        let other: Option<(i64, String, i64, i64, i64, String, Held)> = if state == "active" {
+        let other = if row.state == "active" {
             None
         } else {
-            tx.prepare_cached(
-                "SELECT id, state, day, month, expired, breached, held FROM reservations
-                 WHERE workspace_id = ?1 AND job_id = ?2 AND id != ?3
-                   AND state IN ('committed', 'active')",
-            )
-            .and_then(|mut st| {
-                st.query_row(params![ws, job, id], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                })
-                .optional()
-            })
-            .map_err(e)?
+            job_rows_tx(&tx, &row.workspace_id, &row.job_id)
+                .map_err(e)?
+                .into_iter()
+                .find(|o| o.id != id && (o.committed() || o.holding()))
         };
         match other {
             // (This one lapsed: it holds nothing.)
-            Some((other_id, other_state, _, _, other_expired, other_breached, _))
-                if other_state == "committed" =>
-            {
+            Some(other) if other.committed() => {
                 tx.execute(
                     "UPDATE reservations SET state = 'superseded' WHERE id = ?1",
                     params![id],
                 )
                 .map_err(e)?;
-                let receipt = receipt_tx(&tx, other_id, (&ws, job), other_expired, &other_breached)
-                    .map_err(e)?;
+                let receipt = other.receipt().map_err(e)?;
                 tx.commit().map_err(e)?;
                 return Ok(receipt);
             }
-            Some((other_id, _, other_day, other_month, _, _, other_held)) => {
-                unhold_tx(&tx, &other_held, &ws, (other_day, other_month)).map_err(te)?;
+            Some(other) => {
+                unhold_tx(
+                    &tx,
+                    &other.held,
+                    &other.workspace_id,
+                    (other.day, other.month),
+                )
+                .map_err(te)?;
                 tx.execute(
                     "UPDATE reservations SET state = 'superseded' WHERE id = ?1",
-                    params![other_id],
+                    params![other.id],
                 )
                 .map_err(e)?;
             }
             None => {}
         }
+        let Row {
+            workspace_id: ws,
+            job_id: job,
+            state,
+            expires_at: expires,
+            day,
+            month,
+            held,
+            ..
+        } = row;
         let expired = state == "lapsed" || expires <= t.seconds;
         // The hold given back and the usage counted: one upsert per kind
         // when the hold was made in the periods of the commit.
@@ -1184,41 +1259,48 @@ impl UsageLedger for SqliteLedger {
                 add_totals_tx(&tx, &ws, kind, at, 0, -amount).map_err(te)?;
             }
         }
-        {
-            let mut st = tx
-                .prepare_cached(
-                    "INSERT INTO model_usage (workspace_id, job_id, reservation_id, kind, amount,
-                     committed_at, day, month, expired) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .map_err(e)?;
-            for (k, v) in actual {
-                let v = to_i64(*v, k)?;
-                st.execute(params![
-                    ws,
-                    job,
-                    id,
-                    k.as_str(),
-                    v,
-                    t.seconds,
-                    at.0,
-                    at.1,
-                    i64::from(expired)
-                ])
-                .map_err(e)?;
-                let held = unheld
-                    .iter()
-                    .find(|(kind, _)| kind == k.as_str())
-                    .map_or(0, |(_, amount)| *amount);
-                // Refuses usage past the totals' integers (nothing stays).
-                add_totals_tx(&tx, &ws, k, at, v, -held).map_err(te)?;
-            }
+        for (k, v) in actual {
+            let v = to_i64(*v, k)?;
+            let held = unheld
+                .iter()
+                .find(|(kind, _)| kind == k.as_str())
+                .map_or(0, |(_, amount)| *amount);
+            // Refuses usage past the totals' integers (nothing stays).
+            add_totals_tx(&tx, &ws, k, at, v, -held).map_err(te)?;
         }
         let breached = breaches_tx(&tx, &ws, t).map_err(e)?;
+        let breached_text = breached.join(";");
+        let amounts_text = Held::encode(actual)?;
         tx.prepare_cached(
-            "UPDATE reservations SET state = 'committed', expired = ?2, breached = ?3 WHERE id = ?1",
+            "INSERT INTO model_usage (reservation_id, workspace_id, job_id, amounts, committed_at,
+                                      day, month, expired, breached)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
-        .and_then(|mut st| st.execute(params![id, i64::from(expired), breached.join(";")]))
+        .and_then(|mut st| {
+            st.execute(params![
+                id,
+                ws,
+                job,
+                amounts_text,
+                t.seconds,
+                at.0,
+                at.1,
+                i64::from(expired),
+                breached_text
+            ])
+        })
         .map_err(e)?;
+        // An active reservation's row stays as it is (its usage row marks
+        // it committed; the sweep finishes it at its expiry): one page
+        // written a commit fewer. A lapsed one has no sweep to come.
+        if state != "active" {
+            tx.prepare_cached(
+                "UPDATE reservations SET state = 'committed', expired = ?2, breached = ?3
+                 WHERE id = ?1",
+            )
+            .and_then(|mut st| st.execute(params![id, i64::from(expired), breached_text]))
+            .map_err(e)?;
+        }
         tx.commit().map_err(e)?;
         Ok(CommitReceipt {
             job_id: job,
@@ -1237,18 +1319,11 @@ impl UsageLedger for SqliteLedger {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
         let e = |e| self.err(e);
-        let row: Option<(String, String, i64, i64, Held)> = tx
-            .query_row(
-                "SELECT workspace_id, state, day, month, held FROM reservations WHERE id = ?1",
-                params![id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
-            .optional()
-            .map_err(e)?;
-        match row {
-            Some((ws, state, day, month, held)) if state == "active" || state == "lapsed" => {
-                if state == "active" {
-                    unhold_tx(&tx, &held, &ws, (day, month)).map_err(|e| self.totals_err(e))?;
+        match row_tx(&tx, id).map_err(e)? {
+            Some(row) if row.holding() || (row.state == "lapsed" && !row.committed()) => {
+                if row.holding() {
+                    unhold_tx(&tx, &row.held, &row.workspace_id, (row.day, row.month))
+                        .map_err(|e| self.totals_err(e))?;
                 }
                 tx.execute(
                     "UPDATE reservations SET state = 'released' WHERE id = ?1",
