@@ -844,6 +844,11 @@ fn runs_report_progress_and_can_be_cancelled() {
 fn precise(target: f64) -> SimulationRequest {
     let mut req = example();
     req.config.iterations = 5_000_000;
+    // A shard that runs to the end does all 5 million; under the coverage
+    // build that took about the default two minutes (a CI run timed out at
+    // 4.95 million), so these runs get an hour: the harness's own limit
+    // still catches a hang.
+    req.config.timeout_seconds = Some(3_600);
     req.config.enable_early_termination = true;
     req.config.stopping_rule = None; // v2's default: precision
     req.config.precision = Some(sim::PrecisionTarget {
