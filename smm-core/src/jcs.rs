@@ -341,26 +341,36 @@ impl Checker<'_> {
     /// Members in strictly increasing UTF-16 key order (so no duplicate);
     /// a key with an escape is left to the general path.
     fn object(&mut self) -> Option<()> {
-        let mut previous: Option<(usize, usize)> = None;
+        let mut previous = None;
         self.items(b'}', |c| {
-            if c.peek() != Some(b'"') {
-                return None;
-            }
-            let (start, plain) = c.string()?;
-            let key = (start + 1, c.i - 1);
-            if !plain {
-                return None;
-            }
-            if let Some((a, b)) = previous {
-                let before = c.s.get(a..b)?;
-                if cmp_utf16(before, c.s.get(key.0..key.1)?) != Ordering::Less {
-                    return None;
-                }
-            }
-            previous = Some(key);
-            c.eat(b':')?;
+            c.member_key(&mut previous)?;
             c.value()
         })
+    }
+
+    /// A member's key and its colon: a plain string (a key with an escape
+    /// is left to the general path) after `previous` in UTF-16 order.
+    /// Answers where its quote opened and where its text lies.
+    fn member_key(
+        &mut self,
+        previous: &mut Option<(usize, usize)>,
+    ) -> Option<(usize, (usize, usize))> {
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let (start, plain) = self.string()?;
+        let key = (start + 1, self.i - 1);
+        if !plain {
+            return None;
+        }
+        if let Some((a, b)) = *previous
+            && cmp_utf16(self.s.get(a..b)?, self.s.get(key.0..key.1)?) != Ordering::Less
+        {
+            return None;
+        }
+        *previous = Some(key);
+        self.eat(b':')?;
+        Some((start, key))
     }
 
     /// An array or object: its opening byte, then `item`s separated by
@@ -428,6 +438,46 @@ impl Checker<'_> {
         }
     }
 
+    /// [`Self::value`], handing `out` the value's bytes without the
+    /// members at `prune` (see [`sha256_ref_of_pruned_text`]); members kept
+    /// keep their order, so the pieces are the pruned canonical form.
+    fn pruned(&mut self, prune: &[&[&str]], out: &mut dyn FnMut(&[u8])) -> Option<()> {
+        if prune.is_empty() || self.peek() != Some(b'{') {
+            let start = self.i;
+            self.value()?;
+            out(self.s.get(start..self.i)?);
+            return Some(());
+        }
+        out(b"{");
+        let mut first = true;
+        let mut previous = None;
+        self.items(b'}', |c| {
+            let (start, key) = c.member_key(&mut previous)?;
+            // A plain key's bytes are its text: compared as they stand.
+            let name = c.s.get(key.0..key.1)?;
+            if prune
+                .iter()
+                .any(|p| matches!(p, [only] if only.as_bytes() == name))
+            {
+                return c.value();
+            }
+            if !first {
+                out(b",");
+            }
+            first = false;
+            out(c.s.get(start..c.i)?);
+            // The paths that go on below this member (none: no allocation).
+            let rest: Vec<&[&str]> = prune
+                .iter()
+                .filter(|p| matches!(p, [head, _, ..] if head.as_bytes() == name))
+                .filter_map(|p| p.get(1..))
+                .collect();
+            c.pruned(&rest, out)
+        })?;
+        out(b"}");
+        Some(())
+    }
+
     /// A number written as canonicalize writes it ([`write_canonical_number`]
     /// spells it the same way).
     fn number(&mut self) -> Option<()> {
@@ -438,6 +488,50 @@ impl Checker<'_> {
         write_canonical_number(&mut self.scratch, lit, &scan).ok()?;
         (self.scratch == lit).then_some(())
     }
+}
+
+/// `"sha256:" + hex SHA-256` of the canonical text `text` without the
+/// members at `prune` (paths of object keys from the root, as in
+/// [`canonicalize_value_pruned`]), hashed from slices of `text` with no
+/// copy and no parse into a tree: the hash of [`canonicalize_value_pruned`]
+/// of `text`'s value. `enclosing` is how many arrays and objects are open
+/// around `text` in the document it was cut from; the walk counts them
+/// against [`MAX_DEPTH`].
+///
+/// `None` when this pass cannot vouch for the answer: `text` is not
+/// canonical as [`is_canonical_text`]'s check-only pass reads it (an
+/// escaped key among the members walked, say), it nests too deep, or the
+/// result would be too long. The caller then asks the general path, which
+/// says why.
+///
+/// ```
+/// use smm_core::jcs::{sha256_ref, sha256_ref_of_pruned_text};
+/// let full = r#"{"a":1,"b":{"c":2,"d":3},"e":[4]}"#;
+/// assert_eq!(
+///     sha256_ref_of_pruned_text(full, &[&["e"], &["b", "d"]], 0),
+///     Some(sha256_ref(br#"{"a":1,"b":{"c":2}}"#).unwrap()),
+/// );
+/// assert_eq!(sha256_ref_of_pruned_text(r#"{"b":1,"a":2}"#, &[], 0), None);
+/// ```
+pub fn sha256_ref_of_pruned_text(
+    text: &str,
+    prune: &[&[&str]],
+    enclosing: usize,
+) -> Option<String> {
+    let mut c = Checker {
+        s: text.as_bytes(),
+        i: 0,
+        depth: enclosing,
+        scratch: Vec::new(),
+    };
+    let mut hash = Sha256::new();
+    let mut written = 0usize;
+    c.pruned(prune, &mut |bytes| {
+        written += bytes.len();
+        hash.update(bytes);
+    })?;
+    (c.i == text.len() && written <= crate::limits::MAX_DOCUMENT_BYTES)
+        .then(|| format!("sha256:{}", hex(&hash.finalize())))
 }
 
 /// The canonical form of a `serde_json` value, written from the value

@@ -1920,3 +1920,152 @@ fn file_store_workspace_registry() {
         AuditError::Corrupt { .. }
     ));
 }
+
+/// What verification said of a payload before it read canonical payloads
+/// through a view that leaves the contract's content as text: the
+/// `bundle` and `contractHash` checks from a whole `AuditBundle` parse.
+fn checks_by_whole_parse(payload: &[u8]) -> Vec<(String, bool, String)> {
+    let bundle: AuditBundle = match serde_json::from_slice(payload) {
+        Ok(b) => b,
+        Err(e) => return vec![("bundle".into(), false, e.to_string())],
+    };
+    let terms = smm_core::contract::terms_hash_of(&bundle.contract.content);
+    let stated = &bundle.contract.contract_hash;
+    vec![
+        (
+            "bundle".into(),
+            bundle.bundle_version == audit::BUNDLE_VERSION,
+            bundle.bundle_version.clone(),
+        ),
+        (
+            "contractHash".into(),
+            terms.as_deref() == Ok(stated.as_str()),
+            match terms {
+                Ok(h) if &h == stated => h,
+                Ok(h) => format!("snapshot says {stated}, content hashes to {h}"),
+                Err(e) => e.to_string(),
+            },
+        ),
+    ]
+}
+
+/// Sign `doc` (canonical when it has a canonical form, else as serde_json
+/// writes it) and compare verification's `bundle` and `contractHash`
+/// checks with those of a whole parse.
+fn same_checks_as_a_whole_parse(doc: &Value, s: &LocalSigner, t: &[TrustedKey]) {
+    let payload =
+        smm_core::jcs::canonicalize_value(doc).unwrap_or_else(|_| serde_json::to_vec(doc).unwrap());
+    let env = audit::Envelope::sign(audit::BUNDLE_PAYLOAD_TYPE, &payload, &[s])
+        .unwrap()
+        .to_json();
+    let r = verify_envelope(&env, t, None);
+    let got: Vec<(String, bool, String)> = r
+        .checks
+        .iter()
+        .filter(|c| c.name == "bundle" || c.name == "contractHash")
+        .map(|c| (c.name.clone(), c.ok, c.detail.clone()))
+        .collect();
+    let text = String::from_utf8_lossy(&payload);
+    assert_eq!(
+        got,
+        checks_by_whole_parse(&payload),
+        "{}",
+        &text[..text.len().min(300)]
+    );
+}
+
+#[test]
+fn verification_reads_a_payload_as_a_whole_parse_would() {
+    let s = signer("k", 1);
+    let t = [trusted(&s)];
+    let base = serde_json::to_value(bundle()).unwrap();
+    // Every member of every object: removed, given another type, and each
+    // object given a member it does not know; the contract's content too
+    // (its terms hash taken from its text must be the parsed one's).
+    fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                out.push(at.clone());
+                for (k, x) in m {
+                    pointers(
+                        x,
+                        format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                        out,
+                    );
+                }
+            }
+            Value::Array(items) => {
+                for (i, x) in items.iter().enumerate().take(2) {
+                    pointers(x, format!("{at}/{i}"), out);
+                }
+            }
+            _ => out.push(at),
+        }
+    }
+    let mut all = Vec::new();
+    pointers(&base, String::new(), &mut all);
+    assert!(all.len() > 100, "{}", all.len());
+    same_checks_as_a_whole_parse(&base, &s, &t);
+    let mut tried = 0;
+    for p in &all {
+        let Some((parent, key)) = p.rsplit_once('/') else {
+            continue;
+        };
+        let key = key.replace("~1", "/").replace("~0", "~");
+        if let Some(Value::Object(_)) = base.pointer(p) {
+            let mut d = base.clone();
+            d.pointer_mut(p).unwrap()["zzUnknown"] = json!(1);
+            same_checks_as_a_whole_parse(&d, &s, &t);
+            tried += 1;
+        }
+        if let Some(Value::Object(_)) = base.pointer(parent) {
+            let mut d = base.clone();
+            d.pointer_mut(parent)
+                .unwrap()
+                .as_object_mut()
+                .unwrap()
+                .remove(&key);
+            same_checks_as_a_whole_parse(&d, &s, &t);
+            tried += 1;
+        }
+        for other in [
+            json!(null),
+            json!(1),
+            json!(-2.5),
+            json!("x"),
+            json!([]),
+            json!({}),
+        ] {
+            let mut d = base.clone();
+            *d.pointer_mut(p).unwrap() = other;
+            same_checks_as_a_whole_parse(&d, &s, &t);
+            tried += 1;
+        }
+    }
+    assert!(tried > 500, "{tried}");
+    // Keys the view must not mistake: an escaped key, a non-term beside a
+    // term, a nested non-term in a non-object.
+    for (member, value) in [
+        ("sign\"edBy", json!(1)),
+        ("signedBy", json!({"deep": [1, {"a": "\u{1}"}]})),
+        ("audit", json!("not an object")),
+        ("audit", json!({"lastBundleId": "b", "z": 1})),
+        ("\u{10000}", json!(1)),
+        ("\u{e000}", json!(2)),
+    ] {
+        let mut d = base.clone();
+        d["contract"]["content"][member] = value;
+        same_checks_as_a_whole_parse(&d, &s, &t);
+    }
+    // Nesting in the content around both parsers' limits (the payload
+    // itself is two levels deep there).
+    for depth in 120..=130 {
+        let mut d = base.clone();
+        let mut v = json!(1);
+        for _ in 0..depth - 3 {
+            v = json!([v]);
+        }
+        d["contract"]["content"]["zz"] = v;
+        same_checks_as_a_whole_parse(&d, &s, &t);
+    }
+}

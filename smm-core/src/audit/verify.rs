@@ -1,19 +1,22 @@
 //! Offline verification of signed bundles, one at a time or in batches, and
 //! of a workspace's chain of bundles.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use p256::ecdsa::VerifyingKey;
 use rayon::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::AuditError;
-use super::bundle::{AuditBundle, verify_trail};
+use super::bundle::{AgentRun, AuditBundle, AuditEvent, SimulationSummary, verify_trail};
 use super::crypto::{check_canonical_signature, parse_public_key, verify_message_der_fast};
 use super::dsse::{BUNDLE_PAYLOAD_TYPE, Envelope, decode_sig, pae};
-use crate::contract::terms_hash_of;
+use crate::contract::{terms_hash_of, terms_hash_of_canonical_text};
 use crate::jcs;
+use crate::policy::{Decision, DecisionCard};
 
 /// A public key trusted to sign bundles, with its key id.
 #[derive(Debug, Clone)]
@@ -204,32 +207,36 @@ pub fn verify_envelope(
         Ok(t) => jcs::is_canonical_text(t),
         Err(_) => jcs::is_canonical(&payload),
     };
+    let is_canonical = canonical == Ok(true);
     let mut all = check(
         &mut r,
         "canonicalForm",
-        canonical == Ok(true),
+        is_canonical,
         match canonical {
             Ok(true) => "payload is RFC 8785 canonical".into(),
             Ok(false) => "payload is not in canonical form".into(),
             Err(e) => e.to_string(),
         },
     );
-    let parsed = match text {
-        Ok(t) => serde_json::from_str(t),
-        Err(_) => serde_json::from_slice(&payload),
+    let read = match text {
+        Ok(t) if is_canonical => read_canonical(t),
+        _ => None,
     };
-    let bundle: AuditBundle = match parsed {
-        Ok(b) => b,
-        Err(e) => {
-            check(&mut r, "bundle", false, e.to_string());
-            return r;
-        }
+    let read = match read {
+        Some(read) => read,
+        None => match read_parsed(text, &payload) {
+            Ok(read) => read,
+            Err(e) => {
+                check(&mut r, "bundle", false, e);
+                return r;
+            }
+        },
     };
     all &= check(
         &mut r,
         "bundle",
-        bundle.bundle_version == super::bundle::BUNDLE_VERSION,
-        bundle.bundle_version.clone(),
+        read.version == super::bundle::BUNDLE_VERSION,
+        read.version.into_owned(),
     );
     all &= check(
         &mut r,
@@ -240,32 +247,130 @@ pub fn verify_envelope(
             _ => id.clone(),
         },
     );
-    let contract = terms_hash_of(&bundle.contract.content);
+    let stated = read.contract_hash;
     all &= check(
         &mut r,
         "contractHash",
-        contract.as_deref() == Ok(bundle.contract.contract_hash.as_str()),
-        match contract {
-            Ok(h) if h == bundle.contract.contract_hash => h,
-            Ok(h) => format!(
-                "snapshot says {}, content hashes to {h}",
-                bundle.contract.contract_hash
-            ),
-            Err(e) => e.to_string(),
+        read.terms_hash.as_deref() == Ok(&*stated),
+        match read.terms_hash {
+            Ok(h) if h == stated => h,
+            Ok(h) => format!("snapshot says {stated}, content hashes to {h}"),
+            Err(e) => e,
         },
     );
-    let trail = verify_trail(&bundle.audit_trail);
+    let audit_trail = read.audit_trail;
+    let trail = verify_trail(&audit_trail);
     all &= check(
         &mut r,
         "auditTrail",
-        trail.is_ok() && !bundle.audit_trail.is_empty(),
+        trail.is_ok() && !audit_trail.is_empty(),
         match trail {
-            Ok(()) => format!("{} events chained", bundle.audit_trail.len()),
+            Ok(()) => format!("{} events chained", audit_trail.len()),
             Err(e) => e.to_string(),
         },
     );
     r.verified = all;
     r
+}
+
+/// What verification reads of a payload.
+struct Read<'a> {
+    version: Cow<'a, str>,
+    contract_hash: Cow<'a, str>,
+    /// The terms hash of the snapshot's content, or why it has none.
+    terms_hash: Result<String, String>,
+    audit_trail: Vec<AuditEvent>,
+}
+
+/// A payload as [`AuditBundle`] reads it: every field with the same type
+/// (so exactly the same payloads parse; tests hold the two together),
+/// except that the contract's content stays text borrowed from the
+/// payload instead of a `serde_json::Value` tree built, hashed and
+/// dropped (a quarter of a verification's parse). Fields verification
+/// does not use are parsed for their type check only.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code, reason = "some fields are read only to check their type")]
+struct PayloadView<'a> {
+    #[serde(borrow)]
+    bundle_version: Cow<'a, str>,
+    #[serde(borrow)]
+    workspace_id: Cow<'a, str>,
+    #[serde(borrow)]
+    tenant_id: Cow<'a, str>,
+    #[serde(borrow)]
+    created_at: Cow<'a, str>,
+    #[serde(borrow)]
+    contract: SnapshotView<'a>,
+    #[serde(borrow)]
+    policy_bundle_checksum: Cow<'a, str>,
+    simulation: SimulationSummary,
+    policy_decision: Decision,
+    decision_card: DecisionCard,
+    agent_runs: Vec<AgentRun>,
+    audit_trail: Vec<AuditEvent>,
+    #[serde(default, borrow)]
+    previous_bundle_ref: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    retention_expires_at: Cow<'a, str>,
+}
+
+/// [`ContractSnapshot`](crate::contract::ContractSnapshot) as
+/// [`PayloadView`] reads it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code, reason = "some fields are read only to check their type")]
+struct SnapshotView<'a> {
+    #[serde(borrow)]
+    contract_id: Cow<'a, str>,
+    #[serde(borrow)]
+    contract_version: Cow<'a, str>,
+    #[serde(borrow)]
+    contract_hash: Cow<'a, str>,
+    #[serde(default, borrow)]
+    previous_contract_ref: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    content: &'a RawValue,
+}
+
+/// Containers open around a snapshot's content in a payload (the bundle,
+/// the snapshot), and one more: `serde_json` refuses the 128th level of
+/// nesting where RFC 8785 output may hold 128, and the content's walk must
+/// refuse what [`AuditBundle`]'s parse refuses.
+const CONTENT_ENCLOSING: usize = 3;
+
+/// The payload read through [`PayloadView`], for a payload already found
+/// canonical. `None` when the view does not parse or the content's terms
+/// hash cannot be taken from its text: the caller asks [`read_parsed`],
+/// whose answer (and error) is the one to report.
+fn read_canonical(text: &str) -> Option<Read<'_>> {
+    let view: PayloadView<'_> = serde_json::from_str(text).ok()?;
+    let terms = terms_hash_of_canonical_text(view.contract.content.get(), CONTENT_ENCLOSING)?;
+    Some(Read {
+        version: view.bundle_version,
+        contract_hash: view.contract.contract_hash,
+        terms_hash: Ok(terms),
+        audit_trail: view.audit_trail,
+    })
+}
+
+/// The payload parsed as an [`AuditBundle`] (the general path: any
+/// payload, canonical or not); the error says why it is not a bundle.
+fn read_parsed<'a>(
+    text: Result<&str, std::str::Utf8Error>,
+    payload: &[u8],
+) -> Result<Read<'a>, String> {
+    let parsed = match text {
+        Ok(t) => serde_json::from_str(t),
+        Err(_) => serde_json::from_slice(payload),
+    };
+    let bundle: AuditBundle = parsed.map_err(|e| e.to_string())?;
+    Ok(Read {
+        terms_hash: terms_hash_of(&bundle.contract.content).map_err(|e| e.to_string()),
+        version: Cow::Owned(bundle.bundle_version),
+        contract_hash: Cow::Owned(bundle.contract.contract_hash),
+        audit_trail: bundle.audit_trail,
+    })
 }
 
 /// Verify many envelopes (at most [`crate::limits::MAX_BATCH`]) on

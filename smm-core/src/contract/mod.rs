@@ -291,6 +291,15 @@ pub fn terms_hash_of(doc: &Value) -> Result<String, ContractError> {
     Ok(jcs::sha256_ref_of_canonical(&canonical))
 }
 
+/// [`terms_hash_of`] of a document given as canonical text, `enclosing`
+/// arrays and objects deep in the document it was cut from, hashed from
+/// the text's own bytes (no tree built). `None` when that pass cannot
+/// vouch for the answer (see [`jcs::sha256_ref_of_pruned_text`]): the
+/// caller parses the text and asks [`terms_hash_of`].
+pub fn terms_hash_of_canonical_text(text: &str, enclosing: usize) -> Option<String> {
+    jcs::sha256_ref_of_pruned_text(text, &TERMS_PRUNE, enclosing)
+}
+
 /// [`NON_TERMS`] and [`NON_TERMS_NESTED`] as key paths (a test checks they
 /// name the same members).
 const TERMS_PRUNE: [&[&str]; 6] = [
@@ -684,6 +693,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const MAX_DEPTH_FOR_TEST: usize = jcs::MAX_DEPTH;
+
     /// What `terms_hash_of` was before it stopped copying the document.
     fn by_copy(doc: &Value) -> Result<String, ContractError> {
         Ok(jcs::sha256_ref_of_canonical(&jcs::canonicalize_value(
@@ -723,8 +734,31 @@ mod tests {
         docs.push(d);
         docs.extend([json!([1, 2]), json!("text"), json!({}), json!(null)]);
         for doc in &docs {
-            assert_eq!(terms_hash_of(doc).unwrap(), by_copy(doc).unwrap(), "{doc}");
+            let want = terms_hash_of(doc).unwrap();
+            assert_eq!(want, by_copy(doc).unwrap(), "{doc}");
+            // From the canonical text, without a tree: the same hash.
+            let text = String::from_utf8(jcs::canonicalize_value(doc).unwrap()).unwrap();
+            assert_eq!(terms_hash_of_canonical_text(&text, 0), Some(want), "{text}");
         }
+        // Text that is not canonical is not vouched for.
+        let example_text = include_str!("../../../examples/workspace.icblabs.v2.json");
+        assert_eq!(terms_hash_of_canonical_text(example_text, 0), None);
+        for text in [
+            r#"{"b":1,"a":2}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"a" :1}"#,
+            r#"{"a":1.0}"#,
+        ] {
+            assert_eq!(terms_hash_of_canonical_text(text, 0), None, "{text}");
+        }
+        assert_eq!(terms_hash_of_canonical_text(r#"{"a":1}x"#, 0), None);
+        // Nesting is counted from the containers around the text.
+        let deep = format!("{}{}", "[".repeat(10), "]".repeat(10));
+        assert!(terms_hash_of_canonical_text(&deep, MAX_DEPTH_FOR_TEST - 10).is_some());
+        assert_eq!(
+            terms_hash_of_canonical_text(&deep, MAX_DEPTH_FOR_TEST - 9),
+            None
+        );
         // A non-term that has no canonical form is pruned either way.
         let mut d = example.clone();
         d["lifecycle"] = serde_json::from_str("18446744073709551615").unwrap();
