@@ -263,6 +263,8 @@ proptest! {
     fn value_writer_agrees_with_the_text_path(v in arb_wide_json()) {
         let text = serde_json::to_vec(&v).unwrap();
         prop_assert_eq!(smm_core::jcs::canonicalize_value(&v), canonicalize(&text));
+        // And the writer straight from `Serialize`.
+        prop_assert_eq!(smm_core::jcs::to_canonical_vec(&v), canonicalize(&text));
     }
 }
 

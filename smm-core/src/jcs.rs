@@ -27,6 +27,9 @@
 
 use std::cmp::Ordering;
 
+mod ser;
+pub use ser::to_canonical_vec;
+
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 

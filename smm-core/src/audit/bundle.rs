@@ -46,7 +46,7 @@ pub struct AuditEvent {
 impl AuditEvent {
     /// The hash this event should carry.
     pub fn compute_hash(&self) -> Result<String, AuditError> {
-        /// The event without its hash, serialized straight to bytes.
+        /// The event without its hash.
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Body<'a> {
@@ -66,8 +66,7 @@ impl AuditEvent {
             details: &self.details,
             previous_event_hash: self.previous_event_hash.as_deref(),
         };
-        let bytes = serde_json::to_vec(&body).map_err(|e| AuditError::internal(&e.to_string()))?;
-        Ok(jcs::sha256_ref_of_canonical(&jcs::canonicalize(&bytes)?))
+        Ok(jcs::sha256_ref_of_canonical(&jcs::to_canonical_vec(&body)?))
     }
 }
 
@@ -189,8 +188,7 @@ impl AuditBundle {
 
     /// The RFC 8785 bytes (the signed payload).
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, AuditError> {
-        let bytes = serde_json::to_vec(self).map_err(|e| AuditError::internal(&e.to_string()))?;
-        Ok(jcs::canonicalize(&bytes)?)
+        Ok(jcs::to_canonical_vec(self)?)
     }
 
     /// `"sha256:" + hex` of the canonical bytes.

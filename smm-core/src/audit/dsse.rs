@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::AuditError;
 use super::signer::{Signer, sign_checked};
+use crate::jcs::write_canonical_str;
 
 /// Payload type of smm audit bundles.
 pub const BUNDLE_PAYLOAD_TYPE: &str = "application/vnd.smm.audit-bundle.v1+json";
@@ -72,24 +73,10 @@ impl Envelope {
         payload: &[u8],
         signers: &[&dyn Signer],
     ) -> Result<Self, AuditError> {
-        if signers.is_empty() {
-            return Err(AuditError::InvalidKey {
-                message: "at least one signer is needed".into(),
-            });
-        }
-        let digest = pae_digest(payload_type, payload);
-        let mut signatures = Vec::with_capacity(signers.len());
-        for s in signers {
-            let der = sign_checked(*s, &digest)?;
-            signatures.push(EnvelopeSignature {
-                keyid: s.key_id().to_string(),
-                sig: STANDARD.encode(der),
-            });
-        }
         Ok(Envelope {
+            signatures: signatures(payload_type, payload, signers)?,
             payload: STANDARD.encode(payload),
             payload_type: payload_type.to_string(),
-            signatures,
         })
     }
 
@@ -109,29 +96,10 @@ impl Envelope {
     /// fail (strings with the mandatory escapes only, as serde_json and RFC
     /// 8785 write them).
     pub fn to_json(&self) -> Vec<u8> {
-        use crate::jcs::write_canonical_str as string;
-        let sigs: usize = self
-            .signatures
-            .iter()
-            .map(|s| s.keyid.len() + s.sig.len() + 24)
-            .sum();
-        let mut out = Vec::with_capacity(self.payload.len() + self.payload_type.len() + sigs + 48);
+        let mut out = Vec::with_capacity(self.payload.len() + json_overhead(self));
         out.extend_from_slice(b"{\"payload\":");
-        string(&mut out, &self.payload);
-        out.extend_from_slice(b",\"payloadType\":");
-        string(&mut out, &self.payload_type);
-        out.extend_from_slice(b",\"signatures\":[");
-        for (i, s) in self.signatures.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"keyid\":");
-            string(&mut out, &s.keyid);
-            out.extend_from_slice(b",\"sig\":");
-            string(&mut out, &s.sig);
-            out.push(b'}');
-        }
-        out.extend_from_slice(b"]}");
+        write_canonical_str(&mut out, &self.payload);
+        write_rest(&mut out, &self.payload_type, &self.signatures);
         out
     }
 
@@ -148,6 +116,88 @@ impl Envelope {
 /// Decode a base64 signature.
 pub(crate) fn decode_sig(s: &str) -> Option<Vec<u8>> {
     STANDARD.decode(s).ok()
+}
+
+/// The signatures of every signer (at least one) over the PAE of
+/// `payload`, checked ([`sign_checked`]).
+fn signatures(
+    payload_type: &str,
+    payload: &[u8],
+    signers: &[&dyn Signer],
+) -> Result<Vec<EnvelopeSignature>, AuditError> {
+    if signers.is_empty() {
+        return Err(AuditError::InvalidKey {
+            message: "at least one signer is needed".into(),
+        });
+    }
+    let digest = pae_digest(payload_type, payload);
+    let mut signatures = Vec::with_capacity(signers.len());
+    for s in signers {
+        let der = sign_checked(*s, &digest)?;
+        signatures.push(EnvelopeSignature {
+            keyid: s.key_id().to_string(),
+            sig: STANDARD.encode(der),
+        });
+    }
+    Ok(signatures)
+}
+
+/// [`Envelope::sign`] then [`Envelope::to_json`] (the same bytes), with
+/// the payload's base64 written straight into the JSON: no string of it
+/// kept, copied and scanned for escapes (base64 has none).
+pub(crate) fn sign_to_json(
+    payload_type: &str,
+    payload: &[u8],
+    signers: &[&dyn Signer],
+) -> Result<Vec<u8>, AuditError> {
+    let signatures = signatures(payload_type, payload, signers)?;
+    let encoded = base64::encoded_len(payload.len(), true)
+        .ok_or_else(|| AuditError::internal("the payload is too long to encode"))?;
+    let mut out =
+        Vec::with_capacity(encoded + 64 + 2 * payload_type.len() + 128 * signatures.len());
+    out.extend_from_slice(b"{\"payload\":\"");
+    let at = out.len();
+    out.resize(at + encoded, 0);
+    let written = out
+        .get_mut(at..)
+        .map(|room| STANDARD.encode_slice(payload, room));
+    if written != Some(Ok(encoded)) {
+        return Err(AuditError::internal(
+            "base64 encoding of the payload failed",
+        ));
+    }
+    out.push(b'"');
+    write_rest(&mut out, payload_type, &signatures);
+    Ok(out)
+}
+
+/// Room for an envelope's JSON besides its payload.
+fn json_overhead(e: &Envelope) -> usize {
+    let sigs: usize = e
+        .signatures
+        .iter()
+        .map(|s| s.keyid.len() + s.sig.len() + 24)
+        .sum();
+    e.payload_type.len() + sigs + 48
+}
+
+/// An envelope's JSON after its payload (`{"payload":"..."` is already
+/// in `out`).
+fn write_rest(out: &mut Vec<u8>, payload_type: &str, signatures: &[EnvelopeSignature]) {
+    out.extend_from_slice(b",\"payloadType\":");
+    write_canonical_str(out, payload_type);
+    out.extend_from_slice(b",\"signatures\":[");
+    for (i, s) in signatures.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"keyid\":");
+        write_canonical_str(out, &s.keyid);
+        out.extend_from_slice(b",\"sig\":");
+        write_canonical_str(out, &s.sig);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
 }
 
 #[cfg(test)]
@@ -195,5 +245,18 @@ mod tests {
             assert_eq!(crate::jcs::is_canonical(&text), Ok(true));
             assert_eq!(Envelope::from_json(&text).ok().as_ref(), Some(&e));
         }
+    }
+
+    #[test]
+    fn signing_straight_to_json_writes_what_to_json_writes() {
+        let a = super::super::LocalSigner::from_secret_bytes("k\"1", &[3; 32]).unwrap();
+        let b = super::super::LocalSigner::from_secret_bytes("k2", &[4; 32]).unwrap();
+        for payload in [&b""[..], b"x", b"xy", b"xyz", &[0xff; 1000]] {
+            for ty in ["application/vnd.smm+json", "odd \" \n type"] {
+                let want = Envelope::sign(ty, payload, &[&a, &b]).unwrap().to_json();
+                assert_eq!(sign_to_json(ty, payload, &[&a, &b]).unwrap(), want);
+            }
+        }
+        assert!(sign_to_json("t", b"x", &[]).is_err());
     }
 }

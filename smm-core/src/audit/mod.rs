@@ -195,7 +195,7 @@ impl AuditError {
 /// Sign a bundle: a DSSE envelope (payload type [`BUNDLE_PAYLOAD_TYPE`])
 /// over its canonical bytes, as compact JSON.
 pub fn sign_bundle(bundle: &AuditBundle, signers: &[&dyn Signer]) -> Result<Vec<u8>, AuditError> {
-    Ok(Envelope::sign(BUNDLE_PAYLOAD_TYPE, &bundle.canonical_bytes()?, signers)?.to_json())
+    dsse::sign_to_json(BUNDLE_PAYLOAD_TYPE, &bundle.canonical_bytes()?, signers)
 }
 
 impl From<crate::time::NotRfc3339> for AuditError {
