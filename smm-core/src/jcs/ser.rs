@@ -834,6 +834,74 @@ mod tests {
         }
     }
 
+    /// A tree whose objects keep their members in the order given (so
+    /// most are out of RFC 8785 order, nested in each other).
+    enum Node {
+        Leaf(serde_json::Value),
+        List(Vec<Node>),
+        Object(Vec<(String, Node)>),
+    }
+
+    impl Serialize for Node {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::{SerializeMap, SerializeSeq};
+            match self {
+                Node::Leaf(v) => v.serialize(s),
+                Node::List(items) => {
+                    let mut seq = s.serialize_seq(Some(items.len()))?;
+                    for i in items {
+                        seq.serialize_element(i)?;
+                    }
+                    seq.end()
+                }
+                Node::Object(members) => {
+                    let mut map = s.serialize_map(Some(members.len()))?;
+                    for (k, v) in members {
+                        map.serialize_entry(k, v)?;
+                    }
+                    map.end()
+                }
+            }
+        }
+    }
+
+    fn tree(r: &mut impl FnMut() -> u32, depth: u32) -> Node {
+        const KEYS: [&str; 9] = ["a", "b", "ab", "ba", "", "z", "\u{e000}", "\u{10000}", "é"];
+        let pick = r() % if depth == 0 { 3 } else { 6 };
+        match pick {
+            0 => Node::Leaf(json!(r() % 1000)),
+            1 => Node::Leaf(json!(f64::from(r()) / 7.0)),
+            2 => Node::Leaf(json!("s")),
+            3 => Node::List((0..r() % 4).map(|_| tree(r, depth - 1)).collect()),
+            _ => {
+                let mut keys: Vec<&str> = KEYS.to_vec();
+                let n = (r() % 6) as usize;
+                let mut members = Vec::new();
+                for _ in 0..n {
+                    let k = keys.remove(r() as usize % keys.len());
+                    members.push((k.to_string(), tree(r, depth - 1)));
+                }
+                Node::Object(members)
+            }
+        }
+    }
+
+    #[test]
+    fn nested_objects_out_of_order_come_out_in_order() {
+        for seed in 1..2000u64 {
+            let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let mut r = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 32) as u32
+            };
+            let t = tree(&mut r, 5);
+            assert!(written(&t));
+            same(&t);
+        }
+    }
+
     fn serde_bytes_like() -> impl Serialize {
         struct Bytes;
         impl Serialize for Bytes {
