@@ -545,6 +545,15 @@ impl ser::SerializeStructVariant for Obj<'_> {
     }
 }
 
+/// Methods of one argument that decline whatever they are given.
+macro_rules! declined {
+    ($($name:ident: $ty:ty),* $(,)?) => {
+        $(fn $name(self, _: $ty) -> Result<(), Declined> {
+            Err(Declined)
+        })*
+    };
+}
+
 /// A map key: a string (or a char) only; serde_json's other keys (numbers,
 /// booleans written as strings) are the general path's.
 struct KeyWriter<'a>(&'a mut Vec<u8>);
@@ -583,42 +592,21 @@ impl ser::Serializer for KeyWriter<'_> {
     ) -> Result<(), Declined> {
         value.serialize(self)
     }
-    fn serialize_bool(self, _: bool) -> Result<(), Declined> {
-        Err(Declined)
-    }
-    fn serialize_i8(self, _: i8) -> Result<(), Declined> {
-        Err(Declined)
-    }
-    fn serialize_i16(self, _: i16) -> Result<(), Declined> {
-        Err(Declined)
-    }
-    fn serialize_i32(self, _: i32) -> Result<(), Declined> {
-        Err(Declined)
-    }
-    fn serialize_i64(self, _: i64) -> Result<(), Declined> {
-        Err(Declined)
-    }
-    fn serialize_u8(self, _: u8) -> Result<(), Declined> {
-        Err(Declined)
-    }
-    fn serialize_u16(self, _: u16) -> Result<(), Declined> {
-        Err(Declined)
-    }
-    fn serialize_u32(self, _: u32) -> Result<(), Declined> {
-        Err(Declined)
-    }
-    fn serialize_u64(self, _: u64) -> Result<(), Declined> {
-        Err(Declined)
-    }
-    fn serialize_f32(self, _: f32) -> Result<(), Declined> {
-        Err(Declined)
-    }
-    fn serialize_f64(self, _: f64) -> Result<(), Declined> {
-        Err(Declined)
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), Declined> {
-        Err(Declined)
-    }
+    declined!(
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_f32: f32,
+        serialize_f64: f64,
+        serialize_bytes: &[u8],
+        serialize_unit_struct: &'static str,
+    );
     fn serialize_none(self) -> Result<(), Declined> {
         Err(Declined)
     }
@@ -626,9 +614,6 @@ impl ser::Serializer for KeyWriter<'_> {
         Err(Declined)
     }
     fn serialize_unit(self) -> Result<(), Declined> {
-        Err(Declined)
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Declined> {
         Err(Declined)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
