@@ -691,12 +691,12 @@ fn write_number_value(out: &mut Vec<u8>, n: &serde_json::Number) -> Result<(), C
     const EXACT: u64 = 1 << 53;
     if let Some(u) = n.as_u64() {
         if u <= EXACT {
-            out.extend_from_slice(u.to_string().as_bytes());
+            write_decimal(out, u, false);
             return Ok(());
         }
     } else if let Some(i) = n.as_i64() {
         if i.unsigned_abs() <= EXACT {
-            out.extend_from_slice(i.to_string().as_bytes());
+            write_decimal(out, i.unsigned_abs(), i < 0);
             return Ok(());
         }
     } else if let Some(f) = n.as_f64() {
@@ -707,6 +707,27 @@ fn write_number_value(out: &mut Vec<u8>, n: &serde_json::Number) -> Result<(), C
     let text = n.to_string();
     let mut p = Parser::new(text.as_bytes());
     p.number(out)
+}
+
+/// An integer's decimal digits (with a `-` when `negative`), written
+/// without an intermediate `String`.
+fn write_decimal(out: &mut Vec<u8>, mut n: u64, negative: bool) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    if negative {
+        out.push(b'-');
+    }
+    out.extend_from_slice(digits.get(at..).unwrap_or(&[]));
 }
 
 /// Write a string in canonical form: quoted, with only the mandatory
@@ -1407,6 +1428,20 @@ pub fn write_es6_number(out: &mut Vec<u8>, v: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_are_written_as_display_writes_them() {
+        for n in [0u64, 1, 9, 10, 99, 100, 1 << 53, u64::MAX] {
+            let mut out = Vec::new();
+            write_decimal(&mut out, n, false);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+        for i in [-1i64, -10, -(1 << 53), i64::MIN] {
+            let mut out = Vec::new();
+            write_decimal(&mut out, i.unsigned_abs(), true);
+            assert_eq!(out, i.to_string().into_bytes());
+        }
+    }
 
     fn c(s: &str) -> String {
         String::from_utf8(canonicalize(s.as_bytes()).unwrap()).unwrap()
