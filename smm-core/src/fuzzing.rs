@@ -117,6 +117,27 @@ pub fn canonicalize(data: &[u8]) {
             Ok(true),
             "canonical output judged not canonical"
         );
+        // The canonical text read without a tree: a contract's terms hash
+        // from its bytes is the one from its parsed value (when the text
+        // pass vouches for one), and the writer from `Serialize` writes
+        // the parsed value's canonical form.
+        if let (Ok(text), Ok(value)) = (
+            std::str::from_utf8(&c),
+            serde_json::from_slice::<serde_json::Value>(&c),
+        ) {
+            if let Some(h) = crate::contract::terms_hash_of_canonical_text(text, 0) {
+                assert_eq!(
+                    crate::contract::terms_hash_of(&value).ok(),
+                    Some(h),
+                    "the terms hash from text differs from the parsed one"
+                );
+            }
+            assert_eq!(
+                crate::jcs::to_canonical_vec(&value).as_deref().ok(),
+                Some(c.as_slice()),
+                "the writer from Serialize differs from canonicalize"
+            );
+        }
     }
 }
 
