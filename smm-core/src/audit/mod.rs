@@ -13,6 +13,7 @@
 mod bundle;
 mod crypto;
 mod dsse;
+mod ecdsa_sign;
 mod signer;
 pub mod store;
 mod verify;
