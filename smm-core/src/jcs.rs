@@ -711,23 +711,44 @@ fn write_number_value(out: &mut Vec<u8>, n: &serde_json::Number) -> Result<(), C
 
 /// An integer's decimal digits (with a `-` when `negative`), written
 /// without an intermediate `String`.
-fn write_decimal(out: &mut Vec<u8>, mut n: u64, negative: bool) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        if let Some(d) = digits.get_mut(at) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || at == 0 {
-            break;
-        }
-    }
+fn write_decimal(out: &mut Vec<u8>, n: u64, negative: bool) {
     if negative {
         out.push(b'-');
     }
-    out.extend_from_slice(digits.get(at..).unwrap_or(&[]));
+    out.extend_from_slice(Decimal::new(n).as_bytes());
+}
+
+/// The decimal digits of a `u64`, written into a fixed buffer (no
+/// allocation): shared by the canonical writer and the memory ledger's ids.
+pub(crate) struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    pub(crate) fn new(mut n: u64) -> Self {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            if let Some(d) = digits.get_mut(start) {
+                *d = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+            if n == 0 || start == 0 {
+                break;
+            }
+        }
+        Decimal { digits, start }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.digits.get(self.start..).unwrap_or(&[])
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
 }
 
 /// Write a string in canonical form: quoted, with only the mandatory

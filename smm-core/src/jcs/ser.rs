@@ -459,38 +459,28 @@ impl<'a> ser::Serializer for &'a mut Writer {
     }
 }
 
-impl ser::SerializeSeq for Seq<'_> {
-    type Ok = ();
-    type Error = Declined;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Declined> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Declined> {
-        self.close()
-    }
+/// The three sequence traits have the same two steps: an element, then
+/// the closing bracket.
+macro_rules! seq_impl {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for Seq<'_> {
+            type Ok = ();
+            type Error = Declined;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Declined> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), Declined> {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Seq<'_> {
-    type Ok = ();
-    type Error = Declined;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Declined> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Declined> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleStruct for Seq<'_> {
-    type Ok = ();
-    type Error = Declined;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Declined> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Declined> {
-        self.close()
-    }
-}
+seq_impl!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field
+);
 
 impl ser::SerializeMap for Obj<'_> {
     type Ok = ();

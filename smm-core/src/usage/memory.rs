@@ -344,24 +344,10 @@ struct State {
 
 /// `res-N`, without the formatting machinery.
 fn res_id(n: u64) -> String {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        if let Some(d) = digits.get_mut(i) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    let mut out = String::with_capacity(4 + digits.len() - i);
+    let digits = crate::jcs::Decimal::new(n);
+    let mut out = String::with_capacity(4 + digits.as_bytes().len());
     out.push_str("res-");
-    for d in digits.get(i..).unwrap_or(&[]) {
-        out.push(char::from(*d));
-    }
+    out.push_str(digits.as_str());
     out
 }
 
