@@ -228,6 +228,37 @@ fn wycheproof_ecdsa_p256_sha256() {
     ));
 }
 
+/// RFC 6979 appendix A.2.5 (P-256, SHA-256, messages "sample" and
+/// "test"), as the local signer answers them: strict DER, low S (the
+/// "sample" signature's S is the RFC's `n - s`). An independent reference
+/// for the signer's fixed-base comb, beside the byte-for-byte comparison
+/// with p256 in its unit tests.
+#[test]
+fn rfc6979_vectors_from_the_local_signer() {
+    use sha2::{Digest, Sha256};
+    let secret: [u8; 32] = hex("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721")
+        .try_into()
+        .unwrap();
+    let local = LocalSigner::from_secret_bytes("rfc6979", &secret).unwrap();
+    for (message, der) in RFC6979_VECTORS {
+        let digest: [u8; 32] = Sha256::digest(message.as_bytes()).into();
+        assert_eq!(local.sign_digest(&digest).unwrap(), hex(der), "{message}");
+    }
+}
+
+const RFC6979_VECTORS: [(&str, &str); 2] = [
+    (
+        "sample",
+        "3045022100efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716\
+         02200834e36ad29a83bf2bc9385e491d6099c8fdf9d1ed67aa7ea5f51f93782857a9",
+    ),
+    (
+        "test",
+        "3045022100f1abb023518351cd71d881567b1ea663ed3efcf6c5132b354f28d3b0b7d38367\
+         0220019f4113742a2b14bd25926b49c649155f267e60d3814b4c0cc84250e46f0083",
+    ),
+];
+
 #[test]
 fn dsse_specification_vector() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -283,6 +283,59 @@ fn contracts_through_the_abi() {
     assert_eq!(s, "SMM_CONTRACT_REJECTED");
 }
 
+/// RFC 6979 appendix A.2.5 (P-256, SHA-256) through the C ABI: a local
+/// signer from the RFC's key answers its signatures (strict DER, low S).
+#[test]
+fn rfc6979_vectors_through_the_abi() {
+    const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgya+p2EW6dRZrXCFX\nZ7HWk05Qw9s26JsSe4piKxIPZyGhRANCAARg/tS6JVqdMclh63TGNW1owEm4kjth\n+mzmaWIuYPKftnkD/hAIuLyZpBrp6VYovGTy8bIMLX6fUXejwpTURiKZ\n-----END PRIVATE KEY-----\n";
+    let vectors = [
+        (
+            // SHA-256("sample")
+            "af2bdbe1aa9b6ec1e2ade1d694f41fc71a831d0268e9891562113d8a62add1bf",
+            "3045022100efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716\
+             02200834e36ad29a83bf2bc9385e491d6099c8fdf9d1ed67aa7ea5f51f93782857a9",
+        ),
+        (
+            // SHA-256("test")
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "3045022100f1abb023518351cd71d881567b1ea663ed3efcf6c5132b354f28d3b0b7d38367\
+             0220019f4113742a2b14bd25926b49c649155f267e60d3814b4c0cc84250e46f0083",
+        ),
+    ];
+    let hex = |s: &str| -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let id = CString::new("rfc6979").unwrap();
+    let pem = CString::new(PEM).unwrap();
+    let mut signer = ptr::null_mut();
+    assert_eq!(
+        unsafe { smm_local_signer_from_pem(id.as_ptr(), pem.as_ptr(), &mut signer) },
+        smm_status::SMM_OK
+    );
+    for (digest, der) in vectors {
+        let digest = hex(digest);
+        let mut sig = [0u8; 72];
+        let mut len = 0usize;
+        assert_eq!(
+            unsafe {
+                smm_signer_sign_digest(
+                    signer,
+                    digest.as_ptr(),
+                    sig.as_mut_ptr(),
+                    sig.len(),
+                    &mut len,
+                )
+            },
+            smm_status::SMM_OK
+        );
+        assert_eq!(sig[..len].to_vec(), hex(der));
+    }
+    unsafe { smm_signer_free(signer) };
+}
+
 #[test]
 fn audit_through_the_abi() {
     let mut signer = ptr::null_mut();

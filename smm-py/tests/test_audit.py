@@ -1,5 +1,6 @@
 """Signed audit bundles from Python."""
 
+import hashlib
 import json
 import pathlib
 
@@ -59,6 +60,29 @@ def test_sign_and_verify_with_a_local_key():
     tampered = bytearray(env)
     tampered[len(tampered) // 2] ^= 1
     assert not smm_core.verify_bundle(bytes(tampered), {"local-1": signer.public_key_pem}).verified
+
+
+# RFC 6979 appendix A.2.5 (P-256, SHA-256): the local signer's answers,
+# strict DER with low S (the "sample" S is the RFC's n - s).
+RFC6979_KEY_PEM = """-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgya+p2EW6dRZrXCFX
+Z7HWk05Qw9s26JsSe4piKxIPZyGhRANCAARg/tS6JVqdMclh63TGNW1owEm4kjth
++mzmaWIuYPKftnkD/hAIuLyZpBrp6VYovGTy8bIMLX6fUXejwpTURiKZ
+-----END PRIVATE KEY-----
+"""
+RFC6979_VECTORS = [
+    ("sample", "3045022100efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716"
+               "02200834e36ad29a83bf2bc9385e491d6099c8fdf9d1ed67aa7ea5f51f93782857a9"),
+    ("test", "3045022100f1abb023518351cd71d881567b1ea663ed3efcf6c5132b354f28d3b0b7d38367"
+             "0220019f4113742a2b14bd25926b49c649155f267e60d3814b4c0cc84250e46f0083"),
+]
+
+
+def test_local_signer_reproduces_rfc6979_vectors():
+    signer = smm_core.LocalSigner.from_pem("rfc6979", RFC6979_KEY_PEM)
+    for message, der in RFC6979_VECTORS:
+        digest = hashlib.sha256(message.encode()).digest()
+        assert signer.sign_digest(digest).hex() == der, message
 
 
 def test_external_signer_callback():
