@@ -971,6 +971,13 @@ fn job_rows_tx(
         .collect()
 }
 
+/// A committed reservation's row finished: its state, and the expiry and
+/// breach flags its usage row recorded (the sweep and a lapsed
+/// reservation's commit both write it).
+const FINISH_COMMITTED: &str =
+    "UPDATE reservations SET state = 'committed', expired = ?2, breached = ?3
+     WHERE id = ?1";
+
 /// How many committed reservations past their expiry the sweep lets wait
 /// before it finishes their rows, all at once (neighbours in the table and
 /// the expiry index: a few pages for the lot, where one at a time would
@@ -992,11 +999,8 @@ fn sweep_tx(tx: &rusqlite::Transaction<'_>, now: Timestamp) -> Result<(), Totals
     for row in expired {
         match &row.usage {
             Some(u) if finish => {
-                tx.prepare_cached(
-                    "UPDATE reservations SET state = 'committed', expired = ?2, breached = ?3
-                     WHERE id = ?1",
-                )?
-                .execute(params![row.id, u.expired, u.breached])?;
+                tx.prepare_cached(FINISH_COMMITTED)?
+                    .execute(params![row.id, u.expired, u.breached])?;
             }
             Some(_) => {}
             None => {
@@ -1294,12 +1298,9 @@ impl UsageLedger for SqliteLedger {
         // it committed; the sweep finishes it at its expiry): one page
         // written a commit fewer. A lapsed one has no sweep to come.
         if state != "active" {
-            tx.prepare_cached(
-                "UPDATE reservations SET state = 'committed', expired = ?2, breached = ?3
-                 WHERE id = ?1",
-            )
-            .and_then(|mut st| st.execute(params![id, i64::from(expired), breached_text]))
-            .map_err(e)?;
+            tx.prepare_cached(FINISH_COMMITTED)
+                .and_then(|mut st| st.execute(params![id, i64::from(expired), breached_text]))
+                .map_err(e)?;
         }
         tx.commit().map_err(e)?;
         Ok(CommitReceipt {
