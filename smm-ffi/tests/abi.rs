@@ -283,6 +283,26 @@ fn contracts_through_the_abi() {
     assert_eq!(s, "SMM_CONTRACT_REJECTED");
 }
 
+/// `smm_signer_sign_digest` into a 72-byte buffer (a DER signature's
+/// most), asserting it succeeds.
+fn sign_digest(signer: *const smm_signer, digest: &[u8; 32]) -> Vec<u8> {
+    let mut sig = [0u8; 72];
+    let mut len = 0usize;
+    assert_eq!(
+        unsafe {
+            smm_signer_sign_digest(
+                signer,
+                digest.as_ptr(),
+                sig.as_mut_ptr(),
+                sig.len(),
+                &mut len,
+            )
+        },
+        smm_status::SMM_OK
+    );
+    sig[..len].to_vec()
+}
+
 /// RFC 6979 appendix A.2.5 (P-256, SHA-256) through the C ABI: a local
 /// signer from the RFC's key answers its signatures (strict DER, low S).
 #[test]
@@ -316,22 +336,8 @@ fn rfc6979_vectors_through_the_abi() {
         smm_status::SMM_OK
     );
     for (digest, der) in vectors {
-        let digest = hex(digest);
-        let mut sig = [0u8; 72];
-        let mut len = 0usize;
-        assert_eq!(
-            unsafe {
-                smm_signer_sign_digest(
-                    signer,
-                    digest.as_ptr(),
-                    sig.as_mut_ptr(),
-                    sig.len(),
-                    &mut len,
-                )
-            },
-            smm_status::SMM_OK
-        );
-        assert_eq!(sig[..len].to_vec(), hex(der));
+        let digest: [u8; 32] = hex(digest).try_into().unwrap();
+        assert_eq!(sign_digest(signer, &digest), hex(der));
     }
     unsafe { smm_signer_free(signer) };
 }
@@ -352,25 +358,12 @@ fn audit_through_the_abi() {
     let pem = take(pem);
     assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"));
     let digest = [7u8; 32];
-    let mut sig = [0u8; 72];
-    let mut len = 0usize;
-    assert_eq!(
-        unsafe {
-            smm_signer_sign_digest(
-                signer,
-                digest.as_ptr(),
-                sig.as_mut_ptr(),
-                sig.len(),
-                &mut len,
-            )
-        },
-        smm_status::SMM_OK
-    );
+    let sig = sign_digest(signer, &digest);
     let key = smm_core::audit::parse_public_key(pem.as_bytes()).unwrap();
     assert!(smm_core::audit::verify_digest(
         &key,
         &digest,
-        &sig[..len],
+        &sig,
         smm_core::audit::SignatureFormat::Der
     ));
     // NULL checks and a bad format.
@@ -398,7 +391,7 @@ fn audit_through_the_abi() {
                 ptr::null(),
                 0,
                 sig.as_ptr(),
-                len,
+                sig.len(),
                 7,
                 &mut valid,
             )
