@@ -16,29 +16,30 @@ pub const BUNDLE_PAYLOAD_TYPE: &str = "application/vnd.smm.audit-bundle.v1+json"
 
 /// `"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + payload_type.len() + 32);
+    let mut out = Vec::with_capacity(payload.len() + payload_type.len() + 48);
+    pae_header(&mut out, payload_type, payload.len());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The PAE up to its body, for a body of `len` bytes.
+fn pae_header(out: &mut Vec<u8>, payload_type: &str, len: usize) {
     out.extend_from_slice(b"DSSEv1 ");
     out.extend_from_slice(payload_type.len().to_string().as_bytes());
     out.push(b' ');
     out.extend_from_slice(payload_type.as_bytes());
     out.push(b' ');
-    out.extend_from_slice(payload.len().to_string().as_bytes());
+    out.extend_from_slice(len.to_string().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(payload);
-    out
 }
 
 /// SHA-256 of the PAE: what the signer signs (hashed incrementally, without
 /// building the PAE).
 pub fn pae_digest(payload_type: &str, payload: &[u8]) -> [u8; 32] {
+    let mut header = Vec::with_capacity(payload_type.len() + 48);
+    pae_header(&mut header, payload_type, payload.len());
     let mut h = Sha256::new();
-    h.update(b"DSSEv1 ");
-    h.update(payload_type.len().to_string().as_bytes());
-    h.update(b" ");
-    h.update(payload_type.as_bytes());
-    h.update(b" ");
-    h.update(payload.len().to_string().as_bytes());
-    h.update(b" ");
+    h.update(&header);
     h.update(payload);
     h.finalize().into()
 }
@@ -110,6 +111,103 @@ impl Envelope {
             .map_err(|e| AuditError::InvalidEnvelope {
                 message: format!("payload is not base64: {e}"),
             })
+    }
+}
+
+/// An envelope opened for verification: its payload type, its
+/// signatures, and its payload decoded into place inside its PAE (what the
+/// signatures cover), so that neither is copied again.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) payload_type: String,
+    pub(crate) signatures: Vec<EnvelopeSignature>,
+    pae: Vec<u8>,
+    payload_at: usize,
+}
+
+/// The members of an envelope after its payload, as [`Opened::fast`]
+/// reads them: exactly [`Envelope`]'s other fields.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AfterPayload {
+    payload_type: String,
+    signatures: Vec<EnvelopeSignature>,
+}
+
+impl Opened {
+    /// An envelope read by [`Envelope::from_json`], with its payload
+    /// decoded by [`Envelope::payload_bytes`].
+    pub(crate) fn new(env: Envelope, payload: &[u8]) -> Opened {
+        let pae = pae(&env.payload_type, payload);
+        Opened {
+            payload_at: pae.len().saturating_sub(payload.len()),
+            pae,
+            payload_type: env.payload_type,
+            signatures: env.signatures,
+        }
+    }
+
+    /// The envelope opened without [`Envelope`]'s copies, or `None` when
+    /// this path does not apply; then [`Envelope::from_json`] and
+    /// [`Envelope::payload_bytes`] give the answer (their error, or the
+    /// same envelope). It applies to an envelope that begins as
+    /// [`Envelope::to_json`] writes one (`{"payload":"`, then the payload's
+    /// base64, then `",`), whose other members read as [`Envelope`]'s
+    /// other fields (any order, nothing else, nothing twice), whose payload
+    /// type is `payload_type` and whose payload decodes.
+    ///
+    /// Why it is the same answer: the payload's text is found by its
+    /// closing quote (a search, not a scan of each byte through a JSON
+    /// string reader), and strict base64 holds none of a JSON string's
+    /// escapes or control characters, so a text that decodes is a JSON
+    /// string whose value is that text. The whole envelope is then exactly
+    /// an object [`Envelope::from_json`] reads, with the same fields.
+    pub(crate) fn fast(envelope: &[u8], payload_type: &str) -> Option<Opened> {
+        crate::limits::check_document_len(envelope.len()).ok()?;
+        let rest = envelope.strip_prefix(b"{\"payload\":\"")?;
+        let end = memchr::memchr(b'"', rest)?;
+        let (text, after) = rest.split_at(end);
+        let after = after.strip_prefix(b"\",")?;
+        let mut members = Vec::with_capacity(after.len() + 1);
+        members.push(b'{');
+        members.extend_from_slice(after);
+        let head: AfterPayload = serde_json::from_slice(&members).ok()?;
+        if head.payload_type != payload_type || text.len() % 4 != 0 {
+            return None;
+        }
+        // Padded base64 (the only form STANDARD accepts) says its length.
+        let padding = text
+            .iter()
+            .rev()
+            .take(2)
+            .take_while(|b| **b == b'=')
+            .count();
+        let len = (text.len() / 4 * 3).checked_sub(padding)?;
+        let mut pae = Vec::with_capacity(len + payload_type.len() + 48);
+        pae_header(&mut pae, payload_type, len);
+        let at = pae.len();
+        pae.resize(at + base64::decoded_len_estimate(text.len()), 0);
+        let written = STANDARD.decode_slice(text, pae.get_mut(at..)?).ok()?;
+        if written != len {
+            return None;
+        }
+        pae.truncate(at + len);
+        Some(Opened {
+            payload_type: head.payload_type,
+            signatures: head.signatures,
+            pae,
+            payload_at: at,
+        })
+    }
+
+    /// The PAE of the payload: what the signatures cover.
+    pub(crate) fn pae(&self) -> &[u8] {
+        &self.pae
+    }
+
+    /// The decoded payload.
+    pub(crate) fn payload(&self) -> &[u8] {
+        self.pae.get(self.payload_at..).unwrap_or(&[])
     }
 }
 
@@ -258,5 +356,120 @@ mod tests {
             }
         }
         assert!(sign_to_json("t", b"x", &[]).is_err());
+    }
+
+    /// What the general path makes of `bytes`: the envelope's payload
+    /// type, signatures and decoded payload, when it parses, has type
+    /// `ty` and its payload decodes.
+    type Parts = (String, Vec<EnvelopeSignature>, Vec<u8>, Vec<u8>);
+
+    fn general(bytes: &[u8], ty: &str) -> Option<Parts> {
+        let env = Envelope::from_json(bytes).ok()?;
+        if env.payload_type != ty {
+            return None;
+        }
+        let payload = env.payload_bytes().ok()?;
+        let pae = pae(&env.payload_type, &payload);
+        Some((env.payload_type, env.signatures, payload, pae))
+    }
+
+    fn fast(bytes: &[u8], ty: &str) -> Option<Parts> {
+        Opened::fast(bytes, ty).map(|o| {
+            let (payload, pae) = (o.payload().to_vec(), o.pae().to_vec());
+            (o.payload_type, o.signatures, payload, pae)
+        })
+    }
+
+    fn sample(payload: &[u8]) -> Vec<u8> {
+        Envelope {
+            payload: STANDARD.encode(payload),
+            payload_type: "t/x".into(),
+            signatures: vec![
+                EnvelopeSignature {
+                    keyid: "k1".into(),
+                    sig: STANDARD.encode([7u8; 70]),
+                },
+                EnvelopeSignature {
+                    keyid: "k2".into(),
+                    sig: STANDARD.encode([9u8; 71]),
+                },
+            ],
+        }
+        .to_json()
+    }
+
+    #[test]
+    fn the_fast_opening_is_the_general_one_where_it_applies() {
+        for payload in [&b""[..], b"a", b"ab", b"abc", br#"{"n":1}"#, &[0xffu8; 40]] {
+            let text = sample(payload);
+            let f = fast(&text, "t/x");
+            assert!(f.is_some(), "the writer's own form takes the fast path");
+            assert_eq!(f, general(&text, "t/x"));
+            assert_eq!(f.map(|p| p.2), Some(payload.to_vec()));
+        }
+        let text = String::from_utf8(sample(b"hello, world!")).unwrap();
+        let b64 = STANDARD.encode(b"hello, world!");
+        // Each of these is read the general way: answered or refused, the
+        // answer is the general path's.
+        let variants = [
+            text.replacen("{\"payload\":", "{ \"payload\":", 1),
+            text.replacen("{\"payload\":", "{\"payload\" :", 1),
+            text.replacen(&format!("{b64}\","), &format!("{b64}\" ,"), 1),
+            // An escape in the payload's string: valid JSON, the same text.
+            text.replacen(&b64, &format!("\\u00{:x}{}", b64.as_bytes()[0], &b64[1..]), 1),
+            text.replacen(&b64, &format!("{}\\/", &b64[..b64.len() - 1]), 1),
+            // The payload twice, an unknown member, a missing one.
+            text.replacen("\"payloadType\"", &format!("\"payload\":\"{b64}\",\"payloadType\""), 1),
+            text.replacen("\"payloadType\"", "\"extra\":1,\"payloadType\"", 1),
+            text.replacen(",\"signatures\":[", ",\"nosignatures\":[", 1),
+            format!("{text} \n"),
+            format!("{text}x"),
+            format!("{text}{{}}"),
+            // Not base64, unpadded, non-zero trailing bits, a control byte.
+            text.replacen(&b64, &format!("!{}", &b64[1..]), 1),
+            text.replacen(&b64, b64.trim_end_matches('='), 1),
+            text.replacen(&b64, "QR==", 1),
+            text.replacen(&b64, &format!("{}\u{1}", &b64[..b64.len() - 1]), 1),
+            text.replacen(&b64, "", 1),
+            text.replacen("t/x", "t/y", 1),
+        ];
+        for v in &variants {
+            let f = fast(v.as_bytes(), "t/x");
+            if f.is_some() {
+                assert_eq!(f, general(v.as_bytes(), "t/x"), "{v}");
+            }
+        }
+        // The fast path takes only what it can vouch for: of these, the
+        // empty payload (trailing whitespace leaves it too: serde_json
+        // reads the members after the payload, whitespace and all).
+        let taken: Vec<&String> = variants
+            .iter()
+            .filter(|v| fast(v.as_bytes(), "t/x").is_some())
+            .collect();
+        assert_eq!(taken.len(), 2, "{taken:?}");
+        assert!(fast(text.as_bytes(), "t/y").is_none());
+    }
+
+    #[test]
+    fn a_byte_changed_anywhere_never_makes_the_paths_disagree() {
+        let text = sample(b"{\"a\":[1,2],\"b\":\"c\"}");
+        let mut taken = 0;
+        for i in 0..text.len() {
+            for b in [b'"', b'\\', b' ', b'=', b'A', b'/', 1, b'}', b',', b'{', 0xc3] {
+                let mut t = text.clone();
+                if let Some(x) = t.get_mut(i) {
+                    *x = b;
+                }
+                if let Some(f) = fast(&t, "t/x") {
+                    taken += 1;
+                    assert_eq!(Some(f), general(&t, "t/x"), "byte {i} -> {b}");
+                }
+            }
+            let cut = text.get(..i).unwrap_or_default();
+            if let Some(f) = fast(cut, "t/x") {
+                assert_eq!(Some(f), general(cut, "t/x"), "cut at {i}");
+            }
+        }
+        assert!(taken > 0);
     }
 }

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use super::AuditError;
 use super::bundle::{AgentRun, AuditBundle, AuditEvent, SimulationSummary, verify_trail};
 use super::crypto::{check_canonical_signature, parse_public_key, verify_message_der_fast};
-use super::dsse::{BUNDLE_PAYLOAD_TYPE, Envelope, decode_sig, pae};
+use super::dsse::{BUNDLE_PAYLOAD_TYPE, Envelope, EnvelopeSignature, Opened, decode_sig};
 use crate::contract::{terms_hash_of, terms_hash_of_canonical_text};
 use crate::jcs;
 use crate::policy::{Decision, DecisionCard};
@@ -75,17 +75,17 @@ pub struct VerificationResult {
 /// does. Signatures of key ids this verifier does not trust are ignored.
 /// Returns the key ids whose signatures verified, or why the check failed.
 pub(crate) fn check_signatures(
-    env: &Envelope,
+    signatures: &[EnvelopeSignature],
     pae: &[u8],
     trusted: &[TrustedKey],
 ) -> Result<Vec<String>, String> {
-    if env.signatures.is_empty() {
+    if signatures.is_empty() {
         return Err("the envelope has no signature".into());
     }
-    if env.signatures.len() > crate::limits::MAX_ENVELOPE_SIGNATURES {
+    if signatures.len() > crate::limits::MAX_ENVELOPE_SIGNATURES {
         return Err(format!(
             "the envelope has {} signatures (at most {})",
-            env.signatures.len(),
+            signatures.len(),
             crate::limits::MAX_ENVELOPE_SIGNATURES
         ));
     }
@@ -95,7 +95,7 @@ pub(crate) fn check_signatures(
     // encoding of the same evidence, and is refused.
     let mut signers: Vec<&VerifyingKey> = Vec::new();
     let mut seen = BTreeSet::new();
-    for (i, s) in env.signatures.iter().enumerate() {
+    for (i, s) in signatures.iter().enumerate() {
         let at = || format!("signature {i} (key {:?})", s.keyid);
         let Some(der) = decode_sig(&s.sig) else {
             return Err(format!("{} is not strict base64", at()));
@@ -146,44 +146,23 @@ pub fn verify_envelope(
         bundle_id: None,
         checks: Vec::new(),
     };
-    let check = |r: &mut VerificationResult, name: &str, ok: bool, detail: String| {
-        r.checks.push(Check {
-            name: name.into(),
-            ok,
-            detail,
-        });
-        ok
-    };
-    let env = match Envelope::from_json(envelope) {
-        Ok(e) => e,
-        Err(e) => {
-            check(&mut r, "envelope", false, e.to_string());
-            return r;
+    let opened = match Opened::fast(envelope, BUNDLE_PAYLOAD_TYPE) {
+        Some(o) => {
+            check(
+                &mut r,
+                "envelope",
+                true,
+                format!("{} signature(s)", o.signatures.len()),
+            );
+            check(&mut r, "payloadType", true, format!("{:?}", o.payload_type));
+            o
         }
+        None => match open(envelope, &mut r) {
+            Some(o) => o,
+            None => return r,
+        },
     };
-    check(
-        &mut r,
-        "envelope",
-        true,
-        format!("{} signature(s)", env.signatures.len()),
-    );
-    if !check(
-        &mut r,
-        "payloadType",
-        env.payload_type == BUNDLE_PAYLOAD_TYPE,
-        format!("{:?}", env.payload_type),
-    ) {
-        return r;
-    }
-    let payload = match env.payload_bytes() {
-        Ok(p) => p,
-        Err(e) => {
-            check(&mut r, "signature", false, e.to_string());
-            return r;
-        }
-    };
-    let pae = pae(&env.payload_type, &payload);
-    match check_signatures(&env, &pae, trusted) {
+    match check_signatures(&opened.signatures, opened.pae(), trusted) {
         Ok(keys) => {
             check(
                 &mut r,
@@ -199,13 +178,14 @@ pub fn verify_envelope(
             return r;
         }
     }
-    let id = jcs::sha256_ref_of_canonical(&payload);
+    let payload = opened.payload();
+    let id = jcs::sha256_ref_of_canonical(payload);
     r.bundle_id = Some(id.clone());
     // UTF-8 checked once, for the canonical check and the parse.
-    let text = std::str::from_utf8(&payload);
+    let text = std::str::from_utf8(payload);
     let canonical = match text {
         Ok(t) => jcs::is_canonical_text(t),
-        Err(_) => jcs::is_canonical(&payload),
+        Err(_) => jcs::is_canonical(payload),
     };
     let is_canonical = canonical == Ok(true);
     let mut all = check(
@@ -224,7 +204,7 @@ pub fn verify_envelope(
     };
     let read = match read {
         Some(read) => read,
-        None => match read_parsed(text, &payload) {
+        None => match read_parsed(text, payload) {
             Ok(read) => read,
             Err(e) => {
                 check(&mut r, "bundle", false, e);
@@ -271,6 +251,50 @@ pub fn verify_envelope(
     );
     r.verified = all;
     r
+}
+
+/// The general way to open an envelope ([`Opened::fast`] did not apply):
+/// parsed, its payload type checked, its payload decoded, each step's
+/// outcome a check of `r`. `None` when one failed.
+fn open(envelope: &[u8], r: &mut VerificationResult) -> Option<Opened> {
+    let env = match Envelope::from_json(envelope) {
+        Ok(e) => e,
+        Err(e) => {
+            check(r, "envelope", false, e.to_string());
+            return None;
+        }
+    };
+    check(
+        r,
+        "envelope",
+        true,
+        format!("{} signature(s)", env.signatures.len()),
+    );
+    if !check(
+        r,
+        "payloadType",
+        env.payload_type == BUNDLE_PAYLOAD_TYPE,
+        format!("{:?}", env.payload_type),
+    ) {
+        return None;
+    }
+    match env.payload_bytes() {
+        Ok(payload) => Some(Opened::new(env, &payload)),
+        Err(e) => {
+            check(r, "signature", false, e.to_string());
+            None
+        }
+    }
+}
+
+/// Record a check's outcome in `r`; answers whether it passed.
+fn check(r: &mut VerificationResult, name: &str, ok: bool, detail: String) -> bool {
+    r.checks.push(Check {
+        name: name.into(),
+        ok,
+        detail,
+    });
+    ok
 }
 
 /// What verification reads of a payload.

@@ -268,12 +268,10 @@ fn plan_put(
             message: "the payload is not in RFC 8785 form".into(),
         });
     }
-    let signed =
-        check_signatures(&env, &pae(&env.payload_type, &payload), trusted).map_err(|why| {
-            AuditError::Untrusted {
-                bundle_id: new.bundle_id.clone(),
-                message: why,
-            }
+    let signed = check_signatures(&env.signatures, &pae(&env.payload_type, &payload), trusted)
+        .map_err(|why| AuditError::Untrusted {
+            bundle_id: new.bundle_id.clone(),
+            message: why,
         })?;
     if signed.len() != env.signatures.len() {
         return Err(AuditError::Untrusted {
@@ -488,7 +486,8 @@ fn check_read(
     // At least one signature by a trusted key, and every signature under a
     // trusted key id valid (others may be by keys other writers of the
     // store trust; they were checked by that writer).
-    check_signatures(&env, &pae(&env.payload_type, &payload), trusted).map_err(untrusted)?;
+    check_signatures(&env.signatures, &pae(&env.payload_type, &payload), trusted)
+        .map_err(untrusted)?;
     Ok(b)
 }
 
