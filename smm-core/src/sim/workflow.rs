@@ -247,10 +247,14 @@ impl CompiledWorkflow {
         counters: &mut [NodeCounters],
     ) -> (bool, f64) {
         let count = self.nodes.len();
-        scratch.finish.clear();
-        scratch.finish.resize(count, 0.0);
-        scratch.ok.clear();
-        scratch.ok.resize(count, true);
+        // Sized once a block: every node writes its own slots below before
+        // a later node reads them (dependencies come first in topological
+        // order), so nothing is cleared between iterations (a `resize` an
+        // iteration was a `memset` call an iteration).
+        if scratch.finish.len() != count {
+            scratch.finish = vec![0.0; count];
+            scratch.ok = vec![true; count];
+        }
         let mut success = true;
         let mut makespan = 0.0f64;
         for (pos, (n, c)) in self.nodes.iter().zip(counters.iter_mut()).enumerate() {
@@ -262,6 +266,9 @@ impl CompiledWorkflow {
             }
             if !deps_ok {
                 c.skipped += 1;
+                if let Some(f) = scratch.finish.get_mut(pos) {
+                    *f = 0.0;
+                }
                 if let Some(o) = scratch.ok.get_mut(pos) {
                     *o = false;
                 }
