@@ -932,6 +932,14 @@ fn file_store_layout_and_behaviour() {
         .put(&StoredBundle::from_envelope(&sign_bundle(&a, &[&signer("kms", 1)]).unwrap()).unwrap())
         .unwrap_err();
     assert!(e.to_string().contains("read-only"), "{e}");
+    // Read back under another key with the signer's id: every read checks
+    // the signatures again, and this one does not verify.
+    let rekeyed = FileBundleStore::open(&dir, vec![trusted(&signer("kms", 9))]).unwrap();
+    let e = rekeyed.get(&id).unwrap_err();
+    assert!(
+        matches!(e, AuditError::Untrusted { .. }) && e.to_string().contains("read from"),
+        "{e}"
+    );
     // Hostile ids never reach a path.
     for bad in HOSTILE_IDS {
         assert!(

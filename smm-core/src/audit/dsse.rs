@@ -416,10 +416,18 @@ mod tests {
             text.replacen("{\"payload\":", "{\"payload\" :", 1),
             text.replacen(&format!("{b64}\","), &format!("{b64}\" ,"), 1),
             // An escape in the payload's string: valid JSON, the same text.
-            text.replacen(&b64, &format!("\\u00{:x}{}", b64.as_bytes()[0], &b64[1..]), 1),
+            text.replacen(
+                &b64,
+                &format!("\\u00{:x}{}", b64.as_bytes()[0], &b64[1..]),
+                1,
+            ),
             text.replacen(&b64, &format!("{}\\/", &b64[..b64.len() - 1]), 1),
             // The payload twice, an unknown member, a missing one.
-            text.replacen("\"payloadType\"", &format!("\"payload\":\"{b64}\",\"payloadType\""), 1),
+            text.replacen(
+                "\"payloadType\"",
+                &format!("\"payload\":\"{b64}\",\"payloadType\""),
+                1,
+            ),
             text.replacen("\"payloadType\"", "\"extra\":1,\"payloadType\"", 1),
             text.replacen(",\"signatures\":[", ",\"nosignatures\":[", 1),
             format!("{text} \n"),
@@ -455,7 +463,9 @@ mod tests {
         let text = sample(b"{\"a\":[1,2],\"b\":\"c\"}");
         let mut taken = 0;
         for i in 0..text.len() {
-            for b in [b'"', b'\\', b' ', b'=', b'A', b'/', 1, b'}', b',', b'{', 0xc3] {
+            for b in [
+                b'"', b'\\', b' ', b'=', b'A', b'/', 1, b'}', b',', b'{', 0xc3,
+            ] {
                 let mut t = text.clone();
                 if let Some(x) = t.get_mut(i) {
                     *x = b;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AuditError;
 use super::bundle::{AuditBundle, is_sha256_ref};
-use super::dsse::{BUNDLE_PAYLOAD_TYPE, Envelope, EnvelopeSignature, pae};
+use super::dsse::{BUNDLE_PAYLOAD_TYPE, Envelope, EnvelopeSignature, Opened, pae};
 use super::verify::{TrustedKey, check_signatures};
 use crate::jcs;
 use crate::time::Timestamp;
@@ -481,13 +481,20 @@ fn check_read(
         bundle_id: b.bundle_id.clone(),
         message: format!("{message} (read from {origin})"),
     };
-    let env = Envelope::from_json(&b.envelope).map_err(|e| untrusted(e.to_string()))?;
-    let payload = env.payload_bytes().map_err(|e| untrusted(e.to_string()))?;
     // At least one signature by a trusted key, and every signature under a
     // trusted key id valid (others may be by keys other writers of the
-    // store trust; they were checked by that writer).
-    check_signatures(&env.signatures, &pae(&env.payload_type, &payload), trusted)
-        .map_err(untrusted)?;
+    // store trust; they were checked by that writer). A stored envelope is
+    // in the writer's form, so it opens without copies; anything else is
+    // read the general way.
+    match Opened::fast(&b.envelope, BUNDLE_PAYLOAD_TYPE) {
+        Some(o) => check_signatures(&o.signatures, o.pae(), trusted).map_err(untrusted)?,
+        None => {
+            let env = Envelope::from_json(&b.envelope).map_err(|e| untrusted(e.to_string()))?;
+            let payload = env.payload_bytes().map_err(|e| untrusted(e.to_string()))?;
+            check_signatures(&env.signatures, &pae(&env.payload_type, &payload), trusted)
+                .map_err(untrusted)?
+        }
+    };
     Ok(b)
 }
 
