@@ -14,6 +14,8 @@ pub mod limits;
 #[cfg(feature = "postgres")]
 mod pg;
 mod pool;
+#[cfg(test)]
+mod test_rng;
 pub mod time;
 // 1-5. the domains, in this order.
 pub mod audit;

@@ -246,11 +246,9 @@ mod tests {
 
     #[test]
     fn fast_formatting_is_the_formatter() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = crate::test_rng::TestRng::new(0x9E37_79B9_7F4A_7C15);
         for _ in 0..100_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let t = Timestamp {
                 seconds: (x % 400_000_000_000) as i64 - 100_000_000_000,
                 nanos: if x.is_multiple_of(3) {
@@ -304,11 +302,9 @@ mod tests {
             123_456_789
         );
         // Formatting and parsing are inverse.
-        let mut x: u64 = 0x1234_5678_9ABC_DEF1;
+        let mut rng = crate::test_rng::TestRng::new(0x1234_5678_9ABC_DEF1);
         for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let t = Timestamp {
                 seconds: (x % 300_000_000_000) as i64 - 62_000_000_000,
                 nanos: (x >> 33) as u32 % 1_000_000_000,

@@ -864,13 +864,8 @@ mod tests {
     #[test]
     fn nested_objects_out_of_order_come_out_in_order() {
         for seed in 1..2000u64 {
-            let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-            let mut r = move || {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 32) as u32
-            };
+            let mut rng = crate::test_rng::TestRng::new(seed);
+            let mut r = move || rng.next_u32();
             let t = tree(&mut r, 5);
             assert!(written(&t));
             same(&t);
