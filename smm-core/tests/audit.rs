@@ -2108,3 +2108,84 @@ fn verification_reads_a_payload_as_a_whole_parse_would() {
         same_checks_as_a_whole_parse(&d, &s, &t);
     }
 }
+
+/// Every pointer into `v`, the root's ("") first.
+fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+    out.push(at.clone());
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let k = k.replace('~', "~0").replace('/', "~1");
+                pointers(x, format!("{at}/{k}"), out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                pointers(x, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Verification reads a canonical payload through views that borrow its
+/// text (the agent runs, the snapshot's content); the bundle type is the
+/// rule. Each field of a real bundle changed to each kind of JSON value,
+/// or removed, and an unknown member added to each object: wherever the
+/// views answer, they answer as the bundle type does (a view that accepts
+/// what the type refuses would let verification pass a payload that is
+/// not a bundle).
+#[test]
+fn verification_views_read_payloads_as_the_bundle_type_does() {
+    let v = serde_json::to_value(bundle()).unwrap();
+    let mut all = Vec::new();
+    pointers(&v, String::new(), &mut all);
+    assert!(all.len() > 300, "{}", all.len());
+    let values = [
+        json!(null),
+        json!(true),
+        json!(0),
+        json!(-1),
+        json!(1.5),
+        json!(9_007_199_254_740_992u64),
+        json!(1e300),
+        json!("x"),
+        json!("0.5"),
+        json!("a\u{1}b\"c"),
+        json!("é"),
+        json!([]),
+        json!([1]),
+        json!({}),
+    ];
+    let check = |m: &Value| {
+        let text = smm_core::jcs::canonicalize_value(m).unwrap();
+        smm_core::fuzzing::bundle_payload(&text);
+    };
+    check(&v);
+    for p in all.iter().skip(1) {
+        for x in &values {
+            let mut m = v.clone();
+            *m.pointer_mut(p).unwrap() = x.clone();
+            check(&m);
+        }
+        let (parent, key) = p.rsplit_once('/').unwrap();
+        let mut m = v.clone();
+        match m.pointer_mut(parent).unwrap() {
+            Value::Object(o) => {
+                o.remove(key);
+            }
+            Value::Array(a) => {
+                a.remove(key.parse::<usize>().unwrap());
+            }
+            _ => unreachable!(),
+        }
+        check(&m);
+        if let Some(Value::Object(o)) = v.pointer(p) {
+            let mut m = v.clone();
+            let mut o = o.clone();
+            o.insert("unknownMember".into(), json!(1));
+            *m.pointer_mut(p).unwrap() = Value::Object(o);
+            check(&m);
+        }
+    }
+}

@@ -35,6 +35,8 @@ pub use signer::{
     ExternalSigner, LocalSigner, SignCallback, Signer, key_fingerprint_id, public_key_pem,
     sign_checked,
 };
+#[cfg(feature = "fs")]
+pub(crate) use verify::reads_agree;
 pub use verify::{
     BundleChainIssue, BundleChainIssueKind, BundleChainReport, Check, TrustedKey,
     VerificationResult, verify_bundle_chain, verify_envelope, verify_envelopes,

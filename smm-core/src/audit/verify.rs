@@ -11,12 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::AuditError;
-use super::bundle::{AgentRun, AuditBundle, AuditEvent, SimulationSummary, verify_trail};
+use super::bundle::{AuditBundle, AuditEvent, SimulationSummary, verify_trail};
 use super::crypto::{check_canonical_signature, parse_public_key, verify_message_der_fast};
 use super::dsse::{BUNDLE_PAYLOAD_TYPE, Envelope, EnvelopeSignature, Opened, decode_sig};
 use crate::contract::{terms_hash_of, terms_hash_of_canonical_text};
 use crate::jcs;
 use crate::policy::{Decision, DecisionCard};
+use crate::usage::{AgentRunStatus, AgentType, Usd};
 
 /// A public key trusted to sign bundles, with its key id.
 #[derive(Debug, Clone)]
@@ -331,7 +332,8 @@ struct PayloadView<'a> {
     simulation: SimulationSummary,
     policy_decision: Decision,
     decision_card: DecisionCard,
-    agent_runs: Vec<AgentRun>,
+    #[serde(borrow)]
+    agent_runs: Vec<AgentRunView<'a>>,
     audit_trail: Vec<AuditEvent>,
     #[serde(default, borrow)]
     previous_bundle_ref: Option<Cow<'a, str>>,
@@ -355,6 +357,54 @@ struct SnapshotView<'a> {
     previous_contract_ref: Option<Cow<'a, str>>,
     #[serde(borrow)]
     content: &'a RawValue,
+}
+
+/// [`AgentRun`](crate::usage::AgentRun) as [`PayloadView`] reads it: the
+/// same fields, types and defaults, its text borrowed from the payload
+/// rather than copied into strings (the runs were half of a
+/// verification's typed parse, nearly all of it allocation).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code, reason = "read only to check their type")]
+struct AgentRunView<'a> {
+    #[serde(borrow)]
+    job_id: Cow<'a, str>,
+    #[serde(borrow)]
+    workspace_id: Cow<'a, str>,
+    agent_type: AgentType,
+    status: AgentRunStatus,
+    #[serde(borrow)]
+    input_hash: Cow<'a, str>,
+    // A plain `&str` where `Cow` would be copied (an `Option` of a `Cow`
+    // never borrows): a string with an escape fails here, and the
+    // payload is then read as an `AuditBundle`, whose answer it is.
+    #[serde(default, borrow)]
+    output_hash: Option<&'a str>,
+    #[serde(default, borrow)]
+    model_usage: Vec<ModelUsageView<'a>>,
+    #[serde(borrow)]
+    started_at: Cow<'a, str>,
+    #[serde(default, borrow)]
+    finished_at: Option<&'a str>,
+}
+
+/// [`ModelUsage`](crate::usage::ModelUsage) as [`AgentRunView`] reads it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code, reason = "read only to check their type")]
+struct ModelUsageView<'a> {
+    #[serde(borrow)]
+    model_id: Cow<'a, str>,
+    #[serde(borrow)]
+    provider: Cow<'a, str>,
+    #[serde(borrow)]
+    prompt_hash: Cow<'a, str>,
+    input_tokens: u64,
+    output_tokens: u64,
+    total_tokens: u64,
+    cost_usd: Usd,
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
 }
 
 /// Containers open around a snapshot's content in a payload (the bundle,
@@ -395,6 +445,31 @@ fn read_parsed<'a>(
         contract_hash: Cow::Owned(bundle.contract.contract_hash),
         audit_trail: bundle.audit_trail,
     })
+}
+
+/// Whether the fast read of a payload ([`read_canonical`]) answers as the
+/// general one ([`read_parsed`]) wherever it answers at all: `Err` says how
+/// they differ. For the fuzz targets and the tests that hold the payload's
+/// views to [`AuditBundle`].
+#[cfg(feature = "fs")]
+pub(crate) fn reads_agree(payload: &[u8]) -> Result<(), String> {
+    let Ok(text) = std::str::from_utf8(payload) else {
+        return Ok(());
+    };
+    let Some(fast) = read_canonical(text) else {
+        return Ok(());
+    };
+    let general = read_parsed(Ok(text), payload)
+        .map_err(|e| format!("the view read a payload the bundle type refuses: {e}"))?;
+    let same = fast.version == general.version
+        && fast.contract_hash == general.contract_hash
+        && fast.terms_hash == general.terms_hash
+        && fast.audit_trail == general.audit_trail;
+    if same {
+        Ok(())
+    } else {
+        Err("the view and the bundle type read different values".into())
+    }
 }
 
 /// Verify many envelopes (at most [`crate::limits::MAX_BATCH`]) on
