@@ -2159,14 +2159,17 @@ fn verification_views_read_payloads_as_the_bundle_type_does() {
     ];
     let check = |m: &Value| {
         let text = smm_core::jcs::canonicalize_value(m).unwrap();
-        smm_core::fuzzing::bundle_payload(&text);
+        smm_core::fuzzing::bundle_payload(&text)
     };
-    check(&v);
+    // A real bundle is read by the views (a field added to AgentRun and
+    // not to its view would send every bundle down the general path).
+    assert!(check(&v));
+    let mut answered = 0;
     for p in all.iter().skip(1) {
         for x in &values {
             let mut m = v.clone();
             *m.pointer_mut(p).unwrap() = x.clone();
-            check(&m);
+            answered += usize::from(check(&m));
         }
         let (parent, key) = p.rsplit_once('/').unwrap();
         let mut m = v.clone();
@@ -2179,13 +2182,17 @@ fn verification_views_read_payloads_as_the_bundle_type_does() {
             }
             _ => unreachable!(),
         }
-        check(&m);
+        answered += usize::from(check(&m));
         if let Some(Value::Object(o)) = v.pointer(p) {
             let mut m = v.clone();
             let mut o = o.clone();
             o.insert("unknownMember".into(), json!(1));
             *m.pointer_mut(p).unwrap() = Value::Object(o);
-            check(&m);
+            answered += usize::from(check(&m));
         }
     }
+    // Many of the changed payloads are still bundles (a string for a
+    // string, null for an option, a member removed that has a default):
+    // the views answered for them, so the comparison above was made.
+    assert!(answered > 100, "{answered}");
 }

@@ -448,16 +448,17 @@ fn read_parsed<'a>(
 }
 
 /// Whether the fast read of a payload ([`read_canonical`]) answers as the
-/// general one ([`read_parsed`]) wherever it answers at all: `Err` says how
-/// they differ. For the fuzz targets and the tests that hold the payload's
-/// views to [`AuditBundle`].
+/// general one ([`read_parsed`]) wherever it answers at all: `Ok(true)`
+/// when it answered (the same), `Ok(false)` when it left the payload to
+/// the general read, `Err` how they differ. For the fuzz targets and the
+/// tests that hold the payload's views to [`AuditBundle`].
 #[cfg(feature = "fs")]
-pub(crate) fn reads_agree(payload: &[u8]) -> Result<(), String> {
+pub(crate) fn reads_agree(payload: &[u8]) -> Result<bool, String> {
     let Ok(text) = std::str::from_utf8(payload) else {
-        return Ok(());
+        return Ok(false);
     };
     let Some(fast) = read_canonical(text) else {
-        return Ok(());
+        return Ok(false);
     };
     let general = read_parsed(Ok(text), payload)
         .map_err(|e| format!("the view read a payload the bundle type refuses: {e}"))?;
@@ -466,7 +467,7 @@ pub(crate) fn reads_agree(payload: &[u8]) -> Result<(), String> {
         && fast.terms_hash == general.terms_hash
         && fast.audit_trail == general.audit_trail;
     if same {
-        Ok(())
+        Ok(true)
     } else {
         Err("the view and the bundle type read different values".into())
     }
