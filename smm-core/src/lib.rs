@@ -6,7 +6,8 @@
 // (`tests/layers.rs` reads every `use crate::` path and fails on any other).
 //
 // 0. leaf: canonical JSON and pointers, time, limits, error kinds, the pool,
-//    huge-page columns (the one module allowed `unsafe`: one `madvise` call).
+//    huge-page columns (the one module allowed `unsafe`: one `madvise` call),
+//    and the unit tests' generator.
 mod hugepages;
 pub mod jcs;
 mod kind;

@@ -23,7 +23,16 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "leaf",
-        &["limits", "time", "kind", "pg", "pool", "hugepages", "jcs"],
+        &[
+            "test_rng",
+            "limits",
+            "time",
+            "kind",
+            "pg",
+            "pool",
+            "hugepages",
+            "jcs",
+        ],
     ),
     ("contract", &["contract"]),
     ("sim", &["sim"]),
@@ -37,7 +46,17 @@ const LAYERS: &[(&str, &[&str])] = &[
 ];
 
 /// Within the leaf layer: who may name whom (an order too).
-const LEAF_ORDER: &[&str] = &["limits", "time", "kind", "pg", "pool", "hugepages", "jcs"];
+/// `test_rng` (the unit tests' generator) comes first: any test may use it.
+const LEAF_ORDER: &[&str] = &[
+    "test_rng",
+    "limits",
+    "time",
+    "kind",
+    "pg",
+    "pool",
+    "hugepages",
+    "jcs",
+];
 
 fn layer_of(module: &str) -> Option<usize> {
     // The root's re-export `crate::Error` is `error::Error`.
