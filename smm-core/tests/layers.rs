@@ -21,19 +21,7 @@ use std::path::{Path, PathBuf};
 /// name each other only for documented reasons: `jcs` checks
 /// `limits::MAX_DOCUMENT_BYTES`.
 const LAYERS: &[(&str, &[&str])] = &[
-    (
-        "leaf",
-        &[
-            "test_rng",
-            "limits",
-            "time",
-            "kind",
-            "pg",
-            "pool",
-            "hugepages",
-            "jcs",
-        ],
-    ),
+    ("leaf", LEAF_ORDER),
     ("contract", &["contract"]),
     ("sim", &["sim"]),
     ("policy", &["policy"]),
@@ -45,7 +33,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Within the leaf layer: who may name whom (an order too).
+/// The leaf layer, and within it who may name whom (an order too).
 /// `test_rng` (the unit tests' generator) comes first: any test may use it.
 const LEAF_ORDER: &[&str] = &[
     "test_rng",
