@@ -1970,6 +1970,7 @@ fn checks_by_whole_parse(payload: &[u8]) -> Vec<(String, bool, String)> {
     };
     let terms = smm_core::contract::terms_hash_of(&bundle.contract.content);
     let stated = &bundle.contract.contract_hash;
+    let trail = audit::verify_trail(&bundle.audit_trail);
     vec![
         (
             "bundle".into(),
@@ -1985,12 +1986,20 @@ fn checks_by_whole_parse(payload: &[u8]) -> Vec<(String, bool, String)> {
                 Err(e) => e.to_string(),
             },
         ),
+        (
+            "auditTrail".into(),
+            trail.is_ok() && !bundle.audit_trail.is_empty(),
+            match trail {
+                Ok(()) => format!("{} events chained", bundle.audit_trail.len()),
+                Err(e) => e.to_string(),
+            },
+        ),
     ]
 }
 
 /// Sign `doc` (canonical when it has a canonical form, else as serde_json
-/// writes it) and compare verification's `bundle` and `contractHash`
-/// checks with those of a whole parse.
+/// writes it) and compare verification's `bundle`, `contractHash` and
+/// `auditTrail` checks with those of a whole parse.
 fn same_checks_as_a_whole_parse(doc: &Value, s: &LocalSigner, t: &[TrustedKey]) {
     let payload =
         smm_core::jcs::canonicalize_value(doc).unwrap_or_else(|_| serde_json::to_vec(doc).unwrap());
@@ -2001,7 +2010,7 @@ fn same_checks_as_a_whole_parse(doc: &Value, s: &LocalSigner, t: &[TrustedKey]) 
     let got: Vec<(String, bool, String)> = r
         .checks
         .iter()
-        .filter(|c| c.name == "bundle" || c.name == "contractHash")
+        .filter(|c| ["bundle", "contractHash", "auditTrail"].contains(&c.name.as_str()))
         .map(|c| (c.name.clone(), c.ok, c.detail.clone()))
         .collect();
     let text = String::from_utf8_lossy(&payload);
@@ -2106,6 +2115,83 @@ fn verification_reads_a_payload_as_a_whole_parse_would() {
         }
         d["contract"]["content"]["zz"] = v;
         same_checks_as_a_whole_parse(&d, &s, &t);
+    }
+    // The trail's events are hashed from their text: nesting in an
+    // event's details around the same limits (an event is two levels deep
+    // in the payload), with the event's hash made right (so the trail
+    // check is the one that answers), then left stale.
+    for depth in 120..=130 {
+        for rehash in [true, false] {
+            let mut d = base.clone();
+            let mut v = json!(1);
+            for _ in 0..depth - 3 {
+                v = json!([v]);
+            }
+            d["auditTrail"][0]["details"] = json!({ "zz": v });
+            if rehash {
+                rehash_trail(&mut d);
+            }
+            same_checks_as_a_whole_parse(&d, &s, &t);
+        }
+    }
+    // The event shapes the text-hashing view must leave to the type: no
+    // details (read as null, and hashed so), a null previousEventHash
+    // (read as absent), escapes in the text and in a hash, a sequence that
+    // is not one, a repeated event, no event; each with the trail's hashes
+    // made right, and left as they were.
+    let shapes: &[fn(&mut Value)] = &[
+        |d| {
+            d["auditTrail"][1]
+                .as_object_mut()
+                .unwrap()
+                .remove("details");
+        },
+        |d| d["auditTrail"][0]["previousEventHash"] = json!(null),
+        |d| d["auditTrail"][1]["previousEventHash"] = json!(null),
+        |d| d["auditTrail"][1]["details"] = json!(null),
+        |d| d["auditTrail"][2]["actor"] = json!("a\u{1}\"b"),
+        |d| d["auditTrail"][2]["details"] = json!({"k\"": "\u{7f}é\u{10000}"}),
+        |d| d["auditTrail"][3]["previousEventHash"] = json!("sha256:\"x"),
+        |d| d["auditTrail"][0]["sequence"] = json!(1.5),
+        |d| d["auditTrail"][0]["sequence"] = json!(-1),
+        |d| {
+            let e = d["auditTrail"][1].clone();
+            d["auditTrail"].as_array_mut().unwrap().insert(1, e);
+        },
+        |d| d["auditTrail"] = json!([]),
+    ];
+    for shape in shapes {
+        for rehash in [true, false] {
+            let mut d = base.clone();
+            shape(&mut d);
+            if rehash {
+                rehash_trail(&mut d);
+            }
+            same_checks_as_a_whole_parse(&d, &s, &t);
+        }
+    }
+}
+
+/// Give every event of `d`'s trail the hash of its content and of the
+/// event before (as the bundle type computes them), where the event reads
+/// as one; the rest are left as they are.
+fn rehash_trail(d: &mut Value) {
+    let Some(events) = d["auditTrail"].as_array_mut() else {
+        return;
+    };
+    let mut prev: Option<String> = None;
+    for e in events.iter_mut() {
+        if let Some(p) = &prev
+            && e.get("previousEventHash").is_some_and(|v| !v.is_null())
+        {
+            e["previousEventHash"] = json!(p);
+        }
+        let Ok(ev) = serde_json::from_value::<audit::AuditEvent>(e.clone()) else {
+            return;
+        };
+        let Ok(h) = ev.compute_hash() else { return };
+        e["eventHash"] = json!(h);
+        prev = Some(h);
     }
 }
 

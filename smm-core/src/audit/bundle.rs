@@ -123,8 +123,30 @@ impl AuditTrail {
 
 /// Check that events chain: sequence numbers, previous hashes, own hashes.
 pub fn verify_trail(events: &[AuditEvent]) -> Result<(), AuditError> {
+    check_links(events.iter().map(|e| TrailLink {
+        sequence: e.sequence,
+        previous_event_hash: e.previous_event_hash.as_deref(),
+        event_hash: &e.event_hash,
+        computed: e.compute_hash(),
+    }))
+}
+
+/// What [`check_links`] reads of one event: its sequence number, the
+/// hashes it states, and the hash of its content (or why there is none).
+pub(crate) struct TrailLink<'a> {
+    pub(crate) sequence: u64,
+    pub(crate) previous_event_hash: Option<&'a str>,
+    pub(crate) event_hash: &'a str,
+    pub(crate) computed: Result<String, AuditError>,
+}
+
+/// The chain rule of [`verify_trail`], over events however they were
+/// read (verification reads a canonical payload's events without copies).
+pub(crate) fn check_links<'a>(
+    links: impl Iterator<Item = TrailLink<'a>>,
+) -> Result<(), AuditError> {
     let mut prev: Option<&str> = None;
-    for (i, e) in events.iter().enumerate() {
+    for (i, e) in links.enumerate() {
         let at = |what: &str| AuditError::BrokenTrail {
             index: i,
             message: what.to_string(),
@@ -132,13 +154,13 @@ pub fn verify_trail(events: &[AuditEvent]) -> Result<(), AuditError> {
         if e.sequence != i as u64 {
             return Err(at(&format!("sequence is {}, expected {i}", e.sequence)));
         }
-        if e.previous_event_hash.as_deref() != prev {
+        if e.previous_event_hash != prev {
             return Err(at("previousEventHash is not the hash of the event before"));
         }
-        if e.compute_hash()? != e.event_hash {
+        if e.computed? != e.event_hash {
             return Err(at("eventHash does not match the event's content"));
         }
-        prev = Some(&e.event_hash);
+        prev = Some(e.event_hash);
     }
     Ok(())
 }

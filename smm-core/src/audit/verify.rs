@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::AuditError;
-use super::bundle::{AuditBundle, AuditEvent, SimulationSummary, verify_trail};
+use super::bundle::{AuditBundle, SimulationSummary, TrailLink, check_links, verify_trail};
 use super::crypto::{check_canonical_signature, parse_public_key, verify_message_der_fast};
 use super::dsse::{BUNDLE_PAYLOAD_TYPE, Envelope, EnvelopeSignature, Opened, decode_sig};
 use crate::contract::{terms_hash_of, terms_hash_of_canonical_text};
@@ -239,15 +239,13 @@ pub fn verify_envelope(
             Err(e) => e,
         },
     );
-    let audit_trail = read.audit_trail;
-    let trail = verify_trail(&audit_trail);
     all &= check(
         &mut r,
         "auditTrail",
-        trail.is_ok() && !audit_trail.is_empty(),
-        match trail {
-            Ok(()) => format!("{} events chained", audit_trail.len()),
-            Err(e) => e.to_string(),
+        matches!(read.trail, Ok(n) if n > 0),
+        match read.trail {
+            Ok(n) => format!("{n} events chained"),
+            Err(e) => e,
         },
     );
     r.verified = all;
@@ -304,7 +302,9 @@ struct Read<'a> {
     contract_hash: Cow<'a, str>,
     /// The terms hash of the snapshot's content, or why it has none.
     terms_hash: Result<String, String>,
-    audit_trail: Vec<AuditEvent>,
+    /// The audit trail's length when it chains ([`verify_trail`]), or why
+    /// it does not.
+    trail: Result<usize, String>,
 }
 
 /// A payload as [`AuditBundle`] reads it: every field with the same type
@@ -334,7 +334,8 @@ struct PayloadView<'a> {
     decision_card: DecisionCard,
     #[serde(borrow)]
     agent_runs: Vec<AgentRunView<'a>>,
-    audit_trail: Vec<AuditEvent>,
+    #[serde(borrow)]
+    audit_trail: Vec<&'a RawValue>,
     #[serde(default, borrow)]
     previous_bundle_ref: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -407,6 +408,64 @@ struct ModelUsageView<'a> {
     timestamp: Cow<'a, str>,
 }
 
+/// [`AuditEvent`](super::AuditEvent) as [`PayloadView`] reads it, from
+/// the event's own text: the text, pruned of `eventHash`, is then what
+/// [`AuditEvent::compute_hash`](super::AuditEvent::compute_hash) hashes,
+/// hashed without a tree of `details` built and written out again. So the
+/// view takes only events whose text is exactly that: `details` present
+/// (the type reads a missing one as `null`, which its hash then holds)
+/// and `previousEventHash` absent or a string (the type reads `null` as
+/// absent, which its hash then leaves out). Anything else fails the view
+/// and the payload goes the general way.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code, reason = "some fields are read only to check their type")]
+struct AuditEventView<'a> {
+    sequence: u64,
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+    #[serde(borrow)]
+    actor: Cow<'a, str>,
+    #[serde(borrow)]
+    details: &'a RawValue,
+    #[serde(default, borrow, deserialize_with = "present_str")]
+    previous_event_hash: Option<&'a str>,
+    event_hash: &'a str,
+}
+
+/// A string that is there: `null` is refused (see [`AuditEventView`]).
+fn present_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de str>, D::Error> {
+    <&str>::deserialize(d).map(Some)
+}
+
+/// The trail of a canonical payload, checked as [`verify_trail`] checks
+/// it: `None` when an event is not one [`AuditEventView`] takes, or its
+/// hash cannot be taken from its text.
+fn trail_of_canonical(events: &[&RawValue]) -> Option<Result<usize, String>> {
+    let mut links = Vec::with_capacity(events.len());
+    for raw in events {
+        let e: AuditEventView<'_> = serde_json::from_str(raw.get()).ok()?;
+        let hash = jcs::sha256_ref_of_pruned_text(raw.get(), &[&["eventHash"]], EVENT_ENCLOSING)?;
+        links.push(TrailLink {
+            sequence: e.sequence,
+            previous_event_hash: e.previous_event_hash,
+            event_hash: e.event_hash,
+            computed: Ok(hash),
+        });
+    }
+    Some(
+        check_links(links.into_iter())
+            .map(|()| events.len())
+            .map_err(|e| e.to_string()),
+    )
+}
+
+/// Containers open around an event in a payload (the bundle, the trail),
+/// and one more, as for [`CONTENT_ENCLOSING`].
+const EVENT_ENCLOSING: usize = 3;
+
 /// Containers open around a snapshot's content in a payload (the bundle,
 /// the snapshot), and one more: `serde_json` refuses the 128th level of
 /// nesting where RFC 8785 output may hold 128, and the content's walk must
@@ -420,11 +479,12 @@ const CONTENT_ENCLOSING: usize = 3;
 fn read_canonical(text: &str) -> Option<Read<'_>> {
     let view: PayloadView<'_> = serde_json::from_str(text).ok()?;
     let terms = terms_hash_of_canonical_text(view.contract.content.get(), CONTENT_ENCLOSING)?;
+    let trail = trail_of_canonical(&view.audit_trail)?;
     Some(Read {
         version: view.bundle_version,
         contract_hash: view.contract.contract_hash,
         terms_hash: Ok(terms),
-        audit_trail: view.audit_trail,
+        trail,
     })
 }
 
@@ -443,7 +503,9 @@ fn read_parsed<'a>(
         terms_hash: terms_hash_of(&bundle.contract.content).map_err(|e| e.to_string()),
         version: Cow::Owned(bundle.bundle_version),
         contract_hash: Cow::Owned(bundle.contract.contract_hash),
-        audit_trail: bundle.audit_trail,
+        trail: verify_trail(&bundle.audit_trail)
+            .map(|()| bundle.audit_trail.len())
+            .map_err(|e| e.to_string()),
     })
 }
 
@@ -465,7 +527,7 @@ pub(crate) fn reads_agree(payload: &[u8]) -> Result<bool, String> {
     let same = fast.version == general.version
         && fast.contract_hash == general.contract_hash
         && fast.terms_hash == general.terms_hash
-        && fast.audit_trail == general.audit_trail;
+        && fast.trail == general.trail;
     if same {
         Ok(true)
     } else {
