@@ -2282,3 +2282,59 @@ fn verification_views_read_payloads_as_the_bundle_type_does() {
     // the views answered for them, so the comparison above was made.
     assert!(answered > 100, "{answered}");
 }
+
+/// A trusted key's signature over another payload type is not a bundle's.
+/// A store file whose envelope was signed so over a real bundle's payload
+/// (the record's history made to match, as anyone who can write the file
+/// can make it) is refused on read, by every read.
+#[test]
+fn a_stored_envelope_of_another_payload_type_is_refused_on_read() {
+    use std::io::Read;
+    let dir = tempdir("other-type");
+    let store = FileBundleStore::open(&dir, trusted_set()).unwrap();
+    let s = signer("kms", 1);
+    let a = bundle_at("2025-09-01T12:00:00Z", None);
+    let id = a.id().unwrap();
+    store
+        .put(&StoredBundle::from_envelope(&sign_bundle(&a, &[&s]).unwrap()).unwrap())
+        .unwrap();
+    let short = &id["sha256:".len().."sha256:".len() + 16];
+    let path = dir.join(format!(
+        "audit-bundles/2025-09-01/bundle-ws-icblabs-0001-20250901T120000Z-{short}.json.gz"
+    ));
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
+        .read_to_end(&mut text)
+        .unwrap();
+    let mut record: Value = serde_json::from_slice(&text).unwrap();
+    let forged = audit::Envelope::sign(
+        "application/vnd.other+json",
+        &a.canonical_bytes().unwrap(),
+        &[&s],
+    )
+    .unwrap()
+    .to_json();
+    record["envelope"] = serde_json::from_slice(&forged).unwrap();
+    let last = record["events"].as_array_mut().unwrap().last_mut().unwrap();
+    last["envelopeSha256"] = json!(smm_core::jcs::sha256_ref_of_canonical(&forged));
+    last.as_object_mut().unwrap().remove("eventHash");
+    let body = smm_core::jcs::canonicalize_value(last).unwrap();
+    last["eventHash"] = json!(smm_core::jcs::sha256_ref_of_canonical(&body));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &serde_json::to_vec(&record).unwrap()).unwrap();
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+    // The record itself is whole: only the payload type is wrong.
+    let stored =
+        smm_core::audit::store::read_stored_record(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(stored.bundle_id, id);
+    let e = store.get(&id).unwrap_err();
+    assert!(
+        matches!(e, AuditError::Untrusted { .. }) && e.to_string().contains("payload type"),
+        "{e}"
+    );
+    let e = store.list("ws-icblabs-0001", None, None).unwrap_err();
+    assert!(matches!(e, AuditError::Untrusted { .. }), "{e}");
+    let e = store.head("ws-icblabs-0001").unwrap_err();
+    assert!(matches!(e, AuditError::Untrusted { .. }), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

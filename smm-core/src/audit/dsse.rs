@@ -200,6 +200,29 @@ impl Opened {
         })
     }
 
+    /// An envelope of payload type `payload_type`, opened by
+    /// [`Opened::fast`] where it applies and else the general way
+    /// ([`Envelope::from_json`], the type checked, then
+    /// [`Envelope::payload_bytes`]); the error says which step refused it.
+    /// A signature is only ever checked over the type a reader expects:
+    /// a trusted key's signature over another type is not a bundle's.
+    pub(crate) fn open(envelope: &[u8], payload_type: &str) -> Result<Opened, AuditError> {
+        if let Some(o) = Opened::fast(envelope, payload_type) {
+            return Ok(o);
+        }
+        let env = Envelope::from_json(envelope)?;
+        if env.payload_type != payload_type {
+            return Err(AuditError::InvalidEnvelope {
+                message: format!(
+                    "payload type {:?} is not {payload_type:?}",
+                    env.payload_type
+                ),
+            });
+        }
+        let payload = env.payload_bytes()?;
+        Ok(Opened::new(env, &payload))
+    }
+
     /// The PAE of the payload: what the signatures cover.
     pub(crate) fn pae(&self) -> &[u8] {
         &self.pae

@@ -483,18 +483,12 @@ fn check_read(
     };
     // At least one signature by a trusted key, and every signature under a
     // trusted key id valid (others may be by keys other writers of the
-    // store trust; they were checked by that writer). A stored envelope is
-    // in the writer's form, so it opens without copies; anything else is
-    // read the general way.
-    match Opened::fast(&b.envelope, BUNDLE_PAYLOAD_TYPE) {
-        Some(o) => check_signatures(&o.signatures, o.pae(), trusted).map_err(untrusted)?,
-        None => {
-            let env = Envelope::from_json(&b.envelope).map_err(|e| untrusted(e.to_string()))?;
-            let payload = env.payload_bytes().map_err(|e| untrusted(e.to_string()))?;
-            check_signatures(&env.signatures, &pae(&env.payload_type, &payload), trusted)
-                .map_err(untrusted)?
-        }
-    };
+    // store trust; they were checked by that writer), over a bundle's
+    // payload type: a trusted key's signature over another type is no
+    // bundle's, whatever the payload says. A stored envelope is in the
+    // writer's form, so it opens without copies.
+    let o = Opened::open(&b.envelope, BUNDLE_PAYLOAD_TYPE).map_err(|e| untrusted(e.to_string()))?;
+    check_signatures(&o.signatures, o.pae(), trusted).map_err(untrusted)?;
     Ok(b)
 }
 
