@@ -1603,6 +1603,19 @@ fn postgres_store_evidence_is_append_only() {
         store.head("ws-icblabs-0001").unwrap().unwrap().bundle_id,
         b.id().unwrap()
     );
+    // A head row made by hand for another workspace, naming this one's
+    // bundle, is refused on read (the bundle says whose it is).
+    c.batch_execute(&format!(
+        "INSERT INTO chain_heads (workspace_id, head_bundle_id) VALUES ('ws-other', '{}')",
+        b.id().unwrap()
+    ))
+    .unwrap();
+    let e = store.head("ws-other").unwrap_err();
+    assert!(
+        matches!(e, AuditError::Corrupt { .. })
+            && e.to_string().contains("names a bundle of workspace"),
+        "{e}"
+    );
 
     // The purge: a plan over the three bundles, at a time when all are due.
     let contract = Contract::from_json(V2).unwrap();
@@ -2336,5 +2349,57 @@ fn a_stored_envelope_of_another_payload_type_is_refused_on_read() {
     assert!(matches!(e, AuditError::Untrusted { .. }), "{e}");
     let e = store.head("ws-icblabs-0001").unwrap_err();
     assert!(matches!(e, AuditError::Untrusted { .. }), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A chain head is a record beside the evidence, not signed: one that
+/// names another workspace's bundle (a verified bundle, so every other
+/// check passes) would chain this workspace's next bundle into that
+/// workspace's chain. The head's bundle must be of the workspace asked.
+#[test]
+fn a_chain_head_naming_another_workspaces_bundle_is_refused() {
+    use std::io::Read;
+    let dir = tempdir("foreign-head");
+    let store = FileBundleStore::open(&dir, trusted_set()).unwrap();
+    let s = signer("kms", 1);
+    let stored =
+        |b: &AuditBundle| StoredBundle::from_envelope(&sign_bundle(b, &[&s]).unwrap()).unwrap();
+    let a = bundle_at("2025-09-01T12:00:00Z", None);
+    let mut other = bundle_at("2025-09-01T13:00:00Z", None);
+    other.workspace_id = "ws-other".into();
+    store.put_next(&stored(&a)).unwrap();
+    store.put_next(&stored(&other)).unwrap();
+    assert_eq!(
+        store.head("ws-other").unwrap().unwrap().bundle_id,
+        other.id().unwrap()
+    );
+    let mut rewritten = 0;
+    for entry in std::fs::read_dir(dir.join("heads")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
+            .read_to_end(&mut text)
+            .unwrap();
+        let mut head: Value = serde_json::from_slice(&text).unwrap();
+        if head["workspaceId"] != "ws-icblabs-0001" {
+            continue;
+        }
+        head["head"] = json!(other.id().unwrap());
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &serde_json::to_vec(&head).unwrap()).unwrap();
+        std::fs::write(&path, gz.finish().unwrap()).unwrap();
+        rewritten += 1;
+    }
+    assert_eq!(rewritten, 1);
+    let e = store.head("ws-icblabs-0001").unwrap_err();
+    assert!(
+        matches!(e, AuditError::Corrupt { .. })
+            && e.to_string()
+                .contains("names a bundle of workspace \"ws-other\""),
+        "{e}"
+    );
+    // So the next bundle of the workspace is not chained anywhere.
+    let next = bundle_at("2025-09-01T14:00:00Z", Some(other.id().unwrap()));
+    assert!(store.put_next(&stored(&next)).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }

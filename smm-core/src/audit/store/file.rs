@@ -522,16 +522,19 @@ impl FileBundleStore {
             return tip_of(self.list(workspace_id, None, None)?);
         };
         if let Some(b) = self.get(&h.head)? {
-            return Ok(Some(b));
+            return head_of(workspace_id, b).map(Some);
         }
         match &h.previous {
             None => Ok(None),
-            Some(p) => self.get(p)?.map(Some).ok_or_else(|| AuditError::Corrupt {
-                bundle_id: p.clone(),
-                message: format!(
-                    "the chain head of workspace {workspace_id:?} names it, and it is not stored"
-                ),
-            }),
+            Some(p) => match self.get(p)? {
+                Some(b) => head_of(workspace_id, b).map(Some),
+                None => Err(AuditError::Corrupt {
+                    bundle_id: p.clone(),
+                    message: format!(
+                        "the chain head of workspace {workspace_id:?} names it, and it is not stored"
+                    ),
+                }),
+            },
         }
     }
 

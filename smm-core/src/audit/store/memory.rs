@@ -72,7 +72,7 @@ impl BundleStore for MemoryBundleStore {
             .get(workspace_id)
             .cloned();
         match id {
-            Some(id) => self.get(&id),
+            Some(id) => self.get(&id)?.map(|b| head_of(workspace_id, b)).transpose(),
             None => tip_of(self.list(workspace_id, None, None)?),
         }
     }

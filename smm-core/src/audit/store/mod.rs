@@ -492,6 +492,23 @@ fn check_read(
     Ok(b)
 }
 
+/// A head a store's record names for `workspace_id`, checked to be a
+/// bundle of that workspace: a head record is kept beside the evidence,
+/// not signed, and one naming another workspace's bundle would chain this
+/// workspace's next bundle into that workspace's chain.
+fn head_of(workspace_id: &str, b: StoredBundle) -> Result<StoredBundle, AuditError> {
+    if b.workspace_id != workspace_id {
+        return Err(AuditError::Corrupt {
+            message: format!(
+                "the chain head of workspace {workspace_id:?} names a bundle of workspace {:?}",
+                b.workspace_id
+            ),
+            bundle_id: b.bundle_id,
+        });
+    }
+    Ok(b)
+}
+
 /// The head of a chain from its bundles alone (for a store written before
 /// chain heads were kept): the newest bundle that no other names as its
 /// previous.

@@ -700,7 +700,7 @@ impl BundleStore for PostgresBundleStore {
         })?;
         match id {
             Some(id) => match self.get(&id)? {
-                Some(b) => Ok(Some(b)),
+                Some(b) => head_of(workspace_id, b).map(Some),
                 None => Err(corrupt(
                     &id,
                     "the chain's head names a bundle the store does not hold",
