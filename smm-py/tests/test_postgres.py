@@ -274,3 +274,56 @@ def test_c_opens_the_postgres_store_and_runs_on_it(database, tmp_path):
     assert lib.smm_status_name(lib.smm_pg_store_open(b"/tmp/not-a-url", None, ctypes.byref(store))).decode() == (
         "SMM_INVALID_INPUT"
     )
+
+
+def test_a_head_naming_another_workspaces_bundle_stops_the_run(database, tmp_path):
+    """The chain head is a row beside the evidence, not signed. One made
+    by hand to name a verified bundle of another workspace is refused
+    (the bundle says whose it is): the run stops before anything is spent,
+    from Python and from C, instead of chaining the workspace's next bundle
+    into another workspace's chain."""
+    import base64
+    import json
+
+    key = smm_core.LocalSigner.generate("k")
+    trusted = {key.key_id: key.public_key_pem}
+    common = dict(campaign=EX / "campaign.icblabs.json", agent_run=EX / "agent-run.research.json",
+                  store=database, key=key, ledger=database)
+    first = smm_core.run(EX / "workspace.icblabs.v2.json", now=NOW, **common)
+    assert first.verified
+    store = smm_core.PostgresBundleStore.connect(database, trusted)
+    bundle = json.loads(base64.b64decode(json.loads(first.envelope)["payload"]))
+    bundle["workspaceId"] = "ws-other"
+    bundle["createdAt"] = "2025-09-01T12:30:00Z"
+    other = store.put(smm_core.sign_bundle(bundle, key))
+    subprocess.run(
+        ["psql", "-q", database, "-c",
+         f"DELETE FROM chain_heads WHERE workspace_id = '{WS}'; "
+         f"INSERT INTO chain_heads (workspace_id, head_bundle_id) VALUES ('{WS}', '{other}')"],
+        check=True,
+    )
+    ledger = smm_core.UsageLedger.connect(database)
+    spent = ledger.usage(WS, "tokens", NOW)
+    with pytest.raises(smm_core.CorruptBundleError, match="names a bundle of workspace"):
+        store.head(WS)
+    with pytest.raises(smm_core.CorruptBundleError, match="names a bundle of workspace"):
+        smm_core.run(EX / "workspace.icblabs.v2.json", now="2025-09-01T13:00:00Z", **common)
+    assert ledger.usage(WS, "tokens", NOW) == spent
+    assert [b["bundleId"] for b in store.list(WS)] == [first.bundle_id]
+    lib = c_lib()
+    P = ctypes.POINTER
+    lib.smm_pg_store_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p, P(ctypes.c_void_p)]
+    lib.smm_pg_store_open.restype = ctypes.c_uint32
+    lib.smm_store_head.argtypes = [ctypes.c_void_p, ctypes.c_char_p, P(ctypes.c_void_p)]
+    lib.smm_store_head.restype = ctypes.c_uint32
+    lib.smm_store_free.argtypes = [ctypes.c_void_p]
+    keys = json.dumps([{"keyId": key.key_id, "publicKey": key.public_key_pem}])
+    c_store, out = ctypes.c_void_p(), ctypes.c_void_p()
+    assert lib.smm_pg_store_open(database.encode(), keys.encode(), ctypes.byref(c_store)) == 0
+    status = lib.smm_store_head(c_store, WS.encode(), ctypes.byref(out))
+    assert lib.smm_status_name(status).decode() == "SMM_CORRUPT_BUNDLE"
+    p = lib.smm_last_error_json()
+    error = ctypes.string_at(p).decode()
+    lib.smm_string_free(p)
+    assert "names a bundle of workspace" in error
+    lib.smm_store_free(c_store)
