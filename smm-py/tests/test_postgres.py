@@ -109,6 +109,12 @@ def c_lib():
     lib.smm_status_name.argtypes = [ctypes.c_uint32]
     lib.smm_last_error_json.restype = ctypes.c_void_p
     lib.smm_string_free.argtypes = [ctypes.c_void_p]
+    # The PostgreSQL bundle store: open, head, free.
+    lib.smm_pg_store_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
+    lib.smm_pg_store_open.restype = ctypes.c_uint32
+    lib.smm_store_head.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
+    lib.smm_store_head.restype = ctypes.c_uint32
+    lib.smm_store_free.argtypes = [ctypes.c_void_p]
     return lib
 
 
@@ -215,18 +221,13 @@ def _rechained(run, key):
 def test_c_opens_the_postgres_store_and_runs_on_it(database, tmp_path):
     lib = c_lib()
     P = ctypes.POINTER
-    lib.smm_pg_store_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p, P(ctypes.c_void_p)]
-    lib.smm_pg_store_open.restype = ctypes.c_uint32
     lib.smm_local_signer_from_key_file.argtypes = [ctypes.c_char_p, ctypes.c_int32, P(ctypes.c_void_p)]
     lib.smm_local_signer_from_key_file.restype = ctypes.c_uint32
     lib.smm_run_json.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p,
                                  ctypes.c_void_p, ctypes.c_uint32, P(ctypes.c_void_p)]
     lib.smm_run_json.restype = ctypes.c_uint32
-    for name in ["smm_store_head", "smm_store_workspaces_json"]:
-        getattr(lib, name).restype = ctypes.c_uint32
-    lib.smm_store_head.argtypes = [ctypes.c_void_p, ctypes.c_char_p, P(ctypes.c_void_p)]
+    lib.smm_store_workspaces_json.restype = ctypes.c_uint32
     lib.smm_store_workspaces_json.argtypes = [ctypes.c_void_p, P(ctypes.c_void_p)]
-    lib.smm_store_free.argtypes = [ctypes.c_void_p]
     lib.smm_signer_free.argtypes = [ctypes.c_void_p]
 
     def take(p):
@@ -311,12 +312,6 @@ def test_a_head_naming_another_workspaces_bundle_stops_the_run(database, tmp_pat
     assert ledger.usage(WS, "tokens", NOW) == spent
     assert [b["bundleId"] for b in store.list(WS)] == [first.bundle_id]
     lib = c_lib()
-    P = ctypes.POINTER
-    lib.smm_pg_store_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p, P(ctypes.c_void_p)]
-    lib.smm_pg_store_open.restype = ctypes.c_uint32
-    lib.smm_store_head.argtypes = [ctypes.c_void_p, ctypes.c_char_p, P(ctypes.c_void_p)]
-    lib.smm_store_head.restype = ctypes.c_uint32
-    lib.smm_store_free.argtypes = [ctypes.c_void_p]
     keys = json.dumps([{"keyId": key.key_id, "publicKey": key.public_key_pem}])
     c_store, out = ctypes.c_void_p(), ctypes.c_void_p()
     assert lib.smm_pg_store_open(database.encode(), keys.encode(), ctypes.byref(c_store)) == 0

@@ -444,6 +444,8 @@ fn present_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de str
 /// it: `None` when an event is not one [`AuditEventView`] takes, or its
 /// hash cannot be taken from its text.
 fn trail_of_canonical(events: &[&RawValue]) -> Option<Result<usize, String>> {
+    // Every event is read before the chain is judged: one the view cannot
+    // take sends the payload the general way even after a broken link.
     let mut links = Vec::with_capacity(events.len());
     for raw in events {
         let e: AuditEventView<'_> = serde_json::from_str(raw.get()).ok()?;
