@@ -83,7 +83,7 @@ fn bounded_mode_is_flat_in_iterations() {
     let small = peak_bytes(100_000, PercentileMode::Bounded);
     let large = peak_bytes(3_000_000, PercentileMode::Bounded);
     println!("bounded mode: {small} bytes at 1e5 iterations, {large} bytes at 3e6");
-    // 30x the iterations: the same histograms and wave buffers.
+    // 30x the iterations: the same histograms (a set per thread).
     assert!(large <= small + small / 4, "{small} -> {large}");
     assert!(large < 64 << 20, "{large} bytes");
 }

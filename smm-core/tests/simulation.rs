@@ -1403,3 +1403,55 @@ fn keyed_exact_runs_report_what_value_columns_report() {
         }
     }
 }
+
+/// A bounded run's workers count their blocks into histograms as they run
+/// them, a whole wave at a time: a run that stops inside a wave must take
+/// the wave's later blocks out again. Its percentiles are those of the same
+/// run asked for exactly the iterations it ran, on any thread count, for
+/// both stopping rules.
+#[test]
+fn a_bounded_run_that_stops_early_counts_only_what_it_ran() {
+    let window = {
+        let mut req = example();
+        req.config.iterations = 200_000;
+        req.config.enable_early_termination = true;
+        req.config.convergence_threshold = 0.01;
+        req
+    };
+    let mut precision = precise(0.002);
+    precision.config.iterations = 400_000;
+    for mut req in [window, precision] {
+        req.config.percentile_mode = PercentileMode::Bounded;
+        let one = simulate(&req, &with_threads(1)).unwrap();
+        let ran = one.convergence_metrics.iterations_run;
+        assert!(one.convergence_metrics.terminated_early);
+        // Not at a wave's end (128 blocks of 256): later blocks were counted.
+        assert_ne!(ran % (128 * BLOCK_SIZE), 0, "stopped at {ran}");
+        for t in [2, 3] {
+            let other = simulate(&req, &with_threads(t)).unwrap();
+            assert_eq!(
+                one.to_json().unwrap(),
+                other.to_json().unwrap(),
+                "threads {t}"
+            );
+        }
+        let mut exactly = req.clone();
+        exactly.config.iterations = ran;
+        exactly.config.enable_early_termination = false;
+        exactly.config.precision = None;
+        exactly.config.stopping_rule = None;
+        let full = simulate(&exactly, &with_threads(2)).unwrap();
+        assert_eq!(full.reproducibility.iterations_run, ran);
+        for (a, b) in [
+            (&one.readiness_score, &full.readiness_score),
+            (&one.policy_pass_pct, &full.policy_pass_pct),
+            (&one.citation_coverage, &full.citation_coverage),
+        ] {
+            assert_eq!(
+                serde_json::to_value(&a.percentiles).unwrap(),
+                serde_json::to_value(&b.percentiles).unwrap()
+            );
+            assert_eq!(a.mean.to_bits(), b.mean.to_bits());
+        }
+    }
+}

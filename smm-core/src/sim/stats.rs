@@ -421,19 +421,31 @@ impl Histogram {
     }
 
     fn add_count(&mut self, x: f64, count: u64) {
+        if let Some(c) = self.bucket_mut(x) {
+            *c += count;
+        }
+    }
+
+    /// Take back each value of `xs` that [`Histogram::add_all`] counted
+    /// (a block counted past the point where its run stopped).
+    pub(crate) fn remove_all(&mut self, xs: &[f64]) {
+        for &x in xs {
+            if let Some(c) = self.bucket_mut(x) {
+                *c = c.saturating_sub(1);
+            }
+        }
+    }
+
+    /// The count of the bucket `x` falls in.
+    fn bucket_mut(&mut self, x: f64) -> Option<&mut u64> {
         let bits = x.to_bits();
         let exp = (bits >> 52) & 0x7ff;
         if exp < MIN_EXPONENT || !x.is_finite() {
-            self.zero += count;
-            return;
+            return Some(&mut self.zero);
         }
         let sub = ((bits >> (52 - SUB_BITS)) & (SUB_BUCKETS as u64 - 1)) as usize;
-        if let Some(c) = self
-            .page_mut(bits >> 63 == 1, exp as usize)
+        self.page_mut(bits >> 63 == 1, exp as usize)
             .and_then(|page| page.get_mut(sub))
-        {
-            *c += count;
-        }
     }
 
     pub(crate) fn merge(&mut self, o: &Histogram) {

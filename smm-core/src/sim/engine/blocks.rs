@@ -106,16 +106,19 @@ pub(super) struct KeyColumns {
     pub(super) piles: Vec<Vec<PileCounts>>,
 }
 
-/// The columns a range writes into.
+/// The columns a range writes into (none for a bounded run: its blocks are
+/// counted into histograms by the workers that ran them).
 enum Columns {
     Values(Vec<Vec<f64>>),
     Keys(Vec<Vec<u32>>),
+    Counted,
 }
 
 /// One block's share of the columns.
 enum BlockColumns<'a> {
     Values(Vec<&'a mut [f64]>),
     Keys(Vec<&'a mut [u32]>),
+    Counted,
 }
 
 pub(super) fn run_range(
@@ -173,9 +176,8 @@ pub(super) fn run_range_keeping(
     // by the allocator, so their pages are first touched by the workers, and
     // advised for huge pages: a fault per 2 MiB, not per 4 KiB), as values
     // or as keys.
-    // Bounded mode: each wave writes into a reusable buffer, and the accepted
-    // blocks are then counted into the histograms.
-    let wave_blocks = WAVE_BLOCKS.min(last_block - first_block) as usize;
+    // Bounded mode: no columns; each block runs into its worker's
+    // block-sized buffer and is counted from there (below).
     let keyed = plan.exact && keep == Keep::Keys;
     let mut columns = if keyed {
         Columns::Keys(
@@ -190,12 +192,20 @@ pub(super) fn run_range_keeping(
                 .collect(),
         )
     } else {
-        Columns::Values(
-            (0..metrics)
-                .map(|_| vec![0.0; wave_blocks * BLOCK_SIZE as usize])
-                .collect(),
-        )
+        Columns::Counted
     };
+    // Bounded mode: each worker counts its blocks into histograms of its
+    // own while their values are still in cache (a slot per pool thread;
+    // any slot would be correct, counts being integers); the slots are
+    // merged once at the end, and blocks past a stop are taken out again.
+    let counted: Vec<std::sync::Mutex<Vec<Histogram>>> = if plan.exact {
+        Vec::new()
+    } else {
+        (0..pool.map_or(1, rayon::ThreadPool::current_num_threads))
+            .map(|_| std::sync::Mutex::new(vec![Histogram::default(); metrics]))
+            .collect()
+    };
+    let mut not_accepted: Vec<u64> = Vec::new();
     let mut piles: Vec<Vec<PileCounts>> = vec![Vec::new(); if keyed { metrics } else { 0 }];
     let mut b = first_block;
     let mut written = 0usize; // iterations folded so far (exact mode offset)
@@ -234,12 +244,13 @@ pub(super) fn run_range_keeping(
                 .into_iter()
                 .map(BlockColumns::Keys)
                 .collect(),
+            Columns::Counted => (0..count).map(|_| BlockColumns::Counted).collect(),
         };
         let summaries: Vec<(BlockSummary, Vec<PileCounts>)> = on_pool(pool, || {
-            // A keyed block runs into a block-sized buffer of values first;
-            // each worker reuses one.
+            // A keyed or counted block runs into a block-sized buffer of
+            // values first; each worker reuses one.
             let buffer = || -> Vec<Vec<f64>> {
-                if keyed {
+                if keyed || !plan.exact {
                     vec![vec![0.0; BLOCK_SIZE as usize]; metrics]
                 } else {
                     Vec::new()
@@ -254,6 +265,10 @@ pub(super) fn run_range_keeping(
                     BlockColumns::Keys(mut cols) => {
                         run_block_keyed(plan, &centers, block, local, &mut cols)
                     }
+                    BlockColumns::Counted => (
+                        run_block_counted(plan, &centers, block, local, &counted),
+                        Vec::new(),
+                    ),
                 }
             };
             match pool {
@@ -275,7 +290,7 @@ pub(super) fn run_range_keeping(
         // Fold in block order; stop at the first converged boundary.
         let mut accepted = 0usize;
         let mut stop = false;
-        for (s, block_piles) in &summaries {
+        for (i, (s, block_piles)) in summaries.iter().enumerate() {
             fold_summary(&mut acc, s);
             if let (Some(columns), Some(p)) = (&mut acc.block_sums, plan.precision()) {
                 for (column, &(m, _)) in columns.iter_mut().zip(&p.targets) {
@@ -292,11 +307,10 @@ pub(super) fn run_range_keeping(
                 || precision.is_some_and(|p| acc.run_end < end && p.met(&acc.moments))
             {
                 stop = true;
+                // The wave's later blocks were counted by their workers.
+                not_accepted.extend((b + i as u64 + 1)..wave_end);
                 break;
             }
-        }
-        if let (Some(hists), Columns::Values(columns)) = (&mut acc.histograms, &columns) {
-            count_into_histograms(hists, columns, accepted, pool);
         }
         written += accepted;
         if stop {
@@ -308,6 +322,19 @@ pub(super) fn run_range_keeping(
         b = wave_end;
         control.report((b * BLOCK_SIZE).min(end) - start, end - start);
     }
+    if let Some(hists) = &mut acc.histograms {
+        for slot in counted {
+            let slot = slot.into_inner().unwrap_or_else(|e| e.into_inner());
+            for (h, c) in hists.iter_mut().zip(&slot) {
+                h.merge(c);
+            }
+        }
+        for block in not_accepted {
+            for (h, values) in hists.iter_mut().zip(recompute_block(plan, &centers, block)) {
+                h.remove_all(&values);
+            }
+        }
+    }
     let keys = match columns {
         Columns::Values(mut columns) if plan.exact => {
             for c in columns.iter_mut() {
@@ -317,7 +344,7 @@ pub(super) fn run_range_keeping(
             acc.samples = Some(columns);
             None
         }
-        Columns::Values(_) => None,
+        Columns::Values(_) | Columns::Counted => None,
         Columns::Keys(mut keys) => {
             for c in keys.iter_mut() {
                 c.truncate(written);
@@ -353,6 +380,32 @@ fn run_block_keyed(
     (summary, piles)
 }
 
+/// [`run_block`] into the block-sized buffer `local` (a column per metric),
+/// counting its values into this worker's slot of `counted` (a bounded
+/// run's histograms, a slot per pool thread).
+fn run_block_counted(
+    plan: &Plan,
+    centers: &[f64],
+    block: u64,
+    local: &mut [Vec<f64>],
+    counted: &[std::sync::Mutex<Vec<Histogram>>],
+) -> BlockSummary {
+    let summary = {
+        let mut views: Vec<&mut [f64]> = local.iter_mut().map(Vec::as_mut_slice).collect();
+        run_block(plan, centers, block, &mut views)
+    };
+    let slot = rayon::current_thread_index()
+        .and_then(|i| counted.get(i))
+        .or(counted.first());
+    if let Some(slot) = slot {
+        let mut hists = slot.lock().unwrap_or_else(|e| e.into_inner());
+        for (h, values) in hists.iter_mut().zip(local.iter()) {
+            h.add_all(values.get(..summary.len).unwrap_or(&[]));
+        }
+    }
+    summary
+}
+
 /// Recompute block `block` of the run: its values, per metric.
 pub(super) fn recompute_block(plan: &Plan, centers: &[f64], block: u64) -> Vec<Vec<f64>> {
     let mut local: Vec<Vec<f64>> = (0..plan.metric_count())
@@ -380,19 +433,6 @@ fn split_columns<T>(columns: &mut [Vec<T>], offset: usize, count: usize) -> Vec<
         }
     }
     per_block
-}
-
-fn count_into_histograms(
-    hists: &mut [Histogram],
-    columns: &[Vec<f64>],
-    accepted: usize,
-    pool: Option<&rayon::ThreadPool>,
-) {
-    let count = |(h, c): (&mut Histogram, &Vec<f64>)| h.add_all(c.get(..accepted).unwrap_or(&[]));
-    on_pool(pool, || match pool {
-        Some(_) => hists.par_iter_mut().zip(columns).for_each(count),
-        None => hists.iter_mut().zip(columns).for_each(count),
-    });
 }
 
 /// The shared pool of `threads` workers, or none for one thread (the work
