@@ -601,6 +601,40 @@ fn flipping_any_byte_of_a_signed_bundle_never_verifies() {
     );
 }
 
+/// A key that has verified many bundles verifies from a table of its own
+/// multiples instead of `ring`: its answers must not change when it turns
+/// hot, for good envelopes, a signature over another payload, and the
+/// high-S twin.
+#[test]
+fn a_key_answers_the_same_before_and_after_it_turns_hot() {
+    let s = signer("hot", 77);
+    let t = [trusted(&s)];
+    let good = sign_bundle(&bundle(), &[&s]).unwrap();
+    let other = sign_bundle(&bundle_at("2025-09-02T12:00:00Z", None), &[&s]).unwrap();
+    let der_of = |env: &[u8]| {
+        use base64::Engine;
+        let v: Value = serde_json::from_slice(env).unwrap();
+        base64::engine::general_purpose::STANDARD
+            .decode(v["signatures"][0]["sig"].as_str().unwrap())
+            .unwrap()
+    };
+    let swapped = with_signature(&good, |_| der_of(&other));
+    let twin = with_signature(&good, high_s_twin);
+    let answers = || {
+        [&good, &swapped, &twin]
+            .map(|e| verify_envelope(e, &t, None))
+            .to_vec()
+    };
+    let cold = answers();
+    assert_eq!(
+        cold.iter().map(|r| r.verified).collect::<Vec<_>>(),
+        [true, false, false]
+    );
+    for _ in 0..100 {
+        assert_eq!(answers(), cold);
+    }
+}
+
 #[test]
 fn batch_verification_matches_single_verification() {
     let s = signer("kms", 1);

@@ -34,21 +34,20 @@ use p256::{AffinePoint, FieldBytes, NistP256, NonZeroScalar, ProjectivePoint, Sc
 use sha2::Sha256;
 
 /// Bits per window.
-const WINDOW: usize = 7;
+pub(super) const WINDOW: usize = 7;
 /// Windows in a 256-bit scalar: `ceil(256 / 7)`. The last one holds bits
 /// 252..=255 only, so a scalar below the group order never carries past it.
-const ROWS: usize = 37;
+pub(super) const ROWS: usize = 37;
 /// Entries per row: signed digits run over `-64..=63`, so `|digit| <= 64`.
-const ENTRIES: usize = 64;
+pub(super) const ENTRIES: usize = 64;
 /// A point's affine `x || y` (big-endian bytes), as eight words to select.
 type Entry = [u64; 8];
 type Row = [Entry; ENTRIES];
 
-/// Built on first use (about 2.5 ms, 37 × 64 × 64 bytes = 148 KiB).
-static COMB: LazyLock<Vec<Row>> = LazyLock::new(build);
-
-fn build() -> Vec<Row> {
-    let mut base = ProjectivePoint::GENERATOR;
+/// The comb's points for the base point `base`, row after row: the
+/// affine multiples `1..=64` of `2^(7·row)·base` (verification builds the
+/// same comb for a trusted key, [`super::ecdsa_verify`]).
+pub(super) fn comb_points(mut base: ProjectivePoint) -> Vec<AffinePoint> {
     let mut points = Vec::with_capacity(ROWS * ENTRIES);
     for _ in 0..ROWS {
         let mut multiple = base;
@@ -60,9 +59,14 @@ fn build() -> Vec<Row> {
             base = base.double();
         }
     }
-    let affine: Vec<AffinePoint> =
-        <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize(points.as_slice());
-    affine
+    <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize(points.as_slice())
+}
+
+/// Built on first use (about 2.5 ms, 37 × 64 × 64 bytes = 148 KiB).
+static COMB: LazyLock<Vec<Row>> = LazyLock::new(build);
+
+fn build() -> Vec<Row> {
+    comb_points(ProjectivePoint::GENERATOR)
         .chunks_exact(ENTRIES)
         .map(|points| {
             let mut row = [[0u64; 8]; ENTRIES];
@@ -88,7 +92,7 @@ fn entry_of(point: &AffinePoint) -> Entry {
 
 /// The scalar as 37 signed 7-bit digits, least significant first:
 /// `k = Σ digit[i]·2^(7i)`, each digit in `-64..=63`.
-fn digits(k: &Scalar) -> [i8; ROWS] {
+pub(super) fn digits(k: &Scalar) -> [i8; ROWS] {
     let bytes = k.to_repr();
     // Byte `i` counted from the least significant end; zero past the top.
     let byte = |i: usize| -> u32 {

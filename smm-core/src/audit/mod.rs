@@ -14,6 +14,7 @@ mod bundle;
 mod crypto;
 mod dsse;
 mod ecdsa_sign;
+mod ecdsa_verify;
 mod signer;
 pub mod store;
 mod verify;
