@@ -141,6 +141,11 @@ pub(crate) fn check_signatures(
 /// Verify an envelope: the signature first (before the payload is parsed),
 /// then the canonical form, then the content (bundle schema, id, contract
 /// hash, trail chain). `expected_bundle_id`, when given, must match.
+///
+/// A trusted key that has checked 64 signatures in this process gets a
+/// table of its multiples (148 KiB, built once in about 2.5 ms; at most 16
+/// keys hold one, about 2.4 MB in all) and verifies about a third faster
+/// from then on, with the same verdicts.
 pub fn verify_envelope(
     envelope: &[u8],
     trusted: &[TrustedKey],
