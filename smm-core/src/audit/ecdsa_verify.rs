@@ -664,6 +664,39 @@ mod tests {
         );
     }
 
+    /// Threads racing one cold key through its turn to hot: every answer
+    /// right on every thread, before, during and after the build, and
+    /// one comb in the end.
+    #[test]
+    fn threads_racing_a_key_to_hot_all_get_right_answers() {
+        let registry = Registry::new();
+        let sk = SigningKey::from_slice(&[21u8; 32]).unwrap();
+        let vk = *sk.verifying_key();
+        let good: Signature = p256::ecdsa::signature::Signer::sign(&sk, b"good");
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..100 {
+                        let ring = |m: &[u8]| {
+                            super::super::crypto::verify_message_der_fast(
+                                &vk,
+                                m,
+                                good.to_der().as_bytes(),
+                            )
+                        };
+                        let answer =
+                            |m: &[u8]| registry.verify(&vk, m, &good).unwrap_or_else(|| ring(m));
+                        assert!(answer(b"good"));
+                        assert!(!answer(b"evil"));
+                    }
+                });
+            }
+        });
+        let keys = registry.0.lock().unwrap();
+        assert_eq!(keys.len(), 1);
+        assert!(keys.first().unwrap().comb.get().is_some());
+    }
+
     #[test]
     fn a_key_gets_its_comb_once_hot_and_cold_keys_give_way() {
         let registry = Registry::new();

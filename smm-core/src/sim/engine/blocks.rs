@@ -355,6 +355,17 @@ pub(super) fn run_range_keeping(
     Ok((acc, keys))
 }
 
+/// [`run_block`] into the block-sized buffer `local` (a column per metric).
+fn run_block_into(
+    plan: &Plan,
+    centers: &[f64],
+    block: u64,
+    local: &mut [Vec<f64>],
+) -> BlockSummary {
+    let mut views: Vec<&mut [f64]> = local.iter_mut().map(Vec::as_mut_slice).collect();
+    run_block(plan, centers, block, &mut views)
+}
+
 /// [`run_block`] into the block-sized buffer `local` (a column per metric),
 /// keeping each value as its key in `out` and returning the block's piles
 /// beside its summary.
@@ -365,10 +376,7 @@ fn run_block_keyed(
     local: &mut [Vec<f64>],
     out: &mut [&mut [u32]],
 ) -> (BlockSummary, Vec<PileCounts>) {
-    let summary = {
-        let mut views: Vec<&mut [f64]> = local.iter_mut().map(Vec::as_mut_slice).collect();
-        run_block(plan, centers, block, &mut views)
-    };
+    let summary = run_block_into(plan, centers, block, local);
     let piles = local
         .iter()
         .zip(out.iter_mut())
@@ -390,10 +398,7 @@ fn run_block_counted(
     local: &mut [Vec<f64>],
     counted: &[std::sync::Mutex<Vec<Histogram>>],
 ) -> BlockSummary {
-    let summary = {
-        let mut views: Vec<&mut [f64]> = local.iter_mut().map(Vec::as_mut_slice).collect();
-        run_block(plan, centers, block, &mut views)
-    };
+    let summary = run_block_into(plan, centers, block, local);
     let slot = rayon::current_thread_index()
         .and_then(|i| counted.get(i))
         .or(counted.first());
@@ -411,8 +416,7 @@ pub(super) fn recompute_block(plan: &Plan, centers: &[f64], block: u64) -> Vec<V
     let mut local: Vec<Vec<f64>> = (0..plan.metric_count())
         .map(|_| vec![0.0; BLOCK_SIZE as usize])
         .collect();
-    let mut views: Vec<&mut [f64]> = local.iter_mut().map(Vec::as_mut_slice).collect();
-    let s = run_block(plan, centers, block, &mut views);
+    let s = run_block_into(plan, centers, block, &mut local);
     for c in local.iter_mut() {
         c.truncate(s.len);
     }
