@@ -939,6 +939,62 @@ fn chains_behave(store: &dyn BundleStore) {
     assert_eq!(report.order, [a.id().unwrap(), b.id().unwrap()]);
 }
 
+/// A file store's head record restored from an old copy (a rollback) is
+/// caught before anything chains to it: `head` and `put_next` name the
+/// bundle already chained to the old head, and the chain stays linear;
+/// put back, the chain goes on.
+#[test]
+fn file_store_refuses_a_rolled_back_head() {
+    let dir = tempdir("rolled-back");
+    let store = FileBundleStore::open(&dir, trusted_set()).unwrap();
+    let s = signer("kms", 1);
+    let stored =
+        |b: &AuditBundle| StoredBundle::from_envelope(&sign_bundle(b, &[&s]).unwrap()).unwrap();
+    let ws = "ws-icblabs-0001";
+    let a = bundle_at("2025-09-01T12:00:00Z", None);
+    let b = bundle_at("2025-09-01T13:00:00Z", Some(a.id().unwrap()));
+    let c = bundle_at("2025-09-01T14:00:00Z", Some(b.id().unwrap()));
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        let _ = std::fs::remove_dir_all(to);
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    };
+    store.put_next(&stored(&a)).unwrap();
+    copy(&dir.join("heads"), &dir.join("heads-at-a"));
+    store.put_next(&stored(&b)).unwrap();
+    store.put_next(&stored(&c)).unwrap();
+    copy(&dir.join("heads"), &dir.join("heads-at-c"));
+    copy(&dir.join("heads-at-a"), &dir.join("heads"));
+    let e = store.head(ws).unwrap_err();
+    assert!(
+        matches!(&e, AuditError::Corrupt { bundle_id, .. } if *bundle_id == a.id().unwrap())
+            && e.to_string().contains(&b.id().unwrap())
+            && e.to_string().contains("rolled back"),
+        "{e}"
+    );
+    let after_a = bundle_at("2025-09-01T15:00:00Z", Some(a.id().unwrap()));
+    assert!(matches!(
+        store.put_next(&stored(&after_a)),
+        Err(AuditError::Corrupt { .. })
+    ));
+    assert_eq!(store.list(ws, None, None).unwrap().len(), 3);
+    // Another handle on the same directory sees the same.
+    let again = FileBundleStore::open(&dir, trusted_set()).unwrap();
+    assert!(matches!(again.head(ws), Err(AuditError::Corrupt { .. })));
+    copy(&dir.join("heads-at-c"), &dir.join("heads"));
+    assert_eq!(store.head(ws).unwrap().unwrap().bundle_id, c.id().unwrap());
+    let d = bundle_at("2025-09-01T16:00:00Z", Some(c.id().unwrap()));
+    store.put_next(&stored(&d)).unwrap();
+    let all = store.list(ws, None, None).unwrap();
+    let bundles: Vec<AuditBundle> = all.iter().map(|x| x.bundle().unwrap()).collect();
+    let report = audit::verify_bundle_chain(&bundles).unwrap();
+    assert!(report.valid, "{report:?}");
+    assert_eq!(report.order.len(), 4);
+}
+
 #[test]
 fn file_store_layout_and_behaviour() {
     let dir = tempdir("layout");
@@ -1620,6 +1676,13 @@ fn postgres_store_evidence_is_append_only() {
             "UPDATE chain_heads SET head_bundle_id = '{}'",
             fork.id().unwrap()
         ),
+        // A head row is never deleted, never moves workspace and starts
+        // empty: a rollback by delete and insert is refused (schema v2).
+        "DELETE FROM chain_heads".to_string(),
+        "UPDATE chain_heads SET workspace_id = 'ws-other'".to_string(),
+        format!(
+            "INSERT INTO chain_heads (workspace_id, head_bundle_id) VALUES ('ws-new', '{aid}')"
+        ),
     ] {
         let e = c
             .batch_execute(&sql)
@@ -1637,10 +1700,13 @@ fn postgres_store_evidence_is_append_only() {
         store.head("ws-icblabs-0001").unwrap().unwrap().bundle_id,
         b.id().unwrap()
     );
-    // A head row made by hand for another workspace, naming this one's
-    // bundle, is refused on read (the bundle says whose it is).
+    // A head row made by a role that can get around the triggers (here a
+    // superuser turning them off), for another workspace and naming this
+    // one's bundle, is refused on read (the bundle says whose it is).
     c.batch_execute(&format!(
-        "INSERT INTO chain_heads (workspace_id, head_bundle_id) VALUES ('ws-other', '{}')",
+        "SET session_replication_role = replica;
+         INSERT INTO chain_heads (workspace_id, head_bundle_id) VALUES ('ws-other', '{}');
+         SET session_replication_role = DEFAULT;",
         b.id().unwrap()
     ))
     .unwrap();
@@ -1756,6 +1822,152 @@ fn postgres_store_racing_writers_make_one_chain() {
         report.order.last(),
         Some(&store.head("ws-icblabs-0001").unwrap().unwrap().bundle_id)
     );
+}
+
+/// A chain head rolled back to an older bundle (by a role that can get
+/// around the schema's triggers: a superuser turning them off) is caught
+/// before anything chains to it: `head` and `put_next` name the bundle that
+/// already follows it, and the chain stays linear. A head that a bundle
+/// stored by `put` alone already follows is refused the same way.
+#[test]
+fn postgres_store_refuses_a_rolled_back_head() {
+    let server = pg_server::PgServer::start();
+    let url = server.database("rolled_back");
+    let store = PostgresBundleStore::connect(&url, trusted_set()).unwrap();
+    let s = signer("kms", 1);
+    let stored =
+        |b: &AuditBundle| StoredBundle::from_envelope(&sign_bundle(b, &[&s]).unwrap()).unwrap();
+    let ws = "ws-icblabs-0001";
+    let a = bundle_at("2025-09-01T12:00:00Z", None);
+    let b = bundle_at("2025-09-01T13:00:00Z", Some(a.id().unwrap()));
+    let c3 = bundle_at("2025-09-01T14:00:00Z", Some(b.id().unwrap()));
+    for x in [&a, &b, &c3] {
+        store.put_next(&stored(x)).unwrap();
+    }
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let roll_back_to = |c: &mut postgres::Client, id: &str| {
+        c.batch_execute(&format!(
+            "SET session_replication_role = replica;
+             DELETE FROM chain_heads WHERE workspace_id = '{ws}';
+             INSERT INTO chain_heads (workspace_id, head_bundle_id) VALUES ('{ws}', '{id}');
+             SET session_replication_role = DEFAULT;"
+        ))
+        .unwrap();
+    };
+    // With the triggers on, the same rollback is refused outright.
+    let e = c
+        .batch_execute(&format!(
+            "DELETE FROM chain_heads WHERE workspace_id = '{ws}';
+             INSERT INTO chain_heads (workspace_id, head_bundle_id) VALUES ('{ws}', '{}')",
+            a.id().unwrap()
+        ))
+        .unwrap_err();
+    assert!(
+        e.as_db_error()
+            .is_some_and(|d| d.message().contains("append-only")),
+        "{e:?}"
+    );
+    roll_back_to(&mut c, &a.id().unwrap());
+    let e = store.head(ws).unwrap_err();
+    assert!(
+        matches!(&e, AuditError::Corrupt { bundle_id, .. } if *bundle_id == a.id().unwrap())
+            && e.to_string().contains(&b.id().unwrap())
+            && e.to_string().contains("rolled back"),
+        "{e}"
+    );
+    // A flow that chained to the rolled-back head anyway is refused too.
+    let after_a = bundle_at("2025-09-01T15:00:00Z", Some(a.id().unwrap()));
+    let e = store.put_next(&stored(&after_a)).unwrap_err();
+    assert!(
+        matches!(&e, AuditError::Corrupt { .. }) && e.to_string().contains("would fork"),
+        "{e}"
+    );
+    assert_eq!(store.list(ws, None, None).unwrap().len(), 3);
+    // Put back where it was, the chain goes on.
+    roll_back_to(&mut c, &c3.id().unwrap());
+    assert_eq!(store.head(ws).unwrap().unwrap().bundle_id, c3.id().unwrap());
+    let d = bundle_at("2025-09-01T16:00:00Z", Some(c3.id().unwrap()));
+    store.put_next(&stored(&d)).unwrap();
+    // A bundle stored by `put` alone that follows the head: chaining to
+    // the head would fork, so it is refused, not silently branched.
+    let e1 = bundle_at("2025-09-01T17:00:00Z", Some(d.id().unwrap()));
+    store.put(&stored(&e1)).unwrap();
+    assert!(matches!(store.head(ws), Err(AuditError::Corrupt { .. })));
+    let e2 = bundle_at("2025-09-01T18:00:00Z", Some(d.id().unwrap()));
+    assert!(matches!(
+        store.put_next(&stored(&e2)),
+        Err(AuditError::Corrupt { .. })
+    ));
+    let all = store.list(ws, None, None).unwrap();
+    let bundles: Vec<AuditBundle> = all.iter().map(|x| x.bundle().unwrap()).collect();
+    let report = audit::verify_bundle_chain(&bundles).unwrap();
+    assert!(report.valid, "{report:?}");
+    assert_eq!(bundles.len(), 5);
+}
+
+/// Every migration path of the store: the rows a version-1 store holds
+/// (written by this library, copied into a database left at version 1)
+/// are read and chained on after the migration, and the newer schema's
+/// guards hold on them.
+#[test]
+fn postgres_store_migrates_from_every_earlier_version() {
+    use smm_core::audit::store::{
+        POSTGRES_STORE_SCHEMA_VERSION, migrate_store_to, store_schema_status,
+    };
+    let server = pg_server::PgServer::start();
+    let source = server.database("store_source");
+    let store = PostgresBundleStore::connect(&source, trusted_set()).unwrap();
+    let s = signer("kms", 1);
+    let stored =
+        |b: &AuditBundle| StoredBundle::from_envelope(&sign_bundle(b, &[&s]).unwrap()).unwrap();
+    let ws = "ws-icblabs-0001";
+    let a = bundle_at("2025-09-01T12:00:00Z", None);
+    let b = bundle_at("2025-09-01T13:00:00Z", Some(a.id().unwrap()));
+    store.put_next(&stored(&a)).unwrap();
+    store.put_next(&stored(&b)).unwrap();
+    let tables = [
+        "audit_bundles",
+        "bundle_signatures",
+        "bundle_events",
+        "chain_heads",
+    ];
+    let mut from_db = postgres::Client::connect(&source, postgres::NoTls).unwrap();
+    for from in 1..POSTGRES_STORE_SCHEMA_VERSION {
+        let url = server.database(&format!("store_from_v{from}"));
+        assert_eq!(migrate_store_to(&url, from).unwrap(), (0, from));
+        assert_eq!(store_schema_status(&url).unwrap().found, from);
+        let mut to_db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        for t in tables {
+            let mut rows = Vec::new();
+            std::io::Read::read_to_end(
+                &mut from_db.copy_out(&format!("COPY {t} TO STDOUT")).unwrap(),
+                &mut rows,
+            )
+            .unwrap();
+            let mut w = to_db.copy_in(&format!("COPY {t} FROM STDIN")).unwrap();
+            std::io::Write::write_all(&mut w, &rows).unwrap();
+            w.finish().unwrap();
+        }
+        let migrated = PostgresBundleStore::connect(&url, trusted_set()).unwrap();
+        assert_eq!(
+            store_schema_status(&url).unwrap().found,
+            POSTGRES_STORE_SCHEMA_VERSION
+        );
+        assert_eq!(
+            migrated.head(ws).unwrap().unwrap().bundle_id,
+            b.id().unwrap()
+        );
+        let next = bundle_at("2025-09-01T14:00:00Z", Some(b.id().unwrap()));
+        assert_eq!(
+            migrated.put_next(&stored(&next)).unwrap(),
+            PutOutcome::Stored
+        );
+        let all = migrated.list(ws, None, None).unwrap();
+        let bundles: Vec<AuditBundle> = all.iter().map(|x| x.bundle().unwrap()).collect();
+        assert!(audit::verify_bundle_chain(&bundles).unwrap().valid);
+        assert_eq!(bundles.len(), 3);
+        assert!(to_db.batch_execute("DELETE FROM chain_heads").is_err());
+    }
 }
 
 /// The store's migrations: an empty database, a second look that finds

@@ -250,3 +250,60 @@ def test_one_instant_is_one_bundle_whatever_its_spelling(tmp_path):
         assert json.loads(smm_core.FileBundleStore(tmp_path / f"s{i}").get(r.bundle_id))["payload"]
         ids.add(r.bundle_id)
     assert len(ids) == 1, ids
+
+
+def test_a_rolled_back_file_store_head_stops_the_run(tmp_path):
+    """The file store's head record restored from an old copy: the store
+    names the bundle already chained to that head, from Python and from C,
+    and the run stops before anything is spent instead of forking the
+    chain. Put back, the chain goes on."""
+    import ctypes
+
+    key = smm_core.LocalSigner.generate("k")
+    store_dir = tmp_path / "store"
+    ledger = smm_core.UsageLedger.memory()
+    common = dict(campaign=CAMPAIGN, agent_run=AGENT_RUN, store=store_dir, key=key, ledger=ledger)
+    first = smm_core.run(CONTRACT, now=NOW, **common)
+    shutil.copytree(store_dir / "heads", tmp_path / "heads-at-first")
+    second = smm_core.run(CONTRACT, now="2025-09-01T13:00:00Z", **common)
+    shutil.copytree(store_dir / "heads", tmp_path / "heads-at-second")
+    shutil.rmtree(store_dir / "heads")
+    shutil.copytree(tmp_path / "heads-at-first", store_dir / "heads")
+
+    store = smm_core.FileBundleStore(store_dir)
+    with pytest.raises(smm_core.CorruptBundleError, match="rolled back"):
+        store.head(WS)
+    spent = ledger.usage(WS, "tokens", NOW)
+    with pytest.raises(smm_core.CorruptBundleError, match=second.bundle_id):
+        smm_core.run(CONTRACT, now="2025-09-01T14:00:00Z", **common)
+    assert ledger.usage(WS, "tokens", NOW) == spent
+    assert [b["bundleId"] for b in store.list(WS)] == [first.bundle_id, second.bundle_id]
+
+    path = os.environ.get("SMM_C_LIB")
+    if path:
+        lib = ctypes.CDLL(path)
+        lib.smm_store_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
+        lib.smm_store_open.restype = ctypes.c_uint32
+        lib.smm_store_head.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
+        lib.smm_store_head.restype = ctypes.c_uint32
+        lib.smm_store_free.argtypes = [ctypes.c_void_p]
+        lib.smm_status_name.restype = ctypes.c_char_p
+        lib.smm_status_name.argtypes = [ctypes.c_uint32]
+        lib.smm_last_error_json.restype = ctypes.c_void_p
+        lib.smm_string_free.argtypes = [ctypes.c_void_p]
+        keys = json.dumps([{"keyId": key.key_id, "publicKey": key.public_key_pem}])
+        c_store, out = ctypes.c_void_p(), ctypes.c_void_p()
+        assert lib.smm_store_open(str(store_dir).encode(), keys.encode(), ctypes.byref(c_store)) == 0
+        status = lib.smm_store_head(c_store, WS.encode(), ctypes.byref(out))
+        assert lib.smm_status_name(status).decode() == "SMM_CORRUPT_BUNDLE"
+        p = lib.smm_last_error_json()
+        error = ctypes.string_at(p).decode()
+        lib.smm_string_free(p)
+        assert "rolled back" in error
+        lib.smm_store_free(c_store)
+
+    shutil.rmtree(store_dir / "heads")
+    shutil.copytree(tmp_path / "heads-at-second", store_dir / "heads")
+    third = smm_core.run(CONTRACT, now="2025-09-01T14:00:00Z", **common)
+    assert third.verified
+    assert [b["bundleId"] for b in store.list(WS)] == [first.bundle_id, second.bundle_id, third.bundle_id]

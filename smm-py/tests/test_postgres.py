@@ -4,6 +4,7 @@ no error and no repr. The server is the one SMM_TEST_PG_URL names
 (scripts/test starts one), or a throwaway one started here."""
 
 import ctypes
+import json
 import os
 import pathlib
 import subprocess
@@ -297,10 +298,15 @@ def test_a_head_naming_another_workspaces_bundle_stops_the_run(database, tmp_pat
     bundle["workspaceId"] = "ws-other"
     bundle["createdAt"] = "2025-09-01T12:30:00Z"
     other = store.put(smm_core.sign_bundle(bundle, key))
+    # The schema refuses a head row rewritten by hand (it is never deleted
+    # and starts empty): a role that can turn the triggers off is needed.
+    hand = (f"DELETE FROM chain_heads WHERE workspace_id = '{WS}'; "
+            f"INSERT INTO chain_heads (workspace_id, head_bundle_id) VALUES ('{WS}', '{other}')")
+    refused = subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", database, "-c", hand],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "append-only" in refused.stderr, refused.stderr
     subprocess.run(
-        ["psql", "-q", database, "-c",
-         f"DELETE FROM chain_heads WHERE workspace_id = '{WS}'; "
-         f"INSERT INTO chain_heads (workspace_id, head_bundle_id) VALUES ('{WS}', '{other}')"],
+        ["psql", "-q", database, "-c", "SET session_replication_role = replica; " + hand],
         check=True,
     )
     ledger = smm_core.UsageLedger.connect(database)
@@ -321,4 +327,45 @@ def test_a_head_naming_another_workspaces_bundle_stops_the_run(database, tmp_pat
     error = ctypes.string_at(p).decode()
     lib.smm_string_free(p)
     assert "names a bundle of workspace" in error
+    lib.smm_store_free(c_store)
+
+
+def test_a_rolled_back_head_stops_the_run(database, tmp_path):
+    """A chain head moved back to an older bundle (the schema refuses it;
+    here a superuser turns the triggers off) is caught before anything is
+    spent: the store names the bundle that already follows it, from Python
+    and from C, and the chain stays linear."""
+    key = smm_core.LocalSigner.generate("k")
+    trusted = {key.key_id: key.public_key_pem}
+    common = dict(campaign=EX / "campaign.icblabs.json", agent_run=EX / "agent-run.research.json",
+                  store=database, key=key, ledger=database)
+    first = smm_core.run(EX / "workspace.icblabs.v2.json", now=NOW, **common)
+    second = smm_core.run(EX / "workspace.icblabs.v2.json", now="2025-09-01T13:00:00Z", **common)
+    assert first.verified and second.verified
+    subprocess.run(
+        ["psql", "-q", database, "-c",
+         "SET session_replication_role = replica; "
+         f"DELETE FROM chain_heads WHERE workspace_id = '{WS}'; "
+         f"INSERT INTO chain_heads (workspace_id, head_bundle_id) VALUES ('{WS}', '{first.bundle_id}')"],
+        check=True,
+    )
+    store = smm_core.PostgresBundleStore.connect(database, trusted)
+    with pytest.raises(smm_core.CorruptBundleError, match="rolled back"):
+        store.head(WS)
+    ledger = smm_core.UsageLedger.connect(database)
+    spent = ledger.usage(WS, "tokens", NOW)
+    with pytest.raises(smm_core.CorruptBundleError, match=second.bundle_id):
+        smm_core.run(EX / "workspace.icblabs.v2.json", now="2025-09-01T14:00:00Z", **common)
+    assert ledger.usage(WS, "tokens", NOW) == spent
+    assert [b["bundleId"] for b in store.list(WS)] == [first.bundle_id, second.bundle_id]
+    lib = c_lib()
+    keys = json.dumps([{"keyId": key.key_id, "publicKey": key.public_key_pem}])
+    c_store, out = ctypes.c_void_p(), ctypes.c_void_p()
+    assert lib.smm_pg_store_open(database.encode(), keys.encode(), ctypes.byref(c_store)) == 0
+    status = lib.smm_store_head(c_store, WS.encode(), ctypes.byref(out))
+    assert lib.smm_status_name(status).decode() == "SMM_CORRUPT_BUNDLE"
+    p = lib.smm_last_error_json()
+    error = ctypes.string_at(p).decode()
+    lib.smm_string_free(p)
+    assert "rolled back" in error
     lib.smm_store_free(c_store)

@@ -28,6 +28,17 @@ const MAX_FILE: u64 = crate::limits::MAX_DOCUMENT_BYTES as u64;
 /// place and fsyncs its directory, and every directory it created: a
 /// crash leaves the old state or the new one, and two writers cannot
 /// both win.
+///
+/// `heads/<workspaceId>` names each chain's head, and
+/// `audit-snapshots/<id hex>/successor.json.gz` the bundle `put_next`
+/// chained to a bundle: a head record rolled back to an older bundle
+/// (restored from an old copy, say) is answered `Corrupt` by `head` and
+/// `put_next` instead of forking the chain. The store trusts whoever can
+/// write its directory, as any file store must: one who also removes the
+/// successor record (or the bundles) is not caught here, but by
+/// [`crate::audit::verify_bundle_chain`] over what is left. A store
+/// written before successor records were kept has none for its older
+/// bundles (nothing to catch there, nothing falsely refused).
 #[derive(Debug)]
 pub struct FileBundleStore {
     root: PathBuf,
@@ -326,6 +337,60 @@ impl FileBundleStore {
 
     /// Where a bundle's file is, written beside its snapshot when it is
     /// first stored: a lookup by id reads it instead of listing the store.
+    /// Where the record of the bundle that `put_next` chained to
+    /// `bundle_id` is kept, beside its snapshot.
+    fn successor_path(&self, bundle_id: &str) -> Result<PathBuf, AuditError> {
+        Ok(self
+            .root
+            .join("audit-snapshots")
+            .join(hex_of(bundle_id)?)
+            .join("successor.json.gz"))
+    }
+
+    /// The bundle `put_next` chained to `bundle_id`, if any (checked: a
+    /// regular file naming `bundle_id` and a well-formed id).
+    fn read_successor(&self, bundle_id: &str) -> Result<Option<String>, AuditError> {
+        let path = self.successor_path(bundle_id)?;
+        let corrupt = |message: String| AuditError::Corrupt {
+            bundle_id: bundle_id.to_string(),
+            message: format!("{}: {message}", path.display()),
+        };
+        match fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("inspect", &path, e)),
+            Ok(m) if !m.file_type().is_file() => {
+                return Err(corrupt("a successor record must be a regular file".into()));
+            }
+            Ok(_) => {}
+        }
+        self.no_links(path.parent().unwrap_or(&self.root))?;
+        let r: SuccessorRecord = serde_json::from_slice(&Self::read_gz(&path)?)
+            .map_err(|e| corrupt(format!("not a successor record: {e}")))?;
+        check_bundle_id(&r.next).map_err(|e| corrupt(e.to_string()))?;
+        if r.bundle_id != bundle_id {
+            return Err(corrupt(format!("the successor record of {}", r.bundle_id)));
+        }
+        Ok(Some(r.next))
+    }
+
+    /// Record that `next` was chained to `previous` (after `next` is
+    /// stored: a crash before leaves no record, never a false one).
+    fn write_successor(
+        &self,
+        workspace_id: &str,
+        previous: &str,
+        next: &str,
+    ) -> Result<(), AuditError> {
+        let record = SuccessorRecord {
+            workspace_id: workspace_id.to_string(),
+            bundle_id: previous.to_string(),
+            next: next.to_string(),
+        };
+        let bytes =
+            serde_json::to_vec(&record).map_err(|e| AuditError::internal(&e.to_string()))?;
+        self.write_atomic(&self.successor_path(previous)?, &bytes, &mut Steps::none())
+    }
+
     fn locator_path(&self, bundle_id: &str) -> Result<PathBuf, AuditError> {
         Ok(self
             .root
@@ -517,25 +582,38 @@ impl FileBundleStore {
 
     /// The head bundle, from the head record (or, for a store written
     /// before heads were kept, from the chain).
+    ///
+    /// A head that `put_next` already chained a bundle to (its successor
+    /// record) is refused: the head record was rolled back (restored from
+    /// an old copy, say), and a bundle chained to it would fork the chain.
     fn current_head(&self, workspace_id: &str) -> Result<Option<StoredBundle>, AuditError> {
         let Some(h) = self.read_head(workspace_id)? else {
             return tip_of(self.list(workspace_id, None, None)?);
         };
-        if let Some(b) = self.get(&h.head)? {
-            return head_of(workspace_id, b).map(Some);
-        }
-        match &h.previous {
-            None => Ok(None),
-            Some(p) => match self.get(p)? {
-                Some(b) => head_of(workspace_id, b).map(Some),
-                None => Err(AuditError::Corrupt {
+        let head = match self.get(&h.head)? {
+            Some(b) => b,
+            None => match &h.previous {
+                None => return Ok(None),
+                Some(p) => self.get(p)?.ok_or_else(|| AuditError::Corrupt {
                     bundle_id: p.clone(),
                     message: format!(
                         "the chain head of workspace {workspace_id:?} names it, and it is not stored"
                     ),
-                }),
+                })?,
             },
+        };
+        let head = head_of(workspace_id, head)?;
+        if let Some(next) = self.read_successor(&head.bundle_id)? {
+            return Err(AuditError::Corrupt {
+                bundle_id: head.bundle_id,
+                message: format!(
+                    "the chain of workspace {workspace_id} names it as its head, but {next} \
+                     was chained to it: the head record was rolled back, and a bundle \
+                     chained to it would fork the chain"
+                ),
+            });
         }
+        Ok(Some(head))
     }
 
     /// Create `dir` and its missing parents under the root, fsyncing
@@ -790,6 +868,16 @@ struct HeadRecord {
     previous: Option<String>,
 }
 
+/// The bundle `put_next` chained to a head, kept beside the head's
+/// snapshot, so that a head record rolled back to it is caught.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SuccessorRecord {
+    workspace_id: String,
+    bundle_id: String,
+    next: String,
+}
+
 /// The canonical bytes of a bundle's contract snapshot.
 fn snapshot_bytes(b: &StoredBundle) -> Result<Vec<u8>, AuditError> {
     let v = serde_json::to_value(&b.bundle()?.contract)
@@ -847,6 +935,16 @@ impl BundleStore for FileBundleStore {
         let lock = self.take_lock(&self.root.join("locks").join(format!("ws-{key}.lock")))?;
         if self.record_for(b)?.is_some() {
             let outcome = self.put(b)?;
+            // A repeat after a crash that came before the successor record:
+            // write it now, when `b` is the head it chained.
+            if let (Some(h), Some(p)) = (
+                self.read_head(&b.workspace_id)?,
+                b.bundle()?.previous_bundle_ref,
+            ) && h.head == b.bundle_id
+                && self.read_successor(&p)?.is_none()
+            {
+                self.write_successor(&b.workspace_id, &p, &b.bundle_id)?;
+            }
             drop(lock);
             return Ok(outcome);
         }
@@ -854,15 +952,19 @@ impl BundleStore for FileBundleStore {
         check_next(b, head.as_ref())?;
         // Check the bundle as `put` will before the head moves to it.
         plan_put(None, b, &self.trusted)?;
+        let previous = head.map(|h| h.bundle_id);
         let record = HeadRecord {
             workspace_id: b.workspace_id.clone(),
             head: b.bundle_id.clone(),
-            previous: head.map(|h| h.bundle_id),
+            previous: previous.clone(),
         };
         let bytes =
             serde_json::to_vec(&record).map_err(|e| AuditError::internal(&e.to_string()))?;
         self.write_atomic(&self.head_path(&b.workspace_id), &bytes, &mut Steps::none())?;
         let outcome = self.put(b)?;
+        if let Some(p) = &previous {
+            self.write_successor(&b.workspace_id, p, &b.bundle_id)?;
+        }
         drop(lock);
         Ok(outcome)
     }

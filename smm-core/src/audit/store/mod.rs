@@ -581,6 +581,9 @@ pub use file::FileBundleStore;
 
 #[cfg(feature = "postgres")]
 mod pg_store;
+#[cfg(all(feature = "postgres", feature = "test-util"))]
+#[doc(hidden)]
+pub use pg_store::migrate_store_to;
 #[cfg(feature = "postgres")]
 pub use pg_store::{
     POSTGRES_STORE_SCHEMA_VERSION, PostgresBundleStore, StorePurge, StoreSchemaStatus,

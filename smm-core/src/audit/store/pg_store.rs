@@ -20,7 +20,13 @@
 //! locks the workspace's `chain_heads` row (`SELECT ... FOR UPDATE`),
 //! checks the bundle against the head and publishes it in one transaction,
 //! and a trigger refuses to move a head to a bundle that does not name the
-//! old head as its previous.
+//! old head as its previous. A head row starts empty (the store then finds
+//! the chain's tip from the bundles), is never deleted and never changes
+//! workspace (triggers again, schema version 2), so it cannot be rolled
+//! back by hand; and `head` and `put_next` check that the head has no
+//! successor (an index on `previous_bundle_id`), so a head rolled back by a
+//! role that can get around the triggers is answered `Corrupt` instead of
+//! forking the chain.
 
 use ::postgres::{Client, GenericClient, Transaction};
 type PgError = ::postgres::Error;
@@ -30,14 +36,15 @@ use crate::pg::{PgFailure, PgTarget, Pool, failure};
 use crate::usage::{RecordKind, RetentionAction, RetentionPlan};
 
 /// The newest PostgreSQL store schema this library writes and reads.
-pub const POSTGRES_STORE_SCHEMA_VERSION: i64 = 1;
+pub const POSTGRES_STORE_SCHEMA_VERSION: i64 = 2;
 
 /// The component name in `smm_schema_version`.
 const COMPONENT: &str = "store";
 
-const MIGRATIONS: [(i64, &str); 1] = [(
-    1,
-    r#"CREATE TABLE audit_bundles (
+const MIGRATIONS: [(i64, &str); 2] = [
+    (
+        1,
+        r#"CREATE TABLE audit_bundles (
         bundle_id TEXT PRIMARY KEY CHECK (bundle_id ~ '^sha256:[0-9a-f]{64}$'),
         workspace_id TEXT NOT NULL,
         created_at TEXT NOT NULL,
@@ -128,7 +135,48 @@ const MIGRATIONS: [(i64, &str); 1] = [(
         FOR EACH ROW EXECUTE FUNCTION smm_chain_guard();
     CREATE TRIGGER chain_heads_no_truncate BEFORE TRUNCATE ON chain_heads
         FOR EACH STATEMENT EXECUTE FUNCTION smm_store_refuse();"#,
-)];
+    ),
+    (
+        // A head row could still be rolled back to an older bundle by deleting
+        // it and inserting it again (the UPDATE guard never saw it), and the
+        // next `put_next` would then fork the chain. Now a head row starts
+        // empty (the store finds the chain's tip itself), is never deleted and
+        // never changes workspace; and the store checks that the head it chains
+        // to has no successor (the index below), which holds even against a
+        // role that can get around the triggers.
+        2,
+        r#"CREATE INDEX audit_bundles_by_previous
+        ON audit_bundles (previous_bundle_id, workspace_id)
+        WHERE previous_bundle_id IS NOT NULL;
+    CREATE OR REPLACE FUNCTION smm_chain_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.workspace_id IS DISTINCT FROM OLD.workspace_id THEN
+            RAISE EXCEPTION 'the chain of workspace % would fork: its head row may not move to workspace %',
+                OLD.workspace_id, NEW.workspace_id;
+        END IF;
+        IF OLD.head_bundle_id IS NOT NULL
+           AND NEW.head_bundle_id IS DISTINCT FROM OLD.head_bundle_id
+           AND (SELECT b.previous_bundle_id FROM audit_bundles b
+                WHERE b.bundle_id = NEW.head_bundle_id) IS DISTINCT FROM OLD.head_bundle_id THEN
+            RAISE EXCEPTION 'the chain of workspace % would fork: % does not follow its head %',
+                OLD.workspace_id, NEW.head_bundle_id, OLD.head_bundle_id;
+        END IF;
+        RETURN NEW;
+    END $$;
+    CREATE FUNCTION smm_chain_start_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.head_bundle_id IS NOT NULL THEN
+            RAISE EXCEPTION 'the chain of workspace % would fork: a head row starts empty (the store finds its chain''s tip), not at %',
+                NEW.workspace_id, NEW.head_bundle_id;
+        END IF;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER chain_heads_start_empty BEFORE INSERT ON chain_heads
+        FOR EACH ROW EXECUTE FUNCTION smm_chain_start_guard();
+    CREATE TRIGGER chain_heads_no_delete BEFORE DELETE ON chain_heads
+        FOR EACH ROW EXECUTE FUNCTION smm_store_refuse();"#,
+    ),
+];
 
 /// What [`PostgresBundleStore::apply_retention`] removed: also kept in the
 /// store's `bundle_purges` table.
@@ -201,10 +249,22 @@ fn corrupt(bundle_id: &str, message: impl Into<String>) -> AuditError {
 /// Apply the store's migrations to the database at `url` (what `smm db
 /// migrate` does); returns the version found and the version now.
 pub fn migrate_store(url: &str) -> Result<(i64, i64), AuditError> {
+    migrate_to(url, POSTGRES_STORE_SCHEMA_VERSION)
+}
+
+/// Apply the store's migrations up to `version` only: a database as an
+/// older library left it, for the tests of every migration path.
+#[cfg(feature = "test-util")]
+#[doc(hidden)]
+pub fn migrate_store_to(url: &str, version: i64) -> Result<(i64, i64), AuditError> {
+    migrate_to(url, version)
+}
+
+fn migrate_to(url: &str, version: i64) -> Result<(i64, i64), AuditError> {
     let target = PgTarget::parse(url).map_err(|e| storage("", e))?;
     let shown = target.shown().to_string();
     let mut c = target.connect().map_err(|e| storage(&shown, e))?;
-    run_migrations(&mut c, &shown)
+    run_migrations(&mut c, &shown, version)
 }
 
 /// The store's schema version in the database at `url`, and the newest
@@ -221,8 +281,13 @@ pub fn store_schema_status(url: &str) -> Result<StoreSchemaStatus, AuditError> {
     })
 }
 
-fn run_migrations(c: &mut Client, shown: &str) -> Result<(i64, i64), AuditError> {
-    match crate::pg::migrate(c, COMPONENT, &MIGRATIONS).map_err(|e| storage(shown, e))? {
+fn run_migrations(c: &mut Client, shown: &str, version: i64) -> Result<(i64, i64), AuditError> {
+    let upto: Vec<(i64, &str)> = MIGRATIONS
+        .iter()
+        .copied()
+        .filter(|(v, _)| *v <= version)
+        .collect();
+    match crate::pg::migrate(c, COMPONENT, &upto).map_err(|e| storage(shown, e))? {
         Ok(m) => Ok((m.from, m.to)),
         Err(found) => Err(AuditError::Storage {
             message: format!(
@@ -258,7 +323,7 @@ impl PostgresBundleStore {
         let shown = store.url().to_string();
         store.with(|c| {
             if migrate {
-                return run_migrations(c, &shown).map(|_| ());
+                return run_migrations(c, &shown, POSTGRES_STORE_SCHEMA_VERSION).map(|_| ());
             }
             let found = crate::pg::version_of(c, COMPONENT).map_err(|e| storage(&shown, e))?;
             if found == POSTGRES_STORE_SCHEMA_VERSION {
@@ -573,6 +638,43 @@ fn lock_head(
     .map_err(fail)
 }
 
+/// A bundle of `workspace_id` that names `head_id` as its previous (an
+/// index probe), as an error: a head with a successor is not the chain's
+/// tip, and a bundle chained to it would fork the chain.
+fn check_no_successor(
+    c: &mut impl GenericClient,
+    workspace_id: &str,
+    head_id: &str,
+    fail: &impl Fn(PgError) -> AuditError,
+) -> Result<(), AuditError> {
+    let next: Option<String> = c
+        .query_opt(
+            "SELECT bundle_id FROM audit_bundles
+             WHERE previous_bundle_id = $1 AND workspace_id = $2
+             ORDER BY bundle_id LIMIT 1",
+            &[&head_id, &workspace_id],
+        )
+        .map_err(fail)?
+        .map(|r| r.try_get(0))
+        .transpose()
+        .map_err(fail)?;
+    match next {
+        None => Ok(()),
+        Some(next) => Err(head_has_successor(workspace_id, head_id, &next)),
+    }
+}
+
+fn head_has_successor(workspace_id: &str, head_id: &str, next: &str) -> AuditError {
+    corrupt(
+        head_id,
+        format!(
+            "the chain of workspace {workspace_id} names it as its head, but the store \
+             holds {next}, which follows it: the head row was rolled back (or {next} was \
+             stored by `put` alone), and a bundle chained to it would fork the chain"
+        ),
+    )
+}
+
 /// A bundle's record as the tables hold it (unchecked).
 fn read_record(
     c: &mut impl GenericClient,
@@ -660,6 +762,7 @@ impl BundleStore for PostgresBundleStore {
             }
             let head = match &head_id {
                 Some(id) => {
+                    check_no_successor(tx, &b.workspace_id, id, &fail)?;
                     let r = read_record(tx, id, &fail)?.ok_or_else(|| {
                         corrupt(id, "the chain's head names a bundle the store does not hold")
                     })?;
@@ -688,16 +791,35 @@ impl BundleStore for PostgresBundleStore {
 
     fn head(&self, workspace_id: &str) -> Result<Option<StoredBundle>, AuditError> {
         let fail = self.fail();
-        let id: Option<String> = self.with(|c| {
+        // The head and its successor in one statement, so in one snapshot
+        // (a writer moving the head between two reads is not a successor).
+        let row = self.with(|c| {
             c.query_opt(
-                "SELECT head_bundle_id FROM chain_heads WHERE workspace_id = $1",
+                "SELECT h.head_bundle_id,
+                   (SELECT b.bundle_id FROM audit_bundles b
+                    WHERE b.previous_bundle_id = h.head_bundle_id
+                      AND b.workspace_id = h.workspace_id
+                    ORDER BY b.bundle_id LIMIT 1)
+                 FROM chain_heads h WHERE h.workspace_id = $1",
                 &[&workspace_id],
             )
             .map_err(&fail)?
-            .map(|r| r.try_get::<_, Option<String>>(0).map_err(&fail))
+            .map(|r| {
+                Ok::<_, PgError>((
+                    r.try_get::<_, Option<String>>(0)?,
+                    r.try_get::<_, Option<String>>(1)?,
+                ))
+            })
             .transpose()
-            .map(Option::flatten)
+            .map_err(&fail)
         })?;
+        let id = match row {
+            Some((Some(id), Some(next))) => {
+                return Err(head_has_successor(workspace_id, &id, &next));
+            }
+            Some((id, _)) => id,
+            None => None,
+        };
         match id {
             Some(id) => match self.get(&id)? {
                 Some(b) => head_of(workspace_id, b).map(Some),
