@@ -335,8 +335,6 @@ impl FileBundleStore {
             .join("contract.json.gz"))
     }
 
-    /// Where a bundle's file is, written beside its snapshot when it is
-    /// first stored: a lookup by id reads it instead of listing the store.
     /// Where the record of the bundle that `put_next` chained to
     /// `bundle_id` is kept, beside its snapshot.
     fn successor_path(&self, bundle_id: &str) -> Result<PathBuf, AuditError> {
@@ -391,6 +389,8 @@ impl FileBundleStore {
         self.write_atomic(&self.successor_path(previous)?, &bytes, &mut Steps::none())
     }
 
+    /// Where a bundle's file is, written beside its snapshot when it is
+    /// first stored: a lookup by id reads it instead of listing the store.
     fn locator_path(&self, bundle_id: &str) -> Result<PathBuf, AuditError> {
         Ok(self
             .root
