@@ -112,6 +112,11 @@ fn runs() -> Vec<AgentRun> {
         .collect()
 }
 
+/// `b` signed by the test's `kms` key, as a store takes it.
+fn stored_by_kms(b: &AuditBundle) -> StoredBundle {
+    StoredBundle::from_envelope(&sign_bundle(b, &[&signer("kms", 1)]).unwrap()).unwrap()
+}
+
 fn bundle_at(created: &str, previous: Option<String>) -> AuditBundle {
     let contract = Contract::from_json(V2).unwrap();
     let mut req = SimulationRequest::from_json(REQUEST).unwrap();
@@ -947,9 +952,7 @@ fn chains_behave(store: &dyn BundleStore) {
 fn file_store_refuses_a_rolled_back_head() {
     let dir = tempdir("rolled-back");
     let store = FileBundleStore::open(&dir, trusted_set()).unwrap();
-    let s = signer("kms", 1);
-    let stored =
-        |b: &AuditBundle| StoredBundle::from_envelope(&sign_bundle(b, &[&s]).unwrap()).unwrap();
+    let stored = stored_by_kms;
     let ws = "ws-icblabs-0001";
     let a = bundle_at("2025-09-01T12:00:00Z", None);
     let b = bundle_at("2025-09-01T13:00:00Z", Some(a.id().unwrap()));
@@ -1834,9 +1837,7 @@ fn postgres_store_refuses_a_rolled_back_head() {
     let server = pg_server::PgServer::start();
     let url = server.database("rolled_back");
     let store = PostgresBundleStore::connect(&url, trusted_set()).unwrap();
-    let s = signer("kms", 1);
-    let stored =
-        |b: &AuditBundle| StoredBundle::from_envelope(&sign_bundle(b, &[&s]).unwrap()).unwrap();
+    let stored = stored_by_kms;
     let ws = "ws-icblabs-0001";
     let a = bundle_at("2025-09-01T12:00:00Z", None);
     let b = bundle_at("2025-09-01T13:00:00Z", Some(a.id().unwrap()));
@@ -1917,9 +1918,7 @@ fn postgres_store_migrates_from_every_earlier_version() {
     let server = pg_server::PgServer::start();
     let source = server.database("store_source");
     let store = PostgresBundleStore::connect(&source, trusted_set()).unwrap();
-    let s = signer("kms", 1);
-    let stored =
-        |b: &AuditBundle| StoredBundle::from_envelope(&sign_bundle(b, &[&s]).unwrap()).unwrap();
+    let stored = stored_by_kms;
     let ws = "ws-icblabs-0001";
     let a = bundle_at("2025-09-01T12:00:00Z", None);
     let b = bundle_at("2025-09-01T13:00:00Z", Some(a.id().unwrap()));

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 import smm_core
+from _c_store import c_store_head
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EX = ROOT / "examples"
@@ -257,8 +258,6 @@ def test_a_rolled_back_file_store_head_stops_the_run(tmp_path):
     names the bundle already chained to that head, from Python and from C,
     and the run stops before anything is spent instead of forking the
     chain. Put back, the chain goes on."""
-    import ctypes
-
     key = smm_core.LocalSigner.generate("k")
     store_dir = tmp_path / "store"
     ledger = smm_core.UsageLedger.memory()
@@ -279,28 +278,9 @@ def test_a_rolled_back_file_store_head_stops_the_run(tmp_path):
     assert ledger.usage(WS, "tokens", NOW) == spent
     assert [b["bundleId"] for b in store.list(WS)] == [first.bundle_id, second.bundle_id]
 
-    path = os.environ.get("SMM_C_LIB")
-    if path:
-        lib = ctypes.CDLL(path)
-        lib.smm_store_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
-        lib.smm_store_open.restype = ctypes.c_uint32
-        lib.smm_store_head.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
-        lib.smm_store_head.restype = ctypes.c_uint32
-        lib.smm_store_free.argtypes = [ctypes.c_void_p]
-        lib.smm_status_name.restype = ctypes.c_char_p
-        lib.smm_status_name.argtypes = [ctypes.c_uint32]
-        lib.smm_last_error_json.restype = ctypes.c_void_p
-        lib.smm_string_free.argtypes = [ctypes.c_void_p]
-        keys = json.dumps([{"keyId": key.key_id, "publicKey": key.public_key_pem}])
-        c_store, out = ctypes.c_void_p(), ctypes.c_void_p()
-        assert lib.smm_store_open(str(store_dir).encode(), keys.encode(), ctypes.byref(c_store)) == 0
-        status = lib.smm_store_head(c_store, WS.encode(), ctypes.byref(out))
-        assert lib.smm_status_name(status).decode() == "SMM_CORRUPT_BUNDLE"
-        p = lib.smm_last_error_json()
-        error = ctypes.string_at(p).decode()
-        lib.smm_string_free(p)
-        assert "rolled back" in error
-        lib.smm_store_free(c_store)
+    c = c_store_head(store_dir, key)
+    if c is not None:
+        assert c[0] == "SMM_CORRUPT_BUNDLE" and "rolled back" in c[1], c
 
     shutil.rmtree(store_dir / "heads")
     shutil.copytree(tmp_path / "heads-at-second", store_dir / "heads")

