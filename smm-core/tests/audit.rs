@@ -998,6 +998,60 @@ fn file_store_refuses_a_rolled_back_head() {
     assert_eq!(report.order.len(), 4);
 }
 
+/// Readers of a file store take no lock: a head read while a writer
+/// moves it is the old head or the new one, never a false rollback
+/// (the race `racing_runs_form_one_linear_chain` once met under
+/// coverage instrumentation), and never goes backwards.
+#[test]
+fn file_store_readers_racing_a_writer_see_no_false_rollback() {
+    let dir = tempdir("readers-race");
+    let store = FileBundleStore::open(&dir, trusted_set()).unwrap();
+    let ws = "ws-icblabs-0001";
+    let mut chain: Vec<StoredBundle> = Vec::new();
+    for hour in 10..22 {
+        let previous = chain.last().map(|b| b.bundle_id.clone());
+        chain.push(stored_by_kms(&bundle_at(
+            &format!("2025-09-01T{hour}:00:00Z"),
+            previous,
+        )));
+    }
+    let order: Vec<&str> = chain.iter().map(|b| b.bundle_id.as_str()).collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (dir, done, order) = (&dir, &done, &order);
+                scope.spawn(move || {
+                    let store = FileBundleStore::open(dir, trusted_set()).unwrap();
+                    let (mut reads, mut last) = (0, None);
+                    while !done.load(std::sync::atomic::Ordering::Acquire) || reads == 0 {
+                        let head = store
+                            .head(ws)
+                            .unwrap_or_else(|e| panic!("read {reads}: {e}"));
+                        let at =
+                            head.map(|h| order.iter().position(|id| *id == h.bundle_id).unwrap());
+                        assert!(at >= last, "the head went back from {last:?} to {at:?}");
+                        last = at;
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        for b in &chain {
+            assert_eq!(store.put_next(b).unwrap(), PutOutcome::Stored);
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        for r in readers {
+            assert!(r.join().unwrap() > 0);
+        }
+    });
+    assert_eq!(
+        store.head(ws).unwrap().unwrap().bundle_id,
+        chain.last().unwrap().bundle_id
+    );
+}
+
 #[test]
 fn file_store_layout_and_behaviour() {
     let dir = tempdir("layout");

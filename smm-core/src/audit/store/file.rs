@@ -46,6 +46,10 @@ pub struct FileBundleStore {
     fail_at_step: AtomicUsize,
 }
 
+/// How many times a reader reads a chain head that keeps moving under
+/// it (a writer publishing meanwhile) before it gives up.
+const HEAD_READS: u32 = 64;
+
 static TMP_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A workspace in the store's registry.
@@ -586,14 +590,61 @@ impl FileBundleStore {
     /// A head that `put_next` already chained a bundle to (its successor
     /// record) is refused: the head record was rolled back (restored from
     /// an old copy, say), and a bundle chained to it would fork the chain.
+    ///
+    /// A reader takes no lock, so a writer may move the head between its
+    /// reads: the head record read, then the new head written and the
+    /// successor of the old one recorded, then the successor read. So a
+    /// successor is taken for a rollback only when the head record, read
+    /// again, is the one the head came from and does not name that
+    /// successor (a head that moved, or whose bundle was stored meanwhile,
+    /// is read again).
     fn current_head(&self, workspace_id: &str) -> Result<Option<StoredBundle>, AuditError> {
-        let Some(h) = self.read_head(workspace_id)? else {
-            return tip_of(self.list(workspace_id, None, None)?);
+        let mut moved = 0;
+        loop {
+            let record = self.read_head(workspace_id)?;
+            let (head, next) = self.head_of_record(workspace_id, record.as_ref())?;
+            let (Some(head), Some(next)) = (head.as_ref(), next) else {
+                return Ok(head);
+            };
+            let again = self.read_head(workspace_id)?;
+            if again != record || again.as_ref().is_some_and(|r| r.head == next) {
+                moved += 1;
+                if moved < HEAD_READS {
+                    continue;
+                }
+                return Err(AuditError::Storage {
+                    message: format!(
+                        "the chain head of workspace {workspace_id} moved {HEAD_READS} times \
+                         while it was read; read it again"
+                    ),
+                    source: None,
+                });
+            }
+            return Err(AuditError::Corrupt {
+                bundle_id: head.bundle_id.clone(),
+                message: format!(
+                    "the chain of workspace {workspace_id} names it as its head, but {next} \
+                     was chained to it: the head record was rolled back, and a bundle \
+                     chained to it would fork the chain"
+                ),
+            });
+        }
+    }
+
+    /// The head bundle `record` names (the chain's tip when there is no
+    /// record), and the bundle recorded as chained to it, if any.
+    fn head_of_record(
+        &self,
+        workspace_id: &str,
+        record: Option<&HeadRecord>,
+    ) -> Result<(Option<StoredBundle>, Option<String>), AuditError> {
+        let Some(h) = record else {
+            return Ok((tip_of(self.list(workspace_id, None, None)?)?, None));
         };
         let head = match self.get(&h.head)? {
             Some(b) => b,
             None => match &h.previous {
-                None => return Ok(None),
+                None => return Ok((None, None)),
                 Some(p) => self.get(p)?.ok_or_else(|| AuditError::Corrupt {
                     bundle_id: p.clone(),
                     message: format!(
@@ -603,17 +654,8 @@ impl FileBundleStore {
             },
         };
         let head = head_of(workspace_id, head)?;
-        if let Some(next) = self.read_successor(&head.bundle_id)? {
-            return Err(AuditError::Corrupt {
-                bundle_id: head.bundle_id,
-                message: format!(
-                    "the chain of workspace {workspace_id} names it as its head, but {next} \
-                     was chained to it: the head record was rolled back, and a bundle \
-                     chained to it would fork the chain"
-                ),
-            });
-        }
-        Ok(Some(head))
+        let next = self.read_successor(&head.bundle_id)?;
+        Ok((Some(head), next))
     }
 
     /// Create `dir` and its missing parents under the root, fsyncing
@@ -860,7 +902,7 @@ impl FileBundleStore {
 }
 
 /// A workspace's chain head, as the file store keeps it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct HeadRecord {
     workspace_id: String,
