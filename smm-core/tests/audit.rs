@@ -909,6 +909,28 @@ fn pages_behave(store: &dyn BundleStore) {
 
 /// `put_next` on an empty store: one linear chain, a fork or a stale head
 /// refused, a clock behind the head refused, a repeat answered.
+/// The workspace's stored bundles, checked to form one valid chain; its
+/// order, first to last.
+fn one_valid_chain(store: &dyn BundleStore, ws: &str) -> Vec<String> {
+    let all = store.list(ws, None, None).unwrap();
+    let bundles: Vec<AuditBundle> = all.iter().map(|x| x.bundle().unwrap()).collect();
+    let report = audit::verify_bundle_chain(&bundles).unwrap();
+    assert!(report.valid, "{report:?}");
+    assert_eq!(report.order.len(), bundles.len());
+    report.order
+}
+
+/// `e` refuses `head` as a rolled-back chain head, naming `chained`, the
+/// bundle already chained to it.
+fn assert_rolled_back(e: &AuditError, head: &AuditBundle, chained: &AuditBundle) {
+    assert!(
+        matches!(e, AuditError::Corrupt { bundle_id, .. } if *bundle_id == head.id().unwrap())
+            && e.to_string().contains(&chained.id().unwrap())
+            && e.to_string().contains("rolled back"),
+        "{e}"
+    );
+}
+
 fn chains_behave(store: &dyn BundleStore) {
     let s = signer("kms", 1);
     let stored =
@@ -937,11 +959,10 @@ fn chains_behave(store: &dyn BundleStore) {
     ));
     let head = store.head("ws-icblabs-0001").unwrap().unwrap();
     assert_eq!(head.bundle_id, b.id().unwrap());
-    let all = store.list("ws-icblabs-0001", None, None).unwrap();
-    let bundles: Vec<AuditBundle> = all.iter().map(|x| x.bundle().unwrap()).collect();
-    let report = audit::verify_bundle_chain(&bundles).unwrap();
-    assert!(report.valid, "{report:?}");
-    assert_eq!(report.order, [a.id().unwrap(), b.id().unwrap()]);
+    assert_eq!(
+        one_valid_chain(store, "ws-icblabs-0001"),
+        [a.id().unwrap(), b.id().unwrap()]
+    );
 }
 
 /// A file store's head record restored from an old copy (a rollback) is
@@ -971,13 +992,7 @@ fn file_store_refuses_a_rolled_back_head() {
     store.put_next(&stored(&c)).unwrap();
     copy(&dir.join("heads"), &dir.join("heads-at-c"));
     copy(&dir.join("heads-at-a"), &dir.join("heads"));
-    let e = store.head(ws).unwrap_err();
-    assert!(
-        matches!(&e, AuditError::Corrupt { bundle_id, .. } if *bundle_id == a.id().unwrap())
-            && e.to_string().contains(&b.id().unwrap())
-            && e.to_string().contains("rolled back"),
-        "{e}"
-    );
+    assert_rolled_back(&store.head(ws).unwrap_err(), &a, &b);
     let after_a = bundle_at("2025-09-01T15:00:00Z", Some(a.id().unwrap()));
     assert!(matches!(
         store.put_next(&stored(&after_a)),
@@ -991,11 +1006,7 @@ fn file_store_refuses_a_rolled_back_head() {
     assert_eq!(store.head(ws).unwrap().unwrap().bundle_id, c.id().unwrap());
     let d = bundle_at("2025-09-01T16:00:00Z", Some(c.id().unwrap()));
     store.put_next(&stored(&d)).unwrap();
-    let all = store.list(ws, None, None).unwrap();
-    let bundles: Vec<AuditBundle> = all.iter().map(|x| x.bundle().unwrap()).collect();
-    let report = audit::verify_bundle_chain(&bundles).unwrap();
-    assert!(report.valid, "{report:?}");
-    assert_eq!(report.order.len(), 4);
+    assert_eq!(one_valid_chain(&store, ws).len(), 4);
 }
 
 /// Readers of a file store take no lock: a head read while a writer
@@ -1869,14 +1880,10 @@ fn postgres_store_racing_writers_make_one_chain() {
         }
     });
     let store = PostgresBundleStore::connect(&url, trusted_set()).unwrap();
-    let all = store.list("ws-icblabs-0001", None, None).unwrap();
-    assert_eq!(all.len(), 8 * per_writer);
-    let bundles: Vec<AuditBundle> = all.iter().map(|x| x.bundle().unwrap()).collect();
-    let report = audit::verify_bundle_chain(&bundles).unwrap();
-    assert!(report.valid, "{report:?}");
-    assert_eq!(report.order.len(), 8 * per_writer);
+    let order = one_valid_chain(&store, "ws-icblabs-0001");
+    assert_eq!(order.len(), 8 * per_writer);
     assert_eq!(
-        report.order.last(),
+        order.last(),
         Some(&store.head("ws-icblabs-0001").unwrap().unwrap().bundle_id)
     );
 }
@@ -1923,13 +1930,7 @@ fn postgres_store_refuses_a_rolled_back_head() {
         "{e:?}"
     );
     roll_back_to(&mut c, &a.id().unwrap());
-    let e = store.head(ws).unwrap_err();
-    assert!(
-        matches!(&e, AuditError::Corrupt { bundle_id, .. } if *bundle_id == a.id().unwrap())
-            && e.to_string().contains(&b.id().unwrap())
-            && e.to_string().contains("rolled back"),
-        "{e}"
-    );
+    assert_rolled_back(&store.head(ws).unwrap_err(), &a, &b);
     // A flow that chained to the rolled-back head anyway is refused too.
     let after_a = bundle_at("2025-09-01T15:00:00Z", Some(a.id().unwrap()));
     let e = store.put_next(&stored(&after_a)).unwrap_err();
@@ -1953,11 +1954,7 @@ fn postgres_store_refuses_a_rolled_back_head() {
         store.put_next(&stored(&e2)),
         Err(AuditError::Corrupt { .. })
     ));
-    let all = store.list(ws, None, None).unwrap();
-    let bundles: Vec<AuditBundle> = all.iter().map(|x| x.bundle().unwrap()).collect();
-    let report = audit::verify_bundle_chain(&bundles).unwrap();
-    assert!(report.valid, "{report:?}");
-    assert_eq!(bundles.len(), 5);
+    assert_eq!(one_valid_chain(&store, ws).len(), 5);
 }
 
 /// Every migration path of the store: the rows a version-1 store holds
@@ -2015,10 +2012,7 @@ fn postgres_store_migrates_from_every_earlier_version() {
             migrated.put_next(&stored(&next)).unwrap(),
             PutOutcome::Stored
         );
-        let all = migrated.list(ws, None, None).unwrap();
-        let bundles: Vec<AuditBundle> = all.iter().map(|x| x.bundle().unwrap()).collect();
-        assert!(audit::verify_bundle_chain(&bundles).unwrap().valid);
-        assert_eq!(bundles.len(), 3);
+        assert_eq!(one_valid_chain(&migrated, ws).len(), 3);
         assert!(to_db.batch_execute("DELETE FROM chain_heads").is_err());
     }
 }

@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 import smm_core
-from _c_store import c_store_head
+from _c_store import c_store_head, declare
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EX = ROOT / "examples"
@@ -100,22 +100,12 @@ def c_lib():
     path = os.environ.get("SMM_C_LIB")
     if not path:
         pytest.skip("SMM_C_LIB (the path of libsmm.so) is not set: run through scripts/test")
-    lib = ctypes.CDLL(path)
+    lib = declare(ctypes.CDLL(path))
     lib.smm_ledger_connect.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
     lib.smm_ledger_connect.restype = ctypes.c_uint32
     lib.smm_ledger_used.argtypes = [ctypes.c_void_p] + [ctypes.c_char_p] * 4 + [ctypes.POINTER(ctypes.c_uint64)]
     lib.smm_ledger_used.restype = ctypes.c_uint32
     lib.smm_ledger_free.argtypes = [ctypes.c_void_p]
-    lib.smm_status_name.restype = ctypes.c_char_p
-    lib.smm_status_name.argtypes = [ctypes.c_uint32]
-    lib.smm_last_error_json.restype = ctypes.c_void_p
-    lib.smm_string_free.argtypes = [ctypes.c_void_p]
-    # The PostgreSQL bundle store: open, head, free.
-    lib.smm_pg_store_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
-    lib.smm_pg_store_open.restype = ctypes.c_uint32
-    lib.smm_store_head.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
-    lib.smm_store_head.restype = ctypes.c_uint32
-    lib.smm_store_free.argtypes = [ctypes.c_void_p]
     return lib
 
 
