@@ -1009,6 +1009,46 @@ fn file_store_refuses_a_rolled_back_head() {
     assert_eq!(one_valid_chain(&store, ws).len(), 4);
 }
 
+/// A crash after `put_next` stored a bundle but before it recorded the
+/// old head's successor leaves no record (never a false one): the head is
+/// read as usual, and the repeated `put_next` of the same bundle (what a
+/// retried run does) writes the record, so a later rollback is caught.
+#[test]
+fn file_store_successor_record_lost_in_a_crash_is_written_by_the_repeat() {
+    let dir = tempdir("successor-crash");
+    let store = FileBundleStore::open(&dir, trusted_set()).unwrap();
+    let ws = "ws-icblabs-0001";
+    let a = bundle_at("2025-09-01T12:00:00Z", None);
+    let b = bundle_at("2025-09-01T13:00:00Z", Some(a.id().unwrap()));
+    store.put_next(&stored_by_kms(&a)).unwrap();
+    // The workspace's head record, the one file under `heads/`.
+    let head_file = std::fs::read_dir(dir.join("heads"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let heads_at_a = std::fs::read(&head_file).unwrap();
+    store.put_next(&stored_by_kms(&b)).unwrap();
+    let a_hex = a.id().unwrap()["sha256:".len()..].to_string();
+    let record = dir
+        .join("audit-snapshots")
+        .join(&a_hex)
+        .join("successor.json.gz");
+    assert!(record.is_file());
+    // The crash: the bundle is stored, its predecessor's record is not.
+    std::fs::remove_file(&record).unwrap();
+    assert_eq!(store.head(ws).unwrap().unwrap().bundle_id, b.id().unwrap());
+    assert_eq!(
+        store.put_next(&stored_by_kms(&b)).unwrap(),
+        PutOutcome::AlreadyPresent
+    );
+    assert!(record.is_file(), "the repeat wrote the successor record");
+    // A rollback to `a` is caught again.
+    std::fs::write(&head_file, heads_at_a).unwrap();
+    assert_rolled_back(&store.head(ws).unwrap_err(), &a, &b);
+}
+
 /// Readers of a file store take no lock: a head read while a writer
 /// moves it is the old head or the new one, never a false rollback
 /// (the race `racing_runs_form_one_linear_chain` once met under
