@@ -1,11 +1,13 @@
 """The main job end to end: smm_core.run, each step broken in turn, and the
 same envelope from the three front doors (the `smm` command, Python, C)."""
 
+import base64
 import json
 import os
 import pathlib
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -251,6 +253,48 @@ def test_one_instant_is_one_bundle_whatever_its_spelling(tmp_path):
         assert json.loads(smm_core.FileBundleStore(tmp_path / f"s{i}").get(r.bundle_id))["payload"]
         ids.add(r.bundle_id)
     assert len(ids) == 1, ids
+
+
+RACER = """
+import sys
+import smm_core
+store, key, ledger, contract, campaign, actor = sys.argv[1:]
+r = smm_core.run(contract, campaign=campaign, store=store, key=key, ledger=ledger,
+                 now="2025-09-01T12:00:00Z", actor=actor, threads=1)
+assert r.verified
+print(r.bundle_id)
+"""
+
+
+def test_racing_processes_form_one_chain(tmp_path):
+    """Four Python processes run the main job at once on one file store
+    and one SQLite ledger: every run succeeds (a head read while another
+    process moves it is never taken for a rollback) and the bundles form
+    one linear chain."""
+    key = tmp_path / "key.pem"
+    write_key(key, smm_core.LocalSigner.generate("k"))
+    store_dir, ledger = tmp_path / "store", tmp_path / "ledger.sqlite"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(store_dir), str(key), str(ledger), str(CONTRACT), str(CAMPAIGN),
+             f"racer-{i}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for i in range(4)
+    ]
+    ids = []
+    for p in racers:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+        ids.append(out.strip())
+    assert len(set(ids)) == 4
+    listed = [b["bundleId"] for b in smm_core.FileBundleStore(store_dir).list(WS)]
+    assert sorted(listed) == sorted(ids)
+    store = smm_core.FileBundleStore(store_dir)
+    bundles = [json.loads(base64.b64decode(json.loads(store.get(i))["payload"])) for i in ids]
+    report = smm_core.verify_bundle_chain(bundles)
+    assert report["valid"] and len(report["order"]) == 4, report
+    assert store.head(WS) == store.get(report["order"][-1])
 
 
 def test_a_rolled_back_file_store_head_stops_the_run(tmp_path):
