@@ -351,28 +351,54 @@ pub(crate) fn interpolate(lo: f64, hi: f64, frac: f64) -> f64 {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(into = "Vec<BucketCount>", try_from = "Vec<BucketCount>")]
 pub(crate) struct Histogram {
+    counts: Pages<u64>,
+}
+
+/// A histogram's buckets, counted in counters of type `C`.
+#[derive(Debug, Clone, Default)]
+struct Pages<C> {
     /// Dense pages indexed by biased exponent; `None` until first used.
-    positive: Vec<Option<Box<[u64]>>>,
-    negative: Vec<Option<Box<[u64]>>>,
+    positive: Vec<Option<Box<[C]>>>,
+    negative: Vec<Option<Box<[C]>>>,
     /// Values with magnitude below 2^-40.
     zero: u64,
 }
 
-/// One bucket in sparse, serializable form: (sign, exponent, sub-bucket, count).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct BucketCount(pub bool, pub u16, pub u16, pub u64);
+/// A bucket's counter: 64 bits in a [`Histogram`], 16 in a [`Tally`].
+trait Counter: Copy + Default + Into<u64> {
+    /// How many counts one wrap-around of the counter stands for (0: it
+    /// never wraps).
+    const WRAP: u64;
+    /// Count one more; `true` when the counter wrapped around to 0 (it
+    /// holds [`Counter::WRAP`] counts fewer than it counted).
+    fn bump(&mut self) -> bool;
+}
 
-impl Histogram {
-    #[cfg(test)]
-    pub(crate) fn add(&mut self, x: f64) {
-        self.add_count(x, 1);
+impl Counter for u64 {
+    const WRAP: u64 = 0;
+    #[inline(always)]
+    fn bump(&mut self) -> bool {
+        *self = self.saturating_add(1);
+        false
     }
+}
 
-    /// Count every value of `xs`, as [`Histogram::add`] of each would:
-    /// a run of values with one sign and exponent (the common case: most
-    /// outputs live in one binade) is counted into its page without looking
-    /// the page up again.
-    pub(crate) fn add_all(&mut self, xs: &[f64]) {
+impl Counter for u16 {
+    const WRAP: u64 = 1 << 16;
+    #[inline(always)]
+    fn bump(&mut self) -> bool {
+        *self = self.wrapping_add(1);
+        *self == 0
+    }
+}
+
+impl<C: Counter> Pages<C> {
+    /// Count every value of `xs`: a run of values with one sign and
+    /// exponent (the common case: most outputs live in one binade) is
+    /// counted into its page without looking the page up again. A counter
+    /// that wraps around hands its [`Counter::WRAP`] counts to `wrapped`.
+    #[inline(always)]
+    fn add_all(&mut self, xs: &[f64], mut wrapped: impl FnMut(BucketCount)) {
         let mut rest = xs;
         while let Some((&x, tail)) = rest.split_first() {
             let bits = x.to_bits();
@@ -396,8 +422,15 @@ impl Histogram {
             let (same, after) = rest.split_at(run);
             for y in same {
                 let sub = ((y.to_bits() >> (52 - SUB_BITS)) & (SUB_BUCKETS as u64 - 1)) as usize;
-                if let Some(c) = page.get_mut(sub) {
-                    *c += 1;
+                if let Some(c) = page.get_mut(sub)
+                    && c.bump()
+                {
+                    wrapped(BucketCount(
+                        bits >> 63 == 1,
+                        exp as u16,
+                        sub as u16,
+                        C::WRAP,
+                    ));
                 }
             }
             rest = after;
@@ -406,7 +439,7 @@ impl Histogram {
 
     /// The page of counts for `negative` values with biased exponent `e`,
     /// made on first use.
-    fn page_mut(&mut self, negative: bool, e: usize) -> Option<&mut [u64]> {
+    fn page_mut(&mut self, negative: bool, e: usize) -> Option<&mut [C]> {
         let pages = if negative {
             &mut self.negative
         } else {
@@ -416,8 +449,83 @@ impl Histogram {
             pages.resize_with(e + 1, || None);
         }
         pages.get_mut(e).map(|slot| {
-            &mut **slot.get_or_insert_with(|| vec![0u64; SUB_BUCKETS].into_boxed_slice())
+            &mut **slot.get_or_insert_with(|| vec![C::default(); SUB_BUCKETS].into_boxed_slice())
         })
+    }
+
+    /// Sparse form, ascending by value; the zero bucket is encoded with exponent 0.
+    fn to_sparse(&self) -> Vec<BucketCount> {
+        let mut out = Vec::new();
+        for (e, page) in self.negative.iter().enumerate().rev() {
+            if let Some(p) = page {
+                for (s, c) in p.iter().enumerate().rev() {
+                    let c: u64 = (*c).into();
+                    if c > 0 {
+                        out.push(BucketCount(true, e as u16, s as u16, c));
+                    }
+                }
+            }
+        }
+        if self.zero > 0 {
+            out.push(BucketCount(false, 0, 0, self.zero));
+        }
+        for (e, page) in self.positive.iter().enumerate() {
+            if let Some(p) = page {
+                for (s, c) in p.iter().enumerate() {
+                    let c: u64 = (*c).into();
+                    if c > 0 {
+                        out.push(BucketCount(false, e as u16, s as u16, c));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A worker's counts for a bounded run: the buckets of a [`Histogram`] in
+/// 16-bit counters, each wrap-around of one handed to a `Histogram`.
+///
+/// Counting is bound by the loads of the counters (a page is 2^14 of them
+/// a binade, and a run's metrics touch a dozen pages); quarter-width
+/// counters keep four times as many of them in cache.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    counts: Pages<u16>,
+    /// The counts of every wrap-around.
+    wrapped: Histogram,
+}
+
+impl Tally {
+    /// Count every value of `xs`, as [`Histogram::add_count`] of each would.
+    pub(crate) fn add_all(&mut self, xs: &[f64]) {
+        let wrapped = &mut self.wrapped;
+        self.counts.add_all(xs, |b| wrapped.add_bucket(b));
+    }
+
+    /// Everything counted, as a histogram.
+    pub(crate) fn into_histogram(mut self) -> Histogram {
+        for b in self.counts.to_sparse() {
+            self.wrapped.add_bucket(b);
+        }
+        self.wrapped
+    }
+}
+
+/// One bucket in sparse, serializable form: (sign, exponent, sub-bucket, count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BucketCount(pub bool, pub u16, pub u16, pub u64);
+
+impl Histogram {
+    #[cfg(test)]
+    pub(crate) fn add(&mut self, x: f64) {
+        self.add_count(x, 1);
+    }
+
+    /// Count every value of `xs`, as [`Histogram::add`] of each would.
+    #[cfg(test)]
+    pub(crate) fn add_all(&mut self, xs: &[f64]) {
+        self.counts.add_all(xs, |_| {});
     }
 
     fn add_count(&mut self, x: f64, count: u64) {
@@ -441,10 +549,11 @@ impl Histogram {
         let bits = x.to_bits();
         let exp = (bits >> 52) & 0x7ff;
         if exp < MIN_EXPONENT || !x.is_finite() {
-            return Some(&mut self.zero);
+            return Some(&mut self.counts.zero);
         }
         let sub = ((bits >> (52 - SUB_BITS)) & (SUB_BUCKETS as u64 - 1)) as usize;
-        self.page_mut(bits >> 63 == 1, exp as usize)
+        self.counts
+            .page_mut(bits >> 63 == 1, exp as usize)
             .and_then(|page| page.get_mut(sub))
     }
 
@@ -456,7 +565,7 @@ impl Histogram {
 
     fn add_bucket(&mut self, BucketCount(neg, e, sub, count): BucketCount) {
         if e == 0 {
-            self.zero += count;
+            self.counts.zero += count;
             return;
         }
         let bits =
@@ -466,29 +575,7 @@ impl Histogram {
 
     /// Sparse form, ascending by value; the zero bucket is encoded with exponent 0.
     pub(crate) fn to_sparse(&self) -> Vec<BucketCount> {
-        let mut out = Vec::new();
-        for (e, page) in self.negative.iter().enumerate().rev() {
-            if let Some(p) = page {
-                for (s, c) in p.iter().enumerate().rev() {
-                    if *c > 0 {
-                        out.push(BucketCount(true, e as u16, s as u16, *c));
-                    }
-                }
-            }
-        }
-        if self.zero > 0 {
-            out.push(BucketCount(false, 0, 0, self.zero));
-        }
-        for (e, page) in self.positive.iter().enumerate() {
-            if let Some(p) = page {
-                for (s, c) in p.iter().enumerate() {
-                    if *c > 0 {
-                        out.push(BucketCount(false, e as u16, s as u16, *c));
-                    }
-                }
-            }
-        }
-        out
+        self.counts.to_sparse()
     }
 
     /// Total count.
@@ -774,6 +861,40 @@ mod tests {
         split.add_all(a);
         split.add_all(b);
         assert_eq!(split.to_sparse(), one.to_sparse());
+    }
+
+    #[test]
+    fn a_tally_counts_as_a_histogram_across_wrap_arounds() {
+        // One bucket counted past 2^16 three times over (0.75, and the
+        // largest value below 1.0 share nothing but their page), a
+        // negative one past it once, the zero bucket, tiny values, spread
+        // values, in slices of every size.
+        let mut xs: Vec<f64> = vec![0.75; 3 * 65_536 + 17];
+        xs.extend(std::iter::repeat_n(-2.5, 65_536));
+        xs.extend(std::iter::repeat_n(1.0 - f64::EPSILON, 65_535));
+        xs.extend([0.0, -0.0, 1e-300, f64::MIN_POSITIVE]);
+        xs.extend((0..70_000).map(|i| 0.5 + ((i * 7919) % 10_007) as f64 / 20_014.0));
+        xs.extend((0..300).map(|i| (f64::from(i) - 150.0) * 1.37));
+        let mut want = Histogram::default();
+        xs.iter().for_each(|x| want.add(*x));
+        for size in [1, 255, 256, 65_536, xs.len()] {
+            let mut tally = Tally::default();
+            xs.chunks(size).for_each(|c| tally.add_all(c));
+            assert_eq!(
+                tally.into_histogram().to_sparse(),
+                want.to_sparse(),
+                "{size}"
+            );
+        }
+        // The buckets of 0.75 and -2.5 (the spread values add to the first).
+        let count = |neg, e, sub| {
+            want.to_sparse()
+                .iter()
+                .find(|b| (b.0, b.1, b.2) == (neg, e, sub))
+                .map_or(0, |b| b.3)
+        };
+        assert!(count(false, 1022, 8192) >= 3 * 65_536 + 17);
+        assert_eq!(count(true, 1024, 4096), 65_536);
     }
 
     #[test]

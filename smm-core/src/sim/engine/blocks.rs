@@ -10,7 +10,7 @@ use crate::sim::SimulationError;
 use crate::sim::input::SimulationRequest;
 use crate::sim::keyed::PileCounts;
 use crate::sim::model::{MODEL_METRICS, Plan, Stop};
-use crate::sim::stats::{BlockSums, Histogram, Moments, convergence};
+use crate::sim::stats::{BlockSums, Histogram, Moments, Tally, convergence};
 use crate::sim::workflow::{NodeCounters, Scratch};
 
 /// What a block reports besides its samples.
@@ -198,11 +198,11 @@ pub(super) fn run_range_keeping(
     // own while their values are still in cache (a slot per pool thread;
     // any slot would be correct, counts being integers); the slots are
     // merged once at the end, and blocks past a stop are taken out again.
-    let counted: Vec<std::sync::Mutex<Vec<Histogram>>> = if plan.exact {
+    let counted: Vec<std::sync::Mutex<Vec<Tally>>> = if plan.exact {
         Vec::new()
     } else {
         (0..pool.map_or(1, rayon::ThreadPool::current_num_threads))
-            .map(|_| std::sync::Mutex::new(vec![Histogram::default(); metrics]))
+            .map(|_| std::sync::Mutex::new((0..metrics).map(|_| Tally::default()).collect()))
             .collect()
     };
     let mut not_accepted: Vec<u64> = Vec::new();
@@ -325,8 +325,8 @@ pub(super) fn run_range_keeping(
     if let Some(hists) = &mut acc.histograms {
         for slot in counted {
             let slot = slot.into_inner().unwrap_or_else(|e| e.into_inner());
-            for (h, c) in hists.iter_mut().zip(&slot) {
-                h.merge(c);
+            for (h, c) in hists.iter_mut().zip(slot) {
+                h.merge(&c.into_histogram());
             }
         }
         for block in not_accepted {
@@ -396,7 +396,7 @@ fn run_block_counted(
     centers: &[f64],
     block: u64,
     local: &mut [Vec<f64>],
-    counted: &[std::sync::Mutex<Vec<Histogram>>],
+    counted: &[std::sync::Mutex<Vec<Tally>>],
 ) -> BlockSummary {
     let summary = run_block_into(plan, centers, block, local);
     let slot = rayon::current_thread_index()
