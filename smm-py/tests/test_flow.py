@@ -288,9 +288,9 @@ def test_racing_processes_form_one_chain(tmp_path):
         assert p.returncode == 0, err
         ids.append(out.strip())
     assert len(set(ids)) == 4
-    listed = [b["bundleId"] for b in smm_core.FileBundleStore(store_dir).list(WS)]
-    assert sorted(listed) == sorted(ids)
     store = smm_core.FileBundleStore(store_dir)
+    listed = [b["bundleId"] for b in store.list(WS)]
+    assert sorted(listed) == sorted(ids)
     bundles = [json.loads(base64.b64decode(json.loads(store.get(i))["payload"])) for i in ids]
     report = smm_core.verify_bundle_chain(bundles)
     assert report["valid"] and len(report["order"]) == 4, report
