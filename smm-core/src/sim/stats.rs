@@ -484,31 +484,41 @@ impl<C: Counter> Pages<C> {
 }
 
 /// A worker's counts for a bounded run: the buckets of a [`Histogram`] in
-/// 16-bit counters, each wrap-around of one handed to a `Histogram`.
+/// 16-bit counters, each wrap-around of one noted apart.
 ///
 /// Counting is bound by the loads of the counters (a page is 2^14 of them
 /// a binade, and a run's metrics touch a dozen pages); quarter-width
-/// counters keep four times as many of them in cache.
+/// counters keep four times as many of them in cache. The wrap-arounds
+/// are kept by bucket in a map, not in pages of their own, so a long run
+/// holds no more memory than a short one (a page for a bucket that wrapped
+/// would grow a worker's memory with the run's length).
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
     counts: Pages<u16>,
-    /// The counts of every wrap-around.
-    wrapped: Histogram,
+    /// The counts of every wrap-around, by (sign, exponent, sub-bucket).
+    wrapped: std::collections::BTreeMap<(bool, u16, u16), u64>,
 }
 
 impl Tally {
     /// Count every value of `xs`, as [`Histogram::add_count`] of each would.
     pub(crate) fn add_all(&mut self, xs: &[f64]) {
         let wrapped = &mut self.wrapped;
-        self.counts.add_all(xs, |b| wrapped.add_bucket(b));
+        self.counts.add_all(xs, |BucketCount(neg, e, sub, count)| {
+            let c = wrapped.entry((neg, e, sub)).or_insert(0);
+            *c = c.saturating_add(count);
+        });
     }
 
     /// Everything counted, as a histogram.
-    pub(crate) fn into_histogram(mut self) -> Histogram {
+    pub(crate) fn into_histogram(self) -> Histogram {
+        let mut h = Histogram::default();
         for b in self.counts.to_sparse() {
-            self.wrapped.add_bucket(b);
+            h.add_bucket(b);
         }
-        self.wrapped
+        for ((neg, e, sub), count) in self.wrapped {
+            h.add_bucket(BucketCount(neg, e, sub, count));
+        }
+        h
     }
 }
 
