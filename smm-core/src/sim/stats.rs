@@ -61,8 +61,8 @@ impl Moments {
     pub(crate) fn add_sums(&mut self, n: u64, [s, s2, min, max]: &[f64; 4]) {
         self.sum.add(*s);
         self.sum_sq.add(*s2);
-        self.min = self.min.min(*min);
-        self.max = self.max.max(*max);
+        self.min = first_min(self.min, *min);
+        self.max = first_max(self.max, *max);
         self.n += n;
     }
 
@@ -70,8 +70,8 @@ impl Moments {
         self.n += o.n;
         self.sum.merge(&o.sum);
         self.sum_sq.merge(&o.sum_sq);
-        self.min = self.min.min(o.min);
-        self.max = self.max.max(o.max);
+        self.min = first_min(self.min, o.min);
+        self.max = first_max(self.max, o.max);
     }
 
     /// Mean, clamped into [min, max] against rounding.
@@ -105,6 +105,25 @@ pub(crate) fn block_sums(values: &[f64], center: f64) -> [f64; 4] {
     sums.finish()
 }
 
+/// The smaller of `current` and `x`, keeping `current` when they compare
+/// equal. `f64::min` may return either of `0.0` and `-0.0` (which one is
+/// up to the compiler and the target), so a run whose minimum is a zero of
+/// both signs could report a different sign on another build; folded in
+/// iteration order (blocks in index order), this keeps the first of equal
+/// values, whatever the build, thread count or shard layout. A NaN `x` is
+/// passed over, as `f64::min` does.
+#[inline(always)]
+pub(crate) fn first_min(current: f64, x: f64) -> f64 {
+    if x < current { x } else { current }
+}
+
+/// The larger of `current` and `x`, keeping `current` when they compare
+/// equal (see [`first_min`]).
+#[inline(always)]
+pub(crate) fn first_max(current: f64, x: f64) -> f64 {
+    if x > current { x } else { current }
+}
+
 /// A block's sums, added one value at a time as the block runs (the values
 /// are summed in order, so the result is the same whether they are added as
 /// they are made or read back afterwards).
@@ -133,8 +152,8 @@ impl BlockSums {
         let d = x - self.center;
         self.s += d;
         self.s2 += d * d;
-        self.min = self.min.min(x);
-        self.max = self.max.max(x);
+        self.min = first_min(self.min, x);
+        self.max = first_max(self.max, x);
     }
 
     /// Sum and sum of squares of `x - center`, min and max.
@@ -871,6 +890,46 @@ mod tests {
         split.add_all(a);
         split.add_all(b);
         assert_eq!(split.to_sparse(), one.to_sparse());
+    }
+
+    /// Zeros of both signs compare equal: a block's and a run's minimum and
+    /// maximum are the first of them in iteration order, on any build
+    /// (`f64::min`'s pick between them is the compiler's).
+    #[test]
+    fn min_and_max_keep_the_first_of_equal_zeros() {
+        let bits = |v: [f64; 4]| [v[2].to_bits(), v[3].to_bits()];
+        let pos = 0.0f64.to_bits();
+        let neg = (-0.0f64).to_bits();
+        for (values, want) in [
+            ([0.0, -0.0, 0.0], [pos, pos]),
+            ([-0.0, 0.0, -0.0], [neg, neg]),
+            ([0.0, -0.0, f64::NAN], [pos, pos]),
+        ] {
+            let mut b = BlockSums::new(0.0);
+            for v in values {
+                b.add(v);
+            }
+            assert_eq!(bits(b.finish()), want, "{values:?}");
+        }
+        // Blocks folded in index order: the first block's zero stays.
+        let block = |z: f64| {
+            let mut b = BlockSums::new(0.0);
+            b.add(z);
+            b.finish()
+        };
+        for (first, second) in [(0.0, -0.0), (-0.0, 0.0)] {
+            let mut m = Moments::new(0.0);
+            m.add_sums(1, &block(first));
+            m.add_sums(1, &block(second));
+            assert_eq!(m.min.to_bits(), first.to_bits());
+            assert_eq!(m.max.to_bits(), first.to_bits());
+            let mut a = Moments::new(0.0);
+            a.add_sums(1, &block(first));
+            let mut b = Moments::new(0.0);
+            b.add_sums(1, &block(second));
+            a.merge(&b);
+            assert_eq!([a.min.to_bits(), a.max.to_bits()], [first.to_bits(); 2]);
+        }
     }
 
     #[test]
