@@ -321,7 +321,7 @@ impl Plan {
         };
         let node_count = workflow.as_ref().map_or(0, |w| w.len());
         // 1 - 0.1 * min(1, nodeCount / 10)
-        let node_factor = 1.0 - (node_count as f64 / 10.0).min(1.0) * 0.1;
+        let node_factor = 1.0 - at_most(node_count as f64 / 10.0, 1.0) * 0.1;
 
         let stop = match cfg.stopping_rule() {
             None => {
@@ -423,8 +423,8 @@ impl Plan {
             ModelVersion::V1 => (i % 365) as usize,
             ModelVersion::V2 => draw_day(rng),
         };
-        let vol = (self.base_vol + 0.1 * n(rng)).max(0.0);
-        let comp = (0.5 + 0.2 * n(rng)).max(0.0);
+        let vol = at_least(self.base_vol + 0.1 * n(rng), 0.0);
+        let comp = at_least(0.5 + 0.2 * n(rng), 0.0);
         let seasonal = self.seasonal.get(day).copied().unwrap_or(1.0);
         let mut health_sum = 0.0;
         for _ in &self.rate_limits {
@@ -444,7 +444,7 @@ impl Plan {
         let cq = clamp(0.8 + 0.15 * n(rng), 0.1, 1.0);
         let _audience = n(rng);
         let _timing = n(rng);
-        let latency = (100.0 + 50.0 * n(rng)).max(10.0);
+        let latency = at_least(100.0 + 50.0 * n(rng), 10.0);
         let load = clamp(0.3 + 0.2 * n(rng), 0.1, 0.9);
         let reliability = clamp(0.95 + 0.05 * n(rng), 0.8, 1.0);
 
@@ -465,18 +465,18 @@ impl Plan {
         );
         let mult =
             (1.0 + 0.2 * vol + 0.15 * comp) * seasonal * (2.0 - avg_health) + 0.3 * (u(rng) - 0.5);
-        let cost = (0.7 * self.cost_base).max(self.cost_base * mult.max(0.8));
+        let cost = at_least(self.cost_base * at_least(mult, 0.8), 0.7 * self.cost_base);
         let technical = clamp(
             0.88 * (1.0 - 0.2 * load)
                 * reliability
-                * (1.0 - 0.1 * ((latency - 100.0) / 500.0).max(0.0))
+                * (1.0 - 0.1 * at_least((latency - 100.0) / 500.0, 0.0))
                 * avg_health
                 * self.node_factor
                 + 0.04 * (u(rng) - 0.5),
             0.6,
             1.0,
         );
-        let cost_risk = (cost / self.hard_cap).min(1.0);
+        let cost_risk = at_most(cost / self.hard_cap, 1.0);
         let readiness = clamp(
             0.35 * policy
                 + 0.20 * citation
@@ -490,10 +490,28 @@ impl Plan {
     }
 }
 
-/// `max(lo, min(hi, x))`, as the model defines clamp.
-#[inline]
+/// `max(lo, min(hi, x))`, as the model defines clamp (a NaN `x` gives
+/// `hi`, as with `f64::min` and `f64::max`).
+#[inline(always)]
 pub(crate) fn clamp(x: f64, lo: f64, hi: f64) -> f64 {
-    lo.max(hi.min(x))
+    at_least(at_most(x, hi), lo)
+}
+
+/// `x.max(lo)` with one answer on every build: `f64::max` may return
+/// either of two zeros of opposite signs (they compare equal), and which
+/// is the compiler's and the target's choice; this returns `lo` for them.
+/// A NaN `x` gives `lo`, as `f64::max` does. (It is also cheaper: no NaN
+/// fix-up around the comparison.)
+#[inline(always)]
+pub(crate) fn at_least(x: f64, lo: f64) -> f64 {
+    if x > lo { x } else { lo }
+}
+
+/// `x.min(hi)` with one answer on every build (see [`at_least`]); a NaN
+/// `x` gives `hi`.
+#[inline(always)]
+pub(crate) fn at_most(x: f64, hi: f64) -> f64 {
+    if x < hi { x } else { hi }
 }
 
 fn precision_plan(cfg: &SimulationConfig) -> Result<PrecisionPlan, SimulationError> {
@@ -567,4 +585,56 @@ fn precision_plan(cfg: &SimulationConfig) -> Result<PrecisionPlan, SimulationErr
         relative: p.relative,
         min_iterations: p.min_iterations,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::{at_least, at_most, clamp};
+
+    /// The model's bounds agree with `f64::max` / `f64::min` wherever those
+    /// have one answer (NaN included), and give one answer where they do
+    /// not: between zeros of opposite signs, the bound.
+    #[test]
+    fn bounds_agree_with_f64_max_and_min_and_settle_signed_zeros() {
+        let mut values = vec![
+            0.0,
+            -0.0,
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            5e-324,
+            -5e-324,
+            0.1,
+            0.5,
+            1.0,
+            -1.0,
+            10.0,
+            f64::MAX,
+            f64::MIN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let mut r = crate::test_rng::TestRng::new(7);
+        values.extend(
+            (0..2_000).map(|_| ((r.next_u64() >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 4.0),
+        );
+        let same = |a: f64, b: f64| a.to_bits() == b.to_bits();
+        for &x in values.iter().chain([f64::NAN].iter()) {
+            for &b in &values {
+                if x == b && x == 0.0 {
+                    assert!(same(at_least(x, b), b) && same(at_most(x, b), b));
+                    continue;
+                }
+                assert!(same(at_least(x, b), x.max(b)), "{x} {b}");
+                assert!(same(at_most(x, b), x.min(b)), "{x} {b}");
+                let (lo, hi) = (b.min(0.5), 0.5f64.max(b));
+                if !(lo == 0.0 || hi == 0.0) {
+                    assert!(same(clamp(x, lo, hi), lo.max(hi.min(x))), "{x} {lo} {hi}");
+                }
+            }
+        }
+        assert!(same(clamp(-0.0, 0.0, 0.4), 0.0));
+        assert!(same(clamp(f64::NAN, 0.1, 1.0), 1.0));
+    }
 }

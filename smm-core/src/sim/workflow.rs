@@ -5,6 +5,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
+use super::model::at_least;
 use super::normal::uniform;
 
 use super::SimulationError;
@@ -222,12 +223,12 @@ impl CompiledWorkflow {
                 .deps
                 .iter()
                 .filter_map(|&d| finish.get(d).copied())
-                .fold(0.0, f64::max);
+                .fold(0.0, |a, f| at_least(f, a));
             let f = start + n.duration;
             if let Some(slot) = finish.get_mut(pos) {
                 *slot = f;
             }
-            makespan = makespan.max(f);
+            makespan = at_least(f, makespan);
         }
         makespan
     }
@@ -261,7 +262,7 @@ impl CompiledWorkflow {
             let mut start = 0.0f64;
             let mut deps_ok = true;
             for &d in &n.deps {
-                start = start.max(scratch.finish.get(d).copied().unwrap_or(0.0));
+                start = at_least(scratch.finish.get(d).copied().unwrap_or(0.0), start);
                 deps_ok &= scratch.ok.get(d).copied().unwrap_or(false);
             }
             if !deps_ok {
@@ -299,7 +300,7 @@ impl CompiledWorkflow {
             if let Some(o) = scratch.ok.get_mut(pos) {
                 *o = ok;
             }
-            makespan = makespan.max(t);
+            makespan = at_least(t, makespan);
         }
         (success, makespan)
     }
