@@ -19,6 +19,7 @@
 //! # Ok::<(), smm_core::sim::SimulationError>(())
 //! ```
 
+mod bounds;
 mod engine;
 mod error;
 mod exact_sum;

@@ -4,6 +4,7 @@
 //! place: the day of the season is the first draw of an iteration (uniform
 //! over 365 days) instead of the iteration index modulo 365.
 
+use super::bounds::{at_least, at_most};
 use super::normal::{standard_normal, uniform};
 
 use super::SimulationError;
@@ -497,23 +498,6 @@ pub(crate) fn clamp(x: f64, lo: f64, hi: f64) -> f64 {
     at_least(at_most(x, hi), lo)
 }
 
-/// `x.max(lo)` with one answer on every build: `f64::max` may return
-/// either of two zeros of opposite signs (they compare equal), and which
-/// is the compiler's and the target's choice; this returns `lo` for them.
-/// A NaN `x` gives `lo`, as `f64::max` does. (It is also cheaper: no NaN
-/// fix-up around the comparison.)
-#[inline(always)]
-pub(crate) fn at_least(x: f64, lo: f64) -> f64 {
-    if x > lo { x } else { lo }
-}
-
-/// `x.min(hi)` with one answer on every build (see [`at_least`]); a NaN
-/// `x` gives `hi`.
-#[inline(always)]
-pub(crate) fn at_most(x: f64, hi: f64) -> f64 {
-    if x < hi { x } else { hi }
-}
-
 fn precision_plan(cfg: &SimulationConfig) -> Result<PrecisionPlan, SimulationError> {
     let p = cfg.precision.clone().unwrap_or_default();
     let bad = |pointer: &str, message: String| SimulationError::Parse {
@@ -591,7 +575,8 @@ fn precision_plan(cfg: &SimulationConfig) -> Result<PrecisionPlan, SimulationErr
 mod tests {
     #![allow(clippy::unwrap_used, reason = "test code")]
 
-    use super::{at_least, at_most, clamp};
+    use super::clamp;
+    use crate::sim::bounds::{at_least, at_most};
 
     /// The model's bounds agree with `f64::max` / `f64::min` wherever those
     /// have one answer (NaN included), and give one answer where they do

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
 
+use super::bounds::{at_least, at_most};
 use super::exact_sum::ExactSum;
 
 /// The percentiles every summary reports.
@@ -61,8 +62,8 @@ impl Moments {
     pub(crate) fn add_sums(&mut self, n: u64, [s, s2, min, max]: &[f64; 4]) {
         self.sum.add(*s);
         self.sum_sq.add(*s2);
-        self.min = first_min(self.min, *min);
-        self.max = first_max(self.max, *max);
+        self.min = at_most(*min, self.min);
+        self.max = at_least(*max, self.max);
         self.n += n;
     }
 
@@ -70,8 +71,8 @@ impl Moments {
         self.n += o.n;
         self.sum.merge(&o.sum);
         self.sum_sq.merge(&o.sum_sq);
-        self.min = first_min(self.min, o.min);
-        self.max = first_max(self.max, o.max);
+        self.min = at_most(o.min, self.min);
+        self.max = at_least(o.max, self.max);
     }
 
     /// Mean, clamped into [min, max] against rounding.
@@ -105,25 +106,6 @@ pub(crate) fn block_sums(values: &[f64], center: f64) -> [f64; 4] {
     sums.finish()
 }
 
-/// The smaller of `current` and `x`, keeping `current` when they compare
-/// equal. `f64::min` may return either of `0.0` and `-0.0` (which one is
-/// up to the compiler and the target), so a run whose minimum is a zero of
-/// both signs could report a different sign on another build; folded in
-/// iteration order (blocks in index order), this keeps the first of equal
-/// values, whatever the build, thread count or shard layout. A NaN `x` is
-/// passed over, as `f64::min` does.
-#[inline(always)]
-pub(crate) fn first_min(current: f64, x: f64) -> f64 {
-    if x < current { x } else { current }
-}
-
-/// The larger of `current` and `x`, keeping `current` when they compare
-/// equal (see [`first_min`]).
-#[inline(always)]
-pub(crate) fn first_max(current: f64, x: f64) -> f64 {
-    if x > current { x } else { current }
-}
-
 /// A block's sums, added one value at a time as the block runs (the values
 /// are summed in order, so the result is the same whether they are added as
 /// they are made or read back afterwards).
@@ -152,8 +134,8 @@ impl BlockSums {
         let d = x - self.center;
         self.s += d;
         self.s2 += d * d;
-        self.min = first_min(self.min, x);
-        self.max = first_max(self.max, x);
+        self.min = at_most(x, self.min);
+        self.max = at_least(x, self.max);
     }
 
     /// Sum and sum of squares of `x - center`, min and max.

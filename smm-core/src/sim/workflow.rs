@@ -5,7 +5,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use super::model::at_least;
+use super::bounds::at_least;
 use super::normal::uniform;
 
 use super::SimulationError;
