@@ -1,6 +1,7 @@
 //! Policy evaluation with the default bundle on the example input: load and
-//! compile, one decision on the VM and on the interpreter (engine reused),
-//! and decisions per second on every core.
+//! compile, one decision on the VM, natively and on the interpreter (engine
+//! reused), the cost per campaign step, and decisions per second on one
+//! and every core.
 
 #![allow(
     clippy::unwrap_used,
@@ -31,19 +32,54 @@ fn bench(c: &mut Criterion) {
     g.bench_function("decision (VM)", |b| {
         b.iter(|| bundle.evaluate_with(&input, EvalMode::Vm).unwrap())
     });
+    assert!(bundle.has_native());
+    g.bench_function("decision (native)", |b| {
+        b.iter(|| bundle.evaluate_with(&input, EvalMode::Native).unwrap())
+    });
     g.bench_function("decision (interpreter)", |b| {
         b.iter(|| bundle.evaluate_with(&input, EvalMode::Interpreter).unwrap())
     });
     g.bench_function("parse+validate input", |b| {
         b.iter(|| PolicyInput::from_json(POLICY_INPUT).unwrap())
     });
+    // Campaigns of 10, 100 and 1,000 steps (the example's steps repeated,
+    // renamed, each costing 1): the cost per step on the VM and natively.
+    let doc: serde_json::Value = serde_json::from_str(POLICY_INPUT).unwrap();
+    for n in [10usize, 100, 1000] {
+        let mut d = doc.clone();
+        let base = d["workflow"].as_array().unwrap().clone();
+        let steps: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                let mut s = base[i % base.len()].clone();
+                s["id"] = format!("step_{i}").into();
+                s["estimatedCost"] = 1.into();
+                s
+            })
+            .collect();
+        d["workflow"] = steps.into();
+        let many = PolicyInput::from_value(&d).unwrap();
+        for mode in [EvalMode::Vm, EvalMode::Native] {
+            g.bench_function(format!("decision ({mode:?}), {n} steps"), |b| {
+                b.iter(|| bundle.evaluate_with(&many, mode).unwrap())
+            });
+        }
+    }
     g.finish();
 
     // Decisions per second on every core: one shared bundle, a thread per
     // core, each thread with its own input (as concurrent requests have).
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for mode in [EvalMode::Vm, EvalMode::Interpreter] {
-        let per_thread = 40_000 / threads;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (mode, threads) in [
+        (EvalMode::Vm, cores),
+        (EvalMode::Interpreter, cores),
+        (EvalMode::Native, 1),
+        (EvalMode::Native, cores),
+    ] {
+        let per_thread = if mode == EvalMode::Native {
+            400_000 / threads
+        } else {
+            40_000 / threads
+        };
         // Warm each thread's VM first (one compile per thread and bundle).
         std::thread::scope(|s| {
             for _ in 0..threads {

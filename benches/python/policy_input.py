@@ -45,7 +45,7 @@ def with_steps(n):
     return doc
 
 
-def rate(bundle, prepared, threads, seconds=2.0):
+def rate(bundle, prepared, threads, seconds=2.0, engine="vm"):
     """Decisions per second from `threads` threads, each deciding on its own
     prepared input (as concurrent requests would)."""
     inputs = [smm_core.PolicyInput(prepared.to_dict()) for _ in range(threads)]
@@ -55,7 +55,7 @@ def rate(bundle, prepared, threads, seconds=2.0):
     def work(k):
         n = 0
         while not stop.is_set():
-            bundle.evaluate(inputs[k])
+            bundle.evaluate(inputs[k], engine=engine)
             n += 1
         counts[k] = n
 
@@ -76,24 +76,32 @@ def main():
     contract = smm_core.Contract.from_dict(INPUT["workspace"])
     rest = {k: v for k, v in INPUT.items() if k != "workspace"}
     assert bundle.evaluate(prepared) == bundle.evaluate(INPUT)
-    dict_t, prep_t, around_t, make_t = [], [], [], []
+    native = bundle.evaluate(prepared, engine="native")
+    assert native.deny == bundle.evaluate(prepared).deny and native.engine == "smm-native"
+    dict_t, prep_t, native_t, around_t, make_t = [], [], [], [], []
     for _ in range(3):
         dict_t.append(per_call(lambda: bundle.evaluate(INPUT), repeats // 10))
         prep_t.append(per_call(lambda: bundle.evaluate(prepared), repeats))
+        native_t.append(per_call(lambda: bundle.evaluate(prepared, engine="native"), repeats))
         make_t.append(per_call(lambda: smm_core.PolicyInput(INPUT), repeats // 10))
         around_t.append(per_call(lambda: smm_core.PolicyInput(rest, contract=contract), repeats // 10))
     us = lambda v: statistics.median(v) * 1e6  # noqa: E731
     print(f"evaluate(dict), validated every call   {us(dict_t):8.1f} us")
     print(f"evaluate(PolicyInput)                  {us(prep_t):8.1f} us   ({us(dict_t) / us(prep_t):.1f}x faster)")
+    print(f"evaluate(PolicyInput, engine=native)   {us(native_t):8.1f} us   ({us(dict_t) / us(native_t):.1f}x faster)")
     print(f"PolicyInput(doc), once                 {us(make_t):8.1f} us")
     print(f"PolicyInput(rest, contract=Contract)   {us(around_t):8.1f} us")
     one = statistics.median(rate(bundle, prepared, 1) for _ in range(3))
     two = statistics.median(rate(bundle, prepared, 2) for _ in range(3))
     print(f"prepared decisions/s: 1 thread {one:,.0f}, 2 threads {two:,.0f} ({two / one:.2f}x)")
-    for n in (10, 100, 1000):
-        p = smm_core.PolicyInput(with_steps(n))
-        t = per_call(lambda: bundle.evaluate(p), max(50, repeats // (n // 10)))
-        print(f"{n:5d} steps: {t * 1e6:9.1f} us a decision, {t * 1e6 / n:6.2f} us a step")
+    one = statistics.median(rate(bundle, prepared, 1, engine="native") for _ in range(3))
+    two = statistics.median(rate(bundle, prepared, 2, engine="native") for _ in range(3))
+    print(f"native decisions/s:   1 thread {one:,.0f}, 2 threads {two:,.0f} ({two / one:.2f}x)")
+    for engine in ("vm", "native"):
+        for n in (10, 100, 1000):
+            p = smm_core.PolicyInput(with_steps(n))
+            t = per_call(lambda: bundle.evaluate(p, engine=engine), max(50, repeats // (n // 10)))
+            print(f"{engine:6s} {n:5d} steps: {t * 1e6:9.1f} us a decision, {t * 1e6 / n:6.2f} us a step")
 
 
 if __name__ == "__main__":

@@ -67,6 +67,27 @@ int main(void) {
         CHECK(smm_policy_evaluate_input_json(bundle, prepared, &again) == SMM_OK && again && a.decision && strcmp(again, a.decision) == 0, "a prepared input decides as the document does");
         smm_string_free(again);
     }
+    /* The default bundle's native form: the VM's decision (codes, bundle,
+       evaluation id), made in microseconds, its engine "smm-native". */
+    int has_native = -1;
+    CHECK(smm_policy_bundle_has_native(bundle, &has_native) == SMM_OK && has_native == 1, "the default bundle has a native form");
+    char *native = NULL;
+    CHECK(smm_policy_evaluate_input_with_json(bundle, prepared, "native", &native) == SMM_OK && native
+          && strstr(native, "\"engine\":\"smm-native\""), "a native decision: %s", native ? native : "");
+    const char *vm_engine = a.decision ? strstr(a.decision, "\"engine\":") : NULL;
+    const char *native_engine = native ? strstr(native, "\"engine\":") : NULL;
+    CHECK(vm_engine && native_engine && vm_engine - a.decision == native_engine - native
+          && strncmp(a.decision, native, (size_t)(vm_engine - a.decision)) == 0
+          && strcmp(strstr(a.decision, "\"evaluationId\":"), strstr(native, "\"evaluationId\":")) == 0,
+          "the native decision is the VM's: %s / %s", native ? native : "", a.decision ? a.decision : "");
+    smm_string_free(native);
+    char *vm_again = NULL;
+    CHECK(smm_policy_evaluate_input_with_json(bundle, prepared, "vm", &vm_again) == SMM_OK && vm_again && a.decision
+          && strcmp(vm_again, a.decision) == 0, "engine \"vm\" is smm_policy_evaluate_input_json");
+    smm_string_free(vm_again);
+    char *unknown = NULL;
+    CHECK(smm_policy_evaluate_input_with_json(bundle, prepared, "wasm", &unknown) == SMM_INVALID_INPUT && unknown == NULL, "an unknown engine is refused");
+    CHECK(smm_policy_bundle_has_native(bundle, NULL) == SMM_NULL_ARGUMENT, "has_native needs somewhere to write");
     smm_policy_input_free(prepared);
     smm_policy_input *none = NULL;
     CHECK(smm_policy_input_new_json("{\"timestamp\": 1}", &none) == SMM_INVALID_INPUT && none == NULL, "a bad input is not prepared");
@@ -121,6 +142,17 @@ int main(void) {
     CHECK(st == SMM_OK, "a bundle from modules");
     char *foreign = NULL;
     CHECK(smm_policy_evaluate_json(other, input, &foreign) == SMM_OK, "evaluate another bundle");
+    /* Another policy has no native form: never the default's answer for it. */
+    int other_native = -1;
+    CHECK(smm_policy_bundle_has_native(other, &other_native) == SMM_OK && other_native == 0, "another bundle has no native form");
+    smm_policy_input *other_input = NULL;
+    CHECK(smm_policy_input_new_json(input, &other_input) == SMM_OK, "prepare the input again");
+    char *no_native = NULL;
+    st = smm_policy_evaluate_input_with_json(other, other_input, "native", &no_native);
+    m = smm_last_error_message();
+    CHECK(st == SMM_POLICY && no_native == NULL && m && strstr(m, "native"), "no native decision of another bundle: %s", m ? m : "");
+    smm_string_free(m);
+    smm_policy_input_free(other_input);
     st = smm_decision_card_json(report, foreign, contract, &card);
     m = smm_last_error_message();
     CHECK(st == SMM_POLICY_CHECKSUM && card == NULL && m && checksum && strstr(m, checksum), "foreign decision refused: %s", m ? m : "");

@@ -976,3 +976,71 @@ fn an_input_around_a_validated_contract_is_the_same_input() {
     let e = PolicyInput::with_contract(&contract, &json!([1])).unwrap_err();
     assert_eq!(e.pointer(), Some(""), "{e}");
 }
+
+/// A consent valid until 2999 (a perpetual licence, say) used to be decided
+/// as expired on the VM: the engine reads times as nanoseconds since 1970
+/// in 64 bits (1677 to 2262), its VM left the rule that parsed the expiry
+/// undefined, and `expired_voice_consent` denied. Every time a policy
+/// compares is now checked at validation: such an input is refused, naming
+/// the field, on every path into a decision.
+#[test]
+fn a_time_the_engine_cannot_compare_is_refused_naming_it() {
+    let cases = [
+        ("/timestamp", json!({"timestamp": "2300-01-01T00:00:00Z"})),
+        (
+            "/workspace/createdAt",
+            json!({"workspace": {"createdAt": "1600-01-01T00:00:00Z"}}),
+        ),
+        (
+            "/workspace/effectiveTo",
+            json!({"workspace": {"effectiveTo": "2262-04-11T23:47:16.854775808Z"}}),
+        ),
+        (
+            "/workspace/connectors/1/lastConnectedAt",
+            json!({"workspace": {"connectors": [{}, {"lastConnectedAt": "9999-12-31T23:59:59Z"}]}}),
+        ),
+    ];
+    for (pointer, patch) in cases {
+        let mut v = example_input_value();
+        if let Some(list) = patch.pointer("/workspace/connectors") {
+            // Patch the second connector in place.
+            v["workspace"]["connectors"][1]["lastConnectedAt"] = list[1]["lastConnectedAt"].clone();
+        } else {
+            merge(&mut v, &patch);
+        }
+        let err = PolicyInput::from_value(&v).unwrap_err();
+        assert!(
+            matches!(&err, PolicyError::InvalidInput { pointer: p, .. } if p == pointer),
+            "{pointer}: {err}"
+        );
+    }
+    // The last instant that fits is accepted, and decided alike everywhere.
+    let bundle = PolicyBundle::default_bundle().unwrap();
+    let mut v = example_input_value();
+    v["workspace"]["consentRecords"][0]["expiresAt"] = json!("2262-04-11T23:47:16.854775807Z");
+    let input = PolicyInput::from_value(&v).unwrap();
+    let vm = bundle.evaluate_with(&input, EvalMode::Vm).unwrap();
+    assert_eq!(
+        vm,
+        bundle.evaluate_with(&input, EvalMode::Interpreter).unwrap()
+    );
+    assert!(
+        vm.reasons.contains(&"voice_consent_validated".to_string()),
+        "{vm:?}"
+    );
+    // 2999: refused, where the VM used to deny it as expired.
+    v["workspace"]["consentRecords"][0]["expiresAt"] = json!("2999-01-01T00:00:00Z");
+    let err = PolicyInput::from_value(&v).unwrap_err();
+    assert!(err.to_string().contains("2262"), "{err}");
+    assert_eq!(
+        err.pointer(),
+        Some("/workspace/consentRecords/0/expiresAt"),
+        "{err}"
+    );
+    // Around a validated contract, the same check.
+    let contract = Contract::from_value(v["workspace"].clone()).unwrap();
+    let mut rest = v.clone();
+    rest.as_object_mut().unwrap().remove("workspace");
+    let err = PolicyInput::with_contract(&contract, &rest).unwrap_err();
+    assert_eq!(err.pointer(), Some("/workspace/consentRecords/0/expiresAt"));
+}

@@ -713,6 +713,32 @@ smm_status smm_policy_evaluate_input_json(const struct smm_policy_bundle *bundle
                                           const struct smm_policy_input *input,
                                           char **decision_out);
 
+// [`smm_policy_evaluate_input_json`] on a chosen evaluator: `engine` is
+// "vm" (what `smm_policy_evaluate_input_json` uses), "interpreter", or
+// "native" (the default bundle's rules in Rust: the same decisions in
+// microseconds, the decision's `engine` "smm-native";
+// SMM_POLICY_ERROR for a bundle without a native form, see
+// `smm_policy_bundle_has_native`). Any other `engine` is
+// SMM_INVALID_INPUT.
+//
+// # Safety
+// `bundle` and `input` are NULL or live; `engine` NULL or NUL-terminated;
+// `decision_out` NULL or writable.
+smm_status smm_policy_evaluate_input_with_json(const struct smm_policy_bundle *bundle,
+                                               const struct smm_policy_input *input,
+                                               const char *engine,
+                                               char **decision_out);
+
+// Whether the bundle decides on the "native" engine
+// (`smm_policy_evaluate_input_with_json`): writes 1 when its policy
+// modules are the default bundle's and its data has the default's shape,
+// 0 otherwise.
+//
+// # Safety
+// `bundle` is NULL or live; `has_native_out` NULL or writable.
+smm_status smm_policy_bundle_has_native(const struct smm_policy_bundle *bundle,
+                                        int32_t *has_native_out);
+
 // Free a prepared policy input (NULL is a no-op).
 //
 // # Safety

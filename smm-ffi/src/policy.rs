@@ -8,7 +8,7 @@ use std::ffi::c_char;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use smm_core::contract::Contract;
-use smm_core::policy::{self, Decision, PolicyBundle, PolicyInput};
+use smm_core::policy::{self, Decision, EvalMode, PolicyBundle, PolicyInput};
 use smm_core::sim::SimulationReport;
 
 use crate::convert::{arg_obj, arg_str, check_out, to_json_string, write_obj, write_out};
@@ -255,16 +255,92 @@ pub unsafe extern "C" fn smm_policy_evaluate_input_json(
     input: *const smm_policy_input,
     decision_out: *mut *mut c_char,
 ) -> smm_status {
+    // SAFETY: per this function's contract.
+    unsafe { evaluate_prepared(bundle, input, || Ok(EvalMode::Vm), decision_out) }
+}
+
+/// A prepared input's decision on the evaluator `mode` names, as JSON.
+///
+/// # Safety
+/// As `smm_policy_evaluate_input_json`'s.
+unsafe fn evaluate_prepared(
+    bundle: *const smm_policy_bundle,
+    input: *const smm_policy_input,
+    mode: impl FnOnce() -> Result<EvalMode, Failure>,
+    decision_out: *mut *mut c_char,
+) -> smm_status {
     boundary(|| {
         check_out(decision_out, "decision_out")?;
         // SAFETY: per this function's contract.
         let b = unsafe { arg_obj(bundle, "bundle") }?;
         // SAFETY: per this function's contract.
         let i = unsafe { arg_obj(input, "input") }?;
-        let d = b.inner.evaluate(&i.inner).map_err(err)?;
+        let d = b.inner.evaluate_with(&i.inner, mode()?).map_err(err)?;
         let json = d.to_json().map_err(err)?;
         // SAFETY: checked above.
         unsafe { write_out(decision_out, json) }
+    })
+}
+
+/// [`smm_policy_evaluate_input_json`] on a chosen evaluator: `engine` is
+/// "vm" (what `smm_policy_evaluate_input_json` uses), "interpreter", or
+/// "native" (the default bundle's rules in Rust: the same decisions in
+/// microseconds, the decision's `engine` "smm-native";
+/// SMM_POLICY for a bundle without a native form, see
+/// `smm_policy_bundle_has_native`). Any other `engine` is
+/// SMM_INVALID_INPUT.
+///
+/// # Safety
+/// `bundle` and `input` are NULL or live; `engine` NULL or NUL-terminated;
+/// `decision_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_policy_evaluate_input_with_json(
+    bundle: *const smm_policy_bundle,
+    input: *const smm_policy_input,
+    engine: *const c_char,
+    decision_out: *mut *mut c_char,
+) -> smm_status {
+    let mode = || {
+        // SAFETY: per this function's contract.
+        let name = unsafe { arg_str(engine, "engine") }?;
+        match name {
+            "vm" => Ok(EvalMode::Vm),
+            "interpreter" => Ok(EvalMode::Interpreter),
+            "native" => Ok(EvalMode::Native),
+            other => Err(invalid(
+                "engine must be \"vm\", \"interpreter\" or \"native\"",
+                format!("got {other:?}"),
+            )),
+        }
+    };
+    // SAFETY: per this function's contract.
+    unsafe { evaluate_prepared(bundle, input, mode, decision_out) }
+}
+
+/// Whether the bundle decides on the "native" engine
+/// (`smm_policy_evaluate_input_with_json`): writes 1 when its policy
+/// modules are the default bundle's and its data has the default's shape,
+/// 0 otherwise.
+///
+/// # Safety
+/// `bundle` is NULL or live; `has_native_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smm_policy_bundle_has_native(
+    bundle: *const smm_policy_bundle,
+    has_native_out: *mut i32,
+) -> smm_status {
+    boundary(|| {
+        if has_native_out.is_null() {
+            return Err((
+                smm_status::SMM_NULL_ARGUMENT,
+                "has_native_out is NULL".into(),
+            ));
+        }
+        // SAFETY: per this function's contract.
+        let b = unsafe { arg_obj(bundle, "bundle") }?;
+        // SAFETY: checked non-NULL above; writable per the contract.
+        unsafe { has_native_out.write(i32::from(b.inner.has_native())) };
+        Ok(())
     })
 }
 

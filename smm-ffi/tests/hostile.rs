@@ -102,6 +102,24 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
             let (a, b) = unsafe { (CStr::from_ptr(out), CStr::from_ptr(again)) };
             prop_assert_eq!(a, b);
             unsafe { smm_string_free(again) };
+            // The native evaluator decides the damaged input as the VM
+            // does (or both fail): codes, bundle and evaluation id, all but
+            // the engine's name.
+            let mut native = ptr::null_mut();
+            let engine = c(b"native");
+            let st3 = unsafe {
+                smm_policy_evaluate_input_with_json(bundle, input, engine.as_ptr(), &mut native)
+            };
+            prop_assert_eq!(st3, smm_status::SMM_OK);
+            let vm: serde_json::Value =
+                serde_json::from_slice(unsafe { CStr::from_ptr(out) }.to_bytes()).unwrap();
+            let nat: serde_json::Value =
+                serde_json::from_slice(unsafe { CStr::from_ptr(native) }.to_bytes()).unwrap();
+            for key in ["allow", "deny", "warnings", "reasons", "requireHumanApproval", "bundleChecksum", "evaluationId", "evaluatedAt"] {
+                prop_assert_eq!(&vm[key], &nat[key], "{}", key);
+            }
+            prop_assert_eq!(&nat["engine"], "smm-native");
+            unsafe { smm_string_free(native) };
         }
         unsafe { smm_policy_input_free(input) };
         unsafe { smm_policy_bundle_free(bundle) };

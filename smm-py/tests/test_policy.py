@@ -249,3 +249,55 @@ def test_a_prepared_input_decides_as_the_document_does(bundle):
     with pytest.raises(smm_core.ValidationError) as e:
         smm_core.PolicyInput(dict(INPUT, timestamp="yesterday"))
     assert e.value.pointer == "/timestamp"
+
+
+def _same_but_engine(a, b):
+    x, y = a.to_dict(), b.to_dict()
+    for d in (x, y):
+        d.pop("engine")
+        d.pop("engineVersion")
+    return x == y
+
+
+def test_native_decisions_are_the_vms(bundle):
+    """engine="native": the default bundle's rules in Rust, the VM's
+    decisions (codes, bundle, evaluation id) under their own engine name."""
+    assert bundle.has_native
+    prepared = smm_core.PolicyInput(INPUT)
+    native = bundle.evaluate(prepared, engine="native")
+    assert native.engine == "smm-native" and native.engine_version == smm_core.__version__
+    assert _same_but_engine(native, bundle.evaluate(prepared))
+    # Around the thresholds and on denials too.
+    for patch in (
+        {"currentSpend": {"thisWeek": 960, "total": 1800, "currency": "USD"}},
+        {"currentSpend": {"thisWeek": 1190, "total": 1800, "currency": "USD"}},
+        {"quotas": [{"kind": "tokens", "period": "day", "limit": 100, "used": 80}]},
+        {"timestamp": "2026-07-25T10:15:00Z"},
+        {"timestamp": "2026-02-24T11:00:00Z"},
+    ):
+        doc = dict(copy.deepcopy(INPUT), **patch)
+        p = smm_core.PolicyInput(doc)
+        assert _same_but_engine(bundle.evaluate(p, engine="native"), bundle.evaluate(p)), patch
+    # A dict input is validated, then decided natively.
+    assert _same_but_engine(bundle.evaluate(INPUT, engine="native"), native)
+
+
+def test_another_policy_has_no_native_form():
+    other = smm_core.PolicyBundle.from_modules(
+        {"smm/d.rego": 'package smm\nimport rego.v1\n\ndecision := {"allow": true, "deny": [], '
+                       '"warnings": [], "reasons": [], "require_human_approval": false}\n'})
+    assert not other.has_native
+    with pytest.raises(smm_core.PolicyError, match="native"):
+        other.evaluate(INPUT, engine="native")
+
+
+def test_a_time_the_engine_cannot_compare_is_refused_naming_it(bundle):
+    """A consent valid until 2999 used to be decided as expired on the VM
+    (the engine's nanosecond clock ends in 2262, and the VM left the rule
+    undefined): now the input is refused, naming the field."""
+    i = copy.deepcopy(INPUT)
+    i["workspace"]["consentRecords"][0]["expiresAt"] = "2999-01-01T00:00:00Z"
+    with pytest.raises(smm_core.ValidationError) as e:
+        smm_core.PolicyInput(i)
+    assert e.value.pointer == "/workspace/consentRecords/0/expiresAt"
+    assert "2262" in str(e.value)

@@ -122,6 +122,36 @@ impl Decision {
         })
     }
 
+    /// The decision of the native evaluator's codes (sorted and deduplicated
+    /// here, as the Rego's sets are).
+    pub(crate) fn from_native(
+        codes: super::native::Codes,
+        checksum: &str,
+        input: &super::PolicyInput,
+    ) -> Decision {
+        let sorted = |mut v: Vec<String>| {
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let require_human_approval = !codes.approvals.is_empty();
+        let mut reasons = codes.reasons;
+        reasons.extend(codes.approvals);
+        let deny = sorted(codes.deny);
+        Decision {
+            allow: deny.is_empty(),
+            deny,
+            warnings: sorted(codes.warnings),
+            reasons: sorted(reasons),
+            require_human_approval,
+            bundle_checksum: checksum.to_string(),
+            engine: super::native::NATIVE_ENGINE_NAME.into(),
+            engine_version: env!("CARGO_PKG_VERSION").into(),
+            evaluation_id: evaluation_id_of_canonical(checksum, input.canonical_json()),
+            evaluated_at: input.document().timestamp.clone(),
+        }
+    }
+
     /// Compact JSON.
     pub fn to_json(&self) -> Result<String, super::PolicyError> {
         crate::jcs::to_json_text(self, false)

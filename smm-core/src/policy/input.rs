@@ -314,6 +314,31 @@ impl PolicyInput {
     }
 }
 
+/// A time the policies compare: Rego's `time.parse_rfc3339_ns` must read
+/// it (chrono's RFC 3339 parser, the one regorus calls) into nanoseconds
+/// since 1970 in 64 bits, 1677-09-21 to 2262-04-11. Outside that, the
+/// engine cannot compare it: regorus's interpreter fails the decision and
+/// its VM leaves the rule undefined, which decided, say, a consent valid
+/// until 2999 as expired; such an input is refused here instead, naming
+/// the field.
+fn policy_time(pointer: String, text: &str) -> Result<(), PolicyError> {
+    match chrono::DateTime::parse_from_rfc3339(text) {
+        Err(e) => Err(invalid(
+            pointer,
+            format!("{text:?} is not an RFC 3339 date-time the policy engine reads: {e}"),
+        )),
+        Ok(t) if t.timestamp_nanos_opt().is_none() => Err(invalid(
+            pointer,
+            format!(
+                "{text:?} is outside the instants the policies can compare (nanoseconds since \
+                 1970 in 64 bits: 1677-09-21T00:12:43.145224192Z to \
+                 2262-04-11T23:47:16.854775807Z)"
+            ),
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
 fn check_contract(ws: &Value) -> Result<(), PolicyError> {
     Contract::from_value(ws.clone()).map(|_| ()).map_err(|e| {
         invalid(
@@ -326,11 +351,33 @@ fn check_contract(ws: &Value) -> Result<(), PolicyError> {
 impl PolicyDocument {
     /// Check what the schema types cannot say (times, amounts, ranges).
     pub fn check(&self) -> Result<(), PolicyError> {
-        if Timestamp::parse(&self.timestamp).is_none() {
+        let Some(now) = Timestamp::parse(&self.timestamp) else {
             return Err(invalid(
                 "/timestamp",
                 format!("{:?} is not an RFC 3339 date-time", self.timestamp),
             ));
+        };
+        // Every time a policy compares, as the engine will read it (the
+        // timestamp in the spelling the policies see).
+        policy_time("/timestamp".into(), &now.to_rfc3339())?;
+        let ws = &self.workspace;
+        policy_time("/workspace/createdAt".into(), &ws.created_at)?;
+        if let Some(t) = &ws.effective_from {
+            policy_time("/workspace/effectiveFrom".into(), t)?;
+        }
+        if let Some(t) = &ws.effective_to {
+            policy_time("/workspace/effectiveTo".into(), t)?;
+        }
+        for (i, c) in ws.consent_records.iter().flatten().enumerate() {
+            policy_time(
+                format!("/workspace/consentRecords/{i}/expiresAt"),
+                &c.expires_at,
+            )?;
+        }
+        for (i, c) in ws.connectors.iter().flatten().enumerate() {
+            if let Some(t) = &c.last_connected_at {
+                policy_time(format!("/workspace/connectors/{i}/lastConnectedAt"), t)?;
+            }
         }
         let amount = |pointer: String, v: f64| {
             if v.is_finite() && v >= 0.0 {

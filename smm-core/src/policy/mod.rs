@@ -35,6 +35,7 @@ mod guard;
 pub use guard::MAX_POLICY_NESTING;
 mod decision;
 mod input;
+mod native;
 mod testing;
 
 use thiserror::Error;
@@ -53,6 +54,7 @@ pub use input::{
     AgentOutput, CurrentSpend, PolicyDocument, PolicyInput, QuotaFigure, StepFlags, StepType,
     WorkflowStep,
 };
+pub use native::NATIVE_ENGINE_NAME;
 pub use testing::{CoverageFile, RegoTestResult, TestOutcome, TestReport};
 
 /// Errors of policy loading, evaluation and decision cards.

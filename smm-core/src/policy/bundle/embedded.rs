@@ -105,6 +105,17 @@ const DEFAULT_FILES: &[(&str, &str)] = &[
     ),
 ];
 
+/// True when `modules`' policy modules (tests aside) are the default
+/// bundle's, path for path and byte for byte.
+pub(super) fn is_default_policy(modules: &std::collections::BTreeMap<String, String>) -> bool {
+    let mut default = DEFAULT_FILES
+        .iter()
+        .filter(|(p, _)| p.ends_with(".rego") && !super::is_test_module(p));
+    let theirs = modules.iter().filter(|(p, _)| !super::is_test_module(p));
+    default.clone().count() == theirs.clone().count()
+        && default.all(|(p, src)| modules.get(*p).is_some_and(|s| s == src))
+}
+
 impl PolicyBundle {
     /// The default bundle shipped in this crate (`policies/default`),
     /// loaded and compiled once per process, then cloned.

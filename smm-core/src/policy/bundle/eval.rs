@@ -15,6 +15,7 @@ use super::{
 };
 use crate::policy::decision::Decision;
 use crate::policy::input::PolicyInput;
+use crate::policy::native;
 use crate::policy::testing::{self, TestReport};
 use crate::policy::{PolicyError, engine_error};
 
@@ -36,12 +37,38 @@ impl PolicyBundle {
                 message: "the bundle does not define it".into(),
             });
         }
-        let value = input.engine_value().clone();
         let result = match mode {
-            EvalMode::Vm => self.run_vm(value)?,
-            EvalMode::Interpreter => self.run_interpreter(DECISION_RULE, value)?,
+            EvalMode::Vm => self.run_vm(input.engine_value().clone())?,
+            EvalMode::Interpreter => {
+                self.run_interpreter(DECISION_RULE, input.engine_value().clone())?
+            }
+            EvalMode::Native => return self.run_native(input),
         };
         Decision::from_rule_value(to_json(DECISION_RULE, result)?, &self.checksum, input)
+    }
+
+    /// The decision on [`EvalMode::Native`] (see `policy/native.rs`).
+    fn run_native(&self, input: &PolicyInput) -> Result<Decision, PolicyError> {
+        let Some(cfg) = &self.native else {
+            return Err(PolicyError::NoDecision {
+                rule: DECISION_RULE.into(),
+                message: "the native evaluator decides only for the default bundle's policy \
+                          modules with a config of the default's shape; this bundle decides on \
+                          the VM"
+                    .into(),
+            });
+        };
+        match native::decide(cfg, input.document()) {
+            Ok(codes) => Ok(Decision::from_native(codes, &self.checksum, input)),
+            Err(native::Stop::Error { module, message }) => Err(PolicyError::Rule {
+                module: module.into(),
+                line: None,
+                message: format!("{message} (evaluating {DECISION_RULE} natively)"),
+            }),
+            // An integer beyond what the native form models: the VM's
+            // exact big integers decide (and the decision says so).
+            Err(native::Stop::Fallback) => self.evaluate_with(input, EvalMode::Vm),
+        }
     }
 
     /// Evaluate any rule path (`data.pkg.rule`) on any JSON input (on the

@@ -433,7 +433,12 @@ impl PolicyBundle {
             .into_iter()
             .find(|(p, _, _)| p == DECISION_RULE)
             .map(|(_, m, l)| (m, l));
+        let native = (vm && super::embedded::is_default_policy(&modules))
+            .then(|| crate::policy::native::NativeConfig::from_data(&data))
+            .flatten()
+            .map(std::sync::Arc::new);
         Ok(PolicyBundle {
+            native,
             decision_site,
             modules,
             data,

@@ -51,6 +51,13 @@ pub enum EvalMode {
     Vm,
     /// regorus's tree-walking interpreter.
     Interpreter,
+    /// The default bundle's rules written in Rust
+    /// ([`PolicyBundle::has_native`]): the same decisions as the VM (a
+    /// test holds it on thousands of random inputs) in a few
+    /// microseconds, its `engine` `smm-native`. Only for a bundle whose
+    /// modules are the default's; any other is
+    /// [`PolicyError::NoDecision`].
+    Native,
 }
 
 /// A loaded, validated and compiled policy bundle. Cheap to clone; share it
@@ -69,6 +76,9 @@ pub struct PolicyBundle {
     /// Identity of this compiled bundle (clones share it): the key of the
     /// per-thread VMs.
     id: u64,
+    /// The bundle's native form: its config, when its policy modules are
+    /// the default bundle's and its data has the default's shape.
+    native: Option<std::sync::Arc<crate::policy::native::NativeConfig>>,
     /// Where [`DECISION_RULE`] is defined (module, line): the place named
     /// by a decision error the engine reports without one (a limit).
     decision_site: Option<(String, u32)>,
@@ -165,5 +175,13 @@ impl PolicyBundle {
     /// True when the bundle defines [`DECISION_RULE`] (compiled for the VM).
     pub fn has_decision(&self) -> bool {
         self.vm
+    }
+
+    /// True when the bundle can decide on [`EvalMode::Native`]: its policy
+    /// modules are the default bundle's, byte for byte, and its data is
+    /// `{"smm": {"config": ...}}` with the default config's keys and types
+    /// (the values may differ).
+    pub fn has_native(&self) -> bool {
+        self.native.is_some()
     }
 }
