@@ -717,7 +717,7 @@ smm_status smm_policy_evaluate_input_json(const struct smm_policy_bundle *bundle
 // "vm" (what `smm_policy_evaluate_input_json` uses), "interpreter", or
 // "native" (the default bundle's rules in Rust: the same decisions in
 // microseconds, the decision's `engine` "smm-native";
-// SMM_POLICY_ERROR for a bundle without a native form, see
+// SMM_POLICY for a bundle without a native form, see
 // `smm_policy_bundle_has_native`). Any other `engine` is
 // SMM_INVALID_INPUT.
 //
