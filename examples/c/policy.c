@@ -54,7 +54,7 @@ int main(void) {
     pthread_create(&tb, NULL, evaluate, &b);
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
-    CHECK(a.status == SMM_OK && b.status == SMM_OK, "evaluate from two threads");
+    CHECK(a.status == SMM_OK && b.status == SMM_OK, "evaluate from two threads (status %d, %d)", (int)a.status, (int)b.status);
     CHECK(a.decision && b.decision && strcmp(a.decision, b.decision) == 0, "both threads agree");
     CHECK(a.decision && strstr(a.decision, "\"allow\":true"), "the example is allowed: %s", a.decision ? a.decision : "");
     printf("decision: %.160s...\n", a.decision ? a.decision : "");
