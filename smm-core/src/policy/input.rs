@@ -322,12 +322,12 @@ impl PolicyInput {
 /// until 2999 as expired; such an input is refused here instead, naming
 /// the field.
 fn policy_time(pointer: String, text: &str) -> Result<(), PolicyError> {
-    match chrono::DateTime::parse_from_rfc3339(text) {
-        Err(e) => Err(invalid(
+    match rfc3339_ns(text) {
+        Err(EngineTime::Unparsable(e)) => Err(invalid(
             pointer,
             format!("{text:?} is not an RFC 3339 date-time the policy engine reads: {e}"),
         )),
-        Ok(t) if t.timestamp_nanos_opt().is_none() => Err(invalid(
+        Err(EngineTime::OutOfRange) => Err(invalid(
             pointer,
             format!(
                 "{text:?} is outside the instants the policies can compare (nanoseconds since \
@@ -337,6 +337,26 @@ fn policy_time(pointer: String, text: &str) -> Result<(), PolicyError> {
         )),
         Ok(_) => Ok(()),
     }
+}
+
+/// Why a time is not one the policy engine can compare.
+#[derive(Debug)]
+pub(crate) enum EngineTime {
+    /// Not RFC 3339 as chrono reads it.
+    Unparsable(chrono::ParseError),
+    /// Outside the nanoseconds since 1970 that fit in 64 bits.
+    OutOfRange,
+}
+
+/// Nanoseconds since 1970 of an RFC 3339 time, computed as regorus's
+/// `time.parse_rfc3339_ns` computes them (the same chrono call): the one
+/// reading shared by validation ([`PolicyDocument::check`]) and the native
+/// evaluator.
+pub(crate) fn rfc3339_ns(text: &str) -> Result<i64, EngineTime> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map_err(EngineTime::Unparsable)?
+        .timestamp_nanos_opt()
+        .ok_or(EngineTime::OutOfRange)
 }
 
 fn check_contract(ws: &Value) -> Result<(), PolicyError> {

@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::input::{PolicyDocument, StepType};
+use super::input::{EngineTime, PolicyDocument, StepType, rfc3339_ns};
 use crate::contract::{ConnectorStatus, ConsentType};
 
 /// Name a native decision gives as its `engine`.
@@ -241,19 +241,17 @@ fn int_float(i: i128, f: f64) -> Ordering {
 /// A validated input's times all parse and fit ([`PolicyDocument::check`]),
 /// so the errors here are for a document that skipped validation.
 fn ns(text: &str, module: &'static str) -> Result<Num, Stop> {
-    let t = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
-        fail(
+    match rfc3339_ns(text) {
+        Ok(n) => Ok(Num::int(i128::from(n))),
+        Err(EngineTime::Unparsable(e)) => Err(fail(
             module,
             format!("time.parse_rfc3339_ns({text:?}): Failed to parse datetime: {e}"),
-        )
-    })?;
-    let n = t.timestamp_nanos_opt().ok_or_else(|| {
-        fail(
+        )),
+        Err(EngineTime::OutOfRange) => Err(fail(
             module,
             format!("time.parse_rfc3339_ns({text:?}): time outside of valid range"),
-        )
-    })?;
-    Ok(Num::int(i128::from(n)))
+        )),
+    }
 }
 
 /// `data.smm.config` of the default's shape.
@@ -539,7 +537,7 @@ fn budget(cfg: &NativeConfig, doc: &PolicyDocument, out: &mut Codes) -> Result<(
     let hard_cap = Num::of_input(b.hard_cap);
     let mut cost = Num::int(0);
     for s in &doc.workflow {
-        cost = cost.add(Num::of_input(s.estimated_cost), "smm/budget.rego")?;
+        cost = cost.add(Num::of_input(s.estimated_cost), M)?;
     }
     let spend = &doc.current_spend;
     let weekly_after = Num::of_input(spend.this_week).add(cost, M)?;
