@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use crate::audit::store::{BundleStore, FileBundleStore, StoredBundle};
 use crate::audit::{LocalSigner, TrustedKey, verify_envelope};
 use crate::contract::{Contract, Lifecycle, migrate_v1, parse_document, validate_document};
-use crate::policy::{PolicyBundle, PolicyInput};
+use crate::policy::{Decision, EvalMode, PolicyBundle, PolicyInput};
 use crate::sim::{PartialResult, RunOptions, SimulationRequest, merge_partials, simulate};
 
 /// 2025-09-01T12:00:00Z.
@@ -218,7 +218,37 @@ pub fn policy_input(data: &[u8]) {
     if let Ok(input) = PolicyInput::from_json(text)
         && let Ok(bundle) = PolicyBundle::default_bundle()
     {
-        let _ = bundle.evaluate(&input);
+        let vm = bundle.evaluate(&input);
+        let native = bundle.evaluate_with(&input, EvalMode::Native);
+        // The native evaluator must decide as the VM does (the oracle:
+        // `tests/policy_native.rs` runs the same comparison on random
+        // inputs). One way only: the VM's own bounds (instructions, time)
+        // can stop it where the native evaluator has none to hit.
+        if let Ok(vm) = vm {
+            assert!(
+                native.is_ok(),
+                "the VM decided, the native evaluator failed: {native:?}"
+            );
+            // (An integer beyond the native evaluator's is decided on the
+            // VM, and says so: the engine's name is not compared.)
+            if let Ok(native) = native {
+                assert_eq!(
+                    same_engine(native),
+                    same_engine(vm),
+                    "the native evaluator decided otherwise than the VM"
+                );
+            }
+        }
+    }
+}
+
+/// A decision with its engine's name and version blanked, to compare the
+/// decisions of two evaluators.
+fn same_engine(d: Decision) -> Decision {
+    Decision {
+        engine: String::new(),
+        engine_version: String::new(),
+        ..d
     }
 }
 
