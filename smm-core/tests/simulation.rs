@@ -1500,3 +1500,40 @@ fn bounded_runs_whose_tallies_wrap_agree_on_any_layout() {
         .report;
     assert_eq!(one, from_whole.to_json().unwrap(), "one shard");
 }
+
+/// A zero written as `-0` (JSON allows it; some encoders write it for a
+/// negated zero) is the zero a reader means: the report of a request whose
+/// spend and durations say `-0.0` is the report of the same request saying
+/// `0`, bit for bit (a `-0.0` once came back in costEstimateUSD's minimum,
+/// maximum and percentiles).
+#[test]
+fn a_negative_zero_in_a_request_reports_as_zero() {
+    let zeroed = |zero: serde_json::Value| {
+        let mut v: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
+        let b = &mut v["workspaceContext"]["budget"];
+        for item in [
+            "paidAds",
+            "llmModelSpend",
+            "rendering",
+            "thirdPartyServices",
+        ] {
+            b["breakdown"][item] = zero.clone();
+        }
+        b["weeklyCap"] = zero.clone();
+        if let Some(nodes) = v["workflowJson"]["nodes"].as_array_mut() {
+            for n in nodes {
+                n["estimatedDuration"] = zero.clone();
+                n["failureRate"] = zero.clone();
+            }
+        }
+        v["simulationConfig"]["iterations"] = json!(2000);
+        let text = v.to_string();
+        let req = SimulationRequest::from_json(&text).unwrap();
+        let report = simulate(&req, &with_threads(1)).unwrap();
+        serde_json::to_string(&report).unwrap()
+    };
+    let negative = zeroed(json!(-0.0));
+    let positive = zeroed(json!(0.0));
+    assert!(!negative.contains("-0.0"), "{negative}");
+    assert_eq!(negative, positive);
+}

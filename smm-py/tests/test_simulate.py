@@ -60,6 +60,18 @@ def test_same_bytes_as_the_rust_engine_and_on_any_thread_count():
     assert run(seed=43).to_json() != one
 
 
+def test_a_budget_of_minus_zero_reports_as_zero():
+    def with_spend(zero):
+        ws = json.loads(json.dumps(WORKSPACE))
+        ws["budget"]["breakdown"] = {k: zero for k in ws["budget"]["breakdown"]}
+        return smm_core.simulate(ws, WORKFLOW, iterations=1000)
+
+    negative, positive = with_spend(-0.0), with_spend(0.0)
+    assert "-0.0" not in negative.to_json()
+    assert negative.to_json() == positive.to_json()
+    assert str(negative.cost_estimate_usd.p50) == "0.0"
+
+
 def test_workspace_as_json_text_or_bytes():
     a = run(iterations=300)
     b = smm_core.simulate(json.dumps(WORKSPACE), json.dumps(WORKFLOW).encode(), iterations=300)

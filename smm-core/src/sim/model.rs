@@ -192,9 +192,13 @@ pub(crate) struct Plan {
     pub stop: Stop,
 }
 
+/// A sum of money at `pointer`: finite and not negative. A zero written
+/// `-0` is read as `0`, the zero its writer meant (IEEE's `-0.0 >= 0.0`
+/// lets it through, and it would come back as `-0.0` in every statistic of
+/// the cost it makes).
 fn check_money(pointer: &str, v: f64) -> Result<f64, SimulationError> {
     if v.is_finite() && v >= 0.0 {
-        Ok(v)
+        Ok(if v == 0.0 { 0.0 } else { v })
     } else {
         Err(SimulationError::InvalidMoney {
             pointer: pointer.to_string(),
