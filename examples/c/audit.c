@@ -189,6 +189,9 @@ int main(void) {
     page = NULL;
     CHECK(smm_store_list_page_json(any, "ws-icblabs-0001", NULL, 0, &page) == SMM_INVALID_INPUT && page == NULL, "a page of no bundle is refused");
     CHECK(smm_store_list_page_json(any, "ws-icblabs-0001", "sha256:00", 5, &page) == SMM_INVALID_INPUT && page == NULL, "a malformed cursor is refused");
+    char *why = smm_last_error_json();
+    CHECK(why && strstr(why, "\"pointer\":\"/after\""), "the refusal names the cursor");
+    smm_string_free(why);
     smm_string_free(head);
     smm_string_free(names);
     smm_store_free(any);

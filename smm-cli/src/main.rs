@@ -284,7 +284,9 @@ enum BundleCommand {
         /// Created at or after (RFC 3339).
         #[arg(long)]
         from: Option<String>,
-        /// Created at or before (RFC 3339).
+        /// Created before this instant (RFC 3339; the bound is exclusive, so
+        /// `--from A --to B` lists `[A, B)` and consecutive ranges never
+        /// list a bundle twice).
         #[arg(long)]
         to: Option<String>,
         /// List one page of at most this many bundles (1 to 10,000); the

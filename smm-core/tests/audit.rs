@@ -778,7 +778,25 @@ fn stores_behave(store: &dyn BundleStore) {
         .unwrap();
     assert_eq!(day2, std::slice::from_ref(&eb));
     assert!(store.list("ws-other", None, None).unwrap().is_empty());
-    assert!(store.list("ws-icblabs-0001", Some("soon"), None).is_err());
+    // The range is [from, to): a bundle created at `to` is in the next
+    // range, never in both.
+    let (ws, at) = ("ws-icblabs-0001", Some(eb.created_at.as_str()));
+    let ids = |v: Vec<StoredBundle>| v.into_iter().map(|b| b.bundle_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list(ws, None, at).unwrap()),
+        std::slice::from_ref(&ea.bundle_id)
+    );
+    assert_eq!(
+        ids(store.list(ws, at, None).unwrap()),
+        std::slice::from_ref(&eb.bundle_id)
+    );
+    // A bad bound is an input error that names its argument.
+    for (from, to, pointer) in [(Some("soon"), None, "/from"), (None, Some("later"), "/to")] {
+        match store.list(ws, from, to) {
+            Err(AuditError::InvalidInput { pointer: p, .. }) => assert_eq!(p, pointer),
+            other => panic!("{other:?}"),
+        }
+    }
     // A put whose id does not match its content is refused.
     let mut lie = eb.clone();
     lie.bundle_id = ea.bundle_id.clone();
@@ -890,16 +908,20 @@ fn pages_behave(store: &dyn BundleStore) {
         "2025-09-01T01:00:00Z",
         Some("sha256:".to_string() + &"0".repeat(64)),
     );
-    for (after, limit) in [
-        (Some(other.id().unwrap()), 3),
-        (Some("not-an-id".to_string()), 3),
-        (None, 0),
-        (None, smm_core::limits::MAX_PAGE + 1),
+    // Each refusal names the argument at fault.
+    for (after, limit, pointer) in [
+        (Some(other.id().unwrap()), 3, "/after"),
+        (Some("not-an-id".to_string()), 3, "/after"),
+        (None, 0, "/limit"),
+        (None, smm_core::limits::MAX_PAGE + 1, "/limit"),
     ] {
         let e = store
             .list_page("ws-icblabs-0001", after.as_deref(), limit)
             .unwrap_err();
-        assert!(matches!(e, AuditError::InvalidInput { .. }), "{e:?}");
+        match e {
+            AuditError::InvalidInput { pointer: p, .. } => assert_eq!(p, pointer),
+            other => panic!("{other:?}"),
+        }
     }
     assert_eq!(
         store.list_page("ws-nobody", None, 5).unwrap().bundles,

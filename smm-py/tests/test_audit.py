@@ -236,8 +236,9 @@ def test_file_store_pages_heads_and_workspaces(tmp_path):
         store.list_page(ws, limit=0)
     with pytest.raises(smm_core.ValidationError, match="/after"):
         store.list_page(ws, after="sha256:" + "0" * 64)
-    with pytest.raises(smm_core.ValidationError):
+    with pytest.raises(smm_core.ValidationError, match="/after") as e:
         store.list_page(ws, after="../../etc/passwd")
+    assert e.value.pointer == "/after"
     with pytest.raises(OverflowError):
         store.list_page(ws, limit=-1)
 

@@ -445,7 +445,7 @@ impl BundlePage {
 
 fn check_page(after: Option<&str>, limit: usize) -> Result<(), AuditError> {
     if let Some(a) = after {
-        check_bundle_id(a)?;
+        check_bundle_id(a).map_err(|e| at_pointer(e, "/after"))?;
     }
     if !(1..=crate::limits::MAX_PAGE).contains(&limit) {
         return Err(AuditError::InvalidInput {
@@ -457,6 +457,17 @@ fn check_page(after: Option<&str>, limit: usize) -> Result<(), AuditError> {
         });
     }
     Ok(())
+}
+
+/// An input error placed at `pointer` (the argument it came from).
+fn at_pointer(e: AuditError, pointer: &str) -> AuditError {
+    match e {
+        AuditError::InvalidInput { message, .. } => AuditError::InvalidInput {
+            pointer: pointer.into(),
+            message,
+        },
+        other => other,
+    }
 }
 
 fn unknown_cursor(workspace_id: &str, after: &str) -> AuditError {
@@ -560,7 +571,7 @@ fn in_range(created: &str, from: Option<Timestamp>, to: Option<Timestamp>) -> bo
 fn bound(s: Option<&str>, name: &str) -> Result<Option<Timestamp>, AuditError> {
     s.map(|s| {
         Timestamp::parse(s).ok_or_else(|| AuditError::InvalidInput {
-            pointer: String::new(),
+            pointer: format!("/{name}"),
             message: format!("{name} must be an RFC 3339 date-time (got {s:?})"),
         })
     })
