@@ -308,6 +308,24 @@ fn each_failure_has_its_exit_code_and_one_line() {
     // A bad --now: input (3).
     let o = smm_owned(&run_at("yesterday", &store, &[]));
     assert_eq!(code(&o), 3);
+
+    // An input that never ends (/dev/zero) or is not text: input (3), read
+    // no further than the document limit, the file named.
+    #[cfg(unix)]
+    {
+        let o = smm(&["simulate", "/dev/zero"]);
+        assert_eq!(code(&o), 3, "{}", stderr(&o));
+        assert!(stderr(&o).contains("/dev/zero") && stderr(&o).contains("MAX_DOCUMENT_BYTES"));
+        let mut args = run_args(&store, &[]);
+        args[1] = "/dev/zero".into();
+        assert_eq!(code(&smm_owned(&args)), 3);
+    }
+    let latin1 = d.join("latin1.json");
+    std::fs::write(&latin1, b"{\"a\": \"caf\xe9\"}").unwrap();
+    let o = smm(&["contract", "hash", latin1.to_str().unwrap(), "--json"]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["error"]["category"], "input", "{v}");
     let _ = std::fs::remove_dir_all(&d);
 }
 

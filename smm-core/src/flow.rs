@@ -825,7 +825,7 @@ pub fn signer_from_file(
                 .into());
             }
         }
-        let pem = std::fs::read_to_string(path).map_err(|e| io("cannot read", e))?;
+        let pem = crate::limits::read_document_text(path).map_err(|e| io("cannot read", e))?;
         let signer = audit::LocalSigner::from_pkcs8_pem("local", &pem)?;
         let id = audit::key_fingerprint_id(signer.public_key());
         Ok(signer.with_key_id(&id))

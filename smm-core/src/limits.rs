@@ -236,9 +236,63 @@ pub(crate) fn check_document_len(len: usize) -> Result<(), String> {
     }
 }
 
+/// Read a document from the file at `path`, refusing one longer than
+/// [`MAX_DOCUMENT_BYTES`] after reading at most one byte past the limit
+/// (an [`std::io::ErrorKind::FileTooLarge`] error naming the limit), so a
+/// path such as `/dev/zero` or a runaway log ends in an error, not in
+/// memory exhaustion. Pipes and process substitutions (`<(...)`) are read
+/// like files, up to the same limit.
+#[cfg(feature = "fs")]
+pub fn read_document_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let limit = MAX_DOCUMENT_BYTES as u64;
+    // The size of a regular file sizes the buffer (capped); others grow.
+    let hint = file.metadata().map(|m| m.len().min(limit)).unwrap_or(0);
+    let mut out = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+    file.take(limit + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("more than {MAX_DOCUMENT_BYTES} bytes (MAX_DOCUMENT_BYTES)"),
+        ));
+    }
+    Ok(out)
+}
+
+/// [`read_document_file`] as UTF-8 text (not UTF-8: an
+/// [`std::io::ErrorKind::InvalidData`] error).
+#[cfg(feature = "fs")]
+pub fn read_document_text(path: &std::path::Path) -> std::io::Result<String> {
+    String::from_utf8(read_document_file(path)?).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text: {}", e.utf8_error()),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(all(feature = "fs", unix))]
+    #[test]
+    fn a_document_file_is_read_to_the_limit_and_no_further() {
+        let e = read_document_file(std::path::Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::FileTooLarge);
+        assert!(e.to_string().contains("MAX_DOCUMENT_BYTES"), "{e}");
+        let dir = std::env::temp_dir().join(format!("smm-limits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (text, latin1) = (dir.join("a.json"), dir.join("b.json"));
+        std::fs::write(&text, "{\"a\": 1}").unwrap();
+        std::fs::write(&latin1, b"caf\xe9").unwrap();
+        assert_eq!(read_document_text(&text).unwrap(), "{\"a\": 1}");
+        let e = read_document_text(&latin1).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert_eq!(read_document_file(&latin1).unwrap(), b"caf\xe9");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn names_are_unique_and_all_matches() {

@@ -449,17 +449,18 @@ pub(crate) fn read_named_file(
     what: &str,
     path: &std::path::Path,
 ) -> PyResult<Vec<u8>> {
-    py.detach(|| std::fs::read(path)).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            missing_file(py, what, path)
-        } else {
-            validation(
-                py,
-                "",
-                format!("{what}: cannot read {}: {e}", path.display()),
-            )
-        }
-    })
+    py.detach(|| smm_core::limits::read_document_file(path))
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                missing_file(py, what, path)
+            } else {
+                validation(
+                    py,
+                    "",
+                    format!("{what}: cannot read {}: {e}", path.display()),
+                )
+            }
+        })
 }
 
 /// A `ValidationError` about the field at `pointer`.

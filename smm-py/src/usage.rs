@@ -647,7 +647,7 @@ impl PriceTable {
     /// - path: a price table file (JSON)
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let text = std::fs::read_to_string(&path)
+        let text = smm_core::limits::read_document_text(&path)
             .map_err(|e| validation(py, "", format!("cannot read {}: {e}", path.display())))?;
         let inner = core_usage::PriceTable::from_json(&text).map_err(|e| to_py_err(py, e))?;
         Ok(PriceTable { inner })

@@ -2,6 +2,7 @@
 
 import datetime
 import json
+import os
 import pathlib
 import pickle
 
@@ -165,6 +166,10 @@ def test_load_from_dict_and_a_path_given_as_text(tmp_path):
         smm_core.Contract.load(bad)
     assert isinstance(e.value, smm_core.ValidationError) and isinstance(e.value, smm_core.ContractError)
     assert e.value.pointer == "/ttlHours" and e.value.violations
+    # A file that never ends is read no further than the document limit.
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(smm_core.ValidationError, match="MAX_DOCUMENT_BYTES"):
+            smm_core.Contract.load("/dev/zero")
 
 
 def test_validate_can_raise_as_pydantic_does():

@@ -62,12 +62,25 @@ pub fn dispatch(command: Command, json: bool, cancel: &Arc<AtomicBool>) -> Outco
     }
 }
 
+/// An input document as text, at most `MAX_DOCUMENT_BYTES` read.
 fn read(path: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path).map_err(|e| Failure::io("read", path, &e))
+    smm_core::limits::read_document_text(path).map_err(|e| read_failure(path, &e))
 }
 
+/// An input document as bytes, at most `MAX_DOCUMENT_BYTES` read.
 fn read_bytes(path: &Path) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| Failure::io("read", path, &e))
+    smm_core::limits::read_document_file(path).map_err(|e| read_failure(path, &e))
+}
+
+/// A file too long or not text is the input's fault; the rest is I/O.
+fn read_failure(path: &Path, e: &std::io::Error) -> Failure {
+    use std::io::ErrorKind::{FileTooLarge, InvalidData};
+    match e.kind() {
+        FileTooLarge | InvalidData => Failure::input(format!("{}: {e}", path.display()))
+            .in_file(path)
+            .with_hint("give the document itself, within the limit (smm_core LIMITS)"),
+        _ => Failure::io("read", path, e),
+    }
 }
 
 /// Create `path` with `bytes` (never replacing a file), flushed to disk.
