@@ -7,7 +7,9 @@
  * Build: cc -std=c11 -Wall -Wextra -Werror -I smm-ffi/include examples/c/policy.c \
  *          target/debug/libsmm.a -lm -lpthread -ldl
  * Run from the repository root. */
+#define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <unistd.h>
 
 #include "smm.h"
 #include "example_util.h"
@@ -184,6 +186,20 @@ int main(void) {
     st = smm_policy_bundle_from_dir_pinned("smm-core/policies/default",
         "0000000000000000000000000000000000000000000000000000000000000000", &pinned);
     CHECK(st == SMM_POLICY_CHECKSUM && pinned == NULL, "off the pin: %s", smm_status_name(st));
+
+    /* A link among a directory bundle's entries is refused, not followed
+     * (here to a device that never ends). */
+    char dir[] = "/tmp/smm-c-policy-XXXXXX", link[64];
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(link, sizeof link, "%s/z.rego", dir);
+    CHECK(symlink("/dev/zero", link) == 0, "symlink");
+    smm_policy_bundle *linked = NULL;
+    st = smm_policy_bundle_from_dir(dir, &linked);
+    m = smm_last_error_message();
+    CHECK(st == SMM_POLICY && linked == NULL && m && strstr(m, "symbolic link"), "a linked entry: %s", m ? m : "");
+    smm_string_free(m);
+    unlink(link);
+    rmdir(dir);
 
     smm_string_free(foreign);
     smm_string_free(report);

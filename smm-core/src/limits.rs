@@ -272,6 +272,66 @@ pub fn read_document_text(path: &std::path::Path) -> std::io::Result<String> {
     })
 }
 
+/// Read the regular file at `path`, at most `limit` bytes, for a loader
+/// that walks a directory it does not own: the file is opened without
+/// blocking (a FIFO swapped in does not hang the open) and, unless
+/// `follow_links`, without following a symbolic link at its last component
+/// (unix); the open handle (not the path, which may have changed since it
+/// was listed) must be a regular file ([`std::io::ErrorKind::InvalidInput`]
+/// otherwise), and at most one byte past `limit` is read, so a file that
+/// grows after its size was checked ends in
+/// [`std::io::ErrorKind::FileTooLarge`], not in memory exhaustion.
+#[cfg(feature = "fs")]
+pub(crate) fn read_regular_file(
+    path: &std::path::Path,
+    limit: u64,
+    follow_links: bool,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let nofollow = if follow_links { 0 } else { libc::O_NOFOLLOW };
+        options.custom_flags(libc::O_NONBLOCK | nofollow);
+    }
+    #[cfg(not(unix))]
+    let _ = follow_links;
+    let file = options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if !follow_links && e.raw_os_error() == Some(libc::ELOOP) {
+            return std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a symbolic link (not followed)",
+            );
+        }
+        e
+    })?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, socket or device is refused)",
+        ));
+    }
+    let too_large = || {
+        std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("more than {limit} bytes"),
+        )
+    };
+    if meta.len() > limit {
+        return Err(too_large());
+    }
+    let mut out = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +351,30 @@ mod tests {
         let e = read_document_text(&latin1).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
         assert_eq!(read_document_file(&latin1).unwrap(), b"caf\xe9");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(all(feature = "fs", unix))]
+    #[test]
+    fn a_regular_file_is_read_from_its_handle_to_its_limit() {
+        use std::path::Path;
+        let dir = std::env::temp_dir().join(format!("smm-regular-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (file, link) = (dir.join("a.rego"), dir.join("b.rego"));
+        std::fs::write(&file, b"package a").unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        assert_eq!(read_regular_file(&file, 9, false).unwrap(), b"package a");
+        let e = read_regular_file(&file, 8, false).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::FileTooLarge, "{e}");
+        // A link swapped in after the listing is not followed, and the
+        // device it names is refused on the handle when links are followed.
+        let e = read_regular_file(&link, 1 << 20, false).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        let e = read_regular_file(&link, 1 << 20, true).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let e = read_regular_file(Path::new("/dev/zero"), 1 << 20, true).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -254,6 +254,28 @@ fn a_directory_bundle_reads_regular_files_only() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[cfg(unix)]
+#[test]
+fn a_bundle_file_past_the_limit_is_refused_without_reading_it_whole() {
+    // Sparse: 40 MiB of size, no disk; before, the archive and each
+    // directory entry were checked by path and then read whole by path.
+    let dir = tempdir("large");
+    std::fs::write(dir.join("ok.rego"), "package p\nx := 1\n").unwrap();
+    let big = std::fs::File::create(dir.join("big.rego")).unwrap();
+    big.set_len(smm_core::limits::MAX_POLICY_BUNDLE_BYTES + (8 << 20))
+        .unwrap();
+    let e = PolicyBundle::from_dir(&dir).unwrap_err();
+    assert!(e.to_string().contains("the bundle exceeds"), "{e}");
+    let e = PolicyBundle::from_archive(dir.join("big.rego")).unwrap_err();
+    assert!(e.to_string().contains("the archive exceeds"), "{e}");
+    // A link among the entries is refused, not followed to a device.
+    std::fs::remove_file(dir.join("big.rego")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("z.rego")).unwrap();
+    let e = PolicyBundle::from_dir(&dir).unwrap_err();
+    assert!(e.to_string().contains("symbolic link"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn the_default_bundle_judges_the_largest_campaign() {
     // 189 steps exceeded the VM's instruction limit.

@@ -224,6 +224,18 @@ def test_hostile_policy_sources_are_policy_errors(tmp_path):
     os.mkfifo(fifo / "x.rego")
     with pytest.raises(smm_core.PolicyError, match="not a regular file"):
         smm_core.PolicyBundle.from_dir(fifo)
+    # A link among the entries is refused, not followed to a device, and a
+    # file past the bundle limit is refused without being read whole.
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    os.symlink("/dev/zero", linked / "z.rego")
+    with pytest.raises(smm_core.PolicyError, match="symbolic link"):
+        smm_core.PolicyBundle.from_dir(linked)
+    big = tmp_path / "big.tar.gz"
+    with open(big, "wb") as f:
+        f.truncate(40 << 20)
+    with pytest.raises(smm_core.PolicyError, match="the archive exceeds"):
+        smm_core.PolicyBundle.from_archive(big)
 
 
 def test_a_prepared_input_decides_as_the_document_does(bundle):

@@ -270,20 +270,8 @@ impl PolicyBundle {
         path: &std::path::Path,
         pin: Option<&str>,
     ) -> Result<PolicyBundle, PolicyError> {
-        let meta = std::fs::metadata(path).map_err(|e| io_error(path, &e))?;
-        if meta.len() > MAX_BUNDLE_BYTES {
-            return Err(PolicyError::InvalidBundle {
-                path: path.display().to_string(),
-                message: format!("the archive exceeds {MAX_BUNDLE_BYTES} bytes"),
-            });
-        }
-        if !meta.is_file() {
-            return Err(PolicyError::InvalidBundle {
-                path: path.display().to_string(),
-                message: "not a regular file (a FIFO, socket or device is refused)".into(),
-            });
-        }
-        let bytes = std::fs::read(path).map_err(|e| io_error(path, &e))?;
+        let bytes = crate::limits::read_regular_file(path, MAX_BUNDLE_BYTES, true)
+            .map_err(|e| read_error(path.display().to_string(), &e, "archive"))?;
         Self::from_archive_bytes_with(&bytes, pin)
     }
 
@@ -342,21 +330,13 @@ impl PolicyBundle {
                 if !wanted {
                     continue;
                 }
-                if !meta.is_file() {
-                    // A FIFO or a device would block or never end.
-                    return Err(PolicyError::InvalidBundle {
-                        path: rel,
-                        message: "not a regular file (a FIFO, socket or device is refused)".into(),
-                    });
-                }
-                total = total.saturating_add(meta.len());
-                if total > MAX_BUNDLE_BYTES {
-                    return Err(PolicyError::InvalidBundle {
-                        path: rel,
-                        message: format!("the bundle exceeds {MAX_BUNDLE_BYTES} bytes"),
-                    });
-                }
-                let bytes = std::fs::read(&p).map_err(|e| io_error(&p, &e))?;
+                // The entry is read from its handle, never through a link
+                // or into a device swapped in since it was listed, and no
+                // further than the bundle's remaining allowance.
+                let left = MAX_BUNDLE_BYTES.saturating_sub(total);
+                let bytes = crate::limits::read_regular_file(&p, left, false)
+                    .map_err(|e| read_error(rel.clone(), &e, "bundle"))?;
+                total = total.saturating_add(bytes.len() as u64);
                 files.push((rel, bytes));
             }
         }
@@ -452,6 +432,18 @@ impl PolicyBundle {
 }
 
 #[cfg(feature = "fs")]
+/// A refused read of a bundle's file: past the size limit of `what`
+/// (the archive, or the bundle's files together), or any other I/O error.
+#[cfg(feature = "fs")]
+fn read_error(path: String, e: &std::io::Error, what: &str) -> PolicyError {
+    let message = if e.kind() == std::io::ErrorKind::FileTooLarge {
+        format!("the {what} exceeds {MAX_BUNDLE_BYTES} bytes")
+    } else {
+        e.to_string()
+    };
+    PolicyError::InvalidBundle { path, message }
+}
+
 fn io_error(path: &std::path::Path, e: &std::io::Error) -> PolicyError {
     PolicyError::InvalidBundle {
         path: path.display().to_string(),
