@@ -5,6 +5,8 @@
  * Run from the repository root (see scripts/test).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +197,19 @@ int main(void) {
     smm_string_free(head);
     smm_string_free(names);
     smm_store_free(any);
+    /* A FIFO planted as the bundle's locator is refused on its open handle
+     * (its open used to wait for a writer forever). */
+    char locator[256];
+    snprintf(locator, sizeof locator, "%s/audit-snapshots/%s/bundle.json.gz", dir, id ? id + 7 : "");
+    CHECK(unlink(locator) == 0 && mkfifo(locator, 0600) == 0, "plant a FIFO at %s", locator);
+    smm_string_free(got);
+    got = NULL;
+    st = smm_file_store_get(store, id, &got);
+    CHECK(st == SMM_CORRUPT_BUNDLE && got == NULL, "a planted FIFO is refused: %s", smm_status_name(st));
+    why = smm_last_error_message();
+    CHECK(why && strstr(why, "not a regular file"), "the refusal says why: %s", why ? why : "");
+    smm_string_free(why);
+    unlink(locator);
     printf("stored %s under %s\n", id ? id : "", dir);
 
     smm_string_free(list);

@@ -272,22 +272,19 @@ pub fn read_document_text(path: &std::path::Path) -> std::io::Result<String> {
     })
 }
 
-/// Read the regular file at `path`, at most `limit` bytes, for a loader
-/// that walks a directory it does not own: the file is opened without
-/// blocking (a FIFO swapped in does not hang the open) and, unless
-/// `follow_links`, without following a symbolic link at its last component
-/// (unix); the open handle (not the path, which may have changed since it
-/// was listed) must be a regular file ([`std::io::ErrorKind::InvalidInput`]
-/// otherwise), and at most one byte past `limit` is read, so a file that
-/// grows after its size was checked ends in
-/// [`std::io::ErrorKind::FileTooLarge`], not in memory exhaustion.
+/// Open the regular file at `path` for reading, for a reader of files it
+/// did not write (a policy directory, a store): opened without blocking (a
+/// FIFO swapped in does not hang the open) and, unless `follow_links`,
+/// without following a symbolic link at its last component (unix:
+/// [`std::io::ErrorKind::InvalidInput`], "a symbolic link"); the open
+/// handle, not the path (which may have changed since it was listed or
+/// checked), must be a regular file ([`std::io::ErrorKind::InvalidInput`]
+/// otherwise). Returns the file and its size.
 #[cfg(feature = "fs")]
-pub(crate) fn read_regular_file(
+pub(crate) fn open_regular_file(
     path: &std::path::Path,
-    limit: u64,
     follow_links: bool,
-) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
+) -> std::io::Result<(std::fs::File, u64)> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -315,16 +312,31 @@ pub(crate) fn read_regular_file(
             "not a regular file (a FIFO, socket or device is refused)",
         ));
     }
+    Ok((file, meta.len()))
+}
+
+/// Read the regular file at `path` ([`open_regular_file`]), at most
+/// `limit` bytes: at most one byte past `limit` is read, so a file that
+/// grows after its size was checked ends in
+/// [`std::io::ErrorKind::FileTooLarge`], not in memory exhaustion.
+#[cfg(feature = "fs")]
+pub(crate) fn read_regular_file(
+    path: &std::path::Path,
+    limit: u64,
+    follow_links: bool,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let (file, len) = open_regular_file(path, follow_links)?;
     let too_large = || {
         std::io::Error::new(
             std::io::ErrorKind::FileTooLarge,
             format!("more than {limit} bytes"),
         )
     };
-    if meta.len() > limit {
+    if len > limit {
         return Err(too_large());
     }
-    let mut out = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     file.take(limit.saturating_add(1)).read_to_end(&mut out)?;
     if out.len() as u64 > limit {
         return Err(too_large());

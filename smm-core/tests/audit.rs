@@ -2249,6 +2249,28 @@ fn file_store_locators_are_checked() {
             AuditError::Corrupt { .. }
         ));
         std::fs::remove_file(locator(&ida)).unwrap();
+        // A FIFO as the locator: refused on the open handle (its open
+        // waited for a writer forever).
+        let made = std::process::Command::new("mkfifo")
+            .arg(locator(&ida))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (reader, id) = (
+            FileBundleStore::open(&dir, trusted_set()).unwrap(),
+            ida.clone(),
+        );
+        std::thread::spawn(move || tx.send(reader.get(&id).map(|_| ())));
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("get hung on a FIFO planted in the store")
+            .unwrap_err();
+        assert!(
+            matches!(&e, AuditError::Corrupt { message, .. } if message.contains("not a regular file")),
+            "{e:?}"
+        );
+        std::fs::remove_file(locator(&ida)).unwrap();
     }
     // In a store whose locators are complete, no locator means "not
     // stored" (no scan)...

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import pathlib
 
 import pytest
@@ -208,6 +209,13 @@ def test_file_store(tmp_path):
     assert store.snapshot(bid)["contractId"] == "ws-icblabs-0001-v1.1.0"
     files = [p for p in tmp_path.rglob("*.json.gz")]
     assert any(p.parent.name == "2025-09-01" and p.name.startswith("bundle-ws-icblabs-0001-") for p in files)
+    # A FIFO planted as the bundle's locator is refused on its open handle
+    # (its open used to wait for a writer forever).
+    locator = tmp_path / "audit-snapshots" / bid[len("sha256:"):] / "bundle.json.gz"
+    locator.unlink()
+    os.mkfifo(locator)
+    with pytest.raises(smm_core.CorruptBundleError, match="not a regular file"):
+        smm_core.FileBundleStore(tmp_path).get(bid)
 
 
 def test_file_store_pages_heads_and_workspaces(tmp_path):

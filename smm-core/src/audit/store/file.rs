@@ -725,10 +725,24 @@ impl FileBundleStore {
         Ok(())
     }
 
+    /// A store file, decompressed: opened once, never through a link or
+    /// into a FIFO or device planted since it was listed (a FIFO's open
+    /// would wait for a writer forever), and read no further than
+    /// [`MAX_FILE`] bytes on either side of the decompression (a stream of
+    /// empty deflate blocks decompresses to nothing however long it is).
     fn read_gz(path: &Path) -> Result<Vec<u8>, AuditError> {
-        let f = File::open(path).map_err(|e| io_err("open", path, e))?;
+        let (f, _) = crate::limits::open_regular_file(path, false).map_err(|e| {
+            if e.kind() == io::ErrorKind::InvalidInput {
+                AuditError::Corrupt {
+                    bundle_id: path.display().to_string(),
+                    message: format!("{e}: the store makes only regular files"),
+                }
+            } else {
+                io_err("open", path, e)
+            }
+        })?;
         let mut out = Vec::new();
-        GzDecoder::new(f)
+        GzDecoder::new(f.take(MAX_FILE + 1))
             .take(MAX_FILE + 1)
             .read_to_end(&mut out)
             .map_err(|e| io_err("read", path, e))?;
