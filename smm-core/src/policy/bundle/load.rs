@@ -431,7 +431,6 @@ impl PolicyBundle {
     }
 }
 
-#[cfg(feature = "fs")]
 /// A refused read of a bundle's file: past the size limit of `what`
 /// (the archive, or the bundle's files together), or any other I/O error.
 #[cfg(feature = "fs")]
@@ -444,6 +443,7 @@ fn read_error(path: String, e: &std::io::Error, what: &str) -> PolicyError {
     PolicyError::InvalidBundle { path, message }
 }
 
+#[cfg(feature = "fs")]
 fn io_error(path: &std::path::Path, e: &std::io::Error) -> PolicyError {
     PolicyError::InvalidBundle {
         path: path.display().to_string(),
