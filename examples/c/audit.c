@@ -210,6 +210,19 @@ int main(void) {
     CHECK(why && strstr(why, "not a regular file"), "the refusal says why: %s", why ? why : "");
     smm_string_free(why);
     unlink(locator);
+    /* So is a FIFO planted as the bundle's lock file: a writer's open of it
+     * used to wait for a reader forever. */
+    char lock[256];
+    snprintf(lock, sizeof lock, "%s/locks/%s.lock", dir, id ? id + 7 : "");
+    CHECK(unlink(lock) == 0 && mkfifo(lock, 0600) == 0, "plant a FIFO at %s", lock);
+    smm_string_free(id2);
+    id2 = NULL;
+    st = smm_file_store_put(store, envelope, &id2);
+    CHECK(st == SMM_CORRUPT_BUNDLE && id2 == NULL, "a FIFO as a lock file is refused: %s", smm_status_name(st));
+    why = smm_last_error_message();
+    CHECK(why && strstr(why, "not a regular file"), "the refusal says why: %s", why ? why : "");
+    smm_string_free(why);
+    unlink(lock);
     printf("stored %s under %s\n", id ? id : "", dir);
 
     smm_string_free(list);

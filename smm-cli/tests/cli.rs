@@ -1027,3 +1027,64 @@ fn assert_one_chain(store: &str, rows: Value, trust: &[&str]) {
         "a bundle named twice is a fork: {previous:?}"
     );
 }
+
+/// A FIFO planted in the store (as the workspace's lock file, as its head)
+/// fails a run, named, instead of making it wait forever: the run opened
+/// the lock for writing, which waits for a reader of a FIFO.
+#[cfg(unix)]
+#[test]
+fn a_fifo_planted_in_the_store_fails_a_run_instead_of_hanging() {
+    let d = tmp("fifo");
+    let store = d.join("store");
+    let store_arg = store.display().to_string();
+    let o = smm_owned(&run_args(&store_arg, &[]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let only = |dir: &str, prefix: &str| {
+        let found: Vec<PathBuf> = std::fs::read_dir(store.join(dir))
+            .unwrap()
+            .map(|f| f.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(prefix))
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        found.into_iter().next().unwrap()
+    };
+    let plant = |path: &Path| {
+        std::fs::remove_file(path).unwrap();
+        let made = Command::new("mkfifo").arg(path).status().unwrap();
+        assert!(made.success());
+    };
+    for (dir, prefix) in [("locks", "ws-"), ("heads", "ws-")] {
+        let path = only(dir, prefix);
+        let kept = std::fs::read(&path).unwrap();
+        plant(&path);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smm"))
+            .args(run_args(&store_arg, &[]))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(120) {
+                let _ = child.kill();
+                panic!("smm run hung on a FIFO planted at {}", path.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(code(&o), 4, "{dir}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("regular file"), "{dir}: {err}");
+        // Put back, the store serves the next run.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, kept).unwrap();
+    }
+    let o = smm_owned(&run_args(&store_arg, &[]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&d);
+}

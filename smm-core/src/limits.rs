@@ -244,18 +244,37 @@ pub(crate) fn check_document_len(len: usize) -> Result<(), String> {
 /// like files, up to the same limit.
 #[cfg(feature = "fs")]
 pub fn read_document_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
     let file = std::fs::File::open(path)?;
     let limit = MAX_DOCUMENT_BYTES as u64;
-    // The size of a regular file sizes the buffer (capped); others grow.
-    let hint = file.metadata().map(|m| m.len().min(limit)).unwrap_or(0);
-    let mut out = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
-    file.take(limit + 1).read_to_end(&mut out)?;
+    // The size of a regular file sizes the buffer; others (pipes,
+    // devices: size 0) grow.
+    let hint = file.metadata().map(|m| m.len()).unwrap_or(0);
+    read_to_limit(file, limit, hint, || {
+        format!("more than {MAX_DOCUMENT_BYTES} bytes (MAX_DOCUMENT_BYTES)")
+    })
+}
+
+/// Read `file` to its end, at most `limit` bytes: at most one byte past
+/// `limit` is read, and a file longer than that is
+/// [`std::io::ErrorKind::FileTooLarge`] with the message `too_large`
+/// makes. `size_hint` (the file's size when known, else 0) sizes the
+/// buffer; a file whose size is already past `limit` is refused unread.
+#[cfg(feature = "fs")]
+fn read_to_limit(
+    file: std::fs::File,
+    limit: u64,
+    size_hint: u64,
+    too_large: impl Fn() -> String,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let error = || std::io::Error::new(std::io::ErrorKind::FileTooLarge, too_large());
+    if size_hint > limit {
+        return Err(error());
+    }
+    let mut out = Vec::with_capacity(usize::try_from(size_hint).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut out)?;
     if out.len() as u64 > limit {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::FileTooLarge,
-            format!("more than {MAX_DOCUMENT_BYTES} bytes (MAX_DOCUMENT_BYTES)"),
-        ));
+        return Err(error());
     }
     Ok(out)
 }
@@ -325,23 +344,8 @@ pub(crate) fn read_regular_file(
     limit: u64,
     follow_links: bool,
 ) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
     let (file, len) = open_regular_file(path, follow_links)?;
-    let too_large = || {
-        std::io::Error::new(
-            std::io::ErrorKind::FileTooLarge,
-            format!("more than {limit} bytes"),
-        )
-    };
-    if len > limit {
-        return Err(too_large());
-    }
-    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    file.take(limit.saturating_add(1)).read_to_end(&mut out)?;
-    if out.len() as u64 > limit {
-        return Err(too_large());
-    }
-    Ok(out)
+    read_to_limit(file, limit, len, || format!("more than {limit} bytes"))
 }
 
 #[cfg(test)]
@@ -363,6 +367,16 @@ mod tests {
         let e = read_document_text(&latin1).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
         assert_eq!(read_document_file(&latin1).unwrap(), b"caf\xe9");
+        // A (sparse) regular file already past the limit: refused, same
+        // message, and exactly at the limit: read.
+        let big = dir.join("big.json");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(MAX_DOCUMENT_BYTES as u64 + 1).unwrap();
+        let e = read_document_file(&big).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::FileTooLarge);
+        assert!(e.to_string().contains("MAX_DOCUMENT_BYTES"), "{e}");
+        f.set_len(MAX_DOCUMENT_BYTES as u64).unwrap();
+        assert_eq!(read_document_file(&big).unwrap().len(), MAX_DOCUMENT_BYTES);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

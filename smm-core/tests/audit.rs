@@ -2334,6 +2334,61 @@ fn file_store_locators_are_checked() {
     }
 }
 
+/// A FIFO planted as a lock file made every writer's open wait for a
+/// reader forever (`put` at a bundle's lock, `put_next`, which `smm run`
+/// chains through, at the workspace's): refused, named, without waiting.
+#[cfg(unix)]
+#[test]
+fn file_store_refuses_a_fifo_as_a_lock_file() {
+    let dir = tempdir("fifo-locks");
+    let store = Arc::new(FileBundleStore::open(&dir, trusted_set()).unwrap());
+    let s = signer("kms", 1);
+    let a = bundle_at("2025-09-01T12:00:00Z", None);
+    let b = bundle_at("2025-09-01T13:00:00Z", Some(a.id().unwrap()));
+    let stored =
+        |x: &AuditBundle| StoredBundle::from_envelope(&sign_bundle(x, &[&s]).unwrap()).unwrap();
+    let (sa, sb) = (stored(&a), stored(&b));
+    assert_eq!(store.put_next(&sa).unwrap(), PutOutcome::Stored);
+    // Every lock file the first publication made (the workspace's and
+    // the bundle's) becomes a FIFO.
+    let mut planted = 0;
+    for f in std::fs::read_dir(dir.join("locks")).unwrap() {
+        let path = f.unwrap().path();
+        std::fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        planted += 1;
+    }
+    assert_eq!(planted, 2, "the workspace's lock and the bundle's");
+    let guarded = |f: Box<dyn FnOnce() -> Result<PutOutcome, AuditError> + Send>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(f()));
+        rx.recv_timeout(std::time::Duration::from_secs(120))
+            .expect("a writer hung on a FIFO planted as a lock file")
+    };
+    let st = Arc::clone(&store);
+    let e = guarded(Box::new(move || st.put_next(&sb))).unwrap_err();
+    assert!(
+        matches!(&e, AuditError::Corrupt { bundle_id, message }
+            if message.contains("not a regular file") && bundle_id.contains("ws-")),
+        "{e:?}"
+    );
+    let st = Arc::clone(&store);
+    let e = guarded(Box::new(move || st.put(&sa))).unwrap_err();
+    assert!(
+        matches!(&e, AuditError::Corrupt { message, .. } if message.contains("not a regular file")),
+        "{e:?}"
+    );
+    // Nothing was written past the refusal: the chain is the first bundle.
+    assert_eq!(
+        store.head("ws-icblabs-0001").unwrap().unwrap().bundle_id,
+        a.id().unwrap()
+    );
+}
+
 /// The store's workspaces come from its registry, not from reading every
 /// bundle; a store written before the registry gets one when opened; an
 /// entry that names another workspace than its file is refused.

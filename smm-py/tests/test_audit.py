@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import pathlib
+import threading
 
 import pytest
 
@@ -216,6 +217,24 @@ def test_file_store(tmp_path):
     os.mkfifo(locator)
     with pytest.raises(smm_core.CorruptBundleError, match="not a regular file"):
         smm_core.FileBundleStore(tmp_path).get(bid)
+    # So is a FIFO planted as the bundle's lock file (a writer's open of it
+    # waited for a reader forever): guarded, so that a regression fails.
+    lock = tmp_path / "locks" / (bid[len("sha256:"):] + ".lock")
+    lock.unlink()
+    os.mkfifo(lock)
+    outcome = []
+
+    def put():
+        try:
+            store.put(env)
+        except smm_core.CorruptBundleError as e:
+            outcome.append(str(e))
+
+    writer = threading.Thread(target=put, daemon=True)
+    writer.start()
+    writer.join(120)
+    assert not writer.is_alive(), "put hung on a FIFO planted as a lock file"
+    assert len(outcome) == 1 and "not a regular file" in outcome[0]
 
 
 def test_file_store_pages_heads_and_workspaces(tmp_path):

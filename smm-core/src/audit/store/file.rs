@@ -500,18 +500,38 @@ impl FileBundleStore {
 
     /// Take an exclusive lock on `path` (made when missing; never
     /// through a symbolic link), held until the file is dropped.
+    ///
+    /// The open does not block (a FIFO planted as a lock file made every
+    /// writer's open wait for a reader forever: it is refused, as is
+    /// anything the open handle shows is not a regular file).
     fn take_lock(&self, path: &Path) -> Result<File, AuditError> {
         self.no_links(path.parent().unwrap_or(&self.root))?;
+        let not_regular = || AuditError::Corrupt {
+            bundle_id: path.display().to_string(),
+            message: "a lock file that is not a regular file (a FIFO, socket or device): \
+                      the store makes only regular files"
+                .into(),
+        };
         let mut options = fs::OpenOptions::new();
         options.create(true).truncate(false).write(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
-            options.custom_flags(libc::O_NOFOLLOW);
+            options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
         }
-        let lock = options
-            .open(path)
-            .map_err(|e| io_err("open lock", path, e))?;
+        let lock = options.open(path).map_err(|e| {
+            // A FIFO without a reader, or a socket, opened for writing
+            // without blocking.
+            #[cfg(unix)]
+            if e.raw_os_error() == Some(libc::ENXIO) {
+                return not_regular();
+            }
+            io_err("open lock", path, e)
+        })?;
+        let meta = lock.metadata().map_err(|e| io_err("open lock", path, e))?;
+        if !meta.is_file() {
+            return Err(not_regular());
+        }
         lock.lock().map_err(|e| io_err("lock", path, e))?;
         Ok(lock)
     }
